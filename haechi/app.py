@@ -1,0 +1,172 @@
+"""The library facade: ``Haechi(home=...)`` gives every core operation as a typed method.
+
+The CLI, and later the API and workers, are thin doors onto this class.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from haechi.config import Settings, resolve_settings
+from haechi.errors import InputError, NotFound
+from haechi.index.hamming import HammingIndex, as_codes
+from haechi.services import banks as bank_service
+from haechi.services.analyse import AnalyseOptions, MediaRecord, analyse
+from haechi.services.matching import load_local_index, load_pdq_index
+from haechi.services.parallel import ordered_map
+from haechi.services.scan import Scanner
+from haechi.signals.local import BANK_FEATURES, QUERY_FEATURES
+from haechi.sources import MediaRef, iter_media
+from haechi.sources.files import Limits
+from haechi.store.crypto import Cipher, load_or_create_key
+from haechi.store.db import Database
+from haechi.store.models import Bank, LocalFeatureSet
+
+
+class Haechi:
+    """One Haechi instance over one data home and database."""
+
+    def __init__(self, home: str | os.PathLike[str] | None = None, database_url: str | None = None,
+                 settings: Settings | None = None, **overrides: Any) -> None:
+        self.settings = settings or resolve_settings(home, database_url, **overrides)
+        self.settings.home.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.settings.home, 0o700)
+        self.db = Database(self.settings.database_url)
+        self._cipher: Cipher | None = None
+        self._pdq_index: HammingIndex | None = None
+
+    # -- plumbing ---------------------------------------------------------------------------
+    @property
+    def cipher(self) -> Cipher:
+        if self._cipher is None:
+            key = load_or_create_key(self.settings.key_file, os.environ.get("HAECHI_SECRET_KEY"))
+            self._cipher = Cipher(key)
+        return self._cipher
+
+    def _limits(self) -> Limits:
+        s = self.settings
+        return Limits(s.max_file_bytes, s.max_archive_bytes, s.max_compression_ratio)
+
+    def _analyse(self, refs: Iterable[MediaRef], opts: AnalyseOptions) -> Iterator[MediaRecord]:
+        return ordered_map(partial(analyse, opts=opts), refs, self.settings.workers)
+
+    def close(self) -> None:
+        self.db.dispose()
+
+    def __enter__(self) -> Haechi:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- hashing ----------------------------------------------------------------------------
+    def hash_paths(self, paths: Iterable[str | os.PathLike[str]]) -> Iterator[MediaRecord]:
+        """Hash every media file under ``paths`` (folders walked, archives opened)."""
+        opts = AnalyseOptions(self.settings.max_pixels, self.settings.max_file_bytes)
+        return self._analyse(iter_media(paths, self._limits()), opts)
+
+    def hash_file(self, path: str | os.PathLike[str]) -> dict[str, Any]:
+        """The ``haechi hash --json`` object of one file."""
+        records = list(self.hash_paths([path]))
+        if len(records) != 1:
+            raise InputError(str(path), "is a folder or archive; use hash_paths")
+        return records[0].public()
+
+    # -- banks ------------------------------------------------------------------------------
+    def create_bank(self, name: str, description: str = "") -> dict[str, Any]:
+        with self.db.session() as s:
+            bank = bank_service.create_bank(s, name, description)
+            return {"name": bank.name, "description": bank.description}
+
+    def list_banks(self) -> list[dict[str, Any]]:
+        with self.db.session() as s:
+            return bank_service.list_banks(s)
+
+    def add_to_bank(self, name: str, paths: Iterable[str | os.PathLike[str]],
+                    label: str | None = None) -> Iterator[bank_service.AddResult]:
+        """Hash media and store its signals (never the media). One transaction per file."""
+        with self.db.session() as s:
+            bank_service.get_bank(s, name)
+        nfeat = BANK_FEATURES if self.settings.local_features else 0
+        opts = AnalyseOptions(self.settings.max_pixels, self.settings.max_file_bytes, local_features=nfeat)
+        cipher = self.cipher if nfeat else None
+        for record in self._analyse(iter_media(paths, self._limits()), opts):
+            with self.db.session() as s:
+                bank = bank_service.get_bank(s, name)
+                result, entries = next(bank_service.add_records(s, bank, [record], label, cipher))
+            self._index_new([(e.id, e.signal) for e in entries if e.signal_type == "pdq"
+                             and (e.quality is None or e.quality >= self.settings.quality_floor)])
+            yield result
+
+    def _index_new(self, pairs: list[tuple[int, str]]) -> None:
+        if self._pdq_index is not None and pairs:
+            self._pdq_index.add(as_codes([p[1] for p in pairs]), [p[0] for p in pairs])
+
+    def import_bank(self, name: str, file: str | os.PathLike[str]) -> bank_service.ImportResult:
+        with self.db.session() as s:
+            bank = bank_service.get_bank(s, name)
+            result = bank_service.import_signals(s, bank, Path(file))
+            from haechi.store.models import BankEntry
+
+            rows = s.execute(select(BankEntry.id, BankEntry.signal).where(
+                BankEntry.id.in_(result.entry_ids), BankEntry.signal_type == "pdq")).all()
+        self._index_new([(r[0], r[1]) for r in rows])
+        return result
+
+    def export_bank(self, name: str, fmt: str = "jsonl") -> list[str]:
+        with self.db.session() as s:
+            bank = bank_service.get_bank(s, name)
+            return list(bank_service.export_signals(s, bank, fmt))
+
+    def remove_entry(self, name: str, entry_id: int) -> None:
+        with self.db.session() as s:
+            bank_service.remove_entry(s, bank_service.get_bank(s, name), entry_id)
+        if self._pdq_index is not None:
+            self._pdq_index.remove([entry_id])
+
+    def delete_bank(self, name: str) -> None:
+        with self.db.session() as s:
+            bank_service.delete_bank(s, bank_service.get_bank(s, name))
+
+    # -- scanning ---------------------------------------------------------------------------
+    def pdq_index(self) -> HammingIndex:
+        if self._pdq_index is None:
+            with self.db.session() as s:
+                self._pdq_index = load_pdq_index(s, self.settings.index_dir, self.settings.quality_floor)
+        return self._pdq_index
+
+    def scan(self, paths: Iterable[str | os.PathLike[str]], banks: list[str] | None = None,
+             threshold: int | None = None) -> Iterator[dict[str, Any]]:
+        """Scan media under ``paths`` against ``banks`` (all banks when None).
+
+        Yields, per media file, the ``hash`` fields plus ``matches`` (best first).
+        """
+        threshold = self.settings.pdq_threshold if threshold is None else threshold
+        if not 0 <= threshold <= 128:
+            raise InputError(str(threshold), "threshold must be between 0 and 128")
+        with self.db.session() as s:
+            query = select(Bank.id, Bank.name)
+            if banks:
+                query = query.where(Bank.name.in_(banks))
+            bank_names = {int(r[0]): r[1] for r in s.execute(query)}
+            for wanted in banks or []:
+                if wanted not in bank_names.values():
+                    raise NotFound("bank", wanted)
+            has_local = self.settings.local_features and bool(s.scalar(
+                select(LocalFeatureSet.entry_id).where(LocalFeatureSet.bank_id.in_(list(bank_names))).limit(1)))
+            local_index = load_local_index(s, list(bank_names), self.cipher) if has_local else None
+        pdq_index = self.pdq_index()
+        opts = AnalyseOptions(self.settings.max_pixels, self.settings.max_file_bytes, dihedral=True, trim=True,
+                              local_features=QUERY_FEATURES if local_index is not None else 0)
+        with self.db.session() as s:
+            scanner = Scanner(s, bank_names, pdq_index, local_index, threshold, self.settings.quality_floor)
+            for record in self._analyse(iter_media(paths, self._limits()), opts):
+                out = record.public()
+                out["matches"] = scanner.match(record)
+                yield out

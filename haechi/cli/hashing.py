@@ -1,0 +1,61 @@
+"""``haechi hash`` and ``haechi scan``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from haechi.cli.common import HomeOpt, JsonOpt, emit_json, handled, open_haechi, out
+
+PathsArg = Annotated[list[str], typer.Argument(help="Files, folders, zip or tar archives.")]
+
+
+def hash_command(ctx: typer.Context, paths: PathsArg, json_out: JsonOpt = False, home: HomeOpt = None) -> None:
+    """Hash media: SHA-256, MD5, PDQ (with quality) for every file; errors name the file."""
+    failed = 0
+    with handled(), open_haechi(home, ctx) as h:
+        table = Table("path", "pdq", "q", "size", "sha256", "error")
+        for record in h.hash_paths(paths):
+            row = record.public()
+            failed += row["error"] is not None
+            if json_out:
+                emit_json(row)
+            else:
+                table.add_row(row["path"], row["pdq"] or "", str(row["pdq_quality"] or ""),
+                              f"{row['width']}x{row['height']}" if row["width"] else "",
+                              (row["sha256"] or "")[:16], row["error"] or "")
+        if not json_out:
+            out.print(table)
+    raise typer.Exit(1 if failed else 0)
+
+
+def scan_command(
+    ctx: typer.Context,
+    paths: PathsArg,
+    bank: Annotated[list[str] | None, typer.Option("--bank", help="Bank to match (repeatable; default all).")] = None,
+    threshold: Annotated[int, typer.Option("--threshold", help="PDQ Hamming distance threshold.")] = 31,
+    json_out: JsonOpt = False,
+    home: HomeOpt = None,
+) -> None:
+    """Scan media against banks: every copy, resized, cropped, mirrored, rotated or bordered."""
+    failed = 0
+    matched = 0
+    with handled(), open_haechi(home, ctx) as h:
+        table = Table("path", "bank", "label", "signal", "distance", "transform", "error")
+        for row in h.scan(paths, banks=bank or None, threshold=threshold):
+            failed += row["error"] is not None
+            matched += bool(row["matches"])
+            if json_out:
+                emit_json(row)
+            elif row["matches"]:
+                for m in row["matches"]:
+                    table.add_row(row["path"], m["bank"], m["label"] or "", m["signal_type"],
+                                  str(m["distance"]), m["transform"], "")
+            elif row["error"]:
+                table.add_row(row["path"], "", "", "", "", "", row["error"])
+        if not json_out:
+            out.print(table)
+            out.print(f"{matched} file(s) matched, {failed} unreadable")
+    raise typer.Exit(1 if failed else 0)

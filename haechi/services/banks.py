@@ -1,0 +1,249 @@
+"""Banks: named sets of signals (known material, victim-submitted hashes).
+
+Banks hold hashes and metadata only, never media. Every write is one transaction: a failure
+half-way leaves what was stored before untouched.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from haechi.errors import AlreadyExists, BadSignal, InputError, NotFound
+from haechi.services.analyse import MediaRecord
+from haechi.signals import SIGNAL_TYPES
+from haechi.store.crypto import Cipher
+from haechi.store.models import Bank, BankEntry, LocalFeatureSet
+
+EXCHANGE_COLUMNS = ("signal_type", "signal", "label")
+
+
+@dataclass
+class AddResult:
+    path: str
+    entry_ids: list[int] = field(default_factory=list)
+    duplicate: bool = False
+    error: str | None = None
+
+    def public(self) -> dict[str, Any]:
+        return {"path": self.path, "entry_ids": self.entry_ids, "duplicate": self.duplicate,
+                "error": self.error}
+
+
+@dataclass
+class ImportResult:
+    imported: int = 0
+    duplicates: int = 0
+    errors: list[str] = field(default_factory=list)
+    entry_ids: list[int] = field(default_factory=list)
+
+    def public(self) -> dict[str, Any]:
+        return {"imported": self.imported, "duplicates": self.duplicates, "errors": self.errors}
+
+
+def get_bank(session: Session, name: str) -> Bank:
+    bank = session.scalar(select(Bank).where(Bank.name == name))
+    if bank is None:
+        raise NotFound("bank", name)
+    return bank
+
+
+def create_bank(session: Session, name: str, description: str = "") -> Bank:
+    name = name.strip()
+    if not name or len(name) > 200:
+        raise InputError(name or "''", "bank name must be 1-200 characters")
+    if session.scalar(select(Bank.id).where(Bank.name == name)) is not None:
+        raise AlreadyExists("bank", name)
+    bank = Bank(name=name, description=description)
+    session.add(bank)
+    session.flush()
+    return bank
+
+
+def list_banks(session: Session) -> list[dict[str, Any]]:
+    counts = dict(
+        session.execute(select(BankEntry.bank_id, func.count()).group_by(BankEntry.bank_id)).all()
+    )
+    rows = []
+    for bank in session.scalars(select(Bank).order_by(Bank.name)):
+        rows.append({"name": bank.name, "description": bank.description,
+                     "entries": int(counts.get(bank.id, 0)), "created_at": bank.created_at.isoformat()})
+    return rows
+
+
+def _existing(session: Session, bank_id: int, signal_type: str, signals: Iterable[str]) -> dict[str, int]:
+    values = list(set(signals))
+    found: dict[str, int] = {}
+    for i in range(0, len(values), 500):
+        rows = session.execute(
+            select(BankEntry.signal, BankEntry.id).where(
+                BankEntry.bank_id == bank_id, BankEntry.signal_type == signal_type,
+                BankEntry.signal.in_(values[i : i + 500]))
+        ).all()
+        found.update({r[0]: r[1] for r in rows})
+    return found
+
+
+def add_records(
+    session: Session, bank: Bank, records: Iterable[MediaRecord], label: str | None, cipher: Cipher | None
+) -> Iterator[tuple[AddResult, list[BankEntry]]]:
+    """Store the signals of analysed media in ``bank``; yields one result per record."""
+    for record in records:
+        result = AddResult(path=record.path)
+        if record.error is not None or record.sha256 is None:
+            result.error = record.error or f"{record.path}: could not be read"
+            yield result, []
+            continue
+        if _existing(session, bank.id, "sha256", [record.sha256]):
+            result.duplicate = True
+            yield result, []
+            continue
+        new: list[BankEntry] = []
+        signals = [("sha256", record.sha256, None), ("md5", record.md5, None)]
+        if record.pdq is not None:
+            signals.append(("pdq", record.pdq, record.pdq_quality))
+        for signal_type, signal, quality in signals:
+            if signal is None or _existing(session, bank.id, signal_type, [signal]):
+                continue
+            entry = BankEntry(bank_id=bank.id, signal_type=signal_type, signal=signal, label=label,
+                              quality=quality, content_ref=record.sha256, source="media")
+            session.add(entry)
+            new.append(entry)
+        session.flush()
+        pdq_entry = next((e for e in new if e.signal_type == "pdq"), None)
+        if pdq_entry is not None and record.local is not None and len(record.local) and cipher:
+            session.add(LocalFeatureSet(entry_id=pdq_entry.id, bank_id=bank.id,
+                                        ciphertext=cipher.encrypt(record.local.to_bytes())))
+        result.entry_ids = [e.id for e in new]
+        yield result, new
+
+
+def parse_exchange(text: str, source: str) -> Iterator[tuple[int, dict[str, str] | InputError]]:
+    """Parse JSONL or CSV exchange lines; yields (line number, row or the error for that line)."""
+    stripped = text.lstrip()
+    if stripped.startswith("{"):
+        for number, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+                if not isinstance(obj, dict):
+                    raise ValueError("not a JSON object")
+                yield number, {k: str(v) if v is not None else "" for k, v in obj.items()}
+            except (ValueError, TypeError) as exc:
+                yield number, InputError(f"{source}:{number}", f"malformed JSON line: {exc}")
+        return
+    reader = csv.reader(io.StringIO(text))
+    header: list[str] | None = None
+    for row in reader:
+        number = reader.line_num
+        if not row or not any(cell.strip() for cell in row):
+            continue
+        if header is None and row[0].strip().lower() == "signal_type":
+            header = [c.strip().lower() for c in row]
+            continue
+        cols = header or list(EXCHANGE_COLUMNS)
+        if len(row) < 2 or len(row) > len(cols):
+            yield number, InputError(f"{source}:{number}", f"expected columns {','.join(cols)}, got {len(row)}")
+            continue
+        yield number, {cols[i]: row[i] for i in range(len(row))}
+
+
+def import_signals(session: Session, bank: Bank, path: Path) -> ImportResult:
+    """Import an exchange file into ``bank``. Bad lines are reported; good lines are stored."""
+    result = ImportResult()
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise InputError(str(path), exc.strerror or str(exc)) from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise InputError(str(path), "not UTF-8 text") from None
+    parsed: list[tuple[str, str, str | None, int | None]] = []
+    for number, row in parse_exchange(text, str(path)):
+        if isinstance(row, InputError):
+            result.errors.append(str(row))
+            continue
+        signal_type = row.get("signal_type", "").strip().lower()
+        if signal_type not in SIGNAL_TYPES:
+            result.errors.append(f"{path}:{number}: unknown signal_type {signal_type!r} "
+                                 f"(expected one of {'|'.join(sorted(SIGNAL_TYPES))})")
+            continue
+        try:
+            signal = SIGNAL_TYPES[signal_type].normalize(row.get("signal", ""))
+        except BadSignal as exc:
+            result.errors.append(f"{path}:{number}: {exc.reason}: {exc.source!r}")
+            continue
+        label = (row.get("label") or "").strip() or None
+        quality = None
+        if row.get("quality"):
+            try:
+                quality = max(0, min(100, int(row["quality"])))
+            except ValueError:
+                result.errors.append(f"{path}:{number}: quality is not an integer")
+                continue
+        parsed.append((signal_type, signal, label, quality))
+    by_type: dict[str, set[str]] = {}
+    for signal_type, signal, _, _ in parsed:
+        by_type.setdefault(signal_type, set()).add(signal)
+    existing = {(t, s) for t, values in by_type.items() for s in _existing(session, bank.id, t, values)}
+    new: list[BankEntry] = []
+    for signal_type, signal, label, quality in parsed:
+        if (signal_type, signal) in existing:
+            result.duplicates += 1
+            continue
+        existing.add((signal_type, signal))
+        entry = BankEntry(bank_id=bank.id, signal_type=signal_type, signal=signal, label=label,
+                          quality=quality, source="import")
+        session.add(entry)
+        new.append(entry)
+    session.flush()
+    result.imported = len(new)
+    result.entry_ids = [e.id for e in new]
+    return result
+
+
+def export_signals(session: Session, bank: Bank, fmt: str = "jsonl") -> Iterator[str]:
+    """Exchange lines (JSONL or CSV with a header) that :func:`import_signals` reads back."""
+    if fmt not in ("jsonl", "csv"):
+        raise InputError(fmt, "format must be jsonl or csv")
+    rows = session.execute(
+        select(BankEntry.id, BankEntry.signal_type, BankEntry.signal, BankEntry.label, BankEntry.quality)
+        .where(BankEntry.bank_id == bank.id).order_by(BankEntry.id)
+    )
+    if fmt == "csv":
+        yield ",".join(EXCHANGE_COLUMNS)
+        for _, signal_type, signal, label, _ in rows:
+            buf = io.StringIO()
+            csv.writer(buf, lineterminator="").writerow([signal_type, signal, label or ""])
+            yield buf.getvalue()
+        return
+    for entry_id, signal_type, signal, label, quality in rows:
+        obj: dict[str, Any] = {"signal_type": signal_type, "signal": signal, "label": label}
+        if quality is not None:
+            obj["quality"] = quality
+        obj["entry_id"] = entry_id
+        yield json.dumps(obj, ensure_ascii=False)
+
+
+def remove_entry(session: Session, bank: Bank, entry_id: int) -> None:
+    entry = session.get(BankEntry, entry_id)
+    if entry is None or entry.bank_id != bank.id:
+        raise NotFound("entry", f"{entry_id} in bank {bank.name}")
+    session.execute(delete(LocalFeatureSet).where(LocalFeatureSet.entry_id == entry_id))
+    session.delete(entry)
+
+
+def delete_bank(session: Session, bank: Bank) -> None:
+    session.execute(delete(LocalFeatureSet).where(LocalFeatureSet.bank_id == bank.id))
+    session.execute(delete(BankEntry).where(BankEntry.bank_id == bank.id))
+    session.delete(bank)

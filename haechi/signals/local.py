@@ -1,0 +1,74 @@
+"""Local binary features (ORB) for copies that PDQ cannot see: crops, borders, screenshots,
+captions and small rotations.
+
+ORB descriptors are 256-bit binary strings, the same shape as PDQ, so they live in the same
+kind of Hamming index. A match is only accepted after geometric verification (RANSAC on a
+similarity transform) — that is what keeps unrelated photos from matching.
+
+This signal needs the media itself, so it exists only for media a bank owner provided; it is
+stored encrypted because dense local features say more about an image than a PDQ hash does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+#: images are resized so their longer side is this many pixels before feature extraction
+WORK_SIDE = 640
+BANK_FEATURES = 700
+QUERY_FEATURES = 1500
+
+
+@dataclass(frozen=True)
+class LocalFeatures:
+    """Keypoints (x, y in the resized frame), their 32-byte ORB descriptors, and the frame size."""
+
+    points: np.ndarray  # float32 (n, 2)
+    descriptors: np.ndarray  # uint8 (n, 32)
+    width: int
+    height: int
+
+    def __len__(self) -> int:
+        return int(self.descriptors.shape[0])
+
+    def to_bytes(self) -> bytes:
+        header = np.array([len(self), self.width, self.height], dtype=np.int32).tobytes()
+        return header + self.points.astype(np.float32).tobytes() + self.descriptors.tobytes()
+
+    @classmethod
+    def from_bytes(cls, blob: bytes) -> LocalFeatures:
+        n, width, height = (int(v) for v in np.frombuffer(blob[:12], dtype=np.int32))
+        pts_end = 12 + n * 8
+        points = np.frombuffer(blob[12:pts_end], dtype=np.float32).reshape(n, 2)
+        desc = np.frombuffer(blob[pts_end : pts_end + n * 32], dtype=np.uint8).reshape(n, 32)
+        return cls(points=points, descriptors=desc, width=width, height=height)
+
+
+_orb_cache: dict[int, cv2.ORB] = {}
+
+
+def _orb(nfeatures: int) -> cv2.ORB:
+    if nfeatures not in _orb_cache:
+        _orb_cache[nfeatures] = cv2.ORB_create(nfeatures=nfeatures, fastThreshold=12, edgeThreshold=15,
+                                               patchSize=31, nlevels=8, scaleFactor=1.25)
+    return _orb_cache[nfeatures]
+
+
+def orb_features(rgb: np.ndarray, nfeatures: int = BANK_FEATURES) -> LocalFeatures:
+    """ORB keypoints and descriptors of an RGB image, computed at a fixed working size."""
+    gray = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2GRAY)
+    h, w = gray.shape
+    scale = WORK_SIDE / max(h, w)
+    if scale < 1.0:
+        gray = cv2.resize(gray, (max(1, round(w * scale)), max(1, round(h * scale))),
+                          interpolation=cv2.INTER_AREA)
+    keypoints, descriptors = _orb(nfeatures).detectAndCompute(gray, None)
+    if descriptors is None or not keypoints:
+        return LocalFeatures(np.zeros((0, 2), np.float32), np.zeros((0, 32), np.uint8),
+                             gray.shape[1], gray.shape[0])
+    points = np.array([kp.pt for kp in keypoints], dtype=np.float32)
+    return LocalFeatures(points, np.ascontiguousarray(descriptors, dtype=np.uint8),
+                         gray.shape[1], gray.shape[0])

@@ -1,0 +1,77 @@
+"""PDQ perceptual hash through Meta's reference implementation (``pdqhash``).
+
+PDQ stays the exchange format: banks may hold PDQ hashes alone (hashes a victim made on her own
+device), so everything that must work without the media works from these 256 bits.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+import pdqhash
+
+from haechi.errors import BadSignal
+from haechi.signals.base import SignalType
+
+#: pdqhash.compute_dihedral returns hashes of the query turned back by each of the 8 dihedral
+#: transforms; index i matching a bank hash means the copy was made from the original by
+#: TRANSFORMS[i]. Rotations are counter-clockwise (PIL's ROTATE_90 convention); flip_h mirrors
+#: left-right, flip_v top-bottom, transpose/transverse mirror about the main/anti diagonal.
+#: Measured on ../shared/data/pdq_bridge (tests/test_signals.py checks it).
+TRANSFORMS: tuple[str, ...] = (
+    "original",
+    "rot270",
+    "rot180",
+    "rot90",
+    "flip_v",
+    "flip_h",
+    "transpose",
+    "transverse",
+)
+
+
+def bits_to_hex(bits: np.ndarray) -> str:
+    """256 bits (MSB first, as pdqhash returns them) to the 64-hex-digit exchange form."""
+    return bytes(np.packbits(np.asarray(bits, dtype=np.uint8))).hex()
+
+
+def hex_to_bytes(value: str) -> bytes:
+    return bytes.fromhex(value)
+
+
+@dataclass(frozen=True)
+class PDQResult:
+    hash: str
+    quality: int
+    #: the 8 dihedral variants, in TRANSFORMS order (empty when not computed)
+    variants: tuple[str, ...] = ()
+
+
+def pdq_of(rgb: np.ndarray, dihedral: bool = False) -> PDQResult:
+    """PDQ of an RGB uint8 array; with ``dihedral`` also the 8 rotation/mirror variants."""
+    arr = np.ascontiguousarray(rgb, dtype=np.uint8)
+    if dihedral:
+        vectors, quality = pdqhash.compute_dihedral(arr)
+        hexes = tuple(bits_to_hex(v) for v in vectors)
+        return PDQResult(hash=hexes[0], quality=int(quality), variants=hexes)
+    vector, quality = pdqhash.compute(arr)
+    return PDQResult(hash=bits_to_hex(vector), quality=int(quality))
+
+
+def hamming(a: str, b: str) -> int:
+    return (int(a, 16) ^ int(b, 16)).bit_count()
+
+
+class PDQSignal(SignalType):
+    name: ClassVar[str] = "pdq"
+    exact: ClassVar[bool] = False
+
+    @classmethod
+    def normalize(cls, value: str) -> str:
+        text = value.strip().lower()
+        if len(text) != 64 or not re.fullmatch(r"[0-9a-f]+", text):
+            raise BadSignal(value, "not a PDQ hash (64 hex digits expected)")
+        return text

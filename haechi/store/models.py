@@ -1,0 +1,73 @@
+"""SQLAlchemy 2 models. Banks hold signals (hashes) and never media."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Bank(Base):
+    __tablename__ = "banks"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True, nullable=False)
+    description: Mapped[str] = mapped_column(Text, default="", nullable=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
+
+    entries: Mapped[list[BankEntry]] = relationship(
+        back_populates="bank", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class BankEntry(Base):
+    """One signal in one bank. A media file added to a bank gives one entry per signal type."""
+
+    __tablename__ = "bank_entries"
+    __table_args__ = (
+        UniqueConstraint("bank_id", "signal_type", "signal", name="uq_entry_signal"),
+        Index("ix_entries_type_signal", "signal_type", "signal"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    bank_id: Mapped[int] = mapped_column(ForeignKey("banks.id", ondelete="CASCADE"), nullable=False, index=True)
+    signal_type: Mapped[str] = mapped_column(String(32), nullable=False)
+    signal: Mapped[str] = mapped_column(String(128), nullable=False)
+    label: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    quality: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    #: groups the entries that came from one media file (its sha256), so matches can be merged
+    content_ref: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    source: Mapped[str | None] = mapped_column(String(32), nullable=True)  # "media" | "import"
+    added_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
+
+    bank: Mapped[Bank] = relationship(back_populates="entries")
+
+
+class LocalFeatureSet(Base):
+    """Encrypted ORB features of media a bank owner provided, attached to its PDQ entry."""
+
+    __tablename__ = "local_features"
+
+    entry_id: Mapped[int] = mapped_column(
+        ForeignKey("bank_entries.id", ondelete="CASCADE"), primary_key=True
+    )
+    bank_id: Mapped[int] = mapped_column(ForeignKey("banks.id", ondelete="CASCADE"), nullable=False, index=True)
+    ciphertext: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
