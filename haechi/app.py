@@ -20,7 +20,7 @@ from haechi.services import banks as bank_service
 from haechi.services.analyse import AnalyseOptions, MediaRecord, analyse
 from haechi.services.matching import load_local_index, load_pdq_index
 from haechi.services.parallel import ordered_map
-from haechi.services.scan import Scanner
+from haechi.services.scan import Scanner, SearchContext, analyse_and_search, set_search_context
 from haechi.signals.local import BANK_FEATURES, QUERY_FEATURES
 from haechi.sources import MediaRef, iter_media
 from haechi.sources.files import Limits
@@ -164,9 +164,16 @@ class Haechi:
         pdq_index = self.pdq_index()
         opts = AnalyseOptions(self.settings.max_pixels, self.settings.max_file_bytes, dihedral=True, trim=True,
                               local_features=QUERY_FEATURES if local_index is not None else 0)
-        with self.db.session() as s:
-            scanner = Scanner(s, bank_names, pdq_index, local_index, threshold, self.settings.quality_floor)
-            for record in self._analyse(iter_media(paths, self._limits()), opts):
-                out = record.public()
-                out["matches"] = scanner.match(record)
-                yield out
+        if local_index is not None:
+            local_index.build()
+        set_search_context(SearchContext(opts, pdq_index, local_index, threshold, self.settings.quality_floor))
+        try:
+            with self.db.session() as s:
+                scanner = Scanner(s, bank_names)
+                refs = iter_media(paths, self._limits())
+                for record, raw in ordered_map(analyse_and_search, refs, self.settings.workers):
+                    out = record.public()
+                    out["matches"] = scanner.match(record, raw)
+                    yield out
+        finally:
+            set_search_context(None)

@@ -17,12 +17,13 @@ R = TypeVar("R")
 
 
 def _init_worker() -> None:
-    try:
-        import cv2
+    """One thread per worker process: the pool already uses every core, and OpenMP thread
+    pools inherited across fork (faiss) otherwise spin against each other."""
+    import cv2
+    import faiss
 
-        cv2.setNumThreads(1)
-    except ImportError:  # pragma: no cover - opencv is a dependency
-        pass
+    cv2.setNumThreads(1)
+    faiss.omp_set_num_threads(1)
 
 
 def ordered_map(fn: Callable[[T], R], items: Iterable[T], workers: int, window: int | None = None) -> Iterator[R]:

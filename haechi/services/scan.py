@@ -3,7 +3,7 @@ then local features with geometric verification for what PDQ cannot see."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -11,9 +11,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from haechi.index.hamming import HammingIndex, as_codes
-from haechi.index.local import LocalIndex, rotation_name
-from haechi.services.analyse import MediaRecord
+from haechi.index.local import LocalHit, LocalIndex, rotation_name
+from haechi.services.analyse import AnalyseOptions, MediaRecord, analyse
 from haechi.signals.pdq import TRANSFORMS
+from haechi.sources import MediaRef
 from haechi.store.models import BankEntry
 
 #: order of methods in a match list when distances tie: exact before perceptual before local
@@ -30,17 +31,69 @@ class EntryInfo:
     content_ref: str | None
 
 
-class Scanner:
-    """Matches records against a fixed set of banks with preloaded indexes."""
+@dataclass
+class RawHits:
+    """Index hits for one record, before they are resolved against the database."""
 
-    def __init__(self, session: Session, bank_names: dict[int, str], pdq_index: HammingIndex,
-                 local_index: LocalIndex | None, threshold: int, quality_floor: int) -> None:
+    pdq: list[tuple[int, int, str, str]] = field(default_factory=list)  # label, distance, transform, method
+    local: list[LocalHit] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class SearchContext:
+    """Read-only indexes a scan searches. Set before the worker pool forks, so workers share
+    the memory instead of receiving a copy with every task."""
+
+    opts: AnalyseOptions
+    pdq_index: HammingIndex
+    local_index: LocalIndex | None
+    threshold: int
+    quality_floor: int
+
+    def search(self, record: MediaRecord) -> RawHits:
+        raw = RawHits()
+        if record.error is not None:
+            return raw
+        if record.pdq is not None and (record.pdq_quality or 0) >= self.quality_floor:
+            raw.pdq += self._pdq(record.variants or (record.pdq,), "pdq")
+        if record.trimmed_variants and (record.trimmed_quality or 0) >= self.quality_floor:
+            raw.pdq += self._pdq(record.trimmed_variants, "pdq_trimmed")
+        if self.local_index is not None and record.local is not None and len(record.local):
+            raw.local = self.local_index.search(record.local)
+        return raw
+
+    def _pdq(self, variants: tuple[str, ...], method: str) -> list[tuple[int, int, str, str]]:
+        if not variants or len(self.pdq_index) == 0:
+            return []
+        hits = self.pdq_index.search(as_codes(list(variants)), self.threshold)
+        order = np.lexsort((hits.query, hits.distance))
+        return [(int(hits.label[i]), int(hits.distance[i]), TRANSFORMS[int(hits.query[i])], method)
+                for i in order]
+
+
+_context: SearchContext | None = None
+
+
+def set_search_context(context: SearchContext | None) -> None:
+    global _context
+    _context = context
+
+
+def analyse_and_search(ref: MediaRef) -> tuple[MediaRecord, RawHits]:
+    """Worker task: analyse one media reference and search the shared indexes."""
+    assert _context is not None, "set_search_context() before scanning"
+    record = analyse(ref, _context.opts)
+    raw = _context.search(record)
+    record.local = None  # features stay in the worker; only hits travel back
+    return record, raw
+
+
+class Scanner:
+    """Resolves index hits to bank entries (in the process that holds the database session)."""
+
+    def __init__(self, session: Session, bank_names: dict[int, str]) -> None:
         self.session = session
         self.bank_names = bank_names
-        self.pdq_index = pdq_index
-        self.local_index = local_index
-        self.threshold = threshold
-        self.quality_floor = quality_floor
         self._entries: dict[int, EntryInfo | None] = {}
 
     def _resolve(self, ids: list[int]) -> None:
@@ -73,43 +126,28 @@ class Scanner:
                 out.append((info, 0, "original", "exact"))
         return out
 
-    def _pdq(self, variants: tuple[str, ...], method: str) -> list[tuple[EntryInfo, int, str, str]]:
-        if not variants or len(self.pdq_index) == 0:
-            return []
-        hits = self.pdq_index.search(as_codes(list(variants)), self.threshold)
-        if hits.label.size == 0:
-            return []
-        order = np.lexsort((hits.query, hits.distance))
-        self._resolve(hits.label.tolist())
-        best: dict[int, tuple[EntryInfo, int, str, str]] = {}
-        for i in order:
-            label = int(hits.label[i])
-            info = self._entries.get(label)
-            if info is None or label in best:
-                continue
-            best[label] = (info, int(hits.distance[i]), TRANSFORMS[int(hits.query[i])], method)
-        return list(best.values())
-
-    def match(self, record: MediaRecord) -> list[dict[str, Any]]:
+    def match(self, record: MediaRecord, raw: RawHits) -> list[dict[str, Any]]:
         if record.error is not None or record.sha256 is None:
             return []
         found = self._exact(record)
-        if record.pdq is not None and (record.pdq_quality or 0) >= self.quality_floor:
-            found += self._pdq(record.variants or (record.pdq,), "pdq")
-        if record.trimmed_variants and (record.trimmed_quality or 0) >= self.quality_floor:
-            found += self._pdq(record.trimmed_variants, "pdq_trimmed")
+        self._resolve([h[0] for h in raw.pdq])
+        for label, distance, transform, method in raw.pdq:
+            info = self._entries.get(label)
+            if info is not None:
+                found.append((info, distance, transform, method))
         extra: dict[int, dict[str, Any]] = {}
-        if self.local_index is not None and record.local is not None and len(record.local):
+        if raw.local:
             seen_content = {info.content_ref for info, *_ in found if info.content_ref}
             seen_ids = {info.id for info, *_ in found}
-            for hit in self.local_index.search(record.local):
+            for hit in raw.local:
                 self._resolve([hit.label])
                 info = self._entries.get(hit.label)
                 if info is None or info.id in seen_ids or (info.content_ref in seen_content):
                     continue
                 found.append((info, hit.distance, rotation_name(hit.rotation_deg), "local"))
                 extra[info.id] = {"inliers": hit.inliers, "scale": round(hit.scale, 3),
-                                  "rotation_deg": round(hit.rotation_deg, 1)}
+                                  "rotation_deg": round(hit.rotation_deg, 1),
+                                  "coverage": round(hit.coverage, 3)}
         matches: dict[int, dict[str, Any]] = {}
         for info, distance, transform, method in sorted(
                 found, key=lambda f: (_METHOD_RANK[f[3]], f[1])):

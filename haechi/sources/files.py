@@ -153,7 +153,7 @@ def _zip_members(path: Path, limits: Limits) -> Iterator[MediaRef]:
 
 def _tar_members(path: Path, limits: Limits) -> Iterator[MediaRef]:
     try:
-        tf = tarfile.open(path, mode="r:*")
+        tf = tarfile.open(path, mode="r:*")  # noqa: SIM115 - closed by the with below
     except (tarfile.TarError, OSError, ValueError, EOFError) as exc:
         raise InputError(str(path), f"not a readable tar archive: {exc}") from None
     total = 0
