@@ -1,0 +1,45 @@
+# Two commands do all the set-up on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint typecheck check bench bench-hash bench-match bench-match-10m bench-robustness clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/haechi demo
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check haechi bench tests
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+check: lint typecheck test
+
+bench-hash: $(STAMP)
+	$(BIN)/pip install --quiet threatexchange==1.2.17
+	$(BIN)/python bench/bench_hash.py --images 500
+
+bench-match: $(STAMP)
+	$(BIN)/python bench/bench_match.py --sizes 1000000
+
+bench-match-10m: $(STAMP)
+	$(BIN)/python bench/bench_match.py --sizes 1000000 10000000
+
+bench-robustness: $(STAMP)
+	$(BIN)/python bench/bench_robustness.py --generated 1000
+
+bench: bench-hash bench-match bench-robustness
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,3 @@
+from haechi.cli.main import main
+
+main()

@@ -1,0 +1,84 @@
+"""Shared fixtures. Store tests run on SQLite always and on PostgreSQL when it is reachable
+(``HAECHI_TEST_POSTGRES_URL``, default the local server CI has), each in a fresh schema."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from haechi import Haechi
+from haechi.demo.samples import scene
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+PG_URL = os.environ.get("HAECHI_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+def _pg_available() -> bool:
+    if os.environ.get("HAECHI_TEST_NO_POSTGRES"):
+        return False
+    try:
+        engine = create_engine(PG_URL)
+        with engine.connect() as conn:
+            conn.execute(text("select 1"))
+        engine.dispose()
+        return True
+    except Exception:  # noqa: BLE001 - any failure means "not available"
+        return False
+
+
+PG_AVAILABLE = _pg_available()
+REQUIRE_PG = bool(os.environ.get("HAECHI_REQUIRE_POSTGRES"))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'haechi.db'}"
+        return
+    if not PG_AVAILABLE:
+        if REQUIRE_PG:
+            pytest.fail(f"PostgreSQL required but not reachable at {PG_URL}")
+        pytest.skip("PostgreSQL not reachable")
+    schema = f"haechi_test_{uuid.uuid4().hex[:12]}"
+    engine = create_engine(PG_URL)
+    with engine.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    yield f"{PG_URL}?options=-csearch_path%3D{schema}"
+    with engine.begin() as conn:
+        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    engine.dispose()
+
+
+@pytest.fixture
+def haechi(tmp_path: Path, database_url: str) -> Iterator[Haechi]:
+    h = Haechi(home=tmp_path / "home", database_url=database_url, workers=1)
+    yield h
+    h.close()
+
+
+@pytest.fixture
+def sqlite_haechi(tmp_path: Path) -> Iterator[Haechi]:
+    h = Haechi(home=tmp_path / "home", workers=1)
+    yield h
+    h.close()
+
+
+@pytest.fixture
+def images(tmp_path: Path) -> Path:
+    """Six generated photo-like PNGs in a folder."""
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for i in range(6):
+        scene(200 + i).save(folder / f"img_{i}.png")
+    return folder
+
+
+def require_shared() -> Path:
+    if not SHARED_DATA.exists():
+        pytest.skip("../shared/data not present")
+    return SHARED_DATA

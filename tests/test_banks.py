@@ -1,0 +1,114 @@
+"""Banks on SQLite and PostgreSQL: create, add, import/export round-trips, removal, errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from haechi import Haechi
+from haechi.errors import AlreadyExists, NotFound
+from haechi.store.models import BankEntry, LocalFeatureSet
+
+
+def test_create_list_delete(haechi: Haechi) -> None:
+    haechi.create_bank("victim-a", "reported by a support centre")
+    with pytest.raises(AlreadyExists):
+        haechi.create_bank("victim-a")
+    assert [b["name"] for b in haechi.list_banks()] == ["victim-a"]
+    haechi.delete_bank("victim-a")
+    assert haechi.list_banks() == []
+    with pytest.raises(NotFound):
+        haechi.delete_bank("victim-a")
+
+
+def test_add_stores_hashes_never_media(haechi: Haechi, images: Path) -> None:
+    haechi.create_bank("b")
+    results = list(haechi.add_to_bank("b", [images], label="case-1"))
+    assert len(results) == 6 and all(r.error is None and len(r.entry_ids) == 3 for r in results)
+    again = list(haechi.add_to_bank("b", [images / "img_0.png"]))
+    assert again[0].duplicate and again[0].entry_ids == []
+    with haechi.db.session() as s:
+        entries = s.scalars(select(BankEntry)).all()
+        assert {e.signal_type for e in entries} == {"sha256", "md5", "pdq"}
+        assert all(e.label == "case-1" for e in entries)
+        feats = s.scalars(select(LocalFeatureSet)).all()
+        assert len(feats) == 6
+        raw = (images / "img_0.png").read_bytes()
+        for f in feats:  # encrypted at rest: no plaintext descriptor header, no media bytes
+            assert raw[:64] not in f.ciphertext and f.ciphertext.startswith(b"gAAAA")
+    assert haechi.list_banks()[0]["entries"] == 18
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv"])
+def test_export_import_round_trip(haechi: Haechi, images: Path, tmp_path: Path, fmt: str) -> None:
+    haechi.create_bank("src")
+    list(haechi.add_to_bank("src", [images], label="lab,el \"quoted\""))
+    exported = haechi.export_bank("src", fmt)
+    file = tmp_path / f"export.{fmt}"
+    file.write_text("\n".join(exported) + "\n")
+    haechi.create_bank("dst")
+    result = haechi.import_bank("dst", file)
+    assert result.errors == [] and result.imported == 18
+    def rows(name: str) -> list[tuple[str, str, str]]:
+        lines = haechi.export_bank(name, "csv")[1:]
+        return sorted(lines)
+    assert rows("src") == rows("dst")
+    again = haechi.import_bank("dst", file)
+    assert again.imported == 0 and again.duplicates == 18
+
+
+def test_import_reports_bad_lines_and_keeps_good(haechi: Haechi, tmp_path: Path) -> None:
+    haechi.create_bank("b")
+    good = {"signal_type": "pdq", "signal": "f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22"}
+    lines = [
+        json.dumps(good),
+        "{not json",
+        json.dumps({"signal_type": "pdq", "signal": "xyz"}),
+        json.dumps({"signal_type": "phash", "signal": "00"}),
+        json.dumps({"signal_type": "md5", "signal": "d41d8cd98f00b204e9800998ecf8427e", "label": "empty"}),
+        "[1, 2]",
+    ]
+    file = tmp_path / "in.jsonl"
+    file.write_text("\n".join(lines))
+    result = haechi.import_bank("b", file)
+    assert result.imported == 2
+    assert len(result.errors) == 4
+    assert all(str(file) in e for e in result.errors)
+    assert any(":2:" in e and "malformed JSON" in e for e in result.errors)
+    assert any(":3:" in e and "PDQ" in e for e in result.errors)
+    assert any(":4:" in e and "unknown signal_type" in e for e in result.errors)
+
+
+def test_import_csv_without_header_and_bad_columns(haechi: Haechi, tmp_path: Path) -> None:
+    haechi.create_bank("b")
+    file = tmp_path / "in.csv"
+    file.write_text("sha256," + "a" * 64 + ",x\nmd5\npdq," + "0" * 64 + "\n")
+    result = haechi.import_bank("b", file)
+    assert result.imported == 2 and len(result.errors) == 1 and ":2:" in result.errors[0]
+
+
+def test_remove_entry(haechi: Haechi, images: Path) -> None:
+    haechi.create_bank("b")
+    haechi.create_bank("other")
+    res = list(haechi.add_to_bank("b", [images / "img_1.png"]))
+    entry = res[0].entry_ids[0]
+    with pytest.raises(NotFound):
+        haechi.remove_entry("other", entry)
+    haechi.remove_entry("b", entry)
+    assert haechi.list_banks()[0]["entries"] == 2
+    with pytest.raises(NotFound):
+        haechi.remove_entry("b", entry)
+
+
+def test_unreadable_file_in_add_leaves_bank_intact(haechi: Haechi, images: Path, tmp_path: Path) -> None:
+    haechi.create_bank("b")
+    list(haechi.add_to_bank("b", [images / "img_0.png"]))
+    bad = tmp_path / "broken.jpg"
+    bad.write_bytes(b"\xff\xd8\xff\xe0garbage")
+    results = list(haechi.add_to_bank("b", [bad, images / "img_1.png"]))
+    assert results[0].error and "broken.jpg" in results[0].error
+    assert results[1].error is None
+    assert haechi.list_banks()[0]["entries"] == 6
