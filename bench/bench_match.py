@@ -44,7 +44,7 @@ def make_data(n: int, queries: int, seed: int = 0) -> tuple[np.ndarray, np.ndarr
     for i in range(queries):
         flip = rng.choice(256, int(rng.integers(1, RADIUS + 1)), replace=False)
         bits[i, flip] ^= 1
-    variant = int(0)
+    variant = rng.integers(0, 8, queries)  # which of the 8 variants is the planted one
     q[np.arange(queries) * 8 + variant] = np.packbits(bits, axis=1)
     return codes, q
 

@@ -131,3 +131,20 @@ def test_real_photo_suite_recall_and_no_false_matches() -> None:
     assert result.false_matches == []
     # the anchors really are weaker on the same copies
     assert sum(result.baseline_dihedral.values()) < 0.7 * result.total
+
+
+@pytest.mark.parametrize("op,expected", [(Image.Transpose.ROTATE_90, "rot90"), (Image.Transpose.ROTATE_270, "rot270"),
+                                         (Image.Transpose.FLIP_LEFT_RIGHT, "flip_h")])
+def test_cropped_and_turned_copies_match_locally_with_transform(
+        banked: Haechi, images: Path, tmp_path: Path, op: Image.Transpose, expected: str) -> None:
+    im = Image.open(images / "img_5.png").convert("RGB")
+    cropped = im.crop((60, 10, im.width - 20, im.height - 70)).transpose(op)
+    copy = tmp_path / "copy.jpg"
+    cropped.save(copy, quality=85)
+    row = next(banked.scan([copy]))
+    assert row["matches"], "cropped + turned copy not found"
+    best = row["matches"][0]
+    assert best["label"] == "img_5"
+    assert best["transform"] == expected
+    if best["signal_type"] == "orb":
+        assert best["inliers"] >= 25 and 0 < best["coverage"] <= 1

@@ -18,6 +18,7 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
@@ -109,7 +110,7 @@ class HammingIndex:
                 ids[t - 1] = np.argsort(chunks[:, t], kind="stable").astype(np.uint32)
         self._codes, self._labels, self._offsets, self._ids = codes, labels, offsets, ids
 
-    def add(self, codes: np.ndarray, labels: np.ndarray) -> None:
+    def add(self, codes: np.ndarray, labels: np.ndarray | list[int]) -> None:
         """Add codes; they are searchable at once (brute force) and compacted in bulk later."""
         codes = as_codes(codes)
         if codes.shape[0] == 0:
@@ -216,7 +217,7 @@ class HammingIndex:
     @classmethod
     def load(cls, directory: Path, mmap: bool = False) -> HammingIndex:
         index = cls()
-        mode = "r" if mmap else None
+        mode: Literal["r"] | None = "r" if mmap else None
         for name in ("codes", "labels", "offsets", "ids"):
             setattr(index, f"_{name}", np.load(Path(directory) / f"{name}.npy", mmap_mode=mode))
         return index

@@ -183,6 +183,6 @@ def rotation_name(rotation_deg: float) -> str:
     The estimated transform maps the copy back onto the original, so a copy rotated 90°
     counter-clockwise needs a -90° (clockwise) turn back.
     """
-    turned = (-rotation_deg) % 360
+    turned = rotation_deg % 360
     quarter = int(((turned + 45) % 360) // 90)
     return ("original", "rot90", "rot180", "rot270")[quarter]

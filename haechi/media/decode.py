@@ -79,7 +79,7 @@ def decode_image(
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            im = Image.open(io.BytesIO(data))
+            im: Image.Image = Image.open(io.BytesIO(data))
             width, height = im.size
             if width <= 0 or height <= 0:
                 raise MediaError(source, f"invalid image size {width}x{height}")

@@ -10,6 +10,8 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from haechi.errors import InputError
 from haechi.media import decode_image, sniff_media_type
 from haechi.signals.borders import trim_borders
@@ -41,9 +43,14 @@ class MediaRecord:
     height: int | None = None
     error: str | None = None
     variants: tuple[str, ...] = ()
+    #: dihedral variants of the pixel-mirrored image: PDQ's own flip variants are not exact on
+    #: fine textures (a flipped brick wall measured 86 bits away), hashing the mirror is
+    mirror_variants: tuple[str, ...] = ()
     trimmed_variants: tuple[str, ...] = ()
     trimmed_quality: int | None = None
     local: LocalFeatures | None = field(default=None, repr=False)
+    #: decoded pixels, kept only inside a worker for a second look (never returned)
+    rgb: np.ndarray | None = field(default=None, repr=False)
 
     def public(self) -> dict[str, Any]:
         """The contract fields of ``haechi hash --json``."""
@@ -94,6 +101,8 @@ def analyse(ref: MediaRef, opts: AnalyseOptions) -> MediaRecord:
         record.width, record.height = image.width, image.height
         pdq = pdq_of(image.rgb, dihedral=opts.dihedral)
         record.pdq, record.pdq_quality, record.variants = pdq.hash, pdq.quality, pdq.variants
+        if opts.dihedral:
+            record.mirror_variants = pdq_of(image.rgb[:, ::-1], dihedral=True).variants
         if opts.trim:
             trimmed = trim_borders(image.rgb)
             if trimmed is not None:
@@ -102,6 +111,7 @@ def analyse(ref: MediaRef, opts: AnalyseOptions) -> MediaRecord:
                 record.trimmed_quality = tp.quality
         if opts.local_features:
             record.local = orb_features(image.rgb, opts.local_features)
+            record.rgb = image.rgb
     except InputError as exc:
         record.error = str(exc)
     except MemoryError:

@@ -107,7 +107,8 @@ def add_records(
             yield result, []
             continue
         new: list[BankEntry] = []
-        signals = [("sha256", record.sha256, None), ("md5", record.md5, None)]
+        signals: list[tuple[str, str | None, int | None]] = [
+            ("sha256", record.sha256, None), ("md5", record.md5, None)]
         if record.pdq is not None:
             signals.append(("pdq", record.pdq, record.pdq_quality))
         for signal_type, signal, quality in signals:

@@ -13,7 +13,8 @@ from sqlalchemy.orm import Session
 from haechi.index.hamming import HammingIndex, as_codes
 from haechi.index.local import LocalHit, LocalIndex, rotation_name
 from haechi.services.analyse import AnalyseOptions, MediaRecord, analyse
-from haechi.signals.pdq import TRANSFORMS
+from haechi.signals.local import QUERY_FEATURES, orb_features
+from haechi.signals.pdq import MIRRORED_TRANSFORMS, TRANSFORMS, compose
 from haechi.sources import MediaRef
 from haechi.store.models import BankEntry
 
@@ -36,7 +37,7 @@ class RawHits:
     """Index hits for one record, before they are resolved against the database."""
 
     pdq: list[tuple[int, int, str, str]] = field(default_factory=list)  # label, distance, transform, method
-    local: list[LocalHit] = field(default_factory=list)
+    local: list[tuple[LocalHit, str]] = field(default_factory=list)  # hit, transform
 
 
 @dataclass(frozen=True)
@@ -55,20 +56,30 @@ class SearchContext:
         if record.error is not None:
             return raw
         if record.pdq is not None and (record.pdq_quality or 0) >= self.quality_floor:
-            raw.pdq += self._pdq(record.variants or (record.pdq,), "pdq")
+            variants = record.variants or (record.pdq,)
+            names = TRANSFORMS[: len(variants)]
+            if record.mirror_variants:
+                variants += record.mirror_variants
+                names += MIRRORED_TRANSFORMS
+            raw.pdq += self._pdq(variants, names, "pdq")
         if record.trimmed_variants and (record.trimmed_quality or 0) >= self.quality_floor:
-            raw.pdq += self._pdq(record.trimmed_variants, "pdq_trimmed")
+            raw.pdq += self._pdq(record.trimmed_variants, TRANSFORMS, "pdq_trimmed")
         if self.local_index is not None and record.local is not None and len(record.local):
-            raw.local = self.local_index.search(record.local)
+            raw.local = [(hit, rotation_name(hit.rotation_deg)) for hit in self.local_index.search(record.local)]
+            if not raw.pdq and not raw.local and record.rgb is not None:
+                # mirrored copies (often also cropped): ORB is not mirror-invariant, so look
+                # again at the mirrored image — only when nothing else matched
+                mirrored = orb_features(record.rgb[:, ::-1], len(record.local) or QUERY_FEATURES)
+                raw.local = [(hit, compose(rotation_name(hit.rotation_deg), "flip_h"))
+                             for hit in self.local_index.search(mirrored)]
         return raw
 
-    def _pdq(self, variants: tuple[str, ...], method: str) -> list[tuple[int, int, str, str]]:
+    def _pdq(self, variants: tuple[str, ...], names: tuple[str, ...], method: str) -> list[tuple[int, int, str, str]]:
         if not variants or len(self.pdq_index) == 0:
             return []
         hits = self.pdq_index.search(as_codes(list(variants)), self.threshold)
         order = np.lexsort((hits.query, hits.distance))
-        return [(int(hits.label[i]), int(hits.distance[i]), TRANSFORMS[int(hits.query[i])], method)
-                for i in order]
+        return [(int(hits.label[i]), int(hits.distance[i]), names[int(hits.query[i])], method) for i in order]
 
 
 _context: SearchContext | None = None
@@ -84,7 +95,7 @@ def analyse_and_search(ref: MediaRef) -> tuple[MediaRecord, RawHits]:
     assert _context is not None, "set_search_context() before scanning"
     record = analyse(ref, _context.opts)
     raw = _context.search(record)
-    record.local = None  # features stay in the worker; only hits travel back
+    record.local = record.rgb = None  # pixels and features stay in the worker; hits travel back
     return record, raw
 
 
@@ -139,12 +150,12 @@ class Scanner:
         if raw.local:
             seen_content = {info.content_ref for info, *_ in found if info.content_ref}
             seen_ids = {info.id for info, *_ in found}
-            for hit in raw.local:
+            for hit, transform in raw.local:
                 self._resolve([hit.label])
                 info = self._entries.get(hit.label)
                 if info is None or info.id in seen_ids or (info.content_ref in seen_content):
                     continue
-                found.append((info, hit.distance, rotation_name(hit.rotation_deg), "local"))
+                found.append((info, hit.distance, transform, "local"))
                 extra[info.id] = {"inliers": hit.inliers, "scale": round(hit.scale, 3),
                                   "rotation_deg": round(hit.rotation_deg, 1),
                                   "coverage": round(hit.coverage, 3)}

@@ -52,7 +52,7 @@ _orb_cache: dict[int, cv2.ORB] = {}
 
 def _orb(nfeatures: int) -> cv2.ORB:
     if nfeatures not in _orb_cache:
-        _orb_cache[nfeatures] = cv2.ORB_create(nfeatures=nfeatures, fastThreshold=12, edgeThreshold=15,
+        _orb_cache[nfeatures] = cv2.ORB.create(nfeatures=nfeatures, fastThreshold=12, edgeThreshold=15,
                                                patchSize=31, nlevels=8, scaleFactor=1.25)
     return _orb_cache[nfeatures]
 

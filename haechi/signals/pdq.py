@@ -12,6 +12,7 @@ from typing import ClassVar
 
 import numpy as np
 import pdqhash
+from PIL import Image
 
 from haechi.errors import BadSignal
 from haechi.signals.base import SignalType
@@ -20,7 +21,7 @@ from haechi.signals.base import SignalType
 #: transforms; index i matching a bank hash means the copy was made from the original by
 #: TRANSFORMS[i]. Rotations are counter-clockwise (PIL's ROTATE_90 convention); flip_h mirrors
 #: left-right, flip_v top-bottom, transpose/transverse mirror about the main/anti diagonal.
-#: Measured on ../shared/data/pdq_bridge (tests/test_signals.py checks it).
+#: Measured with PIL transposes (tests/test_media.py checks it).
 TRANSFORMS: tuple[str, ...] = (
     "original",
     "rot270",
@@ -31,6 +32,42 @@ TRANSFORMS: tuple[str, ...] = (
     "transpose",
     "transverse",
 )
+
+
+def _transform_ops() -> dict[str, Image.Transpose | None]:
+    T = Image.Transpose
+    return {"original": None, "rot90": T.ROTATE_90, "rot180": T.ROTATE_180, "rot270": T.ROTATE_270,
+            "flip_h": T.FLIP_LEFT_RIGHT, "flip_v": T.FLIP_TOP_BOTTOM, "transpose": T.TRANSPOSE,
+            "transverse": T.TRANSVERSE}
+
+
+def _compose_table() -> dict[tuple[str, str], str]:
+    """(first, then) -> the single dihedral transform equal to doing ``first`` then ``then``."""
+    ops = _transform_ops()
+    probe = Image.fromarray(np.arange(6, dtype=np.uint8).reshape(2, 3))
+
+    def apply(name: str, im: Image.Image) -> Image.Image:
+        op = ops[name]
+        return im if op is None else im.transpose(op)
+
+    table = {}
+    for first in ops:
+        for then in ops:
+            result = np.asarray(apply(then, apply(first, probe)))
+            table[first, then] = next(n for n in ops if np.array_equal(np.asarray(apply(n, probe)), result))
+    return table
+
+
+_COMPOSE = _compose_table()
+
+
+def compose(first: str, then: str) -> str:
+    """Name of the transform ``then ∘ first`` (apply ``first``, then ``then``)."""
+    return _COMPOSE[first, then]
+
+
+#: names for the dihedral variants of a *mirrored* query: the copy is flip_h of TRANSFORMS[i]
+MIRRORED_TRANSFORMS: tuple[str, ...] = tuple(compose(t, "flip_h") for t in TRANSFORMS)
 
 
 def bits_to_hex(bits: np.ndarray) -> str:
