@@ -15,6 +15,11 @@ import numpy as np
 
 from haechi.signals.local import LocalFeatures
 
+# Scans fork worker processes; a libgomp thread pool started in the parent makes OpenMP hang
+# in forked children (seen: a scan after an in-process scan deadlocked on a futex). Haechi's
+# parallelism is one process per core, so faiss runs single-threaded and never starts a pool.
+faiss.omp_set_num_threads(1)
+
 RATIO = 0.8
 MAX_DESCRIPTOR_DISTANCE = 64
 MIN_CANDIDATE_MATCHES = 10
