@@ -16,16 +16,6 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 
-def _init_worker() -> None:
-    """One thread per worker process: the pool already uses every core, and OpenMP thread
-    pools inherited across fork (faiss) otherwise spin against each other."""
-    import cv2
-    import faiss
-
-    cv2.setNumThreads(1)
-    faiss.omp_set_num_threads(1)
-
-
 def ordered_map(fn: Callable[[T], R], items: Iterable[T], workers: int, window: int | None = None) -> Iterator[R]:
     """Yield ``fn(item)`` for each item, in input order, using ``workers`` processes."""
     if workers <= 1:
@@ -34,7 +24,7 @@ def ordered_map(fn: Callable[[T], R], items: Iterable[T], workers: int, window: 
         return
     window = window or workers * 8
     ctx = multiprocessing.get_context("fork")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker) as pool:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
         pending: deque[Future[R]] = deque()
         for item in items:
             pending.append(pool.submit(fn, item))

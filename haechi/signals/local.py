@@ -16,6 +16,11 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+# Scans fork worker processes. OpenCV's thread pool, once started in a parent, deadlocks forked
+# children (seen: a pooled scan after an in-process one hung on a futex). Parallelism here is one
+# process per core, so OpenCV stays single-threaded everywhere.
+cv2.setNumThreads(1)
+
 #: images are resized so their longer side is this many pixels before feature extraction
 WORK_SIDE = 640
 BANK_FEATURES = 700
