@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck check bench bench-hash bench-match bench-match-10m bench-robustness clean
+.PHONY: demo test lint typecheck check bench bench-hash bench-match bench-match-10m bench-robustness bench-video clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -47,3 +47,10 @@ bench: bench-hash bench-match bench-robustness
 
 clean:
 	rm -rf $(VENV) build *.egg-info
+
+# threatexchange's vPDQ needs the `vpdq` package, which compiles against system FFmpeg headers
+# (Debian: libavcodec-dev libavformat-dev libavfilter-dev libavdevice-dev libswscale-dev
+# libswresample-dev libavutil-dev pkg-config); without them its row says "not runnable".
+bench-video: $(STAMP) .venv-tx/bin/threatexchange
+	-.venv-tx/bin/pip install --quiet vpdq
+	$(BIN)/python bench/bench_video.py --seconds 30 --banked 10000 --tx .venv-tx/bin/threatexchange

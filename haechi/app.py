@@ -18,15 +18,16 @@ from haechi.errors import InputError, NotFound
 from haechi.index.hamming import HammingIndex, as_codes
 from haechi.services import banks as bank_service
 from haechi.services.analyse import AnalyseOptions, MediaRecord, analyse
-from haechi.services.matching import load_local_index, load_pdq_index
+from haechi.services.matching import load_local_index, load_pdq_index, video_frame_codes
 from haechi.services.parallel import ordered_map
 from haechi.services.scan import Scanner, SearchContext, analyse_and_search, set_search_context
+from haechi.signals import vpdq as vpdq_signal
 from haechi.signals.local import BANK_FEATURES, QUERY_FEATURES
 from haechi.sources import MediaRef, iter_media
 from haechi.sources.files import Limits
 from haechi.store.crypto import Cipher, load_or_create_key
 from haechi.store.db import Database
-from haechi.store.models import Bank, LocalFeatureSet
+from haechi.store.models import Bank, BankEntry, LocalFeatureSet, VideoHash
 
 
 class Haechi:
@@ -51,7 +52,13 @@ class Haechi:
 
     def _limits(self) -> Limits:
         s = self.settings
-        return Limits(s.max_file_bytes, s.max_archive_bytes, s.max_compression_ratio)
+        return Limits(s.max_file_bytes, s.max_archive_bytes, s.max_compression_ratio, s.max_video_bytes)
+
+    def _opts(self, **kw: Any) -> AnalyseOptions:
+        s = self.settings
+        return AnalyseOptions(s.max_pixels, s.max_file_bytes, max_video_bytes=s.max_video_bytes,
+                              video_seconds_per_hash=s.video_seconds_per_hash, video_max_frames=s.video_max_frames,
+                              **kw)
 
     def _analyse(self, refs: Iterable[MediaRef], opts: AnalyseOptions) -> Iterator[MediaRecord]:
         return ordered_map(partial(analyse, opts=opts), refs, self.settings.workers)
@@ -68,7 +75,7 @@ class Haechi:
     # -- hashing ----------------------------------------------------------------------------
     def hash_paths(self, paths: Iterable[str | os.PathLike[str]]) -> Iterator[MediaRecord]:
         """Hash every media file under ``paths`` (folders walked, archives opened)."""
-        opts = AnalyseOptions(self.settings.max_pixels, self.settings.max_file_bytes)
+        opts = self._opts()
         return self._analyse(iter_media(paths, self._limits()), opts)
 
     def hash_file(self, path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -94,17 +101,25 @@ class Haechi:
         with self.db.session() as s:
             bank_service.get_bank(s, name)
         nfeat = BANK_FEATURES if self.settings.local_features else 0
-        opts = AnalyseOptions(self.settings.max_pixels, self.settings.max_file_bytes, local_features=nfeat)
+        opts = self._opts(local_features=nfeat)
         cipher = self.cipher if nfeat else None
         for record in self._analyse(iter_media(paths, self._limits()), opts):
             with self.db.session() as s:
                 bank = bank_service.get_bank(s, name)
                 result, entries = next(bank_service.add_records(s, bank, [record], label, cipher))
-            self._index_new([(e.id, e.signal) for e in entries if e.signal_type == "pdq"
-                             and (e.quality is None or e.quality >= self.settings.quality_floor)])
+            pairs = [(e.id, e.signal) for e in entries if e.signal_type == "pdq"
+                     and (e.quality is None or e.quality >= self.settings.quality_floor)]
+            for e in entries:
+                if e.signal_type == "vpdq":
+                    codes, labels = video_frame_codes(e.id, vpdq_signal.pack(record.vpdq()),
+                                                      self.settings.quality_floor,
+                                                      vpdq_signal.pack_bands(record.bands()))
+                    pairs += list(zip(labels, codes, strict=True))
+            self._index_new(pairs)
             yield result
 
     def _index_new(self, pairs: list[tuple[int, str]]) -> None:
+        """Make new entries matchable at once by an index this instance already loaded."""
         if self._pdq_index is not None and pairs:
             self._pdq_index.add(as_codes([p[1] for p in pairs]), [p[0] for p in pairs])
 
@@ -112,11 +127,14 @@ class Haechi:
         with self.db.session() as s:
             bank = bank_service.get_bank(s, name)
             result = bank_service.import_signals(s, bank, Path(file))
-            from haechi.store.models import BankEntry
-
             rows = s.execute(select(BankEntry.id, BankEntry.signal).where(
                 BankEntry.id.in_(result.entry_ids), BankEntry.signal_type == "pdq")).all()
-        self._index_new([(r[0], r[1]) for r in rows])
+            pairs = [(r[0], r[1]) for r in rows]
+            for entry_id, blob in s.execute(select(VideoHash.entry_id, VideoHash.data).where(
+                    VideoHash.entry_id.in_(result.entry_ids))):
+                codes, labels = video_frame_codes(entry_id, blob, self.settings.quality_floor)
+                pairs += list(zip(labels, codes, strict=True))
+        self._index_new(pairs)
         return result
 
     def export_bank(self, name: str, fmt: str = "jsonl") -> list[str]:
@@ -128,7 +146,8 @@ class Haechi:
         with self.db.session() as s:
             bank_service.remove_entry(s, bank_service.get_bank(s, name), entry_id)
         if self._pdq_index is not None:
-            self._pdq_index.remove([entry_id])
+            self._pdq_index.remove([entry_id, *(vpdq_signal.frame_label(entry_id, f)
+                                                for f in range(self.settings.video_max_frames))])
 
     def delete_bank(self, name: str) -> None:
         with self.db.session() as s:
@@ -162,14 +181,17 @@ class Haechi:
                 select(LocalFeatureSet.entry_id).where(LocalFeatureSet.bank_id.in_(list(bank_names))).limit(1)))
             local_index = load_local_index(s, list(bank_names), self.cipher) if has_local else None
         pdq_index = self.pdq_index()
-        opts = AnalyseOptions(self.settings.max_pixels, self.settings.max_file_bytes, dihedral=True, trim=True,
-                              local_features=QUERY_FEATURES if local_index is not None else 0)
+        opts = self._opts(dihedral=True, trim=True,
+                          local_features=QUERY_FEATURES if local_index is not None else 0)
         if local_index is not None:
             local_index.build()
         set_search_context(SearchContext(opts, pdq_index, local_index, threshold, self.settings.quality_floor))
         try:
             with self.db.session() as s:
-                scanner = Scanner(s, bank_names)
+                scanner = Scanner(s, bank_names, self.settings.quality_floor,
+                                  self.settings.vpdq_query_match_percent,
+                                  self.settings.vpdq_compared_match_percent,
+                                  self.settings.video_seconds_per_hash)
                 refs = iter_media(paths, self._limits())
                 for record, raw in ordered_map(analyse_and_search, refs, self.settings.workers):
                     out = record.public()

@@ -19,6 +19,8 @@ DEFAULT_QUALITY_FLOOR = 50
 DEFAULT_MAX_PIXELS = 80_000_000
 #: Largest single file or archive member read into memory (bytes).
 DEFAULT_MAX_FILE_BYTES = 512 * 1024 * 1024
+#: Largest video file (bytes): videos are streamed from disk, never read whole into memory.
+DEFAULT_MAX_VIDEO_BYTES = 16 * 1024 * 1024 * 1024
 #: Largest total uncompressed size read from one archive (bytes).
 DEFAULT_MAX_ARCHIVE_BYTES = 4 * 1024 * 1024 * 1024
 #: Largest ratio of uncompressed to compressed size for one zip member (zip-bomb guard).
@@ -36,9 +38,15 @@ class Settings:
     max_pixels: int = DEFAULT_MAX_PIXELS
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
     max_archive_bytes: int = DEFAULT_MAX_ARCHIVE_BYTES
+    max_video_bytes: int = DEFAULT_MAX_VIDEO_BYTES
     max_compression_ratio: int = DEFAULT_MAX_COMPRESSION_RATIO
     workers: int = field(default_factory=lambda: os.cpu_count() or 1)
     local_features: bool = True
+    #: vPDQ (video): seconds between sampled frames, frames hashed at most, match thresholds
+    video_seconds_per_hash: float = 1.0
+    video_max_frames: int = 3600
+    vpdq_query_match_percent: float = 80.0
+    vpdq_compared_match_percent: float = 0.0
 
     @property
     def index_dir(self) -> Path:

@@ -13,7 +13,7 @@ PathsArg = Annotated[list[str], typer.Argument(help="Files, folders, zip or tar 
 
 
 def hash_command(ctx: typer.Context, paths: PathsArg, json_out: JsonOpt = False, home: HomeOpt = None) -> None:
-    """Hash media: SHA-256, MD5, PDQ (with quality) for every file; errors name the file."""
+    """Hash media: SHA-256, MD5, PDQ (with quality) per image, vPDQ per video; errors name the file."""
     failed = 0
     with handled(), open_haechi(home, ctx) as h:
         table = Table("path", "pdq", "q", "size", "sha256", "error")
@@ -23,12 +23,24 @@ def hash_command(ctx: typer.Context, paths: PathsArg, json_out: JsonOpt = False,
             if json_out:
                 emit_json(row)
             else:
-                table.add_row(row["path"], row["pdq"] or "", str(row["pdq_quality"] or ""),
+                pdq = row["pdq"] or (f"vPDQ: {row['frames_hashed']} frames / {row['duration_s']}s"
+                                     if row["media_type"] == "video" and row.get("frames_hashed") else "")
+                table.add_row(row["path"], pdq, str(row["pdq_quality"] or ""),
                               f"{row['width']}x{row['height']}" if row["width"] else "",
                               (row["sha256"] or "")[:16], row["error"] or "")
         if not json_out:
             out.print(table)
     raise typer.Exit(1 if failed else 0)
+
+
+def _how_close(m: dict[str, object]) -> str:
+    """Distance for images; frame shares and matched time for videos."""
+    if m["signal_type"] == "vpdq":
+        segs = ", ".join(f"{a:g}-{b:g}s" for a, b in m["matched_segments"])  # type: ignore[attr-defined]
+        return f"{m['query_match_percent']}% of query, {m['compared_match_percent']}% of banked ({segs})"
+    if "t_s" in m:
+        return f"{m['distance']} (at {m['t_s']}s)"
+    return str(m["distance"])
 
 
 def scan_command(
@@ -52,7 +64,7 @@ def scan_command(
             elif row["matches"]:
                 for m in row["matches"]:
                     table.add_row(row["path"], m["bank"], m["label"] or "", m["signal_type"],
-                                  str(m["distance"]), m["transform"], "")
+                                  _how_close(m), m["transform"], "")
             elif row["error"]:
                 table.add_row(row["path"], "", "", "", "", "", row["error"])
         if not json_out:

@@ -7,6 +7,7 @@ the database.
 from __future__ import annotations
 
 import hashlib
+import io
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,10 +15,14 @@ import numpy as np
 
 from haechi.errors import InputError
 from haechi.media import decode_image, sniff_media_type
+from haechi.media.video import VideoInfo, VideoLimits, is_animated_image, iter_frames
 from haechi.signals.borders import trim_borders
 from haechi.signals.local import LocalFeatures, orb_features
 from haechi.signals.pdq import pdq_of
+from haechi.signals.vpdq import VpdqFrame, to_exchange
 from haechi.sources import MediaRef
+
+_CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -27,6 +32,26 @@ class AnalyseOptions:
     dihedral: bool = False  # scan: all 8 rotation/mirror variants of the PDQ
     trim: bool = False  # scan: also hash the image with uniform borders trimmed
     local_features: int = 0  # number of ORB features to extract (0: none)
+    max_video_bytes: int = 16 * 1024**3
+    video_seconds_per_hash: float = 1.0
+    video_max_frames: int = 3600
+
+
+@dataclass
+class FrameSignals:
+    """PDQ of one sampled video frame; the variants are filled for scans only."""
+
+    number: int
+    t_s: float
+    pdq: str
+    quality: int
+    variants: tuple[str, ...] = ()
+    mirror_variants: tuple[str, ...] = ()
+    trimmed_variants: tuple[str, ...] = ()
+    #: PDQ of the frame's middle band (rows 15-85%): captions and subtitles live outside it
+    band: str | None = None
+    band_quality: int = 0
+    band_variants: tuple[str, ...] = ()
 
 
 @dataclass
@@ -48,13 +73,25 @@ class MediaRecord:
     mirror_variants: tuple[str, ...] = ()
     trimmed_variants: tuple[str, ...] = ()
     trimmed_quality: int | None = None
+    band_variants: tuple[str, ...] = ()  # scans: PDQ of the middle band (captioned stills)
+    band_quality: int | None = None
+    #: videos: sampled frames (vPDQ), duration, whether a cap stopped decoding early
+    frames: list[FrameSignals] | None = field(default=None, repr=False)
+    duration_s: float | None = None
+    truncated: bool = False
     local: LocalFeatures | None = field(default=None, repr=False)
     #: decoded pixels, kept only inside a worker for a second look (never returned)
     rgb: np.ndarray | None = field(default=None, repr=False)
 
+    def vpdq(self) -> list[VpdqFrame]:
+        return [VpdqFrame(f.pdq, f.quality, f.t_s, i) for i, f in enumerate(self.frames or [])]
+
+    def bands(self) -> list[tuple[str, int]]:
+        return [(f.band or "0" * 64, f.band_quality if f.band else 0) for f in self.frames or []]
+
     def public(self) -> dict[str, Any]:
         """The contract fields of ``haechi hash --json``."""
-        return {
+        out: dict[str, Any] = {
             "path": self.path,
             "sha256": self.sha256,
             "md5": self.md5,
@@ -65,6 +102,13 @@ class MediaRecord:
             "height": self.height,
             "error": self.error,
         }
+        if self.media_type == "video":
+            out["vpdq"] = to_exchange(self.vpdq()) if self.frames else None
+            out["duration_s"] = self.duration_s
+            out["frames_hashed"] = len(self.frames or [])
+            if self.truncated:
+                out["truncated"] = True
+        return out
 
 
 def read_ref(ref: MediaRef, max_file_bytes: int) -> bytes:
@@ -83,6 +127,38 @@ def read_ref(ref: MediaRef, max_file_bytes: int) -> bytes:
     return data
 
 
+def _hash_file(path: str, name: str, limit: int) -> tuple[str, str, bytes]:
+    """Stream a file through SHA-256 and MD5 without holding it; returns the first bytes too."""
+    sha, md5 = hashlib.sha256(), hashlib.md5(usedforsecurity=False)
+    head = b""
+    size = 0
+    try:
+        with open(path, "rb") as fh:
+            while chunk := fh.read(_CHUNK):
+                if not head:
+                    head = chunk[:64]
+                size += len(chunk)
+                if size > limit:
+                    raise InputError(name, f"file is over the limit of {limit} bytes")
+                sha.update(chunk)
+                md5.update(chunk)
+    except PermissionError:
+        raise InputError(name, "permission denied") from None
+    except OSError as exc:
+        raise InputError(name, exc.strerror or str(exc)) from None
+    return sha.hexdigest(), md5.hexdigest(), head
+
+
+def _peek(path: str, name: str) -> bytes:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(64)
+    except PermissionError:
+        raise InputError(name, "permission denied") from None
+    except OSError as exc:
+        raise InputError(name, exc.strerror or str(exc)) from None
+
+
 def analyse(ref: MediaRef, opts: AnalyseOptions) -> MediaRecord:
     """Hash one media reference. Never raises for bad input: the error goes into the record."""
     record = MediaRecord(path=ref.path)
@@ -90,12 +166,19 @@ def analyse(ref: MediaRef, opts: AnalyseOptions) -> MediaRecord:
         record.error = f"{ref.path}: {ref.error}"
         return record
     try:
+        if ref.file is not None and sniff_media_type(_peek(ref.file, ref.path)) == "video":
+            record.sha256, record.md5, _ = _hash_file(ref.file, ref.path, opts.max_video_bytes)
+            record.media_type = "video"
+            _analyse_video(record, ref.file, None, opts)
+            return record
         data = read_ref(ref, opts.max_file_bytes)
         record.sha256 = hashlib.sha256(data).hexdigest()
         record.md5 = hashlib.md5(data, usedforsecurity=False).hexdigest()
         record.media_type = sniff_media_type(data[:64])
-        if record.media_type == "video":
-            raise InputError(ref.path, "video files are not hashed yet (vPDQ support is planned)")
+        if record.media_type == "video" or is_animated_image(data):
+            record.media_type = "video"
+            _analyse_video(record, io.BytesIO(data), data, opts)
+            return record
         image = decode_image(data, ref.path, max_pixels=opts.max_pixels)
         record.media_type = "image"
         record.width, record.height = image.width, image.height
@@ -109,6 +192,9 @@ def analyse(ref: MediaRef, opts: AnalyseOptions) -> MediaRecord:
                 tp = pdq_of(trimmed, dihedral=opts.dihedral)
                 record.trimmed_variants = tp.variants or (tp.hash,)
                 record.trimmed_quality = tp.quality
+            h = image.rgb.shape[0]
+            bp = pdq_of(image.rgb[int(h * 0.15) : int(h * 0.85)], dihedral=opts.dihedral)
+            record.band_variants, record.band_quality = bp.variants or (bp.hash,), bp.quality
         if opts.local_features:
             record.local = orb_features(image.rgb, opts.local_features)
             record.rgb = image.rgb
@@ -117,3 +203,30 @@ def analyse(ref: MediaRef, opts: AnalyseOptions) -> MediaRecord:
     except MemoryError:
         record.error = f"{ref.path}: out of memory while decoding"
     return record
+
+
+def _analyse_video(record: MediaRecord, source: Any, data: bytes | None, opts: AnalyseOptions) -> None:
+    """vPDQ of a video: PDQ of sampled frames (plus, for scans, rotated/mirrored/trimmed)."""
+    limits = VideoLimits(max_pixels=opts.max_pixels, seconds_per_hash=opts.video_seconds_per_hash,
+                         max_frames=opts.video_max_frames)
+    info = VideoInfo()
+    frames: list[FrameSignals] = []
+    for frame in iter_frames(source, record.path, limits, info, data=data):
+        pdq = pdq_of(frame.rgb, dihedral=opts.dihedral)
+        fs = FrameSignals(frame.number, frame.t_s, pdq.hash, pdq.quality, variants=pdq.variants)
+        h = frame.rgb.shape[0]
+        band = pdq_of(frame.rgb[int(h * 0.15) : int(h * 0.85)], dihedral=opts.dihedral)
+        fs.band, fs.band_quality, fs.band_variants = band.hash, band.quality, band.variants
+        if opts.dihedral:
+            fs.mirror_variants = pdq_of(frame.rgb[:, ::-1], dihedral=True).variants
+        if opts.trim:
+            trimmed = trim_borders(frame.rgb)
+            if trimmed is not None:
+                tp = pdq_of(trimmed, dihedral=opts.dihedral)
+                fs.trimmed_variants = tp.variants or (tp.hash,)
+        frames.append(fs)
+    record.width, record.height = info.width or None, info.height or None
+    record.duration_s, record.truncated = info.duration_s, info.truncated
+    if not frames:
+        raise InputError(record.path, "no decodable video frames (zero-length or corrupt video)")
+    record.frames = frames

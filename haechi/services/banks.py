@@ -20,8 +20,9 @@ from sqlalchemy.orm import Session
 from haechi.errors import AlreadyExists, BadSignal, InputError, NotFound
 from haechi.services.analyse import MediaRecord
 from haechi.signals import SIGNAL_TYPES
+from haechi.signals import vpdq as vpdq_signal
 from haechi.store.crypto import Cipher
-from haechi.store.models import Bank, BankEntry, LocalFeatureSet
+from haechi.store.models import Bank, BankEntry, LocalFeatureSet, VideoHash
 
 EXCHANGE_COLUMNS = ("signal_type", "signal", "label")
 
@@ -111,6 +112,9 @@ def add_records(
             ("sha256", record.sha256, None), ("md5", record.md5, None)]
         if record.pdq is not None:
             signals.append(("pdq", record.pdq, record.pdq_quality))
+        frames = record.vpdq()
+        if frames:
+            signals.append(("vpdq", vpdq_signal.fingerprint(frames), None))
         for signal_type, signal, quality in signals:
             if signal is None or _existing(session, bank.id, signal_type, [signal]):
                 continue
@@ -119,6 +123,11 @@ def add_records(
             session.add(entry)
             new.append(entry)
         session.flush()
+        for e in new:
+            if e.signal_type == "vpdq":
+                session.add(VideoHash(entry_id=e.id, bank_id=bank.id, duration_s=record.duration_s,
+                                      frames=len(frames), data=vpdq_signal.pack(frames),
+                                      bands=vpdq_signal.pack_bands(record.bands())))
         pdq_entry = next((e for e in new if e.signal_type == "pdq"), None)
         if pdq_entry is not None and record.local is not None and len(record.local) and cipher:
             session.add(LocalFeatureSet(entry_id=pdq_entry.id, bank_id=bank.id,
@@ -170,6 +179,7 @@ def import_signals(session: Session, bank: Bank, path: Path) -> ImportResult:
     except UnicodeDecodeError:
         raise InputError(str(path), "not UTF-8 text") from None
     parsed: list[tuple[str, str, str | None, int | None]] = []
+    videos: dict[str, list[vpdq_signal.VpdqFrame]] = {}
     for number, row in parse_exchange(text, str(path)):
         if isinstance(row, InputError):
             result.errors.append(str(row))
@@ -184,6 +194,10 @@ def import_signals(session: Session, bank: Bank, path: Path) -> ImportResult:
         except BadSignal as exc:
             result.errors.append(f"{path}:{number}: {exc.reason}: {exc.source!r}")
             continue
+        if signal_type == "vpdq":
+            frames = vpdq_signal.from_exchange(signal)
+            signal = vpdq_signal.fingerprint(frames)
+            videos[signal] = frames
         label = (row.get("label") or "").strip() or None
         quality = None
         if row.get("quality"):
@@ -208,6 +222,11 @@ def import_signals(session: Session, bank: Bank, path: Path) -> ImportResult:
         session.add(entry)
         new.append(entry)
     session.flush()
+    for entry in new:
+        if entry.signal_type == "vpdq":
+            frames = videos[entry.signal]
+            session.add(VideoHash(entry_id=entry.id, bank_id=bank.id, duration_s=frames[-1].t_s,
+                                  frames=len(frames), data=vpdq_signal.pack(frames)))
     result.imported = len(new)
     result.entry_ids = [e.id for e in new]
     return result
@@ -217,9 +236,14 @@ def export_signals(session: Session, bank: Bank, fmt: str = "jsonl") -> Iterator
     """Exchange lines (JSONL or CSV with a header) that :func:`import_signals` reads back."""
     if fmt not in ("jsonl", "csv"):
         raise InputError(fmt, "format must be jsonl or csv")
-    rows = session.execute(
-        select(BankEntry.id, BankEntry.signal_type, BankEntry.signal, BankEntry.label, BankEntry.quality)
-        .where(BankEntry.bank_id == bank.id).order_by(BankEntry.id)
+    rows = (
+        (entry_id, signal_type, vpdq_signal.to_exchange(vpdq_signal.unpack(blob)) if blob is not None else signal,
+         label, quality)
+        for entry_id, signal_type, signal, label, quality, blob in session.execute(
+            select(BankEntry.id, BankEntry.signal_type, BankEntry.signal, BankEntry.label, BankEntry.quality,
+                   VideoHash.data)
+            .outerjoin(VideoHash, VideoHash.entry_id == BankEntry.id)
+            .where(BankEntry.bank_id == bank.id).order_by(BankEntry.id))
     )
     if fmt == "csv":
         yield ",".join(EXCHANGE_COLUMNS)
@@ -241,10 +265,12 @@ def remove_entry(session: Session, bank: Bank, entry_id: int) -> None:
     if entry is None or entry.bank_id != bank.id:
         raise NotFound("entry", f"{entry_id} in bank {bank.name}")
     session.execute(delete(LocalFeatureSet).where(LocalFeatureSet.entry_id == entry_id))
+    session.execute(delete(VideoHash).where(VideoHash.entry_id == entry_id))
     session.delete(entry)
 
 
 def delete_bank(session: Session, bank: Bank) -> None:
     session.execute(delete(LocalFeatureSet).where(LocalFeatureSet.bank_id == bank.id))
+    session.execute(delete(VideoHash).where(VideoHash.bank_id == bank.id))
     session.execute(delete(BankEntry).where(BankEntry.bank_id == bank.id))
     session.delete(bank)

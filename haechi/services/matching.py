@@ -17,9 +17,13 @@ from sqlalchemy.orm import Session
 
 from haechi.index.hamming import PENDING_LIMIT, HammingIndex, as_codes
 from haechi.index.local import LocalIndex
+from haechi.signals import vpdq as vpdq_signal
 from haechi.signals.local import LocalFeatures
 from haechi.store.crypto import Cipher
-from haechi.store.models import BankEntry, LocalFeatureSet
+from haechi.store.models import BankEntry, LocalFeatureSet, VideoHash
+
+#: bump when what the index holds changes (2: banked video frames, negative labels)
+INDEX_VERSION = 2
 
 
 def _pdq_filter(quality_floor: int) -> object:
@@ -27,17 +31,47 @@ def _pdq_filter(quality_floor: int) -> object:
         BankEntry.quality.is_(None), BankEntry.quality >= quality_floor)
 
 
-def _fetch_codes(session: Session, quality_floor: int, after_id: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    ids: list[int] = []
+def _indexed_filter(quality_floor: int) -> object:
+    """Entries whose hashes live in the PDQ index: image PDQs and banked videos' frames."""
+    return or_(_pdq_filter(quality_floor), BankEntry.signal_type == "vpdq")  # type: ignore[arg-type]
+
+
+def video_frame_codes(entry_id: int, blob: bytes, quality_floor: int,
+                      bands: bytes | None = None) -> tuple[list[str], list[int]]:
+    """Index codes and labels of a banked video: good frames (first of each identical hash),
+    and the middle-band hash of each frame under the same label."""
+    frames = vpdq_signal.unique_good(vpdq_signal.unpack(blob), quality_floor)
+    codes = [f.pdq for f in frames]
+    labels = [vpdq_signal.frame_label(entry_id, f.number) for f in frames]
+    band_list = vpdq_signal.unpack_bands(bands)
+    for f in frames:
+        if f.number < len(band_list) and band_list[f.number][1] >= quality_floor:
+            codes.append(band_list[f.number][0])
+            labels.append(vpdq_signal.frame_label(entry_id, f.number))
+    return codes, labels
+
+
+def _fetch_codes(session: Session, quality_floor: int, after_id: int = 0) -> tuple[np.ndarray, np.ndarray, int]:
+    """Codes and labels of every indexed entry with id > ``after_id``; also how many entries."""
+    labels: list[int] = []
     hexes: list[str] = []
-    stmt = (select(BankEntry.id, BankEntry.signal)
-            .where(_pdq_filter(quality_floor), BankEntry.id > after_id)  # type: ignore[arg-type]
+    entries = 0
+    stmt = (select(BankEntry.id, BankEntry.signal_type, BankEntry.signal, VideoHash.data, VideoHash.bands)
+            .outerjoin(VideoHash, VideoHash.entry_id == BankEntry.id)
+            .where(_indexed_filter(quality_floor), BankEntry.id > after_id)  # type: ignore[arg-type]
             .order_by(BankEntry.id)
-            .execution_options(yield_per=100_000))
-    for entry_id, signal in session.execute(stmt):
-        ids.append(entry_id)
-        hexes.append(signal)
-    return as_codes(hexes), np.array(ids, dtype=np.int64)
+            .execution_options(yield_per=20_000))
+    for entry_id, signal_type, signal, blob, bands in session.execute(stmt):
+        entries += 1
+        if signal_type == "vpdq":
+            if blob is not None:
+                codes, frame_labels = video_frame_codes(entry_id, blob, quality_floor, bands)
+                hexes += codes
+                labels += frame_labels
+        else:
+            labels.append(entry_id)
+            hexes.append(signal)
+    return as_codes(hexes), np.array(labels, dtype=np.int64), entries
 
 
 def load_pdq_index(session: Session, index_dir: Path, quality_floor: int) -> HammingIndex:
@@ -45,28 +79,29 @@ def load_pdq_index(session: Session, index_dir: Path, quality_floor: int) -> Ham
     meta_path = index_dir / "pdq.json"
     data_dir = index_dir / "pdq"
     total = int(session.scalar(select(func.count()).select_from(BankEntry)
-                               .where(_pdq_filter(quality_floor))) or 0)  # type: ignore[arg-type]
+                               .where(_indexed_filter(quality_floor))) or 0)  # type: ignore[arg-type]
     if meta_path.exists() and data_dir.exists():
         try:
             meta = json.loads(meta_path.read_text())
-            if meta.get("quality_floor") == quality_floor:
+            if meta.get("quality_floor") == quality_floor and meta.get("version") == INDEX_VERSION:
                 index = HammingIndex.load(data_dir)
                 last_id = int(meta["last_id"])
-                codes, ids = _fetch_codes(session, quality_floor, after_id=last_id)
-                covered = total - len(ids)
+                codes, labels, entries = _fetch_codes(session, quality_floor, after_id=last_id)
+                covered = total - entries
                 # rebuild when >10% of the indexed entries were deleted or the delta is large
-                if covered >= 0.9 * int(meta["count"]) and len(ids) <= PENDING_LIMIT:
-                    index.add(codes, ids)
+                if covered >= 0.9 * int(meta["entries"]) and len(labels) <= PENDING_LIMIT:
+                    index.add(codes, labels)
                     return index
         except (OSError, ValueError, KeyError):
             pass  # unreadable cache: rebuild from the database, which is the source of truth
-    codes, ids = _fetch_codes(session, quality_floor)
-    index = HammingIndex.build(codes, ids)
+    last_id = int(session.scalar(select(func.max(BankEntry.id))) or 0)
+    codes, labels, entries = _fetch_codes(session, quality_floor)
+    index = HammingIndex.build(codes, labels)
     index_dir.mkdir(parents=True, exist_ok=True)
     index.save(data_dir)
     tmp = meta_path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"last_id": int(ids.max()) if len(ids) else 0, "count": len(ids),
-                               "quality_floor": quality_floor}))
+    tmp.write_text(json.dumps({"last_id": last_id, "entries": entries, "quality_floor": quality_floor,
+                               "version": INDEX_VERSION}))
     tmp.replace(meta_path)
     return index
 

@@ -13,13 +13,14 @@ from sqlalchemy.orm import Session
 from haechi.index.hamming import HammingIndex, as_codes
 from haechi.index.local import LocalHit, LocalIndex, rotation_name
 from haechi.services.analyse import AnalyseOptions, MediaRecord, analyse
+from haechi.signals import vpdq as vpdq_signal
 from haechi.signals.local import QUERY_FEATURES, orb_features
 from haechi.signals.pdq import MIRRORED_TRANSFORMS, TRANSFORMS, compose
 from haechi.sources import MediaRef
-from haechi.store.models import BankEntry
+from haechi.store.models import BankEntry, VideoHash
 
 #: order of methods in a match list when distances tie: exact before perceptual before local
-_METHOD_RANK = {"exact": 0, "pdq": 1, "pdq_trimmed": 2, "local": 3}
+_METHOD_RANK = {"exact": 0, "vpdq": 1, "pdq": 1, "pdq_trimmed": 2, "pdq_band": 2, "local": 3}
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,8 @@ class RawHits:
     """Index hits for one record, before they are resolved against the database."""
 
     pdq: list[tuple[int, int, str, str]] = field(default_factory=list)  # label, distance, transform, method
+    #: video queries: (query frame index, label, distance, transform, method) per frame hit
+    frames: list[tuple[int, int, int, str, str]] = field(default_factory=list)
     local: list[tuple[LocalHit, str]] = field(default_factory=list)  # hit, transform
 
 
@@ -55,6 +58,9 @@ class SearchContext:
         raw = RawHits()
         if record.error is not None:
             return raw
+        if record.frames:
+            raw.frames = self._video(record)
+            return raw
         if record.pdq is not None and (record.pdq_quality or 0) >= self.quality_floor:
             variants = record.variants or (record.pdq,)
             names = TRANSFORMS[: len(variants)]
@@ -64,6 +70,9 @@ class SearchContext:
             raw.pdq += self._pdq(variants, names, "pdq")
         if record.trimmed_variants and (record.trimmed_quality or 0) >= self.quality_floor:
             raw.pdq += self._pdq(record.trimmed_variants, TRANSFORMS, "pdq_trimmed")
+        if record.band_variants and (record.band_quality or 0) >= self.quality_floor:
+            # only banked video frames carry band hashes; keep hits on those
+            raw.pdq += [h for h in self._pdq(record.band_variants, TRANSFORMS, "pdq_band") if h[0] < 0]
         if self.local_index is not None and record.local is not None and len(record.local):
             raw.local = [(hit, rotation_name(hit.rotation_deg)) for hit in self.local_index.search(record.local)]
             if not raw.pdq and not raw.local and record.rgb is not None:
@@ -73,6 +82,28 @@ class SearchContext:
                 raw.local = [(hit, compose(rotation_name(hit.rotation_deg), "flip_h"))
                              for hit in self.local_index.search(mirrored)]
         return raw
+
+    def _video(self, record: MediaRecord) -> list[tuple[int, int, int, str, str]]:
+        """All frames' variants in one index search; hits keep their query frame."""
+        rows: list[str] = []
+        owners: list[tuple[int, str, str]] = []
+        for i, f in enumerate(record.frames or []):
+            if f.quality < self.quality_floor:
+                continue
+            groups = [(f.variants or (f.pdq,), TRANSFORMS, "pdq"), (f.mirror_variants, MIRRORED_TRANSFORMS, "pdq"),
+                      (f.trimmed_variants, TRANSFORMS, "pdq_trimmed"),
+                      (f.band_variants if f.band_quality >= self.quality_floor else (), TRANSFORMS, "pdq_band")]
+            for variants, names, method in groups:
+                rows += variants
+                owners += [(i, names[k], method) for k in range(len(variants))]
+        if not rows or len(self.pdq_index) == 0:
+            return []
+        hits = self.pdq_index.search(as_codes(rows), self.threshold)
+        out = []
+        for q, label, dist in zip(hits.query.tolist(), hits.label.tolist(), hits.distance.tolist(), strict=True):
+            frame, transform, method = owners[q]
+            out.append((frame, label, dist, transform, method))
+        return out
 
     def _pdq(self, variants: tuple[str, ...], names: tuple[str, ...], method: str) -> list[tuple[int, int, str, str]]:
         if not variants or len(self.pdq_index) == 0:
@@ -102,10 +133,24 @@ def analyse_and_search(ref: MediaRef) -> tuple[MediaRecord, RawHits]:
 class Scanner:
     """Resolves index hits to bank entries (in the process that holds the database session)."""
 
-    def __init__(self, session: Session, bank_names: dict[int, str]) -> None:
+    def __init__(self, session: Session, bank_names: dict[int, str], quality_floor: int = 50,
+                 query_match_percent: float = vpdq_signal.DEFAULT_QUERY_MATCH_PERCENT,
+                 compared_match_percent: float = vpdq_signal.DEFAULT_COMPARED_MATCH_PERCENT,
+                 seconds_per_hash: float = 1.0) -> None:
         self.session = session
         self.bank_names = bank_names
+        self.quality_floor = quality_floor
+        self.query_match_percent = query_match_percent
+        self.compared_match_percent = compared_match_percent
+        self.seconds_per_hash = seconds_per_hash
         self._entries: dict[int, EntryInfo | None] = {}
+        self._videos: dict[int, list[vpdq_signal.VpdqFrame]] = {}
+
+    def _video_frames(self, entry_id: int) -> list[vpdq_signal.VpdqFrame]:
+        if entry_id not in self._videos:
+            blob = self.session.scalar(select(VideoHash.data).where(VideoHash.entry_id == entry_id))
+            self._videos[entry_id] = vpdq_signal.unpack(blob) if blob is not None else []
+        return self._videos[entry_id]
 
     def _resolve(self, ids: list[int]) -> None:
         missing = [i for i in set(ids) if i not in self._entries]
@@ -141,12 +186,26 @@ class Scanner:
         if record.error is not None or record.sha256 is None:
             return []
         found = self._exact(record)
-        self._resolve([h[0] for h in raw.pdq])
+        extra: dict[int, dict[str, Any]] = {}
+        if record.frames is not None:
+            return self._video_matches(record, raw, found)
+        self._resolve([h[0] if h[0] >= 0 else vpdq_signal.split_label(h[0])[0] for h in raw.pdq])
+        best_frame: dict[int, tuple[int, int, str, str]] = {}
         for label, distance, transform, method in raw.pdq:
+            if label < 0:  # a frame of a banked video: keep the closest frame per video
+                entry_id, number = vpdq_signal.split_label(label)
+                if entry_id not in best_frame or distance < best_frame[entry_id][0]:
+                    best_frame[entry_id] = (distance, number, transform, method)
+                continue
             info = self._entries.get(label)
             if info is not None:
                 found.append((info, distance, transform, method))
-        extra: dict[int, dict[str, Any]] = {}
+        for entry_id, (distance, number, transform, method) in best_frame.items():
+            info = self._entries.get(entry_id)
+            frames = self._video_frames(entry_id) if info is not None else []
+            if info is not None and number < len(frames):
+                found.append((info, distance, transform, method))
+                extra[info.id] = {"signal_type": "video_frame", "t_s": frames[number].t_s}
         if raw.local:
             seen_content = {info.content_ref for info, *_ in found if info.content_ref}
             seen_ids = {info.id for info, *_ in found}
@@ -171,3 +230,70 @@ class Scanner:
             m.update(extra.get(info.id, {}))
             matches[info.id] = m
         return sorted(matches.values(), key=lambda m: (_METHOD_RANK[m["method"]], m["distance"]))
+
+    def _video_matches(self, record: MediaRecord, raw: RawHits,
+                       found: list[tuple[EntryInfo, int, str, str]]) -> list[dict[str, Any]]:
+        """vPDQ comparison of a query video with every banked video that shares a frame.
+
+        The index gives frame pairs within the distance; percentages follow the reference
+        (quality floor, identical hashes counted once). A banked image seen in a frame is
+        reported as a ``pdq`` match with the frame's time.
+        """
+        qframes = record.frames or []
+        good_q = vpdq_signal.unique_good(record.vpdq(), self.quality_floor)
+        q_unique = {f.pdq: k for k, f in enumerate(good_q)}
+        q_index_of = [q_unique.get(f.pdq, -1) for f in qframes]
+        per_entry: dict[int, dict[str, Any]] = {}
+        images: dict[int, tuple[int, int, str, str]] = {}
+        entry_ids = [vpdq_signal.split_label(h[1])[0] if h[1] < 0 else h[1] for h in raw.frames]
+        self._resolve(entry_ids)
+        for qf, label, dist, transform, method in raw.frames:
+            if label >= 0:
+                best = images.get(label)
+                if best is None or dist < best[1]:
+                    images[label] = (qf, dist, transform, method)
+                continue
+            entry_id, number = vpdq_signal.split_label(label)
+            if self._entries.get(entry_id) is None:
+                continue
+            e = per_entry.setdefault(entry_id, {"q": set(), "c": set(), "transforms": {}, "best": 256})
+            if q_index_of[qf] >= 0:
+                e["q"].add(q_index_of[qf])
+            e["c"].add(number)
+            e["transforms"][transform] = e["transforms"].get(transform, 0) + 1
+            e["best"] = min(e["best"], dist)
+        out: list[dict[str, Any]] = []
+        for info, distance, transform, method in found:  # exact copies of the file
+            out.append({"bank": info.bank, "entry_id": info.id, "label": info.label,
+                        "signal_type": info.signal_type, "distance": distance, "transform": transform,
+                        "method": method})
+        exact_content = {info.content_ref for info, *_ in found if info.content_ref}
+        for entry_id, e in per_entry.items():
+            vinfo = self._entries[entry_id]
+            assert vinfo is not None
+            target = vpdq_signal.unique_good(self._video_frames(entry_id), self.quality_floor)
+            c_unique = {f.number for f in target}
+            c_hashes = {f.pdq for f in target}
+            all_c = self._video_frames(entry_id)
+            matched_c = {all_c[n].pdq for n in e["c"] if n < len(all_c)} & c_hashes
+            q_pct = 100.0 * len(e["q"]) / max(1, len(good_q))
+            c_pct = 100.0 * len(matched_c) / max(1, len(c_unique))
+            if q_pct < self.query_match_percent or c_pct < self.compared_match_percent:
+                continue
+            if vinfo.content_ref in exact_content:
+                continue  # the same file already reported as an exact match
+            times = [good_q[k].t_s for k in e["q"]]
+            gap = 2 * self.seconds_per_hash
+            out.append({"bank": vinfo.bank, "entry_id": vinfo.id, "label": vinfo.label, "signal_type": "vpdq",
+                        "query_match_percent": round(q_pct, 1), "compared_match_percent": round(c_pct, 1),
+                        "matched_segments": vpdq_signal.segments(times, gap),
+                        "distance": e["best"], "transform": max(e["transforms"], key=e["transforms"].get),
+                        "method": "vpdq"})
+        for label, (qf, dist, transform, method) in images.items():
+            iinfo = self._entries.get(label)
+            if iinfo is None or iinfo.signal_type != "pdq":
+                continue
+            out.append({"bank": iinfo.bank, "entry_id": iinfo.id, "label": iinfo.label, "signal_type": "pdq",
+                        "distance": dist, "transform": transform, "method": method, "t_s": qframes[qf].t_s})
+        return sorted(out, key=lambda m: (_METHOD_RANK[m["method"]], -m.get("query_match_percent", 0),
+                                          m["distance"]))

@@ -43,6 +43,8 @@ class Limits:
     max_file_bytes: int
     max_archive_bytes: int
     max_compression_ratio: int
+    #: plain files may be this large (videos are streamed); archive members keep max_file_bytes
+    max_video_bytes: int = 0
 
 
 def iter_media(paths: Iterable[str | os.PathLike[str]], limits: Limits) -> Iterator[MediaRef]:
@@ -101,8 +103,9 @@ def _file_refs(path: Path, limits: Limits) -> Iterator[MediaRef]:
     except OSError as exc:
         yield MediaRef(path=str(path), error=_os_reason(exc))
         return
-    if size > limits.max_file_bytes:
-        yield MediaRef(path=str(path), error=f"file is {size} bytes, over the limit of {limits.max_file_bytes}")
+    cap = max(limits.max_file_bytes, limits.max_video_bytes)
+    if size > cap:
+        yield MediaRef(path=str(path), error=f"file is {size} bytes, over the limit of {cap}")
         return
     yield MediaRef(path=str(path), file=str(path))
 

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import (
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -71,3 +72,20 @@ class LocalFeatureSet(Base):
     )
     bank_id: Mapped[int] = mapped_column(ForeignKey("banks.id", ondelete="CASCADE"), nullable=False, index=True)
     ciphertext: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+
+
+class VideoHash(Base):
+    """vPDQ frames of a banked video (packed, see :mod:`haechi.signals.vpdq`), attached to its
+    ``vpdq`` entry."""
+
+    __tablename__ = "video_hashes"
+
+    entry_id: Mapped[int] = mapped_column(
+        ForeignKey("bank_entries.id", ondelete="CASCADE"), primary_key=True
+    )
+    bank_id: Mapped[int] = mapped_column(ForeignKey("banks.id", ondelete="CASCADE"), nullable=False, index=True)
+    duration_s: Mapped[float | None] = mapped_column(Float, nullable=True)
+    frames: Mapped[int] = mapped_column(Integer, nullable=False)
+    data: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+    #: middle-band PDQs per frame, for media the bank owner provided (not in exchanged hashes)
+    bands: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
