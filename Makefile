@@ -53,4 +53,5 @@ clean:
 # libswresample-dev libavutil-dev pkg-config); without them its row says "not runnable".
 bench-video: $(STAMP) .venv-tx/bin/threatexchange
 	-.venv-tx/bin/pip install --quiet vpdq
-	$(BIN)/python bench/bench_video.py --seconds 30 --banked 10000 --tx .venv-tx/bin/threatexchange
+	-.venv-tx/bin/threatexchange config extensions add threatexchange.extensions.vpdq.manifest
+	$(BIN)/python bench/bench_video.py --seconds 60 --banked 10000 --tx .venv-tx/bin/threatexchange

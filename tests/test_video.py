@@ -87,6 +87,9 @@ def test_scan_finds_every_reupload_of_a_banked_video(haechi: Haechi, videos: dic
     ex = results["excerpt"]["matches"][0]
     assert ex["compared_match_percent"] < 70
     assert ex["matched_segments"][0][1] - ex["matched_segments"][0][0] >= 7
+    # in the banked clip, the excerpt came from 9.3-19.3 s
+    (start, end), = ex["compared_segments"]
+    assert 8 <= start <= 11 and 17 <= end <= 20
     frame_hits = results["still"]["matches"]
     assert [m["signal_type"] for m in frame_hits] == ["video_frame"]
     assert abs(frame_hits[0]["t_s"] - 13.35) <= 2.0  # a frame of the same shot

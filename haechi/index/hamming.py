@@ -23,8 +23,6 @@ from typing import Literal
 
 import numpy as np
 
-from haechi.index._mih_kernel import mih_search
-
 CODE_BYTES = 32
 CHUNKS = 16
 CHUNK_BITS = 16
@@ -143,6 +141,8 @@ class HammingIndex:
         n = self._codes.shape[0]
         if n == 0 or q.shape[0] == 0:
             return RangeHits(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int32))
+        from haechi.index._mih_kernel import mih_search  # numba: loaded on first search, not at start-up
+
         flips = radius // CHUNKS
         q = np.ascontiguousarray(q)
         qrow, cand, dist = mih_search(

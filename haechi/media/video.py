@@ -21,8 +21,9 @@ from PIL import Image, ImageSequence
 
 from haechi.errors import MediaError
 
-#: sampled frames are scaled so the short side is at most this (PDQ works on 64x64 anyway)
-FRAME_SHORT_SIDE = 512
+#: sampled frames are scaled so the short side is at most this: PDQ works on a 64x64
+#: downsample, so 256 keeps 4x oversampling while hashing ~4x faster than at 512
+FRAME_SHORT_SIDE = 256
 
 
 @dataclass(frozen=True)
@@ -198,6 +199,9 @@ def _iter_av(source: str | BinaryIO, name: str, limits: VideoLimits, info: Video
 
 
 def _decode_sample(container: Any, stream: Any, limits: VideoLimits, info: VideoInfo) -> Iterator[SampledFrame]:
+    # non-reference frames (most B-frames) are skipped: ~40% less decoding, and a sample lands
+    # at most a frame or two from its instant, which PDQ does not notice
+    stream.codec_context.skip_frame = "NONREF"
     sampler = _Sampler(limits)
     fps = float(stream.average_rate or 25)
     last_t = -1.0

@@ -287,6 +287,8 @@ class Scanner:
             out.append({"bank": vinfo.bank, "entry_id": vinfo.id, "label": vinfo.label, "signal_type": "vpdq",
                         "query_match_percent": round(q_pct, 1), "compared_match_percent": round(c_pct, 1),
                         "matched_segments": vpdq_signal.segments(times, gap),
+                        "compared_segments": vpdq_signal.segments(
+                            [all_c[n].t_s for n in e["c"] if n < len(all_c)], gap),
                         "distance": e["best"], "transform": max(e["transforms"], key=e["transforms"].get),
                         "method": "vpdq"})
         for label, (qf, dist, transform, method) in images.items():
