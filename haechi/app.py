@@ -5,18 +5,21 @@ The CLI, and later the API and workers, are thin doors onto this class.
 
 from __future__ import annotations
 
+import getpass
 import os
 from collections.abc import Iterable, Iterator
 from functools import partial
 from pathlib import Path
 from typing import Any
 
+from cryptography.fernet import Fernet
 from sqlalchemy import select
 
 from haechi.config import Settings, resolve_settings
-from haechi.errors import InputError, NotFound
+from haechi.errors import ConfigError, InputError, NotFound
 from haechi.index.hamming import HammingIndex, as_codes
 from haechi.services import banks as bank_service
+from haechi.services import faces as face_service
 from haechi.services.analyse import AnalyseOptions, MediaRecord, analyse
 from haechi.services.matching import load_local_index, load_pdq_index, video_frame_codes
 from haechi.services.parallel import ordered_map
@@ -25,9 +28,13 @@ from haechi.signals import vpdq as vpdq_signal
 from haechi.signals.local import BANK_FEATURES, QUERY_FEATURES
 from haechi.sources import MediaRef, iter_media
 from haechi.sources.files import Limits
-from haechi.store.crypto import Cipher, load_or_create_key
+from haechi.store.crypto import Cipher, load_or_create_key, write_key_file
 from haechi.store.db import Database
-from haechi.store.models import Bank, BankEntry, LocalFeatureSet, VideoHash
+from haechi.store.models import Bank, BankEntry, FaceEmbedding, LocalFeatureSet, VideoHash
+
+#: printed with every face match: the output is a lead, not an identification
+FACE_NOTE = ("A face match is a lead for a human reviewer, never a verdict: similar-looking people "
+             "and deepfakes both produce matches. Check before acting.")
 
 
 class Haechi:
@@ -153,6 +160,72 @@ class Haechi:
         with self.db.session() as s:
             bank_service.delete_bank(s, bank_service.get_bank(s, name))
 
+    # -- keys -------------------------------------------------------------------------------
+    def rotate_keys(self) -> dict[str, int]:
+        """Re-encrypt every encrypted value with a new key (key file) or the first key of
+        ``$HAECHI_SECRET_KEY``; one transaction, so a failure leaves everything readable."""
+        env_key = os.environ.get("HAECHI_SECRET_KEY")
+        key_file = self.settings.key_file
+        old = load_or_create_key(key_file, env_key)
+        if env_key:
+            cipher = Cipher(old)
+            if cipher.key_count < 2:
+                raise ConfigError("to rotate, put the new key first in HAECHI_SECRET_KEY (new,old)")
+            new_primary = None
+        else:
+            new_primary = Fernet.generate_key()
+            cipher = Cipher(new_primary + b"," + old)
+            write_key_file(key_file, new_primary + b"," + old)  # both readable until the commit
+        counts = {"local_features": 0, "face_embeddings": 0}
+        with self.db.session() as s:
+            for feat in s.scalars(select(LocalFeatureSet)):
+                feat.ciphertext = cipher.rotate(feat.ciphertext)
+                counts["local_features"] += 1
+            for emb in s.scalars(select(FaceEmbedding)):
+                emb.ciphertext = cipher.rotate(emb.ciphertext)
+                counts["face_embeddings"] += 1
+        if new_primary is not None:
+            write_key_file(key_file, new_primary)
+        self._cipher = None
+        return counts
+
+    # -- faces ------------------------------------------------------------------------------
+    def faces(self, paths: Iterable[str | os.PathLike[str]]) -> Iterator[dict[str, Any]]:
+        """Detected faces per media file (boxes; video: on sampled frames, with ``t_s``)."""
+        from haechi.signals.faces import engine
+
+        engine()
+        opts = self._opts(faces=True, face_embed=False)
+        for record in self._analyse(iter_media(paths, self._limits()), opts):
+            yield {"path": record.path, "media_type": record.media_type, "error": record.error,
+                   "faces": [dict({"box": b.box(), "kind": b.kind}, **({"t_s": t} if t is not None else {}))
+                             for b, _, t in record.face_data or []]}
+
+    def enroll_subject(self, subject: str, photos: Iterable[str | os.PathLike[str]], consent_ref: str | None = None,
+                       enrolled_by: str | None = None) -> dict[str, Any]:
+        """Enrol a consenting person's face from photos of her: embeddings only, encrypted.
+
+        All photos are checked first (exactly one face each); if any fails, nothing is stored.
+        """
+        from haechi.signals.faces import engine
+
+        eng = engine()
+        files = [Path(p) for p in photos]
+        vecs = [face_service.embed_enrolment_photo(eng, f, self.settings.max_pixels, self.settings.max_file_bytes)
+                for f in files]
+        by = enrolled_by or getpass.getuser()
+        with self.db.session() as s:
+            return face_service.enroll(s, self.cipher, subject, vecs, consent_ref, by)
+
+    def list_subjects(self) -> list[dict[str, Any]]:
+        with self.db.session() as s:
+            return face_service.list_subjects(s)
+
+    def withdraw_subject(self, subject: str) -> int:
+        """Delete every embedding of ``subject``; returns how many were deleted."""
+        with self.db.session() as s:
+            return face_service.withdraw(s, subject)
+
     # -- scanning ---------------------------------------------------------------------------
     def pdq_index(self) -> HammingIndex:
         if self._pdq_index is None:
@@ -161,10 +234,11 @@ class Haechi:
         return self._pdq_index
 
     def scan(self, paths: Iterable[str | os.PathLike[str]], banks: list[str] | None = None,
-             threshold: int | None = None) -> Iterator[dict[str, Any]]:
+             threshold: int | None = None, faces: bool = False) -> Iterator[dict[str, Any]]:
         """Scan media under ``paths`` against ``banks`` (all banks when None).
 
-        Yields, per media file, the ``hash`` fields plus ``matches`` (best first).
+        Yields, per media file, the ``hash`` fields plus ``matches`` (best first); with
+        ``faces``, also ``faces``: every detected face and the enrolled subject it resembles.
         """
         threshold = self.settings.pdq_threshold if threshold is None else threshold
         if not 0 <= threshold <= 128:
@@ -181,11 +255,19 @@ class Haechi:
                 select(LocalFeatureSet.entry_id).where(LocalFeatureSet.bank_id.in_(list(bank_names))).limit(1)))
             local_index = load_local_index(s, list(bank_names), self.cipher) if has_local else None
         pdq_index = self.pdq_index()
-        opts = self._opts(dihedral=True, trim=True,
+        gallery = None
+        if faces:
+            from haechi.signals.faces import engine
+
+            engine()  # load the models once, before the workers fork, so they share them
+            with self.db.session() as s:
+                gallery = face_service.load_gallery(s, self.cipher)
+        opts = self._opts(dihedral=True, trim=True, faces=faces,
                           local_features=QUERY_FEATURES if local_index is not None else 0)
         if local_index is not None:
             local_index.build()
-        set_search_context(SearchContext(opts, pdq_index, local_index, threshold, self.settings.quality_floor))
+        set_search_context(SearchContext(opts, pdq_index, local_index, threshold, self.settings.quality_floor,
+                                         gallery, self.settings.face_threshold))
         try:
             with self.db.session() as s:
                 scanner = Scanner(s, bank_names, self.settings.quality_floor,
@@ -196,6 +278,10 @@ class Haechi:
                 for record, raw in ordered_map(analyse_and_search, refs, self.settings.workers):
                     out = record.public()
                     out["matches"] = scanner.match(record, raw)
+                    if faces:
+                        out["faces"] = raw.faces or []
+                        if any(f["match"] for f in out["faces"]):
+                            out["faces_note"] = FACE_NOTE
                     yield out
         finally:
             set_search_context(None)

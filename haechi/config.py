@@ -17,6 +17,9 @@ DEFAULT_PDQ_THRESHOLD = 31
 DEFAULT_QUALITY_FLOOR = 50
 #: Largest image we decode (pixels); above it a file is treated as a decompression bomb.
 DEFAULT_MAX_PIXELS = 80_000_000
+#: Cosine similarity of L2-normalised dlib face embeddings at or above which a face is reported
+#: as a possible match — chosen from the ROC measured by bench/bench_faces.py (README "Faces").
+DEFAULT_FACE_THRESHOLD = 0.92
 #: Largest single file or archive member read into memory (bytes).
 DEFAULT_MAX_FILE_BYTES = 512 * 1024 * 1024
 #: Largest video file (bytes): videos are streamed from disk, never read whole into memory.
@@ -47,6 +50,8 @@ class Settings:
     video_max_frames: int = 3600
     vpdq_query_match_percent: float = 80.0
     vpdq_compared_match_percent: float = 0.0
+    #: cosine similarity for a face match (bench/bench_faces.py ROC; README "Faces")
+    face_threshold: float = DEFAULT_FACE_THRESHOLD
 
     @property
     def index_dir(self) -> Path:

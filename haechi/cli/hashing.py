@@ -48,6 +48,7 @@ def scan_command(
     paths: PathsArg,
     bank: Annotated[list[str] | None, typer.Option("--bank", help="Bank to match (repeatable; default all).")] = None,
     threshold: Annotated[int, typer.Option("--threshold", help="PDQ Hamming distance threshold.")] = 31,
+    faces: Annotated[bool, typer.Option("--faces", help="Also find enrolled subjects' faces.")] = False,
     json_out: JsonOpt = False,
     home: HomeOpt = None,
 ) -> None:
@@ -56,9 +57,13 @@ def scan_command(
     matched = 0
     with handled(), open_haechi(home, ctx) as h:
         table = Table("path", "bank", "label", "signal", "distance", "transform", "error")
-        for row in h.scan(paths, banks=bank or None, threshold=threshold):
+        for row in h.scan(paths, banks=bank or None, threshold=threshold, faces=faces):
             failed += row["error"] is not None
-            matched += bool(row["matches"])
+            matched += bool(row["matches"]) or any(f["match"] for f in row.get("faces", []))
+            for f in row.get("faces", []):
+                if f["match"] and not json_out:
+                    table.add_row(row["path"], "(faces)", f["subject"], "face", f"similarity {f['similarity']}",
+                                  f"box {f['box']}" + (f" @{f['t_s']}s" if "t_s" in f else ""), "")
             if json_out:
                 emit_json(row)
             elif row["matches"]:
@@ -70,4 +75,6 @@ def scan_command(
         if not json_out:
             out.print(table)
             out.print(f"{matched} file(s) matched, {failed} unreadable")
+            if faces:
+                out.print("[yellow]A face match is a lead for a human reviewer, never a verdict.[/yellow]")
     raise typer.Exit(1 if failed else 0)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from haechi.cli import bank
+from haechi.cli import bank, subject
 from haechi.cli.common import HomeOpt
 from haechi.cli.demo import demo_command
 from haechi.cli.hashing import hash_command, scan_command
@@ -22,6 +22,20 @@ app.command("hash")(hash_command)
 app.command("scan")(scan_command)
 app.command("demo")(demo_command)
 app.add_typer(bank.app, name="bank")
+app.add_typer(subject.app, name="subject")
+app.command("faces")(subject.faces_command)
+
+keys_app = typer.Typer(help="Encryption keys of victim data at rest.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+
+
+@keys_app.command("rotate")
+def rotate_keys(ctx: typer.Context, home: HomeOpt = None) -> None:
+    """Re-encrypt every encrypted value (features, face embeddings) with a new key."""
+    from haechi.cli.common import emit_json, handled, open_haechi
+
+    with handled(), open_haechi(home, ctx) as h:
+        emit_json({"rotated": h.rotate_keys()})
 
 
 def main() -> None:

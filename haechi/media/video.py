@@ -38,6 +38,8 @@ class VideoLimits:
     max_decoded_frames: int = 200_000
     #: videos longer than this (seconds) are sampled by seeking, not by decoding every frame
     seek_after_s: float = 1800.0
+    #: sampled frames are scaled to this short side (larger when faces are searched too)
+    short_side: int = FRAME_SHORT_SIDE
 
 
 @dataclass(frozen=True)
@@ -66,11 +68,11 @@ def is_animated_image(data: bytes) -> bool:
         return False
 
 
-def _scaled(width: int, height: int) -> tuple[int, int]:
+def _scaled(width: int, height: int, side: int = FRAME_SHORT_SIDE) -> tuple[int, int]:
     short = min(width, height)
-    if short <= FRAME_SHORT_SIDE:
+    if short <= side:
         return width, height
-    f = FRAME_SHORT_SIDE / short
+    f = side / short
     return max(1, round(width * f)), max(1, round(height * f))
 
 
@@ -136,7 +138,7 @@ def _iter_animated(data: bytes, name: str, limits: VideoLimits, info: VideoInfo)
                 rgb_im = frame.convert("RGB")
                 gray = np.asarray(rgb_im.convert("L"))
                 if sampler.want(t, _thumb(gray)):
-                    w, h = _scaled(*rgb_im.size)
+                    w, h = _scaled(*rgb_im.size, limits.short_side)
                     yield SampledFrame(number, round(t, 3), np.asarray(rgb_im.resize((w, h))))
                 t += max(int(frame.info.get("duration", 100) or 100), 10) / 1000.0
             info.duration_s = round(t, 3)
@@ -212,7 +214,7 @@ def _decode_sample(container: Any, stream: Any, limits: VideoLimits, info: Video
         t = float(frame.time) if frame.time is not None else number / fps
         last_t = max(last_t, t)
         if sampler.want(t, _thumb(_luma(frame))):
-            w, h = _scaled(frame.width, frame.height)
+            w, h = _scaled(frame.width, frame.height, limits.short_side)
             rgb = frame.to_ndarray(format="rgb24", width=w, height=h)
             yield SampledFrame(number, round(t, 3), np.ascontiguousarray(rgb))
     if info.duration_s is None and last_t >= 0:
@@ -233,7 +235,7 @@ def _seek_sample(container: Any, stream: Any, limits: VideoLimits, info: VideoIn
             break
         ft = float(frame.time) if frame.time is not None else t
         if last is None or ft > last:
-            w, h = _scaled(frame.width, frame.height)
+            w, h = _scaled(frame.width, frame.height, limits.short_side)
             yield SampledFrame(count, round(ft, 3), frame.to_ndarray(format="rgb24", width=w, height=h))
             last = ft
             count += 1

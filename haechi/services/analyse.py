@@ -15,8 +15,10 @@ import numpy as np
 
 from haechi.errors import InputError
 from haechi.media import decode_image, sniff_media_type
-from haechi.media.video import VideoInfo, VideoLimits, is_animated_image, iter_frames
+from haechi.media.decode import DRAFT_MIN_SIDE
+from haechi.media.video import FRAME_SHORT_SIDE, VideoInfo, VideoLimits, is_animated_image, iter_frames
 from haechi.signals.borders import trim_borders
+from haechi.signals.faces import FaceBox
 from haechi.signals.local import LocalFeatures, orb_features
 from haechi.signals.pdq import pdq_of
 from haechi.signals.vpdq import VpdqFrame, to_exchange
@@ -35,6 +37,8 @@ class AnalyseOptions:
     max_video_bytes: int = 16 * 1024**3
     video_seconds_per_hash: float = 1.0
     video_max_frames: int = 3600
+    faces: bool = False  # detect faces (images, and sampled video frames)
+    face_embed: bool = True  # ... and embed them (scans); detection only for `haechi faces`
 
 
 @dataclass
@@ -79,6 +83,9 @@ class MediaRecord:
     frames: list[FrameSignals] | None = field(default=None, repr=False)
     duration_s: float | None = None
     truncated: bool = False
+    #: detected faces: (box, embedding or None, time in the video or None); embeddings never
+    #: leave the worker process
+    face_data: list[tuple[FaceBox, np.ndarray | None, float | None]] | None = field(default=None, repr=False)
     local: LocalFeatures | None = field(default=None, repr=False)
     #: decoded pixels, kept only inside a worker for a second look (never returned)
     rgb: np.ndarray | None = field(default=None, repr=False)
@@ -179,7 +186,8 @@ def analyse(ref: MediaRef, opts: AnalyseOptions) -> MediaRecord:
             record.media_type = "video"
             _analyse_video(record, io.BytesIO(data), data, opts)
             return record
-        image = decode_image(data, ref.path, max_pixels=opts.max_pixels)
+        image = decode_image(data, ref.path, max_pixels=opts.max_pixels,
+                             draft_min_side=1024 if opts.faces else DRAFT_MIN_SIDE)
         record.media_type = "image"
         record.width, record.height = image.width, image.height
         pdq = pdq_of(image.rgb, dihedral=opts.dihedral)
@@ -195,6 +203,8 @@ def analyse(ref: MediaRef, opts: AnalyseOptions) -> MediaRecord:
             h = image.rgb.shape[0]
             bp = pdq_of(image.rgb[int(h * 0.15) : int(h * 0.85)], dihedral=opts.dihedral)
             record.band_variants, record.band_quality = bp.variants or (bp.hash,), bp.quality
+        if opts.faces:
+            record.face_data = _faces(image.rgb, image.width / image.rgb.shape[1], None, opts)
         if opts.local_features:
             record.local = orb_features(image.rgb, opts.local_features)
             record.rgb = image.rgb
@@ -208,7 +218,9 @@ def analyse(ref: MediaRef, opts: AnalyseOptions) -> MediaRecord:
 def _analyse_video(record: MediaRecord, source: Any, data: bytes | None, opts: AnalyseOptions) -> None:
     """vPDQ of a video: PDQ of sampled frames (plus, for scans, rotated/mirrored/trimmed)."""
     limits = VideoLimits(max_pixels=opts.max_pixels, seconds_per_hash=opts.video_seconds_per_hash,
-                         max_frames=opts.video_max_frames)
+                         max_frames=opts.video_max_frames, short_side=720 if opts.faces else FRAME_SHORT_SIDE)
+    if opts.faces:
+        record.face_data = []
     info = VideoInfo()
     frames: list[FrameSignals] = []
     for frame in iter_frames(source, record.path, limits, info, data=data):
@@ -225,8 +237,26 @@ def _analyse_video(record: MediaRecord, source: Any, data: bytes | None, opts: A
                 tp = pdq_of(trimmed, dihedral=opts.dihedral)
                 fs.trimmed_variants = tp.variants or (tp.hash,)
         frames.append(fs)
+        if opts.faces and record.face_data is not None and info.width:
+            record.face_data += _faces(frame.rgb, info.width / frame.rgb.shape[1], frame.t_s, opts)
     record.width, record.height = info.width or None, info.height or None
     record.duration_s, record.truncated = info.duration_s, info.truncated
     if not frames:
         raise InputError(record.path, "no decodable video frames (zero-length or corrupt video)")
     record.frames = frames
+
+
+def _faces(rgb: np.ndarray, scale: float, t_s: float | None,
+           opts: AnalyseOptions) -> list[tuple[FaceBox, np.ndarray | None, float | None]]:
+    """Faces in a decoded image, boxes in the original image's pixels (``scale`` = original
+    width / decoded width)."""
+    from haechi.signals.faces import engine
+
+    eng = engine()
+    out: list[tuple[FaceBox, np.ndarray | None, float | None]] = []
+    for box in eng.detect(rgb):
+        emb = eng.embed(rgb, box) if opts.face_embed else None
+        full = FaceBox(round(box.x * scale), round(box.y * scale), round(box.w * scale), round(box.h * scale),
+                       box.score, box.kind)
+        out.append((full, emb, t_s))
+    return out

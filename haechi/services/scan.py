@@ -10,9 +10,11 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from haechi.config import DEFAULT_FACE_THRESHOLD as FACE_MATCH_THRESHOLD
 from haechi.index.hamming import HammingIndex, as_codes
 from haechi.index.local import LocalHit, LocalIndex, rotation_name
 from haechi.services.analyse import AnalyseOptions, MediaRecord, analyse
+from haechi.services.faces import Gallery
 from haechi.signals import vpdq as vpdq_signal
 from haechi.signals.local import QUERY_FEATURES, orb_features
 from haechi.signals.pdq import MIRRORED_TRANSFORMS, TRANSFORMS, compose
@@ -41,6 +43,8 @@ class RawHits:
     #: video queries: (query frame index, label, distance, transform, method) per frame hit
     frames: list[tuple[int, int, int, str, str]] = field(default_factory=list)
     local: list[tuple[LocalHit, str]] = field(default_factory=list)  # hit, transform
+    #: with --faces: one dict per detected face ({box, subject, similarity, match[, t_s]})
+    faces: list[dict[str, Any]] | None = None
 
 
 @dataclass(frozen=True)
@@ -53,11 +57,15 @@ class SearchContext:
     local_index: LocalIndex | None
     threshold: int
     quality_floor: int
+    gallery: Gallery | None = None
+    face_threshold: float = FACE_MATCH_THRESHOLD
 
     def search(self, record: MediaRecord) -> RawHits:
         raw = RawHits()
         if record.error is not None:
             return raw
+        if record.face_data is not None:
+            raw.faces = self.search_faces(record)
         if record.frames:
             raw.frames = self._video(record)
             return raw
@@ -82,6 +90,25 @@ class SearchContext:
                 raw.local = [(hit, compose(rotation_name(hit.rotation_deg), "flip_h"))
                              for hit in self.local_index.search(mirrored)]
         return raw
+
+    def search_faces(self, record: MediaRecord) -> list[dict[str, Any]]:
+        """Each detected face with its most similar enrolled subject. A match is a lead for a
+        reviewer: the subject is named only at or above the threshold."""
+        out = []
+        for box, emb, t_s in record.face_data or []:
+            face: dict[str, Any] = {"box": box.box(), "subject": None, "similarity": None, "match": False}
+            if emb is not None and self.gallery is not None:
+                hits = self.gallery.index.search(emb)[0]
+                if hits:
+                    best = hits[0]
+                    face["similarity"] = round(best.similarity, 4)
+                    face["match"] = best.similarity >= self.face_threshold
+                    if face["match"]:
+                        face["subject"] = self.gallery.subjects.get(best.label)
+            if t_s is not None:
+                face["t_s"] = t_s
+            out.append(face)
+        return out
 
     def _video(self, record: MediaRecord) -> list[tuple[int, int, int, str, str]]:
         """All frames' variants in one index search; hits keep their query frame."""
@@ -127,6 +154,7 @@ def analyse_and_search(ref: MediaRef) -> tuple[MediaRecord, RawHits]:
     record = analyse(ref, _context.opts)
     raw = _context.search(record)
     record.local = record.rgb = None  # pixels and features stay in the worker; hits travel back
+    record.face_data = None  # embeddings too
     return record, raw
 
 

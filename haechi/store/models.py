@@ -89,3 +89,28 @@ class VideoHash(Base):
     data: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
     #: middle-band PDQs per frame, for media the bank owner provided (not in exchanged hashes)
     bands: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+
+
+class Subject(Base):
+    """A person (victim) who consented to face search. ``subject_ref`` is a pseudonymous
+    reference chosen by the caseworker — never a name."""
+
+    __tablename__ = "subjects"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    subject_ref: Mapped[str] = mapped_column(String(200), unique=True, nullable=False)
+    consent_ref: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    enrolled_by: Mapped[str] = mapped_column(String(200), nullable=False)
+    enrolled_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
+    withdrawn_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class FaceEmbedding(Base):
+    """One enrolled face: the 128-d embedding, Fernet-encrypted. The photo is never stored."""
+
+    __tablename__ = "face_embeddings"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    subject_id: Mapped[int] = mapped_column(ForeignKey("subjects.id", ondelete="CASCADE"), nullable=False, index=True)
+    ciphertext: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)

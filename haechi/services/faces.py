@@ -1,0 +1,109 @@
+"""Consented face enrolment, withdrawal and the gallery a scan searches.
+
+Only embeddings are kept, Fernet-encrypted (key outside the database); enrolment photos are
+decoded in memory and dropped. Enrolment is all-or-nothing: if any photo does not show exactly
+one face, nothing is stored. Withdrawal deletes every embedding of the subject in the same
+transaction that marks the subject withdrawn; the in-memory gallery is rebuilt per scan, so a
+withdrawn subject is never searched again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from haechi.errors import AlreadyExists, InputError, NotFound
+from haechi.index.faces import DIM, FaceIndex
+from haechi.media import decode_image
+from haechi.signals.faces import FaceEngine
+from haechi.store.crypto import Cipher
+from haechi.store.models import FaceEmbedding, Subject
+
+
+@dataclass(frozen=True)
+class Gallery:
+    index: FaceIndex
+    subjects: dict[int, str]  # index label (embedding id) -> subject_ref
+
+
+def embed_enrolment_photo(engine: FaceEngine, path: Path, max_pixels: int, max_bytes: int) -> np.ndarray:
+    """The embedding of the single face in ``path``; :class:`InputError` naming it otherwise."""
+    try:
+        size = path.stat().st_size
+        if size > max_bytes:
+            raise InputError(str(path), f"file is over the limit of {max_bytes} bytes")
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InputError(str(path), exc.strerror or str(exc)) from None
+    image = decode_image(data, str(path), max_pixels=max_pixels, draft_min_side=1024)
+    faces = engine.detect(image.rgb)
+    if len(faces) != 1:
+        what = "no face" if not faces else f"{len(faces)} faces"
+        raise InputError(str(path), f"enrolment needs exactly one face per photo, found {what}")
+    return engine.embed(image.rgb, faces[0])
+
+
+def enroll(session: Session, cipher: Cipher, subject_ref: str, embeddings: list[np.ndarray],
+           consent_ref: str | None, enrolled_by: str) -> dict[str, Any]:
+    subject_ref = subject_ref.strip()
+    if not subject_ref or len(subject_ref) > 200:
+        raise InputError(subject_ref or "''", "subject id must be 1-200 characters")
+    if not embeddings:
+        raise InputError(subject_ref, "no photos given")
+    subject = session.scalar(select(Subject).where(Subject.subject_ref == subject_ref))
+    if subject is None:
+        subject = Subject(subject_ref=subject_ref, consent_ref=consent_ref, enrolled_by=enrolled_by)
+        session.add(subject)
+    elif subject.withdrawn_at is not None:
+        # re-enrolment after withdrawal: fresh consent, fresh record of who enrolled
+        subject.withdrawn_at, subject.consent_ref, subject.enrolled_by = None, consent_ref, enrolled_by
+        subject.enrolled_at = datetime.now(UTC)
+    elif consent_ref and subject.consent_ref and consent_ref != subject.consent_ref:
+        raise AlreadyExists("subject", f"{subject_ref} (enrolled under consent {subject.consent_ref})")
+    session.flush()
+    for vec in embeddings:
+        blob = np.asarray(vec, dtype=np.float32).reshape(DIM).tobytes()
+        session.add(FaceEmbedding(subject_id=subject.id, ciphertext=cipher.encrypt(blob)))
+    session.flush()
+    count = session.scalar(select(func.count()).select_from(FaceEmbedding)
+                           .where(FaceEmbedding.subject_id == subject.id))
+    return {"subject": subject.subject_ref, "embeddings": int(count or 0), "added": len(embeddings),
+            "consent_ref": subject.consent_ref, "enrolled_by": subject.enrolled_by,
+            "enrolled_at": subject.enrolled_at.isoformat()}
+
+
+def list_subjects(session: Session) -> list[dict[str, Any]]:
+    counts = dict(session.execute(select(FaceEmbedding.subject_id, func.count())
+                                  .group_by(FaceEmbedding.subject_id)).all())
+    return [{"subject": s.subject_ref, "consent_ref": s.consent_ref, "enrolled_by": s.enrolled_by,
+             "enrolled_at": s.enrolled_at.isoformat(), "embeddings": int(counts.get(s.id, 0)),
+             "withdrawn_at": s.withdrawn_at.isoformat() if s.withdrawn_at else None}
+            for s in session.scalars(select(Subject).order_by(Subject.subject_ref))]
+
+
+def withdraw(session: Session, subject_ref: str) -> int:
+    """Delete every embedding of the subject; returns how many were deleted."""
+    subject = session.scalar(select(Subject).where(Subject.subject_ref == subject_ref))
+    if subject is None:
+        raise NotFound("subject", subject_ref)
+    deleted = session.execute(delete(FaceEmbedding).where(FaceEmbedding.subject_id == subject.id))
+    subject.withdrawn_at = datetime.now(UTC)
+    return int(getattr(deleted, "rowcount", 0) or 0)
+
+
+def load_gallery(session: Session, cipher: Cipher) -> Gallery | None:
+    rows = session.execute(
+        select(FaceEmbedding.id, FaceEmbedding.ciphertext, Subject.subject_ref)
+        .join(Subject, Subject.id == FaceEmbedding.subject_id)
+        .where(Subject.withdrawn_at.is_(None)).order_by(FaceEmbedding.id)).all()
+    if not rows:
+        return None
+    vecs = np.stack([np.frombuffer(cipher.decrypt(token), dtype=np.float32) for _, token, _ in rows])
+    labels = np.array([r[0] for r in rows], dtype=np.int64)
+    return Gallery(FaceIndex(vecs, labels), {int(r[0]): r[2] for r in rows})
