@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck check bench bench-hash bench-match bench-match-10m bench-robustness bench-video clean
+.PHONY: demo test lint typecheck check bench bench-hash bench-match bench-match-10m bench-robustness bench-video bench-faces clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -55,3 +55,6 @@ bench-video: $(STAMP) .venv-tx/bin/threatexchange
 	-.venv-tx/bin/pip install --quiet vpdq
 	-.venv-tx/bin/threatexchange config extensions add threatexchange.extensions.vpdq.manifest
 	$(BIN)/python bench/bench_video.py --seconds 60 --banked 10000 --tx .venv-tx/bin/threatexchange
+
+bench-faces: $(STAMP)
+	$(BIN)/python bench/bench_faces.py --gallery 10000 1000000

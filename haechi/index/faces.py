@@ -1,7 +1,9 @@
 """Gallery of enrolled face embeddings: nearest-neighbour search by cosine similarity (faiss).
 
 Exact (``IndexFlatIP``) up to ``HNSW_AFTER`` embeddings; above, an HNSW graph (``IndexHNSWFlat``,
-inner product) whose recall against exact search is measured in ``bench/bench_faces.py``.
+inner product). Measured in ``bench/bench_faces.py`` at 1M: exact search takes 2.9 ms/query,
+while HNSW took 11 minutes to build, was only 3x faster and found the true nearest neighbour
+for 93% of queries — so exact search is used far beyond any real gallery of consenting people.
 Held in memory only: the embeddings come decrypted from the database when a scan starts and are
 never written to disk in the clear.
 """
@@ -14,7 +16,7 @@ import faiss
 import numpy as np
 
 DIM = 128
-HNSW_AFTER = 200_000
+HNSW_AFTER = 5_000_000
 
 
 @dataclass(frozen=True)

@@ -114,3 +114,38 @@ class FaceEmbedding(Base):
     subject_id: Mapped[int] = mapped_column(ForeignKey("subjects.id", ondelete="CASCADE"), nullable=False, index=True)
     ciphertext: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
+
+
+class CustodyEntry(Base):
+    """One link of the append-only, hash-chained custody log (see :mod:`haechi.evidence.custody`)."""
+
+    __tablename__ = "custody_log"
+    __table_args__ = (UniqueConstraint("prev_hash", name="uq_custody_prev"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_ref: Mapped[str | None] = mapped_column(String(200), nullable=True, index=True)
+    action: Mapped[str] = mapped_column(String(64), nullable=False)
+    actor: Mapped[str] = mapped_column(String(200), nullable=False)
+    at: Mapped[str] = mapped_column(String(40), nullable=False)  # ISO 8601 UTC, as hashed
+    details: Mapped[str] = mapped_column(Text, nullable=False)  # canonical JSON
+    artefacts: Mapped[str] = mapped_column(Text, nullable=False)  # canonical JSON {name: sha256}
+    prev_hash: Mapped[str] = mapped_column(String(64), nullable=False)
+    entry_hash: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
+
+
+class Capture(Base):
+    """A captured web page: its WARC, screenshot and the media found on it."""
+
+    __tablename__ = "captures"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_ref: Mapped[str | None] = mapped_column(String(200), nullable=True, index=True)
+    url: Mapped[str] = mapped_column(Text, nullable=False)
+    final_url: Mapped[str | None] = mapped_column(Text, nullable=True)
+    status: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    captured_at: Mapped[str] = mapped_column(String(40), nullable=False)
+    folder: Mapped[str] = mapped_column(String(500), nullable=False)  # relative to <home>/evidence
+    artefacts: Mapped[str] = mapped_column(Text, nullable=False)  # JSON {name: sha256}
+    media: Mapped[str] = mapped_column(Text, nullable=False)  # JSON list of media results
+    custody_entry_id: Mapped[int | None] = mapped_column(ForeignKey("custody_log.id"), nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)

@@ -1,0 +1,1 @@
+"""Evidence: web capture, the hash-chained custody log, evidence packages."""

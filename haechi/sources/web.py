@@ -1,0 +1,190 @@
+"""Fetch user-supplied URLs without becoming a tool against our own network (SSRF).
+
+Why this shape: checking a hostname and then letting the HTTP client resolve it again leaves a
+window (DNS rebinding). Here each hop resolves the name once, refuses loopback, private,
+link-local, multicast, reserved and cloud-metadata addresses (unless ``allow_private``), and
+then connects to *that* address, sending the original Host header and TLS server name, so what
+was checked is what is contacted. Redirects are followed by hand, each hop checked the same
+way. Bodies are streamed with a byte cap and a deadline.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import time
+import zlib
+from dataclasses import dataclass, field
+from urllib.parse import urljoin, urlsplit, urlunsplit
+
+import httpx
+
+from haechi import __version__
+from haechi.errors import InputError
+
+USER_AGENT = f"Haechi/{__version__} (+evidence capture; NCII takedown support)"
+_METADATA_HOSTS = {"metadata.google.internal", "metadata", "instance-data"}
+
+
+@dataclass(frozen=True)
+class FetchLimits:
+    max_bytes: int = 50 * 1024 * 1024
+    timeout_s: float = 20.0
+    max_redirects: int = 5
+    allow_private: bool = False
+
+
+@dataclass
+class Hop:
+    url: str
+    status: int
+    headers: list[tuple[str, str]]
+    ip: str
+
+
+@dataclass
+class FetchResult:
+    url: str  # as asked
+    final_url: str
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes  # content-decoded
+    ip: str
+    started_at: float
+    hops: list[Hop] = field(default_factory=list)
+    request_headers: list[tuple[str, str]] = field(default_factory=list)
+    raw_body: bytes = b""  # as transferred (what the WARC records, with its Content-Encoding)
+
+    @property
+    def content_type(self) -> str:
+        for k, v in self.headers:
+            if k.lower() == "content-type":
+                return v.split(";")[0].strip().lower()
+        return ""
+
+
+def _parse_ip(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return None
+
+
+def is_public(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """Globally routable unicast only: no loopback, private, CGNAT, link-local (cloud metadata
+    169.254.169.254 included), multicast, reserved or unspecified address."""
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return is_public(ip.ipv4_mapped)
+    return ip.is_global and not (ip.is_multicast or ip.is_reserved or ip.is_loopback or ip.is_link_local
+                                 or ip.is_private or ip.is_unspecified)
+
+
+def check_url(url: str, allow_private: bool = False) -> tuple[str, str, int, str]:
+    """Validate ``url``; returns (scheme, host, port, ip to connect to). Raises InputError."""
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:
+        raise InputError(url, f"malformed URL: {exc}") from None
+    if parts.scheme not in ("http", "https"):
+        raise InputError(url, f"only http and https URLs can be fetched, not {parts.scheme or 'no scheme'!r}")
+    host = parts.hostname
+    if not host:
+        raise InputError(url, "URL has no host")
+    if parts.username or parts.password:
+        raise InputError(url, "URLs with credentials are refused")
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        raise InputError(url, "bad port") from None
+    if host.lower().rstrip(".") in _METADATA_HOSTS and not allow_private:
+        raise InputError(url, "cloud metadata host refused")
+    literal = _parse_ip(host)
+    if literal is not None:
+        addrs = [literal]
+    else:
+        try:
+            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except (socket.gaierror, UnicodeError) as exc:
+            raise InputError(url, f"cannot resolve host {host!r}: {exc}") from None
+        addrs = []
+        for info in infos:
+            ip = _parse_ip(str(info[4][0]).split("%")[0])
+            if ip is not None:
+                addrs.append(ip)
+        if not addrs:
+            raise InputError(url, f"host {host!r} has no address")
+    if not allow_private:
+        bad = [str(a) for a in addrs if not is_public(a)]
+        if bad:
+            raise InputError(url, f"refused: {host} resolves to a non-public address ({', '.join(bad)}); "
+                                  "use --allow-private only for your own test servers")
+    return parts.scheme, host, port, str(addrs[0])
+
+
+def fetch(url: str, limits: FetchLimits = FetchLimits(), *, accept: str = "*/*") -> FetchResult:  # noqa: B008
+    """GET ``url`` following redirects by hand, each hop checked and pinned to its address."""
+    started = time.time()
+    deadline = time.monotonic() + limits.timeout_s
+    hops: list[Hop] = []
+    current = url
+    for _ in range(limits.max_redirects + 1):
+        scheme, host, port, ip = check_url(current, limits.allow_private)
+        parts = urlsplit(current)
+        netloc_ip = f"[{ip}]" if ":" in ip else ip
+        target = urlunsplit((scheme, f"{netloc_ip}:{port}", parts.path or "/", parts.query, ""))
+        default_port = (scheme == "https" and port == 443) or (scheme == "http" and port == 80)
+        headers = {"Host": host if default_port else f"{host}:{port}", "User-Agent": USER_AGENT, "Accept": accept,
+                   "Accept-Encoding": "gzip, deflate, identity"}
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise InputError(url, f"timed out after {limits.timeout_s:.0f}s")
+        try:
+            with httpx.Client(timeout=httpx.Timeout(remaining), follow_redirects=False, trust_env=False) as client:
+                request = client.build_request("GET", target, headers=headers,
+                                               extensions={"sni_hostname": host} if scheme == "https" else {})
+                response = client.send(request, stream=True)
+                try:
+                    body = bytearray()
+                    if response.status_code not in (301, 302, 303, 307, 308):
+                        for chunk in response.iter_raw():
+                            body += chunk
+                            if len(body) > limits.max_bytes:
+                                raise InputError(url, f"response is over the limit of {limits.max_bytes} bytes")
+                            if time.monotonic() > deadline:
+                                raise InputError(url, f"timed out after {limits.timeout_s:.0f}s")
+                finally:
+                    response.close()
+        except httpx.TimeoutException:
+            raise InputError(url, f"timed out after {limits.timeout_s:.0f}s") from None
+        except httpx.HTTPError as exc:
+            raise InputError(url, f"fetch failed: {type(exc).__name__}: {exc}") from None
+        resp_headers = [(k, v) for k, v in response.headers.multi_items()]
+        hop = Hop(current, response.status_code, resp_headers, ip)
+        location = response.headers.get("location")
+        if response.status_code in (301, 302, 303, 307, 308) and location:
+            hops.append(hop)
+            current = urljoin(current, location)
+            continue
+        raw = bytes(body)
+        return FetchResult(url=url, final_url=current, status=response.status_code, headers=resp_headers,
+                           body=_decode(raw, response.headers.get("content-encoding", ""), url, limits.max_bytes),
+                           ip=ip, started_at=started, hops=hops, request_headers=list(headers.items()), raw_body=raw)
+    raise InputError(url, f"more than {limits.max_redirects} redirects")
+
+
+def _decode(raw: bytes, encoding: str, url: str, limit: int) -> bytes:
+    """Undo gzip/deflate content-encoding with the same byte cap (no decompression bombs)."""
+    enc = encoding.strip().lower()
+    if enc not in ("gzip", "x-gzip", "deflate"):
+        return raw
+    d = zlib.decompressobj(wbits=47 if enc != "deflate" else 15)
+    try:
+        out = d.decompress(raw, limit + 1)
+    except zlib.error:
+        try:
+            out = zlib.decompressobj(-15).decompress(raw, limit + 1)
+        except zlib.error as exc:
+            raise InputError(url, f"bad {enc} body: {exc}") from None
+    if len(out) > limit:
+        raise InputError(url, f"decoded response is over the limit of {limit} bytes")
+    return out
