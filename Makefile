@@ -4,7 +4,10 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck check bench bench-hash bench-match bench-match-10m bench-robustness bench-video bench-faces clean
+system-deps:
+	@sh scripts/system-deps.sh
+
+.PHONY: system-deps demo test lint typecheck check bench bench-hash bench-match bench-match-10m bench-robustness bench-video bench-faces clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,7 +18,7 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/haechi demo
 
-test: $(STAMP)
+test: $(STAMP) system-deps
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)

@@ -189,6 +189,84 @@ class Haechi:
         self._cipher = None
         return counts
 
+    # -- evidence ---------------------------------------------------------------------------
+    @property
+    def evidence_dir(self) -> Path:
+        return self.settings.home / "evidence"
+
+    def _has_subjects(self) -> bool:
+        from haechi.store.models import Subject
+
+        with self.db.session() as s:
+            return s.scalar(select(Subject.id).where(Subject.withdrawn_at.is_(None)).limit(1)) is not None
+
+    def capture(self, urls: Iterable[str], case_ref: str | None = None, actor: str | None = None,
+                screenshot: bool = True, allow_private: bool = False) -> Iterator[dict[str, Any]]:
+        """Capture each URL as evidence (WARC, screenshot, media hashed and scanned, custody entry)."""
+        from haechi.services import evidence as evidence_service
+
+        yield from evidence_service.capture_urls(self, urls, case_ref, actor or getpass.getuser(), screenshot,
+                                                 allow_private)
+
+    def crawl(self, root: str, depth: int = 1, same_site: bool = True, max_pages: int = 50, rate: float = 1.0,
+              case_ref: str | None = None, actor: str | None = None, screenshot: bool = True,
+              allow_private: bool = False, resume: str | None = None) -> Iterator[dict[str, Any]]:
+        """Polite, bounded, resumable crawl from ``root``; every page goes through :meth:`capture`."""
+        from haechi.services import evidence as evidence_service
+
+        if depth < 0 or max_pages < 1 or rate < 0:
+            raise InputError(f"depth={depth} max_pages={max_pages} rate={rate}",
+                             "depth >= 0, max-pages >= 1, rate >= 0")
+        yield from evidence_service.crawl(self, root, depth, same_site, max_pages, rate, case_ref,
+                                          actor or getpass.getuser(), screenshot, allow_private, resume)
+
+    def ingest(self, kind: str, source: str | os.PathLike[str], case_ref: str | None = None,
+               actor: str | None = None) -> Iterator[dict[str, Any]]:
+        """Hash and scan every media item of a Telegram export (``kind="telegram"``) or a WARC/WACZ
+        file (``kind="warc"``). Yields ``{"kind": "item", ...context, hashes, matches}`` per item,
+        then ``{"kind": "link", "url"}`` per link found (capture candidates); logs custody."""
+        from haechi.evidence import custody
+        from haechi.sources import exports
+
+        path = Path(source)
+        if kind == "telegram":
+            found = exports.telegram(path, self.settings.max_file_bytes)
+        elif kind == "warc":
+            found = exports.warc(path, self.settings.max_file_bytes)
+        else:
+            raise InputError(kind, "ingest source must be telegram or warc")
+        faces = self._has_subjects()
+        matched = 0
+        rows = self.scan_refs((item.ref for item in found.items), faces=faces)
+        for item, row in zip(found.items, rows, strict=True):
+            matched += bool(row["matches"])
+            yield {"kind": "item", **item.context, **row}
+        for url in found.links:
+            yield {"kind": "link", "url": url}
+        for error in found.errors:
+            yield {"kind": "error", "error": error}
+        with self.db.session() as s:
+            custody.append(s, f"ingest_{kind}", actor or getpass.getuser(), case_ref=case_ref,
+                           details={"source": str(path), "items": len(found.items), "matched": matched,
+                                    "links": len(found.links)})
+
+    def verify_custody(self, case_ref: str | None = None) -> dict[str, Any]:
+        from haechi.evidence import custody
+
+        with self.db.session() as s:
+            result = custody.verify(s, case_ref).public()
+        from haechi.services.evidence import verify_artefacts
+
+        problems = verify_artefacts(self, case_ref)
+        result["problems"] += problems
+        result["ok"] = result["ok"] and not problems
+        return result
+
+    def export_evidence(self, case_ref: str, out: str | os.PathLike[str], actor: str | None = None) -> dict[str, Any]:
+        from haechi.services import evidence as evidence_service
+
+        return evidence_service.export_case(self, case_ref, Path(out), actor or getpass.getuser())
+
     # -- faces ------------------------------------------------------------------------------
     def faces(self, paths: Iterable[str | os.PathLike[str]]) -> Iterator[dict[str, Any]]:
         """Detected faces per media file (boxes; video: on sampled frames, with ``t_s``)."""
@@ -240,6 +318,11 @@ class Haechi:
         Yields, per media file, the ``hash`` fields plus ``matches`` (best first); with
         ``faces``, also ``faces``: every detected face and the enrolled subject it resembles.
         """
+        return self.scan_refs(iter_media(paths, self._limits()), banks, threshold, faces)
+
+    def scan_refs(self, refs: Iterable[MediaRef], banks: list[str] | None = None, threshold: int | None = None,
+                  faces: bool = False) -> Iterator[dict[str, Any]]:
+        """:meth:`scan` over media references from any source (files, web captures, exports)."""
         threshold = self.settings.pdq_threshold if threshold is None else threshold
         if not 0 <= threshold <= 128:
             raise InputError(str(threshold), "threshold must be between 0 and 128")
@@ -274,7 +357,6 @@ class Haechi:
                                   self.settings.vpdq_query_match_percent,
                                   self.settings.vpdq_compared_match_percent,
                                   self.settings.video_seconds_per_hash)
-                refs = iter_media(paths, self._limits())
                 for record, raw in ordered_map(analyse_and_search, refs, self.settings.workers):
                     out = record.public()
                     out["matches"] = scanner.match(record, raw)

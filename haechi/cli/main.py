@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from haechi.cli import bank, subject
+from haechi.cli import bank, evidence, subject
 from haechi.cli.common import HomeOpt
 from haechi.cli.demo import demo_command
 from haechi.cli.hashing import hash_command, scan_command
@@ -24,6 +24,10 @@ app.command("demo")(demo_command)
 app.add_typer(bank.app, name="bank")
 app.add_typer(subject.app, name="subject")
 app.command("faces")(subject.faces_command)
+app.command("capture")(evidence.capture_command)
+app.command("crawl")(evidence.crawl_command)
+app.add_typer(evidence.app, name="evidence")
+app.add_typer(evidence.ingest_app, name="ingest")
 
 keys_app = typer.Typer(help="Encryption keys of victim data at rest.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")

@@ -24,6 +24,9 @@ from haechi.errors import InputError
 
 USER_AGENT = f"Haechi/{__version__} (+evidence capture; NCII takedown support)"
 _METADATA_HOSTS = {"metadata.google.internal", "metadata", "instance-data"}
+#: cloud metadata endpoints are refused even with allow_private (which is for test servers)
+_METADATA_IPS = {ipaddress.ip_address("169.254.169.254"), ipaddress.ip_address("fd00:ec2::254"),
+                 ipaddress.ip_address("100.100.100.200")}
 
 
 @dataclass(frozen=True)
@@ -96,7 +99,7 @@ def check_url(url: str, allow_private: bool = False) -> tuple[str, str, int, str
         port = parts.port or (443 if parts.scheme == "https" else 80)
     except ValueError:
         raise InputError(url, "bad port") from None
-    if host.lower().rstrip(".") in _METADATA_HOSTS and not allow_private:
+    if host.lower().rstrip(".") in _METADATA_HOSTS:
         raise InputError(url, "cloud metadata host refused")
     literal = _parse_ip(host)
     if literal is not None:
@@ -113,6 +116,8 @@ def check_url(url: str, allow_private: bool = False) -> tuple[str, str, int, str
                 addrs.append(ip)
         if not addrs:
             raise InputError(url, f"host {host!r} has no address")
+    if any(a in _METADATA_IPS for a in addrs):
+        raise InputError(url, f"refused: {host} is a cloud metadata address")
     if not allow_private:
         bad = [str(a) for a in addrs if not is_public(a)]
         if bad:

@@ -1,0 +1,174 @@
+"""Evidence use-cases: capture URLs (and record them), check stored artefacts, export a case."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+
+from haechi.errors import InputError, NotFound
+from haechi.evidence import custody
+from haechi.evidence.capture import capture_page, sha256_file
+from haechi.evidence.package import write_package
+from haechi.sources import MediaRef
+from haechi.sources.web import FetchLimits
+from haechi.store.models import Capture
+
+if TYPE_CHECKING:
+    from haechi.app import Haechi
+
+
+def capture_urls(h: Haechi, urls: Iterable[str], case_ref: str | None, actor: str, screenshot: bool,
+                 allow_private: bool) -> Iterator[dict[str, Any]]:
+    limits = FetchLimits(allow_private=allow_private, max_bytes=h.settings.max_file_bytes)
+    faces = h._has_subjects()
+    for url in urls:
+        captured_at = custody.now_iso()
+        try:
+            cap = capture_page(url, h.evidence_dir, captured_at, limits=limits, screenshot=screenshot)
+        except InputError as exc:
+            yield {"url": url, "final_url": None, "status": None, "captured_at": captured_at, "warc": None,
+                   "screenshot": None, "sha256": {}, "media": [], "custody_entry": None, "error": str(exc)}
+            continue
+        refs = [MediaRef(path=m.url, data=m.body) if m.body is not None else MediaRef(path=m.url, error=m.error)
+                for m in cap.media]
+        media: list[dict[str, Any]] = []
+        for row in h.scan_refs(refs, faces=faces) if refs else []:
+            item = {"url": row["path"], "sha256": row["sha256"], "md5": row["md5"], "pdq": row["pdq"],
+                    "media_type": row["media_type"], "matches": row["matches"], "error": row["error"]}
+            if row.get("vpdq"):
+                item["vpdq"] = row["vpdq"]
+            if faces:
+                item["faces"] = row.get("faces", [])
+            media.append(item)
+        rel = cap.folder.relative_to(h.evidence_dir)
+        details = {"url": url, "final_url": cap.final_url, "status": cap.status, "folder": str(rel),
+                   "media": len(media), "matched": sum(bool(m["matches"]) for m in media),
+                   "media_sha256": {m["url"]: m["sha256"] for m in media if m["sha256"]}}
+        if cap.error:
+            details["error"] = cap.error
+        with h.db.session() as s:
+            entry = custody.append(s, "capture", actor, case_ref=case_ref, details=details, artefacts=cap.artefacts)
+            cap_row = Capture(case_ref=case_ref, url=url, final_url=cap.final_url, status=cap.status,
+                          captured_at=captured_at, folder=str(rel), artefacts=json.dumps(cap.artefacts),
+                          media=json.dumps(media), custody_entry_id=entry.id, error=cap.error)
+            s.add(cap_row)
+            s.flush()
+            entry_info = {"id": entry.id, "entry_hash": entry.entry_hash, "prev_hash": entry.prev_hash}
+            capture_id = cap_row.id
+        out: dict[str, Any] = {
+            "url": url, "final_url": cap.final_url, "status": cap.status, "captured_at": captured_at,
+            "warc": str(cap.folder / "capture.warc.gz"),
+            "screenshot": str(cap.folder / "screenshot.png") if "screenshot.png" in cap.artefacts else None,
+            "sha256": cap.artefacts, "media": media, "custody_entry": entry_info, "capture_id": capture_id,
+            "case": case_ref, "links": cap.links, "page_sha256": cap.page_sha256, "error": cap.error}
+        if cap.screenshot_error:
+            out["screenshot_error"] = cap.screenshot_error
+        yield out
+
+
+def verify_artefacts(h: Haechi, case_ref: str | None = None) -> list[str]:
+    """Every stored artefact still has the hash the custody log recorded."""
+    problems = []
+    with h.db.session() as s:
+        query = select(Capture)
+        if case_ref is not None:
+            query = query.where(Capture.case_ref == case_ref)
+        for cap in s.scalars(query):
+            for name, digest in json.loads(cap.artefacts).items():
+                path = h.evidence_dir / cap.folder / name
+                if not path.exists():
+                    problems.append(f"capture {cap.id}: artefact {name} is missing ({path})")
+                elif sha256_file(path) != digest:
+                    problems.append(f"capture {cap.id}: artefact {name} was modified (hash differs)")
+    return problems
+
+
+def export_case(h: Haechi, case_ref: str, out: Path, actor: str) -> dict[str, Any]:
+    with h.db.session() as s:
+        captures = list(s.scalars(select(Capture).where(Capture.case_ref == case_ref).order_by(Capture.id)))
+        if not captures:
+            raise NotFound("case", f"{case_ref} (no captures recorded)")
+        problems = verify_artefacts(h, case_ref)
+        if problems:
+            raise InputError(case_ref, "refusing to export tampered evidence: " + "; ".join(problems))
+        # the export itself is a custody event; the package carries the chain up to and including it
+        entry = custody.append(s, "export", actor, case_ref=case_ref,
+                               details={"out": out.name, "captures": [c.id for c in captures]})
+        chain = custody.rows_of(s)
+        cap_rows = [{"id": c.id, "url": c.url, "final_url": c.final_url, "status": c.status,
+                     "captured_at": c.captured_at, "folder": c.folder, "artefacts": json.loads(c.artefacts),
+                     "media": json.loads(c.media), "custody_entry_id": c.custody_entry_id} for c in captures]
+        entry_hash = entry.entry_hash
+    files = {f"captures/{c['id']}/{name}": h.evidence_dir / c["folder"] / name
+             for c in cap_rows for name in c["artefacts"]}
+    manifest = write_package(out, case_ref, cap_rows, chain, files)
+    return {"case": case_ref, "out": str(out), "captures": len(cap_rows), "files": len(files),
+            "custody_entry": entry_hash, "manifest_sha256": manifest}
+
+
+def crawl(h: Haechi, root: str, depth: int, same_site: bool, max_pages: int, rate: float, case_ref: str | None,
+          actor: str, screenshot: bool, allow_private: bool, resume: str | None = None) -> Iterator[dict[str, Any]]:
+    """Breadth-first, bounded, polite crawl feeding the capture path.
+
+    De-duplicates by URL and by page content hash; waits ``1/rate`` seconds between pages; its
+    state (frontier, seen URLs and hashes) is saved after every page under
+    ``<home>/crawls/<id>.json``, so ``resume`` continues an interrupted crawl.
+    """
+    import time
+    import uuid
+    from urllib.parse import urlsplit
+
+    crawl_dir = h.settings.home / "crawls"
+    crawl_dir.mkdir(parents=True, exist_ok=True)
+    if resume:
+        state_file = crawl_dir / f"{resume}.json"
+        if not state_file.exists():
+            raise NotFound("crawl", resume)
+        state = json.loads(state_file.read_text())
+    else:
+        check_root = root.strip()
+        from haechi.sources.web import check_url
+
+        check_url(check_root, allow_private)
+        state = {"id": uuid.uuid4().hex[:12], "root": check_root, "depth": depth, "same_site": same_site,
+                 "max_pages": max_pages, "case": case_ref, "frontier": [[check_root, 0]], "seen_urls": [check_root],
+                 "seen_hashes": [], "pages": 0}
+        state_file = crawl_dir / f"{state['id']}.json"
+    site = urlsplit(state["root"]).hostname
+
+    def save() -> None:
+        tmp = state_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(state))
+        tmp.replace(state_file)
+
+    save()
+    seen_urls, seen_hashes = set(state["seen_urls"]), set(state["seen_hashes"])
+    last = 0.0
+    while state["frontier"] and state["pages"] < state["max_pages"]:
+        url, level = state["frontier"].pop(0)
+        wait = (1.0 / rate) - (time.monotonic() - last) if rate > 0 else 0
+        if wait > 0:
+            time.sleep(wait)
+        last = time.monotonic()
+        (row,) = list(capture_urls(h, [url], state["case"], actor, screenshot, allow_private))
+        row["crawl"] = state["id"]
+        row["depth"] = level
+        duplicate = row.get("page_sha256") in seen_hashes if row.get("page_sha256") else False
+        row["duplicate_content"] = duplicate
+        if row.get("page_sha256"):
+            seen_hashes.add(row["page_sha256"])
+        state["pages"] += 1
+        if not duplicate and level < state["depth"]:
+            for link in row.get("links", []):
+                link = link.split("#")[0]
+                if link in seen_urls or (state["same_site"] and urlsplit(link).hostname != site):
+                    continue
+                seen_urls.add(link)
+                state["frontier"].append([link, level + 1])
+        state["seen_urls"], state["seen_hashes"] = sorted(seen_urls), sorted(seen_hashes)
+        save()
+        yield row
