@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 system-deps:
 	@sh scripts/system-deps.sh
 
-.PHONY: system-deps demo test lint typecheck check bench bench-hash bench-match bench-match-10m bench-robustness bench-video bench-faces clean
+.PHONY: system-deps demo test lint typecheck check bench bench-hash bench-match bench-match-10m bench-robustness bench-video bench-faces bench-capture clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -61,3 +61,6 @@ bench-video: $(STAMP) .venv-tx/bin/threatexchange
 
 bench-faces: $(STAMP)
 	$(BIN)/python bench/bench_faces.py --gallery 10000 1000000
+
+bench-capture: $(STAMP) system-deps
+	$(BIN)/python bench/bench_capture.py --pages 30

@@ -90,8 +90,8 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def capture_page(url: str, evidence_dir: Path, captured_at: str, *, limits: FetchLimits, screenshot: bool = True,
-                 media_limits: FetchLimits | None = None) -> PageCapture:
+def capture_page(url: str, evidence_dir: Path, captured_at: str, *, limits: FetchLimits,
+                 screenshotter: Screenshotter | None = None, media_limits: FetchLimits | None = None) -> PageCapture:
     """Fetch ``url`` and its media into a new evidence folder. Never raises for a bad page:
     the problem goes into ``error`` (a malformed or refused URL still raises InputError)."""
     check_url(url, limits.allow_private)  # refuse before creating anything
@@ -132,9 +132,9 @@ def capture_page(url: str, evidence_dir: Path, captured_at: str, *, limits: Fetc
                     cap.media.append(CapturedMedia(murl, None, f"{murl}: HTTP {mres.status}"))
                 else:
                     cap.media.append(CapturedMedia(murl, mres.body))
-    if screenshot and cap.error is None:
+    if screenshotter is not None and cap.error is None:
         try:
-            png = take_screenshot(url, limits)
+            png = screenshotter.shoot(url)
             (folder / "screenshot.png").write_bytes(png)
         except InputError as exc:
             cap.screenshot_error = str(exc)
@@ -144,44 +144,71 @@ def capture_page(url: str, evidence_dir: Path, captured_at: str, *, limits: Fetc
     return cap
 
 
-def take_screenshot(url: str, limits: FetchLimits, timeout_s: float = 30.0) -> bytes:
-    """Full-page PNG from headless Chromium (Debian's, no browser download).
+class Screenshotter:
+    """Headless Chromium (Debian's, no browser download), started once for a batch of captures.
 
-    Every request the page makes goes through the same address check as our fetcher
-    (``page.route``), so a page cannot make the browser reach private addresses; downloads,
-    service workers and permissions are off; the profile is a fresh temporary one. As root,
-    Chromium's own sandbox cannot run (``--no-sandbox``): run Haechi as an unprivileged user.
+    Every request a page makes goes through the same address check as our fetcher
+    (``route``), so a page cannot make the browser reach private addresses; downloads, service
+    workers and permissions are off; each page gets a fresh context (no shared cookies or
+    storage). As root, Chromium's own sandbox cannot run (``--no-sandbox``): run Haechi as an
+    unprivileged user in production.
     """
-    try:
+
+    def __init__(self, limits: FetchLimits, timeout_s: float = 30.0) -> None:
+        self.limits, self.timeout_s = limits, timeout_s
+        self._pw: Any = None
+        self._browser: Any = None
+        self.error: str | None = None
+
+    def __enter__(self) -> Screenshotter:
+        if not Path(CHROMIUM).exists():
+            self.error = f"screenshot needs Chromium at {CHROMIUM} (Debian package 'chromium')"
+            return self
         from playwright.sync_api import Error as PlaywrightError
         from playwright.sync_api import sync_playwright
-    except ImportError:  # pragma: no cover - playwright is a dependency
-        raise InputError(url, "screenshot needs the playwright package") from None
-    if not Path(CHROMIUM).exists():
-        raise InputError(url, f"screenshot needs Chromium at {CHROMIUM} (Debian package 'chromium')")
-    args = ["--disable-dev-shm-usage", "--disable-gpu", "--no-first-run", "--disable-extensions"]
-    if os.geteuid() == 0:
-        args.append("--no-sandbox")
 
-    def guard(route: Any) -> None:
+        args = ["--disable-dev-shm-usage", "--disable-gpu", "--no-first-run", "--disable-extensions"]
+        if os.geteuid() == 0:
+            args.append("--no-sandbox")
         try:
-            check_url(route.request.url, limits.allow_private)
-        except InputError:
-            route.abort("blockedbyclient")
-            return
-        route.continue_()
+            self._pw = sync_playwright().start()
+            self._browser = self._pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=args)
+        except PlaywrightError as exc:
+            self.error = f"cannot start Chromium: {str(exc).splitlines()[0]}"
+            self.__exit__()
+        return self
 
-    try:
-        with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=args)
+    def __exit__(self, *exc: object) -> None:
+        if self._browser is not None:
+            self._browser.close()
+            self._browser = None
+        if self._pw is not None:
+            self._pw.stop()
+            self._pw = None
+
+    def shoot(self, url: str) -> bytes:
+        from playwright.sync_api import Error as PlaywrightError
+
+        if self._browser is None:
+            raise InputError(url, self.error or "screenshotter not started")
+        allow_private = self.limits.allow_private
+
+        def guard(route: Any) -> None:
             try:
-                context = browser.new_context(accept_downloads=False, service_workers="block",
-                                              viewport={"width": 1280, "height": 900}, java_script_enabled=True)
-                context.route("**/*", guard)
-                page = context.new_page()
-                page.goto(url, wait_until="load", timeout=timeout_s * 1000)
-                return page.screenshot(full_page=True, timeout=timeout_s * 1000)
-            finally:
-                browser.close()
-    except PlaywrightError as exc:
-        raise InputError(url, f"screenshot failed: {str(exc).splitlines()[0]}") from None
+                check_url(route.request.url, allow_private)
+            except InputError:
+                route.abort("blockedbyclient")
+                return
+            route.continue_()
+
+        context = self._browser.new_context(accept_downloads=False, service_workers="block",
+                                            viewport={"width": 1280, "height": 900})
+        try:
+            context.route("**/*", guard)
+            page = context.new_page()
+            page.goto(url, wait_until="load", timeout=self.timeout_s * 1000)
+            return bytes(page.screenshot(full_page=True, timeout=self.timeout_s * 1000))
+        except PlaywrightError as exc:
+            raise InputError(url, f"screenshot failed: {str(exc).splitlines()[0]}") from None
+        finally:
+            context.close()

@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from haechi.errors import InputError, NotFound
 from haechi.evidence import custody
-from haechi.evidence.capture import capture_page, sha256_file
+from haechi.evidence.capture import Screenshotter, capture_page, sha256_file
 from haechi.evidence.package import write_package
 from haechi.sources import MediaRef
 from haechi.sources.web import FetchLimits
@@ -24,11 +24,20 @@ if TYPE_CHECKING:
 def capture_urls(h: Haechi, urls: Iterable[str], case_ref: str | None, actor: str, screenshot: bool,
                  allow_private: bool) -> Iterator[dict[str, Any]]:
     limits = FetchLimits(allow_private=allow_private, max_bytes=h.settings.max_file_bytes)
+    if screenshot:
+        with Screenshotter(limits) as shooter:
+            yield from _capture_urls(h, urls, case_ref, actor, shooter, limits)
+    else:
+        yield from _capture_urls(h, urls, case_ref, actor, None, limits)
+
+
+def _capture_urls(h: Haechi, urls: Iterable[str], case_ref: str | None, actor: str, shooter: Screenshotter | None,
+                  limits: FetchLimits) -> Iterator[dict[str, Any]]:
     faces = h._has_subjects()
     for url in urls:
         captured_at = custody.now_iso()
         try:
-            cap = capture_page(url, h.evidence_dir, captured_at, limits=limits, screenshot=screenshot)
+            cap = capture_page(url, h.evidence_dir, captured_at, limits=limits, screenshotter=shooter)
         except InputError as exc:
             yield {"url": url, "final_url": None, "status": None, "captured_at": captured_at, "warc": None,
                    "screenshot": None, "sha256": {}, "media": [], "custody_entry": None, "error": str(exc)}
