@@ -6,6 +6,7 @@ The CLI, and later the API and workers, are thin doors onto this class.
 from __future__ import annotations
 
 import getpass
+import json
 import os
 from collections.abc import Iterable, Iterator
 from functools import partial
@@ -13,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from cryptography.fernet import Fernet
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from haechi.config import Settings, resolve_settings
 from haechi.errors import ConfigError, InputError, NotFound
@@ -21,7 +22,7 @@ from haechi.index.hamming import HammingIndex, as_codes
 from haechi.services import banks as bank_service
 from haechi.services import faces as face_service
 from haechi.services.analyse import AnalyseOptions, MediaRecord, analyse
-from haechi.services.matching import load_local_index, load_pdq_index, video_frame_codes
+from haechi.services.matching import fetch_codes, load_local_index, load_pdq_index, video_frame_codes
 from haechi.services.parallel import ordered_map
 from haechi.services.scan import Scanner, SearchContext, analyse_and_search, set_search_context
 from haechi.signals import vpdq as vpdq_signal
@@ -48,6 +49,7 @@ class Haechi:
         self.db = Database(self.settings.database_url)
         self._cipher: Cipher | None = None
         self._pdq_index: HammingIndex | None = None
+        self._index_last_id = 0
 
     # -- plumbing ---------------------------------------------------------------------------
     @property
@@ -143,6 +145,39 @@ class Haechi:
                 pairs += list(zip(labels, codes, strict=True))
         self._index_new(pairs)
         return result
+
+    def add_signals(self, name: str, signals: list[tuple[str, str]], label: str | None = None) -> list[int]:
+        """Add hashes (``[(signal_type, signal)]``) to a bank; invalid ones raise BadSignal."""
+        lines = "\n".join(json.dumps({"signal_type": t, "signal": v, "label": label}) for t, v in signals)
+        with self.db.session() as s:
+            bank = bank_service.get_bank(s, name)
+            result = bank_service.import_text(s, bank, lines + "\n", "request")
+            if result.errors:
+                raise InputError("signal", "; ".join(e.split(": ", 1)[-1] for e in result.errors))
+            rows = s.execute(select(BankEntry.id, BankEntry.signal).where(
+                BankEntry.id.in_(result.entry_ids), BankEntry.signal_type == "pdq")).all()
+            pairs = [(r[0], r[1]) for r in rows]
+            for entry_id, blob in s.execute(select(VideoHash.entry_id, VideoHash.data).where(
+                    VideoHash.entry_id.in_(result.entry_ids))):
+                codes, labels = video_frame_codes(entry_id, blob, self.settings.quality_floor)
+                pairs += list(zip(labels, codes, strict=True))
+            if not result.entry_ids:  # all duplicates: return the existing entries
+                existing = []
+                for t, v in signals:
+                    from haechi.signals import SIGNAL_TYPES
+
+                    norm = SIGNAL_TYPES[t].normalize(v) if t in SIGNAL_TYPES else v
+                    if t == "vpdq":
+                        norm = vpdq_signal.fingerprint(vpdq_signal.from_exchange(norm))
+                    existing += list(s.scalars(select(BankEntry.id).where(
+                        BankEntry.bank_id == bank.id, BankEntry.signal_type == t, BankEntry.signal == norm)))
+                return existing
+        self._index_new(pairs)
+        return result.entry_ids
+
+    def update_bank(self, name: str, description: str) -> None:
+        with self.db.session() as s:
+            bank_service.get_bank(s, name).description = description
 
     def export_bank(self, name: str, fmt: str = "jsonl") -> list[str]:
         with self.db.session() as s:
@@ -308,8 +343,54 @@ class Haechi:
     def pdq_index(self) -> HammingIndex:
         if self._pdq_index is None:
             with self.db.session() as s:
+                self._index_last_id = int(s.scalar(select(func.max(BankEntry.id))) or 0)
                 self._pdq_index = load_pdq_index(s, self.settings.index_dir, self.settings.quality_floor)
         return self._pdq_index
+
+    def refresh_index(self) -> HammingIndex:
+        """Fold in entries other processes added since this instance loaded its index (a
+        long-running server calls this before lookups: one indexed query when nothing changed)."""
+        index = self.pdq_index()
+        with self.db.session() as s:
+            newest = int(s.scalar(select(func.max(BankEntry.id))) or 0)
+            if newest > self._index_last_id:
+                codes, labels, _ = fetch_codes(s, self.settings.quality_floor, after_id=self._index_last_id)
+                index.add(codes, labels)
+                self._index_last_id = newest
+        return index
+
+    def lookup(self, signal_type: str, signal: str, banks: list[str] | None = None) -> list[dict[str, Any]]:
+        """Bank entries matching one hash: exact for md5/sha256, within the threshold for PDQ
+        (including frames of banked videos). Each: bank, entry_id, label, signal_type, distance."""
+        from haechi.signals import SIGNAL_TYPES
+
+        if signal_type not in ("pdq", "md5", "sha256"):
+            raise InputError(signal_type, "lookup signal_type must be pdq, md5 or sha256")
+        value = SIGNAL_TYPES[signal_type].normalize(signal)
+        found: list[tuple[int, int]] = []  # entry id, distance
+        if signal_type == "pdq":
+            hits = self.refresh_index().search(as_codes([value]), self.settings.pdq_threshold)
+            for label, dist in zip(hits.label.tolist(), hits.distance.tolist(), strict=True):
+                found.append((label if label >= 0 else vpdq_signal.split_label(label)[0], dist))
+        with self.db.session() as s:
+            if signal_type != "pdq":
+                found = [(i, 0) for i in s.scalars(select(BankEntry.id).where(
+                    BankEntry.signal_type == signal_type, BankEntry.signal == value))]
+            best: dict[int, int] = {}
+            for entry_id, dist in found:
+                best[entry_id] = min(dist, best.get(entry_id, 999))
+            rows = s.execute(select(BankEntry.id, Bank.name, BankEntry.label, BankEntry.signal_type,
+                                    BankEntry.content_ref, BankEntry.bank_id)
+                             .join(Bank, Bank.id == BankEntry.bank_id)
+                             .where(BankEntry.id.in_(list(best)))).all() if best else []
+            # content id (HMA): one id per media file = its first entry (the sha256 entry)
+            content: dict[int, int] = {}
+            for r in rows:
+                content[r[0]] = r[0] if r[4] is None else int(s.scalar(select(func.min(BankEntry.id)).where(
+                    BankEntry.bank_id == r[5], BankEntry.content_ref == r[4])) or r[0])
+        out = [{"bank": r[1], "entry_id": r[0], "content_id": content[r[0]], "label": r[2], "signal_type": r[3],
+                "distance": best[r[0]]} for r in rows if not banks or r[1] in banks]
+        return sorted(out, key=lambda m: (m["distance"], m["entry_id"]))
 
     def scan(self, paths: Iterable[str | os.PathLike[str]], banks: list[str] | None = None,
              threshold: int | None = None, faces: bool = False) -> Iterator[dict[str, Any]]:

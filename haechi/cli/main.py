@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from haechi.cli import bank, evidence, subject
+from haechi.cli import bank, evidence, service, subject
 from haechi.cli.common import HomeOpt
 from haechi.cli.demo import demo_command
 from haechi.cli.hashing import hash_command, scan_command
@@ -28,6 +28,9 @@ app.command("capture")(evidence.capture_command)
 app.command("crawl")(evidence.crawl_command)
 app.add_typer(evidence.app, name="evidence")
 app.add_typer(evidence.ingest_app, name="ingest")
+app.command("serve")(service.serve_command)
+app.add_typer(service.user_app, name="user")
+app.add_typer(service.token_app, name="token")
 
 keys_app = typer.Typer(help="Encryption keys of victim data at rest.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")

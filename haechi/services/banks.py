@@ -169,7 +169,6 @@ def parse_exchange(text: str, source: str) -> Iterator[tuple[int, dict[str, str]
 
 def import_signals(session: Session, bank: Bank, path: Path) -> ImportResult:
     """Import an exchange file into ``bank``. Bad lines are reported; good lines are stored."""
-    result = ImportResult()
     try:
         raw = path.read_bytes()
     except OSError as exc:
@@ -178,6 +177,12 @@ def import_signals(session: Session, bank: Bank, path: Path) -> ImportResult:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise InputError(str(path), "not UTF-8 text") from None
+    return import_text(session, bank, text, path)
+
+
+def import_text(session: Session, bank: Bank, text: str, path: Path | str) -> ImportResult:
+    """Import exchange lines (JSONL or CSV) named ``path`` in errors."""
+    result = ImportResult()
     parsed: list[tuple[str, str, str | None, int | None]] = []
     videos: dict[str, list[vpdq_signal.VpdqFrame]] = {}
     for number, row in parse_exchange(text, str(path)):

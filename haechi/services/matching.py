@@ -51,7 +51,7 @@ def video_frame_codes(entry_id: int, blob: bytes, quality_floor: int,
     return codes, labels
 
 
-def _fetch_codes(session: Session, quality_floor: int, after_id: int = 0) -> tuple[np.ndarray, np.ndarray, int]:
+def fetch_codes(session: Session, quality_floor: int, after_id: int = 0) -> tuple[np.ndarray, np.ndarray, int]:
     """Codes and labels of every indexed entry with id > ``after_id``; also how many entries."""
     labels: list[int] = []
     hexes: list[str] = []
@@ -86,7 +86,7 @@ def load_pdq_index(session: Session, index_dir: Path, quality_floor: int) -> Ham
             if meta.get("quality_floor") == quality_floor and meta.get("version") == INDEX_VERSION:
                 index = HammingIndex.load(data_dir)
                 last_id = int(meta["last_id"])
-                codes, labels, entries = _fetch_codes(session, quality_floor, after_id=last_id)
+                codes, labels, entries = fetch_codes(session, quality_floor, after_id=last_id)
                 covered = total - entries
                 # rebuild when >10% of the indexed entries were deleted or the delta is large
                 if covered >= 0.9 * int(meta["entries"]) and len(labels) <= PENDING_LIMIT:
@@ -95,7 +95,7 @@ def load_pdq_index(session: Session, index_dir: Path, quality_floor: int) -> Ham
         except (OSError, ValueError, KeyError):
             pass  # unreadable cache: rebuild from the database, which is the source of truth
     last_id = int(session.scalar(select(func.max(BankEntry.id))) or 0)
-    codes, labels, entries = _fetch_codes(session, quality_floor)
+    codes, labels, entries = fetch_codes(session, quality_floor)
     index = HammingIndex.build(codes, labels)
     index_dir.mkdir(parents=True, exist_ok=True)
     index.save(data_dir)

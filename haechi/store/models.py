@@ -149,3 +149,29 @@ class Capture(Base):
     media: Mapped[str] = mapped_column(Text, nullable=False)  # JSON list of media results
     custody_entry_id: Mapped[int | None] = mapped_column(ForeignKey("custody_log.id"), nullable=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class User(Base):
+    """A person who uses Haechi: admin, caseworker, reviewer, partner (platform) or victim."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(200), unique=True, nullable=False)
+    role: Mapped[str] = mapped_column(String(32), nullable=False)
+    password_hash: Mapped[str | None] = mapped_column(String(200), nullable=True)  # argon2id
+    disabled: Mapped[bool] = mapped_column(default=False, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
+
+
+class ApiToken(Base):
+    """A bearer token; only its SHA-256 is stored. Revocable; carries its owner's role."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True)
+    name: Mapped[str] = mapped_column(String(200), nullable=False, default="")
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

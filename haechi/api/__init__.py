@@ -1,0 +1,1 @@
+"""REST API (FastAPI): Haechi routes and the HMA-compatible subset."""

@@ -1,0 +1,291 @@
+"""The REST API (FastAPI): Haechi's own routes plus an HMA-compatible subset, so existing
+Hasher-Matcher-Actioner clients work unchanged.
+
+Every route but ``/status`` and the OpenAPI docs needs a bearer token; what a token may do is its
+owner's role (``haechi.services.accounts.ROLES``). Bad input is a 4xx with a JSON body naming
+the problem, never a 500: Haechi's typed errors map to status codes in one place.
+"""
+
+
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, File, HTTPException, Query, Request, UploadFile
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, Field
+
+from haechi import __version__
+from haechi.app import Haechi
+from haechi.errors import AlreadyExists, ConfigError, HaechiError, InputError, NotFound
+from haechi.services import accounts
+from haechi.services.accounts import Principal
+from haechi.sources import MediaRef
+from haechi.sources.web import FetchLimits, fetch
+
+MAX_UPLOAD = 200 * 1024 * 1024
+_bearer = HTTPBearer(auto_error=False)
+
+
+class BankIn(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+    description: str = Field(default="", max_length=5000)
+
+
+class BankUpdate(BaseModel):
+    description: str | None = Field(default=None, max_length=5000)
+
+
+class RateLimiter:
+    """Token bucket per key (token or client address): lookups and logins are rate limited."""
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self.rate, self.burst = rate, burst
+        self._buckets: dict[str, tuple[float, float]] = {}
+        self._lock = threading.Lock()
+
+    def allow(self, key: str) -> bool:
+        now = time.monotonic()
+        with self._lock:
+            tokens, last = self._buckets.get(key, (float(self.burst), now))
+            tokens = min(self.burst, tokens + (now - last) * self.rate)
+            if tokens < 1:
+                self._buckets[key] = (tokens, now)
+                return False
+            self._buckets[key] = (tokens - 1, now)
+            return True
+
+
+def create_app(haechi: Haechi, *, lookup_rate: float = 2000.0, allow_private_urls: bool = False) -> FastAPI:
+    app = FastAPI(title="Haechi", version=__version__,
+                  description="Find, evidence and take down NCII and sexual deepfakes. HMA-compatible routes "
+                              "under /h, /m and /c.")
+    limiter = RateLimiter(lookup_rate, int(max(10, lookup_rate)))
+    url_limits = FetchLimits(allow_private=allow_private_urls, max_bytes=MAX_UPLOAD)
+
+    @app.exception_handler(HaechiError)
+    def _haechi_error(_: Request, exc: HaechiError) -> JSONResponse:
+        status = 404 if isinstance(exc, NotFound) else 409 if isinstance(exc, AlreadyExists) else \
+            500 if isinstance(exc, ConfigError) else 400
+        return JSONResponse({"error": type(exc).__name__, "message": str(exc)}, status_code=status)
+
+    @app.exception_handler(RequestValidationError)
+    def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [{"loc": list(e.get("loc", [])), "msg": str(e.get("msg", ""))} for e in exc.errors()]
+        return JSONResponse({"error": "ValidationError", "message": "invalid request", "details": errors},
+                            status_code=422)
+
+    @app.middleware("http")
+    async def _security_headers(request: Request, call_next: Callable[..., Any]) -> Any:
+        length = request.headers.get("content-length")
+        if length and length.isdigit() and int(length) > MAX_UPLOAD:
+            return JSONResponse({"error": "TooLarge", "message": f"request body over {MAX_UPLOAD} bytes"},
+                                status_code=413)
+        response = await call_next(request)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "no-referrer")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'"
+                                    if not request.url.path.startswith("/docs") else
+                                    "default-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; img-src 'self' data: "
+                                    "https://fastapi.tiangolo.com")
+        response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+    def principal(creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> Principal:
+        if creds is None or creds.scheme.lower() != "bearer":
+            raise HTTPException(401, "missing bearer token", headers={"WWW-Authenticate": "Bearer"})
+        with haechi.db.session() as s:
+            who = accounts.authenticate_token(s, creds.credentials)
+        if who is None:
+            raise HTTPException(401, "invalid or revoked token", headers={"WWW-Authenticate": "Bearer"})
+        return who
+
+    def require(permission: str) -> Callable[..., Principal]:
+        def dep(who: Annotated[Principal, Depends(principal)]) -> Principal:
+            if not who.can(permission):
+                raise HTTPException(403, f"role {who.role} may not {permission}")
+            if permission == "lookup" and not limiter.allow(f"u{who.user_id}"):
+                raise HTTPException(429, "rate limit exceeded")
+            return who
+
+        return dep
+
+    @app.exception_handler(HTTPException)
+    def _http_error(_: Request, exc: HTTPException) -> JSONResponse:
+        return JSONResponse({"error": "HTTPError", "message": exc.detail}, status_code=exc.status_code,
+                            headers=getattr(exc, "headers", None))
+
+    # -- status --------------------------------------------------------------------------------
+    @app.get("/status", response_class=PlainTextResponse, tags=["hma"])
+    def status() -> str:
+        """Liveness (HMA: ``I-AM-ALIVE``)."""
+        haechi.pdq_index()
+        return "I-AM-ALIVE"
+
+    @app.get("/api/me", tags=["accounts"])
+    def me(who: Annotated[Principal, Depends(principal)]) -> dict[str, Any]:
+        return {"username": who.username, "role": who.role,
+                "permissions": sorted(accounts.ROLES.get(who.role, frozenset()))}
+
+    # -- hashing (HMA /h) ------------------------------------------------------------------------
+    def _signals(row: dict[str, Any]) -> dict[str, Any]:
+        if row.get("error"):
+            raise InputError(row["path"], row["error"].split(": ", 1)[-1])
+        out: dict[str, Any] = {"md5": row["md5"], "sha256": row["sha256"]}
+        if row["media_type"] == "video":
+            out["video_md5"] = row["md5"]
+            out["vpdq"] = row.get("vpdq")
+        else:
+            out["pdq"] = row["pdq"]
+            out["pdq_quality"] = row["pdq_quality"]
+        return out
+
+    def _hash_bytes(name: str, data: bytes) -> dict[str, Any]:
+        ref = MediaRef(path=name, data=data)
+        from haechi.services.analyse import analyse
+
+        return analyse(ref, haechi._opts()).public()
+
+    def _hash_url(url: str) -> dict[str, Any]:
+        res = fetch(url, url_limits, accept="image/*,video/*")
+        if res.status >= 400:
+            raise InputError(url, f"HTTP {res.status}")
+        return _hash_bytes(url, res.body)
+
+    async def _read_upload(upload: UploadFile) -> bytes:
+        data = await upload.read(MAX_UPLOAD + 1)
+        if len(data) > MAX_UPLOAD:
+            raise InputError(upload.filename or "upload", f"over the upload limit of {MAX_UPLOAD} bytes")
+        return data
+
+    @app.get("/h/hash", tags=["hma"])
+    def hash_url(url: Annotated[str, Query(max_length=4096)],
+                 _: Annotated[Principal, Depends(require("hash"))]) -> dict[str, Any]:
+        """Hash the media at ``url`` (fetched with the SSRF-safe fetcher)."""
+        return _signals(_hash_url(url))
+
+    @app.post("/h/hash", tags=["hma"])
+    async def hash_upload(_: Annotated[Principal, Depends(require("hash"))],
+                          file: Annotated[UploadFile | None, File()] = None,
+                          photo: Annotated[UploadFile | None, File()] = None,
+                          video: Annotated[UploadFile | None, File()] = None) -> dict[str, Any]:
+        """Hash an uploaded file (form field ``file``, or HMA's ``photo``/``video``)."""
+        upload = file or photo or video
+        if upload is None:
+            raise InputError("request", "no file uploaded (form field file, photo or video)")
+        return _signals(_hash_bytes(upload.filename or "upload", await _read_upload(upload)))
+
+    # -- matching (HMA /m) -----------------------------------------------------------------------
+    def _banks_matching(signal_type: str, signal: str) -> list[str]:
+        return sorted({m["bank"] for m in haechi.lookup(signal_type, signal)})
+
+    @app.get("/m/lookup", tags=["hma"])
+    def lookup_get(_: Annotated[Principal, Depends(require("lookup"))],
+                   signal_type: Annotated[str | None, Query(max_length=32)] = None,
+                   signal: Annotated[str | None, Query(max_length=200)] = None,
+                   url: Annotated[str | None, Query(max_length=4096)] = None) -> Any:
+        """HMA lookup: banks matching a hash (``signal_type`` + ``signal``), or each hash of ``url``."""
+        if url:
+            sig = _signals(_hash_url(url))
+            return {t: _banks_matching(t, v) for t, v in sig.items() if t in ("pdq", "md5") and v}
+        if not signal_type or not signal:
+            raise InputError("request", "give signal_type and signal, or url")
+        return _banks_matching(signal_type, signal)
+
+    @app.post("/m/lookup", tags=["hma"])
+    async def lookup_post(_: Annotated[Principal, Depends(require("lookup"))],
+                          file: Annotated[UploadFile | None, File()] = None,
+                          photo: Annotated[UploadFile | None, File()] = None,
+                          video: Annotated[UploadFile | None, File()] = None) -> dict[str, list[str]]:
+        """HMA lookup of an uploaded file: ``{signal_type: [bank names]}``."""
+        upload = file or photo or video
+        if upload is None:
+            raise InputError("request", "no file uploaded (form field file, photo or video)")
+        sig = _signals(_hash_bytes(upload.filename or "upload", await _read_upload(upload)))
+        return {t: _banks_matching(t, v) for t, v in sig.items() if t in ("pdq", "md5") and v}
+
+    @app.get("/m/raw_lookup", tags=["hma"])
+    def raw_lookup(signal_type: Annotated[str, Query(max_length=32)], signal: Annotated[str, Query(max_length=200)],
+                   _: Annotated[Principal, Depends(require("lookup"))],
+                   include_distance: bool = False) -> dict[str, Any]:
+        """HMA raw lookup: matching content ids (bank entry ids), optionally with distances."""
+        matches = haechi.lookup(signal_type, signal)
+        if include_distance:
+            return {"matches": [{"content_id": m["content_id"], "distance": str(m["distance"])} for m in matches]}
+        return {"matches": sorted({m["content_id"] for m in matches})}
+
+    @app.get("/api/lookup", tags=["matching"])
+    def api_lookup(signal_type: Annotated[str, Query(max_length=32)], signal: Annotated[str, Query(max_length=200)],
+                   _: Annotated[Principal, Depends(require("lookup"))]) -> dict[str, Any]:
+        """Haechi's lookup: every matching entry with bank, label and distance."""
+        return {"matches": haechi.lookup(signal_type, signal)}
+
+    # -- curation (HMA /c) -----------------------------------------------------------------------
+    def _bank(name: str) -> dict[str, Any]:
+        for b in haechi.list_banks():
+            if b["name"] == name:
+                return dict(b, matching_enabled_ratio=1.0)
+        raise NotFound("bank", name)
+
+    @app.get("/c/banks", tags=["hma"])
+    def banks(_: Annotated[Principal, Depends(require("bank.read"))]) -> list[dict[str, Any]]:
+        return [dict(b, matching_enabled_ratio=1.0) for b in haechi.list_banks()]
+
+    @app.post("/c/banks", status_code=201, tags=["hma"])
+    def create_bank(body: BankIn, _: Annotated[Principal, Depends(require("bank.write"))]) -> dict[str, Any]:
+        haechi.create_bank(body.name, body.description)
+        return _bank(body.name.strip())
+
+    @app.get("/c/bank/{name}", tags=["hma"])
+    def get_bank(name: str, _: Annotated[Principal, Depends(require("bank.read"))]) -> dict[str, Any]:
+        return _bank(name)
+
+    @app.put("/c/bank/{name}", tags=["hma"])
+    def update_bank(name: str, body: BankUpdate, _: Annotated[Principal, Depends(require("bank.write"))]
+                    ) -> dict[str, Any]:
+        if body.description is not None:
+            haechi.update_bank(name, body.description)
+        return _bank(name)
+
+    @app.delete("/c/bank/{name}", tags=["hma"])
+    def delete_bank(name: str, _: Annotated[Principal, Depends(require("bank.write"))]) -> dict[str, Any]:
+        haechi.delete_bank(name)
+        return {"deleted": name}
+
+    @app.post("/c/bank/{name}/content", tags=["hma"])
+    async def add_content(name: str, _: Annotated[Principal, Depends(require("bank.write"))],
+                          file: Annotated[UploadFile | None, File()] = None,
+                          photo: Annotated[UploadFile | None, File()] = None,
+                          video: Annotated[UploadFile | None, File()] = None,
+                          label: Annotated[str | None, Query(max_length=500)] = None) -> dict[str, Any]:
+        """Add media to a bank: hashes (and encrypted features) are stored, never the media."""
+        upload = file or photo or video
+        if upload is None:
+            raise InputError("request", "no file uploaded (form field file, photo or video)")
+        data = await _read_upload(upload)
+        suffix = Path(upload.filename or "upload").suffix[:10]
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / f"upload{suffix}"
+            path.write_bytes(data)
+            (result,) = list(haechi.add_to_bank(name, [path], label=label))
+        if result.error:
+            raise InputError(upload.filename or "upload", result.error.split(": ", 1)[-1])
+        return {"id": result.entry_ids[0] if result.entry_ids else None, "entry_ids": result.entry_ids,
+                "duplicate": result.duplicate}
+
+    @app.post("/c/bank/{name}/signal", tags=["hma"])
+    def add_signal(name: str, body: dict[str, str], _: Annotated[Principal, Depends(require("bank.write"))]
+                   ) -> dict[str, Any]:
+        """Add hashes to a bank: ``{"pdq": "..."}`` (HMA), any of pdq, md5, sha256, vpdq."""
+        if not body or len(body) > 10:
+            raise InputError("body", "give one to ten {signal_type: signal} pairs")
+        ids = haechi.add_signals(name, list(body.items()))
+        return {"id": ids[0] if ids else None, "entry_ids": ids, "signals": body}
+
+    return app

@@ -1,0 +1,102 @@
+"""``haechi serve``, ``haechi user ...`` and ``haechi token ...``."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from haechi.cli.common import HomeOpt, JsonOpt, emit_json, handled, open_haechi, out
+
+user_app = typer.Typer(help="Accounts: admin, caseworker, reviewer, partner, victim.", no_args_is_help=True)
+token_app = typer.Typer(help="API tokens (bearer), shown once, revocable.", no_args_is_help=True)
+
+
+def serve_command(
+    ctx: typer.Context,
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="Port.")] = 8000,
+    allow_private_urls: Annotated[bool, typer.Option("--allow-private-urls",
+                                                     help="Let /h/hash?url= reach private addresses.")] = False,
+    home: HomeOpt = None,
+) -> None:
+    """Run the REST API (OpenAPI at /openapi.json, docs at /docs)."""
+    import uvicorn
+
+    from haechi.api.app import create_app
+
+    with handled():
+        h = open_haechi(home, ctx)
+        app = create_app(h, allow_private_urls=allow_private_urls)
+        h.pdq_index()
+    uvicorn.run(app, host=host, port=port, log_level="info", server_header=False)
+
+
+@user_app.command("add")
+def user_add(ctx: typer.Context, username: str,
+             role: Annotated[str, typer.Option("--role", help="admin|caseworker|reviewer|partner|victim")],
+             password_stdin: Annotated[bool, typer.Option("--password-stdin", help="Read the password from stdin.")]
+             = False,
+             json_out: JsonOpt = False, home: HomeOpt = None) -> None:
+    """Add a user (password from stdin or a prompt; partners may have none and use tokens)."""
+    from haechi.services import accounts
+
+    password: str | None = None
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n") or None
+    elif role != "partner" and sys.stdin.isatty():
+        password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
+    with handled(), open_haechi(home, ctx) as h, h.db.session() as s:
+        result = accounts.add_user(s, username, role, password)
+    emit_json(result) if json_out else out.print(f"added {result['role']} {result['username']}")
+
+
+@user_app.command("list")
+def user_list(ctx: typer.Context, json_out: JsonOpt = False, home: HomeOpt = None) -> None:
+    """List users and roles."""
+    from haechi.services import accounts
+
+    with handled(), open_haechi(home, ctx) as h, h.db.session() as s:
+        users = accounts.list_users(s)
+    if json_out:
+        for u in users:
+            emit_json(u)
+        return
+    table = Table("user", "role", "disabled", "created")
+    for u in users:
+        table.add_row(u["username"], u["role"], "yes" if u["disabled"] else "", u["created_at"][:19])
+    out.print(table)
+
+
+@user_app.command("disable")
+def user_disable(ctx: typer.Context, username: str, home: HomeOpt = None) -> None:
+    """Disable a user and revoke all of their tokens."""
+    from haechi.services import accounts
+
+    with handled(), open_haechi(home, ctx) as h, h.db.session() as s:
+        accounts.disable_user(s, username)
+    out.print(f"disabled {username}; their tokens are revoked")
+
+
+@token_app.command("create")
+def token_create(ctx: typer.Context, username: str,
+                 name: Annotated[str, typer.Option("--name", help="What the token is for.")] = "",
+                 home: HomeOpt = None) -> None:
+    """Create an API token for a user; printed once (only its hash is stored)."""
+    from haechi.services import accounts
+
+    with handled(), open_haechi(home, ctx) as h, h.db.session() as s:
+        token = accounts.create_token(s, username, name)
+    sys.stdout.write(token + "\n")
+
+
+@token_app.command("revoke")
+def token_revoke(ctx: typer.Context, token: str, home: HomeOpt = None) -> None:
+    """Revoke an API token."""
+    from haechi.services import accounts
+
+    with handled(), open_haechi(home, ctx) as h, h.db.session() as s:
+        accounts.revoke_token(s, token)
+    out.print("revoked")

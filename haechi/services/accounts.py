@@ -1,0 +1,118 @@
+"""Accounts, roles and API tokens.
+
+Roles are fixed sets of permissions (least privilege): a partner platform's token can hash and
+look up and read banks, nothing else; a reviewer cannot change banks; only admins manage users.
+Passwords are argon2id hashes; tokens are random 256-bit strings of which only the SHA-256 is
+stored, shown once at creation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from haechi.errors import AlreadyExists, InputError, NotFound
+from haechi.store.models import ApiToken, User
+
+ROLES: dict[str, frozenset[str]] = {
+    "admin": frozenset({"hash", "lookup", "bank.read", "bank.write", "scan", "evidence", "users"}),
+    "caseworker": frozenset({"hash", "lookup", "bank.read", "bank.write", "scan", "evidence"}),
+    "reviewer": frozenset({"hash", "lookup", "bank.read", "scan"}),
+    "partner": frozenset({"hash", "lookup", "bank.read"}),
+    "victim": frozenset({"self"}),
+}
+_hasher = PasswordHasher()
+
+
+@dataclass(frozen=True)
+class Principal:
+    user_id: int
+    username: str
+    role: str
+
+    def can(self, permission: str) -> bool:
+        return permission in ROLES.get(self.role, frozenset())
+
+
+def add_user(session: Session, username: str, role: str, password: str | None) -> dict[str, Any]:
+    username = username.strip()
+    if not username or len(username) > 200:
+        raise InputError(username or "''", "user name must be 1-200 characters")
+    if role not in ROLES:
+        raise InputError(role, f"role must be one of {', '.join(ROLES)}")
+    if password is not None and len(password) < 12:
+        raise InputError(username, "password must be at least 12 characters")
+    if session.scalar(select(User.id).where(User.username == username)) is not None:
+        raise AlreadyExists("user", username)
+    user = User(username=username, role=role, password_hash=_hasher.hash(password) if password else None)
+    session.add(user)
+    session.flush()
+    return {"username": user.username, "role": user.role, "disabled": user.disabled}
+
+
+def list_users(session: Session) -> list[dict[str, Any]]:
+    return [{"username": u.username, "role": u.role, "disabled": u.disabled, "created_at": u.created_at.isoformat()}
+            for u in session.scalars(select(User).order_by(User.username))]
+
+
+def _user(session: Session, username: str) -> User:
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None:
+        raise NotFound("user", username)
+    return user
+
+
+def disable_user(session: Session, username: str) -> None:
+    user = _user(session, username)
+    user.disabled = True
+    now = datetime.now(UTC)
+    for token in session.scalars(select(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))):
+        token.revoked_at = now
+
+
+def create_token(session: Session, username: str, name: str = "") -> str:
+    user = _user(session, username)
+    if user.disabled:
+        raise InputError(username, "user is disabled")
+    token = "hc_" + secrets.token_urlsafe(32)
+    session.add(ApiToken(user_id=user.id, name=name, token_hash=hashlib.sha256(token.encode()).hexdigest()))
+    return token
+
+
+def revoke_token(session: Session, token: str) -> None:
+    row = session.scalar(select(ApiToken).where(ApiToken.token_hash == hashlib.sha256(token.encode()).hexdigest()))
+    if row is None:
+        raise NotFound("token", token[:6] + "...")
+    row.revoked_at = datetime.now(UTC)
+
+
+def authenticate_token(session: Session, token: str) -> Principal | None:
+    digest = hashlib.sha256(token.encode()).hexdigest()
+    row = session.execute(select(ApiToken, User).join(User, User.id == ApiToken.user_id)
+                          .where(ApiToken.token_hash == digest)).first()
+    if row is None:
+        return None
+    tok, user = row
+    if tok.revoked_at is not None or user.disabled:
+        return None
+    return Principal(user.id, user.username, user.role)
+
+
+def authenticate_password(session: Session, username: str, password: str) -> Principal | None:
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None or user.disabled or not user.password_hash:
+        _hasher.hash(password)  # same work either way: no user enumeration by timing
+        return None
+    try:
+        _hasher.verify(user.password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return None
+    return Principal(user.id, user.username, user.role)

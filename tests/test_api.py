@@ -1,0 +1,217 @@
+"""REST API: HMA-compatible flow, Haechi routes, every route x every role, bad input is 4xx JSON."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from haechi import Haechi
+from haechi.api.app import create_app
+from haechi.demo.samples import scene
+from haechi.demo.transforms import make_copy
+from haechi.services import accounts
+from haechi.signals.pdq import pdq_of
+
+ROLES = ["admin", "caseworker", "reviewer", "partner", "victim"]
+
+
+def _jpeg(seed: int, family: str | None = None) -> bytes:
+    im = scene(seed)
+    if family:
+        im = make_copy(im, family, seed=seed)
+    buf = io.BytesIO()
+    im.save(buf, "JPEG", quality=90)
+    return buf.getvalue()
+
+
+@pytest.fixture
+def api(tmp_path: Path, database_url: str) -> Iterator[tuple[TestClient, dict[str, str], Haechi]]:
+    h = Haechi(home=tmp_path / "home", database_url=database_url, workers=1)
+    tokens = {}
+    with h.db.session() as s:
+        for role in ROLES:
+            accounts.add_user(s, f"{role}-1", role, "correct horse battery staple")
+    with h.db.session() as s:
+        for role in ROLES:
+            tokens[role] = accounts.create_token(s, f"{role}-1", "test")
+    client = TestClient(create_app(h, lookup_rate=10_000))
+    yield client, tokens, h
+    h.close()
+
+
+def _auth(token: str | None) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"} if token else {}
+
+
+def test_hma_flow_hash_bank_signal_lookup(api: tuple[TestClient, dict[str, str], Haechi]) -> None:
+    client, tokens, _ = api
+    cw = _auth(tokens["caseworker"])
+    assert client.get("/status").text == "I-AM-ALIVE"
+    r = client.post("/c/banks", json={"name": "VICTIM_017", "description": "reported"}, headers=cw)
+    assert r.status_code == 201 and r.json()["name"] == "VICTIM_017"
+    original = _jpeg(40)
+    r = client.post("/c/bank/VICTIM_017/content", files={"photo": ("o.jpg", original, "image/jpeg")},
+                    headers=cw)
+    assert r.status_code == 200, r.text
+    content_id = r.json()["id"]
+    # a platform (partner token) hashes a re-upload and looks it up, HMA-style
+    partner = _auth(tokens["partner"])
+    copy = _jpeg(40, "resize")
+    hashed = client.post("/h/hash", files={"photo": ("c.jpg", copy, "image/jpeg")}, headers=partner).json()
+    assert len(hashed["pdq"]) == 64 and len(hashed["md5"]) == 32
+    r = client.get("/m/lookup", params={"signal_type": "pdq", "signal": hashed["pdq"]}, headers=partner)
+    assert r.json() == ["VICTIM_017"]
+    r = client.get("/m/raw_lookup", params={"signal_type": "pdq", "signal": hashed["pdq"],
+                                            "include_distance": "true"}, headers=partner)
+    matches = r.json()["matches"]
+    assert matches and int(matches[0]["distance"]) <= 31
+    assert content_id in client.get("/m/raw_lookup", params={"signal_type": "pdq", "signal": hashed["pdq"]},
+                                    headers=partner).json()["matches"]
+    r = client.post("/m/lookup", files={"photo": ("c.jpg", copy, "image/jpeg")}, headers=partner)
+    assert r.json()["pdq"] == ["VICTIM_017"]
+    # a hash-only bank (victim-made hashes): POST /c/bank/{name}/signal, immediately matchable
+    client.post("/c/banks", json={"name": "HASHES_ONLY"}, headers=cw)
+    other = pdq_of(__import__("numpy").asarray(scene(77))).hash
+    r = client.post("/c/bank/HASHES_ONLY/signal", json={"pdq": other}, headers=cw)
+    assert r.status_code == 200 and r.json()["id"]
+    assert client.get("/m/lookup", params={"signal_type": "pdq", "signal": other}, headers=partner).json() == [
+        "HASHES_ONLY"]
+    unrelated = pdq_of(__import__("numpy").asarray(scene(78))).hash
+    assert client.get("/m/lookup", params={"signal_type": "pdq", "signal": unrelated}, headers=partner).json() == []
+    r = client.get("/api/lookup", params={"signal_type": "md5", "signal": __import__("hashlib").md5(original)
+                                          .hexdigest()}, headers=partner)
+    assert r.json()["matches"][0]["bank"] == "VICTIM_017"
+    r = client.put("/c/bank/HASHES_ONLY", json={"description": "from her phone"}, headers=cw)
+    assert r.json()["description"] == "from her phone"
+    assert client.delete("/c/bank/HASHES_ONLY", headers=cw).status_code == 200
+    assert client.get("/c/bank/HASHES_ONLY", headers=partner).status_code == 404
+
+
+def test_bad_input_is_4xx_json_never_500(api: tuple[TestClient, dict[str, str], Haechi]) -> None:
+    client, tokens, _ = api
+    cw = _auth(tokens["caseworker"])
+    client.post("/c/banks", json={"name": "B"}, headers=cw)
+    cases: list[tuple[str, str, dict[str, Any]]] = [
+        ("get", "/m/lookup", {"params": {"signal_type": "pdq", "signal": "zz"}}),
+        ("get", "/m/lookup", {"params": {"signal_type": "tmk", "signal": "00"}}),
+        ("get", "/m/lookup", {}),
+        ("get", "/m/raw_lookup", {"params": {"signal_type": "pdq"}}),
+        ("post", "/c/banks", {"content": b"{not json", "headers": {"Content-Type": "application/json"}}),
+        ("post", "/c/banks", {"json": {"name": ""}}),
+        ("post", "/c/banks", {"json": {"name": "B"}}),
+        ("get", "/c/bank/NOPE", {}),
+        ("post", "/c/bank/B/signal", {"json": {"pdq": "1234"}}),
+        ("post", "/c/bank/B/signal", {"json": {}}),
+        ("post", "/c/bank/NOPE/signal", {"json": {"md5": "0" * 32}}),
+        ("post", "/h/hash", {"files": {"photo": ("x.jpg", b"not an image", "image/jpeg")}}),
+        ("post", "/h/hash", {}),
+        ("post", "/c/bank/B/content", {"files": {"photo": ("x.jpg", b"\xff\xd8\xff" + b"0" * 100, "image/jpeg")}}),
+        ("get", "/h/hash", {"params": {"url": "http://127.0.0.1:1/x.jpg"}}),
+        ("get", "/h/hash", {"params": {"url": "file:///etc/passwd"}}),
+    ]
+    for method, path, kwargs in cases:
+        kwargs.setdefault("headers", {}).update(cw)
+        r = getattr(client, method)(path, **kwargs)
+        assert 400 <= r.status_code < 500, (path, kwargs, r.status_code, r.text)
+        body = r.json()
+        assert "error" in body and body.get("message"), (path, body)
+
+
+# every route, every role: (method, path, kwargs, permission)
+def _routes() -> list[tuple[str, str, dict[str, Any], str | None]]:
+    img = _jpeg(5)
+    return [
+        ("get", "/status", {}, None),
+        ("get", "/api/me", {}, "any"),
+        ("get", "/h/hash", {"params": {"url": "http://127.0.0.1:1/"}}, "hash"),
+        ("post", "/h/hash", {"files": {"photo": ("a.jpg", img, "image/jpeg")}}, "hash"),
+        ("get", "/m/lookup", {"params": {"signal_type": "md5", "signal": "0" * 32}}, "lookup"),
+        ("post", "/m/lookup", {"files": {"photo": ("a.jpg", img, "image/jpeg")}}, "lookup"),
+        ("get", "/m/raw_lookup", {"params": {"signal_type": "md5", "signal": "0" * 32}}, "lookup"),
+        ("get", "/api/lookup", {"params": {"signal_type": "md5", "signal": "0" * 32}}, "lookup"),
+        ("get", "/c/banks", {}, "bank.read"),
+        ("post", "/c/banks", {"json": {"name": "NEW"}}, "bank.write"),
+        ("get", "/c/bank/AUTHZ", {}, "bank.read"),
+        ("put", "/c/bank/AUTHZ", {"json": {"description": "x"}}, "bank.write"),
+        ("post", "/c/bank/AUTHZ/signal", {"json": {"md5": "1" * 32}}, "bank.write"),
+        ("post", "/c/bank/AUTHZ/content", {"files": {"photo": ("a.jpg", img, "image/jpeg")}}, "bank.write"),
+        ("delete", "/c/bank/AUTHZ", {}, "bank.write"),
+    ]
+
+
+@pytest.mark.parametrize("role", [None, *ROLES])
+def test_authorisation_table(api: tuple[TestClient, dict[str, str], Haechi], role: str | None) -> None:
+    client, tokens, h = api
+    for method, path, kwargs, permission in _routes():
+        if "AUTHZ" in path and not any(b["name"] == "AUTHZ" for b in h.list_banks()):
+            h.create_bank("AUTHZ")
+        if path == "/c/banks" and method == "post" and any(b["name"] == "NEW" for b in h.list_banks()):
+            h.delete_bank("NEW")
+        kw = dict(kwargs)
+        kw["headers"] = _auth(tokens[role]) if role else {}
+        r = getattr(client, method)(path, **kw)
+        if permission is None:
+            allowed = True
+        elif role is None:
+            allowed = False
+        else:
+            allowed = permission == "any" or permission in accounts.ROLES[role]
+        if allowed:
+            assert r.status_code not in (401, 403), (role, method, path, r.status_code, r.text)
+        else:
+            assert r.status_code == (401 if role is None else 403), (role, method, path, r.status_code)
+
+
+def test_revoked_and_disabled_tokens_and_rate_limit(tmp_path: Path) -> None:
+    with Haechi(home=tmp_path / "home", workers=1) as h:
+        with h.db.session() as s:
+            accounts.add_user(s, "platform-x", "partner", None)
+            accounts.add_user(s, "cw", "caseworker", "correct horse battery staple")
+        with h.db.session() as s:
+            t1 = accounts.create_token(s, "platform-x")
+            t2 = accounts.create_token(s, "cw")
+        client = TestClient(create_app(h, lookup_rate=1.0))
+        q = {"signal_type": "md5", "signal": "0" * 32}
+        codes = [client.get("/m/lookup", params=q, headers=_auth(t1)).status_code for _ in range(15)]
+        assert codes[0] == 200 and 429 in codes
+        with h.db.session() as s:
+            accounts.revoke_token(s, t1)
+        assert client.get("/c/banks", headers=_auth(t1)).status_code == 401
+        with h.db.session() as s:
+            accounts.disable_user(s, "cw")
+        assert client.get("/c/banks", headers=_auth(t2)).status_code == 401
+        assert client.get("/c/banks", headers=_auth("hc_forged")).status_code == 401
+        r = client.get("/openapi.json")
+        paths = r.json()["paths"]
+        assert {"/h/hash", "/m/lookup", "/m/raw_lookup", "/c/banks", "/c/bank/{name}", "/c/bank/{name}/content",
+                "/c/bank/{name}/signal", "/status"} <= set(paths)
+
+
+def test_user_and_token_cli(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from haechi.cli.main import app
+
+    runner = CliRunner()
+    home = ["--home", str(tmp_path / "h")]
+    r = runner.invoke(app, ["user", "add", "kim", "--role", "caseworker", "--password-stdin", *home],
+                      input="a long enough passphrase\n")
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(app, ["user", "add", "lee", "--role", "boss", "--password-stdin", *home], input="x" * 20)
+    assert r.exit_code == 2 and "role" in r.output
+    r = runner.invoke(app, ["user", "add", "short", "--role", "reviewer", "--password-stdin", *home], input="abc\n")
+    assert r.exit_code == 2 and "12" in r.output
+    r = runner.invoke(app, ["token", "create", "kim", "--name", "laptop", *home])
+    token = r.output.strip()
+    assert r.exit_code == 0 and token.startswith("hc_")
+    with Haechi(home=tmp_path / "h") as h, h.db.session() as s:
+        assert accounts.authenticate_token(s, token).role == "caseworker"  # type: ignore[union-attr]
+        assert accounts.authenticate_password(s, "kim", "a long enough passphrase") is not None
+        assert accounts.authenticate_password(s, "kim", "wrong") is None
+    r = runner.invoke(app, ["user", "list", "--json", *home])
+    assert '"kim"' in r.output and "passphrase" not in r.output
