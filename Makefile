@@ -7,12 +7,14 @@ STAMP := $(VENV)/.installed
 system-deps:
 	@sh scripts/system-deps.sh
 
-.PHONY: system-deps demo test lint typecheck check bench bench-hash bench-match bench-match-10m bench-robustness bench-video bench-faces bench-capture clean
+.PHONY: system-deps demo test lint typecheck check bench bench-hash bench-match bench-match-10m bench-robustness bench-video bench-faces bench-capture bench-assess bench-api clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
+	# the SD watermark decoder; --no-deps because its metadata pulls in torch (see assess/detectors/watermark.py)
+	$(BIN)/pip install --quiet --no-deps invisible-watermark==0.2.0
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -64,3 +66,9 @@ bench-faces: $(STAMP)
 
 bench-capture: $(STAMP) system-deps
 	$(BIN)/python bench/bench_capture.py --pages 30
+
+bench-assess: $(STAMP)
+	$(BIN)/python bench/bench_assess.py --images 40
+
+bench-api: $(STAMP)
+	$(BIN)/python bench/bench_api.py --hashes 1000000 --seconds 20

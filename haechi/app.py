@@ -195,6 +195,92 @@ class Haechi:
         with self.db.session() as s:
             bank_service.delete_bank(s, bank_service.get_bank(s, name))
 
+    # -- distributed work -------------------------------------------------------------------
+    def scan_distributed(self, paths: Iterable[str | os.PathLike[str]], banks: list[str] | None = None,
+                         threshold: int | None = None, broker_url: str | None = None) -> str:
+        """Enqueue one Celery task per file (``haechi worker`` runs them); returns the job id.
+
+        Files must be on storage every worker sees (the same path). Archive members and
+        unreadable paths are recorded as failed items at once."""
+        import uuid
+
+        from haechi.store.models import Job, JobItem
+        from haechi.workers.tasks import make_app
+
+        celery = make_app(broker_url or self.settings.broker_url)
+        job_id = uuid.uuid4().hex
+        items: list[tuple[str, str | None]] = []
+        for ref in iter_media(paths, self._limits()):
+            if ref.file is not None:
+                items.append((str(Path(ref.file).resolve()), None))
+            else:
+                items.append((ref.path, ref.error or "archive members are scanned in-process only (not distributed)"))
+        with self.db.session() as s:
+            s.add(Job(id=job_id, kind="scan", params=json.dumps({"banks": banks, "threshold": threshold}),
+                      total=len(items)))
+            s.flush()
+            for key, error in items:
+                s.add(JobItem(job_id=job_id, key=key, status="failed" if error else "queued",
+                              result=json.dumps({"path": key, "error": error, "matches": []}) if error else None))
+        for key, error in items:
+            if error is None:
+                celery.send_task("haechi.scan_item", args=[job_id, key, banks, threshold])
+        return job_id
+
+    def job_status(self, job_id: str) -> dict[str, Any]:
+        from haechi.store.models import Job, JobItem
+
+        with self.db.session() as s:
+            job = s.get(Job, job_id)
+            if job is None:
+                raise NotFound("job", job_id)
+            counts = dict(s.execute(select(JobItem.status, func.count()).where(JobItem.job_id == job_id)
+                                    .group_by(JobItem.status)).all())
+            return {"job": job.id, "kind": job.kind, "total": job.total, "created_at": job.created_at.isoformat(),
+                    **{k: int(counts.get(k, 0)) for k in ("queued", "running", "done", "failed")},
+                    "finished": int(counts.get("done", 0)) + int(counts.get("failed", 0)) >= job.total}
+
+    def list_jobs(self, limit: int = 50) -> list[dict[str, Any]]:
+        from haechi.store.models import Job
+
+        with self.db.session() as s:
+            ids = list(s.scalars(select(Job.id).order_by(Job.created_at.desc()).limit(limit)))
+        return [self.job_status(i) for i in ids]
+
+    def job_results(self, job_id: str, timeout: float | None = None, poll: float = 0.3) -> Iterator[dict[str, Any]]:
+        """Yield each item's scan row as it finishes (until all are done, or ``timeout``)."""
+        import time as _time
+
+        from haechi.store.models import JobItem
+
+        seen: set[int] = set()
+        deadline = None if timeout is None else _time.monotonic() + timeout
+        while True:
+            with self.db.session() as s:
+                rows = s.execute(select(JobItem.id, JobItem.result).where(
+                    JobItem.job_id == job_id, JobItem.status.in_(["done", "failed"]))).all()
+            for item_id, result in rows:
+                if item_id not in seen:
+                    seen.add(item_id)
+                    yield json.loads(result) if result else {"error": "no result recorded"}
+            status = self.job_status(job_id)
+            if status["finished"]:
+                return
+            if deadline is not None and _time.monotonic() > deadline:
+                raise InputError(job_id, f"job not finished after {timeout}s: {status}")
+            _time.sleep(poll)
+
+    # -- synthetic-media assessment ---------------------------------------------------------
+    def assess(self, paths: Iterable[str | os.PathLike[str]], explain_dir: str | os.PathLike[str] | None = None
+               ) -> Iterator[dict[str, Any]]:
+        """Per file: verdict (synthetic | likely_synthetic | inconclusive | no_evidence_found),
+        score, reasons and each detector's result. ``explain_dir`` receives heat maps."""
+        from haechi.assess.run import AssessOptions, assess_ref
+
+        opts = AssessOptions(self.settings.max_pixels, self.settings.max_file_bytes,
+                             str(explain_dir) if explain_dir else None)
+        return ordered_map(partial(assess_ref, opts=opts), iter_media(paths, self._limits()), self.settings.workers)
+
     # -- keys -------------------------------------------------------------------------------
     def rotate_keys(self) -> dict[str, int]:
         """Re-encrypt every encrypted value with a new key (key file) or the first key of
@@ -393,16 +479,16 @@ class Haechi:
         return sorted(out, key=lambda m: (m["distance"], m["entry_id"]))
 
     def scan(self, paths: Iterable[str | os.PathLike[str]], banks: list[str] | None = None,
-             threshold: int | None = None, faces: bool = False) -> Iterator[dict[str, Any]]:
+             threshold: int | None = None, faces: bool = False, assess: bool = False) -> Iterator[dict[str, Any]]:
         """Scan media under ``paths`` against ``banks`` (all banks when None).
 
         Yields, per media file, the ``hash`` fields plus ``matches`` (best first); with
         ``faces``, also ``faces``: every detected face and the enrolled subject it resembles.
         """
-        return self.scan_refs(iter_media(paths, self._limits()), banks, threshold, faces)
+        return self.scan_refs(iter_media(paths, self._limits()), banks, threshold, faces, assess)
 
     def scan_refs(self, refs: Iterable[MediaRef], banks: list[str] | None = None, threshold: int | None = None,
-                  faces: bool = False) -> Iterator[dict[str, Any]]:
+                  faces: bool = False, assess: bool = False) -> Iterator[dict[str, Any]]:
         """:meth:`scan` over media references from any source (files, web captures, exports)."""
         threshold = self.settings.pdq_threshold if threshold is None else threshold
         if not 0 <= threshold <= 128:
@@ -431,7 +517,7 @@ class Haechi:
         if local_index is not None:
             local_index.build()
         set_search_context(SearchContext(opts, pdq_index, local_index, threshold, self.settings.quality_floor,
-                                         gallery, self.settings.face_threshold))
+                                         gallery, self.settings.face_threshold, assess))
         try:
             with self.db.session() as s:
                 scanner = Scanner(s, bank_names, self.settings.quality_floor,
@@ -445,6 +531,8 @@ class Haechi:
                         out["faces"] = raw.faces or []
                         if any(f["match"] for f in out["faces"]):
                             out["faces_note"] = FACE_NOTE
+                    if assess:
+                        out["assessment"] = raw.assessment
                     yield out
         finally:
             set_search_context(None)

@@ -52,6 +52,8 @@ class Settings:
     vpdq_compared_match_percent: float = 0.0
     #: cosine similarity for a face match (bench/bench_faces.py ROC; README "Faces")
     face_threshold: float = DEFAULT_FACE_THRESHOLD
+    #: Celery broker for distributed work (Redis or RabbitMQ URL); None: everything in-process
+    broker_url: str | None = None
 
     @property
     def index_dir(self) -> Path:
@@ -81,6 +83,8 @@ def resolve_settings(
     env = dict(os.environ) if env is None else env
     home_path = Path(home or env.get("HAECHI_HOME") or default_home()).expanduser()
     url = database_url or env.get("HAECHI_DATABASE_URL") or f"sqlite:///{home_path / 'haechi.db'}"
+    if "broker_url" not in overrides and env.get("HAECHI_BROKER_URL"):
+        overrides["broker_url"] = env["HAECHI_BROKER_URL"]
     if "workers" not in overrides and env.get("HAECHI_WORKERS"):
         overrides["workers"] = int(env["HAECHI_WORKERS"])
     return Settings(home=home_path, database_url=url, **overrides)  # type: ignore[arg-type]

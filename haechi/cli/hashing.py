@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from haechi.cli.common import HomeOpt, JsonOpt, emit_json, handled, open_haechi, out
+from haechi.cli.common import HomeOpt, JsonOpt, emit_json, err, handled, open_haechi, out
 
 PathsArg = Annotated[list[str], typer.Argument(help="Files, folders, zip or tar archives.")]
 
@@ -49,6 +49,10 @@ def scan_command(
     bank: Annotated[list[str] | None, typer.Option("--bank", help="Bank to match (repeatable; default all).")] = None,
     threshold: Annotated[int, typer.Option("--threshold", help="PDQ Hamming distance threshold.")] = 31,
     faces: Annotated[bool, typer.Option("--faces", help="Also find enrolled subjects' faces.")] = False,
+    assess: Annotated[bool, typer.Option("--assess", help="Also assess whether each file is synthetic.")] = False,
+    distributed: Annotated[bool | None, typer.Option(
+        "--distributed/--local", help="Enqueue for `haechi worker`s (default: when HAECHI_BROKER_URL is set).")] = None,
+    wait: Annotated[bool, typer.Option("--wait/--no-wait", help="With --distributed: wait for the results.")] = True,
     json_out: JsonOpt = False,
     home: HomeOpt = None,
 ) -> None:
@@ -57,7 +61,16 @@ def scan_command(
     matched = 0
     with handled(), open_haechi(home, ctx) as h:
         table = Table("path", "bank", "label", "signal", "distance", "transform", "error")
-        for row in h.scan(paths, banks=bank or None, threshold=threshold, faces=faces):
+        use_workers = distributed if distributed is not None else bool(h.settings.broker_url)
+        if use_workers:
+            job_id = h.scan_distributed(paths, banks=bank or None, threshold=threshold)
+            err.print(f"job {job_id} queued ({h.job_status(job_id)['total']} files)")
+            if not wait:
+                raise typer.Exit(0)
+            rows = h.job_results(job_id)
+        else:
+            rows = h.scan(paths, banks=bank or None, threshold=threshold, faces=faces, assess=assess)
+        for row in rows:
             failed += row["error"] is not None
             matched += bool(row["matches"]) or any(f["match"] for f in row.get("faces", []))
             for f in row.get("faces", []):
@@ -77,4 +90,30 @@ def scan_command(
             out.print(f"{matched} file(s) matched, {failed} unreadable")
             if faces:
                 out.print("[yellow]A face match is a lead for a human reviewer, never a verdict.[/yellow]")
+    raise typer.Exit(1 if failed else 0)
+
+
+def assess_command(
+    ctx: typer.Context,
+    paths: PathsArg,
+    explain: Annotated[str | None, typer.Option("--explain", help="Write heat maps (error levels) here.")] = None,
+    json_out: JsonOpt = False,
+    home: HomeOpt = None,
+) -> None:
+    """Assess whether media is synthetic (a deepfake), with the reasons: provenance, generator
+    metadata, watermarks, forensic hints. Never says "real": no evidence is reported as such."""
+    failed = 0
+    with handled(), open_haechi(home, ctx) as h:
+        table = Table("path", "verdict", "score", "reasons", "error")
+        for row in h.assess(paths, explain_dir=explain):
+            failed += row["error"] is not None
+            if json_out:
+                emit_json(row)
+            else:
+                table.add_row(row["path"], row["verdict"] or "", "" if row["score"] is None else f"{row['score']:.2f}",
+                              "; ".join(r["detail"] for r in row["reasons"][:3]), row["error"] or "")
+        if not json_out:
+            out.print(table)
+            out.print("[yellow]A learned or forensic hint is a lead; signed provenance and watermarks are "
+                      "evidence.[/yellow]")
     raise typer.Exit(1 if failed else 0)

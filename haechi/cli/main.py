@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import typer
 
-from haechi.cli import bank, evidence, service, subject
+from haechi.cli import bank, evidence, ops, service, subject
 from haechi.cli.common import HomeOpt
 from haechi.cli.demo import demo_command
-from haechi.cli.hashing import hash_command, scan_command
+from haechi.cli.hashing import assess_command, hash_command, scan_command
 
 app = typer.Typer(help="Haechi: find, evidence and take down NCII and sexual deepfakes.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
@@ -20,6 +20,7 @@ def root(ctx: typer.Context, home: HomeOpt = None) -> None:
 
 app.command("hash")(hash_command)
 app.command("scan")(scan_command)
+app.command("assess")(assess_command)
 app.command("demo")(demo_command)
 app.add_typer(bank.app, name="bank")
 app.add_typer(subject.app, name="subject")
@@ -29,6 +30,9 @@ app.command("crawl")(evidence.crawl_command)
 app.add_typer(evidence.app, name="evidence")
 app.add_typer(evidence.ingest_app, name="ingest")
 app.command("serve")(service.serve_command)
+app.command("worker")(ops.worker_command)
+app.command("jobs")(ops.jobs_command)
+app.command("doctor")(ops.doctor_command)
 app.add_typer(service.user_app, name="user")
 app.add_typer(service.token_app, name="token")
 

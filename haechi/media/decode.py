@@ -90,6 +90,7 @@ def decode_image(
                     f"{max_pixels} (possible decompression bomb)",
                 )
             frames = int(getattr(im, "n_frames", 1) or 1)
+            fmt = im.format  # before any conversion (converted images have no format)
             orientation = 1
             try:
                 orientation = int(im.getexif().get(0x0112, 1))
@@ -104,7 +105,6 @@ def decode_image(
             if im.mode != "RGB":
                 im = _to_rgb(im)
             rgb = np.asarray(im, dtype=np.uint8)
-            fmt = im.format
     except MediaError:
         raise
     except UnidentifiedImageError:

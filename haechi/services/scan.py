@@ -45,6 +45,8 @@ class RawHits:
     local: list[tuple[LocalHit, str]] = field(default_factory=list)  # hit, transform
     #: with --faces: one dict per detected face ({box, subject, similarity, match[, t_s]})
     faces: list[dict[str, Any]] | None = None
+    #: with --assess: the synthetic-media assessment of the file
+    assessment: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,7 @@ class SearchContext:
     quality_floor: int
     gallery: Gallery | None = None
     face_threshold: float = FACE_MATCH_THRESHOLD
+    assess: bool = False
 
     def search(self, record: MediaRecord) -> RawHits:
         raw = RawHits()
@@ -153,6 +156,11 @@ def analyse_and_search(ref: MediaRef) -> tuple[MediaRecord, RawHits]:
     assert _context is not None, "set_search_context() before scanning"
     record = analyse(ref, _context.opts)
     raw = _context.search(record)
+    if _context.assess:
+        from haechi.assess.run import AssessOptions, assess_ref
+
+        result = assess_ref(ref, AssessOptions(_context.opts.max_pixels, _context.opts.max_file_bytes))
+        raw.assessment = {k: result[k] for k in ("verdict", "score", "reasons", "detectors")}
     record.local = record.rgb = None  # pixels and features stay in the worker; hits travel back
     record.face_data = None  # embeddings too
     return record, raw

@@ -85,7 +85,7 @@ class MetadataDetector:
         return DetectorResult("ok", reasons, data)
 
     @staticmethod
-    def _xmp(data: bytes, info: dict[str, Any]) -> bytes | None:
+    def _xmp(data: bytes, info: dict[Any, Any]) -> bytes | None:
         raw = info.get("xmp") or info.get("XML:com.adobe.xmp")
         if isinstance(raw, str):
             raw = raw.encode("utf-8", "replace")

@@ -1,0 +1,120 @@
+"""``haechi worker``, ``haechi jobs`` and ``haechi doctor``."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from haechi.cli.common import HomeOpt, JsonOpt, emit_json, handled, open_haechi, out
+
+
+def worker_command(
+    queues: Annotated[str, typer.Option("--queues", help="Comma-separated queues to consume.")] = "",
+    concurrency: Annotated[int, typer.Option("--concurrency", "-c", help="Worker processes.")] = 0,
+) -> None:
+    """Run a Celery worker for distributed scans ($HAECHI_BROKER_URL, $HAECHI_DATABASE_URL, $HAECHI_HOME)."""
+    from haechi.workers.tasks import QUEUE, app
+
+    argv = ["worker", "--loglevel", "INFO", "--queues", queues or QUEUE, "--without-gossip", "--without-mingle"]
+    if concurrency:
+        argv += ["--concurrency", str(concurrency)]
+    app.worker_main(argv)
+
+
+def jobs_command(ctx: typer.Context, json_out: JsonOpt = False, home: HomeOpt = None) -> None:
+    """Progress of distributed jobs."""
+    with handled(), open_haechi(home, ctx) as h:
+        jobs = h.list_jobs()
+    if json_out:
+        for j in jobs:
+            emit_json(j)
+        return
+    table = Table("job", "kind", "total", "queued", "running", "done", "failed", "created")
+    for j in jobs:
+        table.add_row(j["job"], j["kind"], str(j["total"]), str(j["queued"]), str(j["running"]), str(j["done"]),
+                      str(j["failed"]), j["created_at"][:19])
+    out.print(table)
+
+
+def _check(name: str, fn: Any) -> dict[str, Any]:
+    try:
+        detail = fn()
+        return {"check": name, "ok": True, "detail": detail}
+    except Exception as exc:  # noqa: BLE001 - the doctor reports every failure, whatever it is
+        return {"check": name, "ok": False, "detail": f"{type(exc).__name__}: {str(exc)[:300]}"}
+
+
+def doctor_command(ctx: typer.Context, json_out: JsonOpt = False, home: HomeOpt = None) -> None:
+    """Check database, broker, storage, keys and optional tools; say what is missing."""
+    from sqlalchemy import text
+
+    results = []
+    with handled():
+        h = open_haechi(home, ctx)
+
+    def database() -> str:
+        with h.db.engine.connect() as conn:
+            version = conn.execute(text("select version_num from alembic_version")).scalar()
+        return f"{h.db.dialect} reachable, schema at {version}"
+
+    def storage() -> str:
+        probe = h.settings.home / ".doctor"
+        probe.write_text("ok")
+        probe.unlink()
+        free = shutil.disk_usage(h.settings.home).free // 2**20
+        mode = oct(os.stat(h.settings.home).st_mode & 0o777)
+        return f"{h.settings.home} writable, mode {mode}, {free} MiB free"
+
+    def keys() -> str:
+        if os.environ.get("HAECHI_SECRET_KEY"):
+            return "HAECHI_SECRET_KEY set"
+        key = h.settings.key_file
+        if not key.exists():
+            return "no key yet (created 0600 on first use)"
+        mode = key.stat().st_mode & 0o777
+        if mode & 0o077:
+            raise PermissionError(f"{key} is readable by others (mode {oct(mode)}); chmod 600")
+        return f"{key} mode {oct(mode)}"
+
+    def broker() -> str:
+        url = h.settings.broker_url
+        if not url:
+            return "not configured (HAECHI_BROKER_URL unset): scans run in-process"
+        from haechi.workers.tasks import make_app
+
+        with make_app(url).connection_for_write() as conn:
+            conn.ensure_connection(max_retries=1, timeout=3)
+        return f"{url.split('@')[-1]} reachable"
+
+    def chromium() -> str:
+        if not Path("/usr/bin/chromium").exists():
+            raise FileNotFoundError("/usr/bin/chromium missing: capture screenshots need Debian's chromium "
+                                    "(make system-deps)")
+        return "/usr/bin/chromium"
+
+    def optional() -> str:
+        import importlib.util
+
+        missing = [m for m in ("c2pa", "imwatermark", "dlib", "av") if importlib.util.find_spec(m) is None]
+        if missing:
+            raise ImportError(f"missing: {', '.join(missing)} (re-run make)")
+        return "c2pa, invisible-watermark, dlib, PyAV present"
+
+    for name, fn in (("database", database), ("storage", storage), ("encryption key", keys), ("broker", broker),
+                     ("chromium", chromium), ("optional libraries", optional)):
+        results.append(_check(name, fn))
+    h.close()
+    if json_out:
+        for r in results:
+            emit_json(r)
+    else:
+        table = Table("check", "status", "detail")
+        for r in results:
+            table.add_row(r["check"], "[green]ok[/green]" if r["ok"] else "[red]problem[/red]", str(r["detail"]))
+        out.print(table)
+    raise typer.Exit(0 if all(r["ok"] for r in results) else 1)

@@ -1,0 +1,187 @@
+"""Synthetic-media assessment: C2PA provenance (signed here with a test CA), generator metadata,
+the Stable Diffusion watermark, error-level hints, and malformed input."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from PIL import Image, PngImagePlugin
+
+from haechi import Haechi
+from haechi.assess.detectors.watermark import SD_V1, _decoder_class
+from haechi.assess.run import AssessOptions, assess_ref
+from haechi.demo.samples import scene
+from haechi.sources import MediaRef
+
+AI = "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
+
+
+def _jpeg(im: Image.Image, quality: int = 92, **kw: object) -> bytes:
+    buf = io.BytesIO()
+    im.save(buf, "JPEG", quality=quality, **kw)
+    return buf.getvalue()
+
+
+def _signed(image: bytes, source_type: str = AI) -> bytes:
+    import c2pa
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    now = datetime.datetime.now(datetime.UTC)
+    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Test Root"),
+                         x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Haechi tests")])
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "GenAI Test Signer"),
+                      x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Haechi tests")])
+
+    def build(subject: x509.Name, pub: object, ca: bool) -> x509.Certificate:
+        b = (x509.CertificateBuilder().subject_name(subject).issuer_name(ca_name).public_key(pub)  # type: ignore[arg-type]
+             .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
+             .not_valid_after(now + datetime.timedelta(days=30))
+             .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+             .add_extension(x509.KeyUsage(digital_signature=not ca, content_commitment=False, key_encipherment=False,
+                                          data_encipherment=False, key_agreement=False, key_cert_sign=ca,
+                                          crl_sign=ca, encipher_only=False, decipher_only=False), critical=True))
+        if not ca:
+            b = (b.add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.EMAIL_PROTECTION]), critical=False)
+                 .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
+                 .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False))
+        return b.sign(ca_key, hashes.SHA256())
+
+    chain = (build(name, key.public_key(), False).public_bytes(serialization.Encoding.PEM)
+             + build(ca_name, ca_key.public_key(), True).public_bytes(serialization.Encoding.PEM))
+    pkey = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption())
+    signer = c2pa.Signer.from_info(c2pa.C2paSignerInfo(alg=b"es256", sign_cert=chain, private_key=pkey, ta_url=None))
+    manifest = {"claim_generator_info": [{"name": "TestGen", "version": "1.0"}], "title": "gen.jpg",
+                "assertions": [{"label": "c2pa.actions", "data": {"actions": [
+                    {"action": "c2pa.created", "digitalSourceType": source_type}]}}]}
+    out = io.BytesIO()
+    c2pa.Builder(manifest).sign(signer, "image/jpeg", io.BytesIO(image), out)
+    return out.getvalue()
+
+
+def _assess(data: bytes, name: str = "x.jpg", explain: Path | None = None) -> dict:  # type: ignore[type-arg]
+    return assess_ref(MediaRef(path=name, data=data), AssessOptions(10**8, 10**9, str(explain) if explain else None))
+
+
+def test_signed_c2pa_generative_claim_is_synthetic() -> None:
+    res = _assess(_signed(_jpeg(scene(1))))
+    assert res["verdict"] == "synthetic" and res["score"] >= 0.99
+    (reason,) = [r for r in res["reasons"] if r["kind"] == "provenance"]
+    assert "GenAI Test Signer" in reason["detail"] and "generative AI" in reason["detail"]
+    data = res["detectors"]["c2pa"]["data"]
+    assert data["signature_valid"] and not data["trusted_signer"] and data["digital_source_type"] == \
+        "trainedAlgorithmicMedia"
+
+
+def test_tampered_and_malformed_c2pa() -> None:
+    signed = _signed(_jpeg(scene(2)))
+    # change image data after signing: the claim no longer validates, so it is not hard evidence
+    tail = len(signed) - 400
+    tampered = signed[:tail] + bytes(b ^ 0x55 for b in signed[tail : tail + 40]) + signed[tail + 40 :]
+    res = _assess(tampered)
+    assert res["verdict"] != "synthetic", res
+    # garbage inside the manifest box: reported as a detector error, the assessment goes on
+    i = signed.find(b"c2pa")
+    broken = signed[: i + 20] + b"\x00\xff" * 200 + signed[i + 420 :]
+    res = _assess(broken)
+    assert res["verdict"] is not None and res["error"] is None
+    assert res["detectors"]["c2pa"]["status"] in ("error", "ok")
+
+
+def test_generator_metadata_png_and_exif() -> None:
+    meta = PngImagePlugin.PngInfo()
+    meta.add_text("parameters", "a photo of a woman, Steps: 30, Sampler: DPM++ 2M, Seed: 1234, Model: sdxl")
+    buf = io.BytesIO()
+    scene(3).save(buf, "PNG", pnginfo=meta)
+    res = _assess(buf.getvalue(), "gen.png")
+    assert res["verdict"] == "likely_synthetic" and res["reasons"][0]["kind"] == "generator_metadata"
+    assert "AUTOMATIC1111" in res["reasons"][0]["detail"]
+    exif = Image.Exif()
+    exif[0x0131] = "FaceFusion 3.1.0"
+    res = _assess(_jpeg(scene(4), exif=exif.tobytes()))
+    assert res["verdict"] == "likely_synthetic" and "FaceFusion" in res["reasons"][0]["detail"]
+    comfy = PngImagePlugin.PngInfo()
+    comfy.add_text("prompt", json.dumps({"3": {"class_type": "KSampler"}}))
+    comfy.add_text("workflow", "{}")
+    buf = io.BytesIO()
+    scene(5).save(buf, "PNG", pnginfo=comfy)
+    assert "ComfyUI" in _assess(buf.getvalue(), "c.png")["reasons"][0]["detail"]
+
+
+def test_stable_diffusion_watermark_is_synthetic() -> None:
+    _decoder_class()  # registers the torch-free stub
+    from imwatermark import WatermarkEncoder
+
+    bgr = np.ascontiguousarray(np.asarray(scene(6, (512, 512)))[:, :, ::-1])
+    enc = WatermarkEncoder()
+    enc.set_watermark("bytes", SD_V1)
+    marked = enc.encode(bgr, "dwtDct")
+    buf = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(marked[:, :, ::-1])).save(buf, "PNG")
+    res = _assess(buf.getvalue(), "sd.png")
+    assert res["verdict"] == "synthetic" and res["reasons"][0]["kind"] == "watermark"
+    plain = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(bgr[:, :, ::-1])).save(plain, "PNG")
+    assert _assess(plain.getvalue(), "plain.png")["detectors"]["invisible_watermark"]["reasons"] == []
+
+
+def test_plain_photo_is_never_called_real(tmp_path: Path) -> None:
+    res = _assess(_jpeg(scene(7)), explain=tmp_path / "explain")
+    assert res["verdict"] == "no_evidence_found" and res["score"] < 0.3
+    assert set(res["detectors"]) == {"c2pa", "metadata", "invisible_watermark", "error_level"}
+    assert Path(res["detectors"]["error_level"]["data"]["heatmap"]).exists()
+
+
+def test_error_level_flags_a_pasted_region(tmp_path: Path) -> None:
+    base = scene(8, (640, 480))
+    first = Image.open(io.BytesIO(_jpeg(base, quality=60))).convert("RGB")
+    patch = scene(9, (160, 120))
+    first.paste(patch, (300, 200))  # pasted after the last save: never compressed with the rest
+    res = _assess(_jpeg(first, quality=60), explain=tmp_path)
+    ela = res["detectors"]["error_level"]
+    assert any(r["kind"] == "error_level" for r in res["reasons"]), ela
+    x, y, w, h = ela["data"]["hot_box"]
+    assert x <= 320 and x + w >= 440 and y <= 220 and y + h >= 300
+    assert res["verdict"] in ("no_evidence_found", "inconclusive")  # a weak hint is never a verdict
+
+
+def test_corrupt_files_and_cli(tmp_path: Path) -> None:
+    (tmp_path / "junk.jpg").write_bytes(b"\xff\xd8\xff\xe0 garbage")
+    (tmp_path / "ok.jpg").write_bytes(_jpeg(scene(10)))
+    (tmp_path / "gen.jpg").write_bytes(_signed(_jpeg(scene(11))))
+    with Haechi(home=tmp_path / "home", workers=1) as h:
+        rows = {Path(r["path"]).name: r for r in h.assess([tmp_path])}
+        assert "junk.jpg" in rows["junk.jpg"]["error"] and rows["junk.jpg"]["verdict"] is None
+        assert rows["ok.jpg"]["verdict"] == "no_evidence_found"
+        assert rows["gen.jpg"]["verdict"] == "synthetic"
+        h.create_bank("b")
+        (scanned,) = list(h.scan([tmp_path / "gen.jpg"], assess=True))
+        assert scanned["assessment"]["verdict"] == "synthetic"
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.dictionaries(st.text(min_size=1, max_size=20).filter(lambda k: k.isprintable() and "\x00" not in k),
+                       st.text(max_size=3000), max_size=5),
+       st.binary(max_size=2000))
+def test_fuzz_metadata_parsers_never_crash(chunks: dict[str, str], junk: bytes) -> None:
+    meta = PngImagePlugin.PngInfo()
+    for k, v in chunks.items():
+        with contextlib.suppress(ValueError, UnicodeEncodeError):
+            meta.add_text(k[:79], v)
+    buf = io.BytesIO()
+    Image.new("RGB", (32, 32), (10, 20, 30)).save(buf, "PNG", pnginfo=meta)
+    for data in (buf.getvalue(), buf.getvalue() + junk, junk):
+        res = _assess(data, "f.png")
+        assert res["error"] is not None or res["verdict"] in (
+            "synthetic", "likely_synthetic", "inconclusive", "no_evidence_found")
