@@ -144,3 +144,16 @@ def test_sigkill_mid_task_loses_and_duplicates_nothing(tmp_path: Path, env: dict
     finally:
         os.environ.pop("HAECHI_QUEUE", None)
         h.close()
+
+
+def test_doctor_reports_missing_broker(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from haechi.cli.main import app
+
+    runner = CliRunner()
+    ok = runner.invoke(app, ["doctor", "--json", "--home", str(tmp_path / "h")])
+    assert '"check": "database", "ok": true' in ok.output
+    bad = runner.invoke(app, ["doctor", "--json", "--home", str(tmp_path / "h")],
+                        env={"HAECHI_BROKER_URL": "redis://127.0.0.1:1/0"})
+    assert bad.exit_code == 1 and '"check": "broker", "ok": false' in bad.output
