@@ -195,6 +195,180 @@ class Haechi:
         with self.db.session() as s:
             bank_service.delete_bank(s, bank_service.get_bank(s, name))
 
+    # -- cases and notices ------------------------------------------------------------------
+    def sender(self) -> Any:
+        """Who notices come from: $HAECHI_SENDER_NAME / _ORG / _EMAIL (a centre's identity)."""
+        from haechi.cases.service import Sender
+
+        return Sender(os.environ.get("HAECHI_SENDER_NAME", "Deletion support team"),
+                      os.environ.get("HAECHI_SENDER_ORG", "Digital sex crime victim support centre"),
+                      os.environ.get("HAECHI_SENDER_EMAIL", "takedown@example.org"))
+
+    def create_case(self, victim_ref: str | None = None, contact: str | None = None,
+                    actor: str | None = None) -> dict[str, Any]:
+        from haechi.cases import service as cases
+
+        with self.db.session() as s:
+            return cases.create_case(s, self.cipher, actor or getpass.getuser(), victim_ref, contact)
+
+    def list_cases(self) -> list[dict[str, Any]]:
+        from haechi.cases import service as cases
+
+        with self.db.session() as s:
+            return cases.list_cases(s)
+
+    def show_case(self, case_ref: str) -> dict[str, Any]:
+        from haechi.cases import service as cases
+
+        with self.db.session() as s:
+            return cases.show_case(s, case_ref)
+
+    def close_case(self, case_ref: str, actor: str | None = None) -> None:
+        from haechi.cases import service as cases
+
+        with self.db.session() as s:
+            cases.close_case(s, case_ref, actor or getpass.getuser())
+
+    def add_case_items(self, case_ref: str, targets: list[str], actor: str | None = None, capture: bool = True,
+                       screenshot: bool = False, allow_private: bool = False) -> Iterator[dict[str, Any]]:
+        """Add URLs (captured as evidence, media hashed and scanned) or local files to a case."""
+        from haechi.cases import service as cases
+
+        who = actor or getpass.getuser()
+        with self.db.session() as s:
+            if cases._case(s, case_ref).status != "open":
+                raise InputError(case_ref, "case is closed: no new items")
+        for target in targets:
+            if target.startswith(("http://", "https://")):
+                if capture:
+                    (cap,) = list(self.capture([target], case_ref=case_ref, actor=who, screenshot=screenshot,
+                                               allow_private=allow_private))
+                    if cap["error"]:
+                        yield {"url": target, "error": cap["error"]}
+                        continue
+                    media = [{k: m.get(k) for k in ("url", "sha256", "md5", "pdq", "matches")} for m in cap["media"]]
+                else:
+                    from haechi.sources.web import check_url
+
+                    check_url(target, allow_private)
+                    media = []
+            elif "://" in target:
+                yield {"url": target, "error": f"{target}: only http(s) URLs and local files can be items"}
+                continue
+            elif not Path(target).exists():
+                yield {"url": target, "error": f"{target}: no such file or folder"}
+                continue
+            else:
+                media = [{"url": r["path"], "sha256": r["sha256"], "md5": r["md5"], "pdq": r["pdq"],
+                          "matches": r["matches"]} for r in self.scan([target])]
+            synthetic = False
+            with self.db.session() as s:
+                item, created = cases.add_item(s, case_ref, target, media, who, synthetic)
+            yield dict(item, duplicate=not created, error=None)
+
+    def draft_notice(self, item_ids: list[int], regime: str, lang: str, actor: str | None = None,
+                     deadline_hours: int | None = None, recipient: str | None = None) -> dict[str, Any]:
+        from haechi.cases import service as cases
+
+        with self.db.session() as s:
+            return cases.draft_notice(s, item_ids, regime, lang, self.sender(), actor or getpass.getuser(),
+                                      deadline_hours, recipient)
+
+    def approve_notice(self, notice_id: int, by: str) -> dict[str, Any]:
+        from haechi.cases import service as cases
+
+        if not by.strip():
+            raise InputError("--by", "approval needs the approver's name")
+        with self.db.session() as s:
+            return cases.approve_notice(s, notice_id, by)
+
+    def send_notice(self, notice_id: int, smtp_host: str | None = None, smtp_port: int = 25,
+                    export_dir: str | os.PathLike[str] | None = None, actor: str | None = None) -> dict[str, Any]:
+        """Send an approved notice by SMTP, or export it (.eml/.txt) for a web form. Idempotent:
+        a sent notice is not sent again."""
+        from haechi.cases import service as cases
+        from haechi.store.models import Notice
+
+        who = actor or getpass.getuser()
+        with self.db.session() as s:
+            n = s.get(Notice, notice_id)
+            if n is None:
+                raise NotFound("notice", str(notice_id))
+            if n.status == "sent":
+                return dict(cases.notice_public(n), already_sent=True)
+            if n.status != "approved":
+                raise InputError(str(notice_id), "notice is not approved: haechi notice approve ID --by NAME")
+            msg = cases.to_eml(n, self.sender())
+            recipient = n.recipient
+        if export_dir is not None:
+            out = Path(export_dir)
+            out.mkdir(parents=True, exist_ok=True)
+            (out / f"notice-{notice_id}.eml").write_bytes(bytes(msg))
+            channel = f"export:{out / f'notice-{notice_id}.eml'}"
+        else:
+            if not recipient or "@" not in recipient:
+                raise InputError(str(notice_id), f"no e-mail recipient ({recipient or 'unknown host'}): "
+                                                 "use --export DIR and the platform's web form")
+            if not smtp_host:
+                raise InputError(str(notice_id), "give --smtp-host (or --export DIR)")
+            try:
+                cases.smtp_send(msg, smtp_host, smtp_port)
+            except (OSError, Exception) as exc:  # noqa: BLE001 - smtplib raises many types; nothing is marked sent
+                raise InputError(str(notice_id), f"sending failed, nothing marked sent: {exc}") from None
+            channel = f"smtp:{smtp_host}:{smtp_port}"
+        with self.db.session() as s:
+            cases.mark_sent(s, notice_id, who, channel)
+            return dict(cases.notice_public(s.get(Notice, notice_id)), already_sent=False)  # type: ignore[arg-type]
+
+    def due(self, within_hours: float = 12.0) -> list[dict[str, Any]]:
+        from haechi.cases import service as cases
+
+        with self.db.session() as s:
+            return cases.due(s, within_hours)
+
+    def set_item_status(self, item_id: int, status: str, actor: str | None = None) -> None:
+        from haechi.cases import service as cases
+
+        with self.db.session() as s:
+            cases.set_item_status(s, item_id, status, actor or getpass.getuser())
+
+    def recheck(self, case_ref: str | None = None, allow_private: bool = False,
+                actor: str | None = None) -> Iterator[dict[str, Any]]:
+        """Re-fetch every notified item: removed (404/410/gone), still_up (its media still
+        matches the banks) or changed; a new capture is the proof."""
+        from haechi.cases import service as cases
+        from haechi.store.models import Case, CaseItem
+
+        who = actor or getpass.getuser()
+        with self.db.session() as s:
+            q = select(CaseItem.id, CaseItem.url, Case.case_ref, CaseItem.media).join(
+                Case, Case.id == CaseItem.case_id).where(CaseItem.status.in_(["notified", "still_up"]))
+            if case_ref:
+                q = q.where(Case.case_ref == case_ref)
+            rows = s.execute(q).all()
+        for item_id, url, cref, media in rows:
+            if not url.startswith(("http://", "https://")):
+                continue
+            (cap,) = list(self.capture([url], case_ref=cref, actor=who, screenshot=False, allow_private=allow_private))
+            before = {m.get("sha256") for m in json.loads(media)}
+            if cap["error"] or (cap["status"] or 0) in (404, 410, 451):
+                status = "removed"
+            elif any(m["matches"] for m in cap["media"]) or before & {m["sha256"] for m in cap["media"]}:
+                status = "still_up"
+            else:
+                status = "removed"  # the page is there but the media is gone or different
+            with self.db.session() as s:
+                cases.set_item_status(s, item_id, status, who, {"recheck_capture": cap.get("capture_id"),
+                                                                "http_status": cap["status"]})
+            yield {"item": item_id, "url": url, "case": cref, "status": status, "http_status": cap["status"],
+                   "capture_id": cap.get("capture_id")}
+
+    def stats(self) -> dict[str, Any]:
+        from haechi.cases import service as cases
+
+        with self.db.session() as s:
+            return cases.stats(s)
+
     # -- distributed work -------------------------------------------------------------------
     def scan_distributed(self, paths: Iterable[str | os.PathLike[str]], banks: list[str] | None = None,
                          threshold: int | None = None, broker_url: str | None = None) -> str:

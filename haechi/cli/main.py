@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from haechi.cli import bank, evidence, ops, service, subject
+from haechi.cli import bank, cases, evidence, ops, service, subject
 from haechi.cli.common import HomeOpt
 from haechi.cli.demo import demo_command
 from haechi.cli.hashing import assess_command, hash_command, scan_command
@@ -33,6 +33,11 @@ app.command("serve")(service.serve_command)
 app.command("worker")(ops.worker_command)
 app.command("jobs")(ops.jobs_command)
 app.command("doctor")(ops.doctor_command)
+app.add_typer(cases.case_app, name="case")
+app.add_typer(cases.notice_app, name="notice")
+app.command("due")(cases.due_command)
+app.command("recheck")(cases.recheck_command)
+app.command("stats")(cases.stats_command)
 app.add_typer(service.user_app, name="user")
 app.add_typer(service.token_app, name="token")
 

@@ -203,3 +203,58 @@ class JobItem(Base):
     result: Mapped[str | None] = mapped_column(Text, nullable=True)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow,
                                                  nullable=False)
+
+
+class Case(Base):
+    """A victim's case. ``victim_ref`` is a pseudonymous reference; contact details are encrypted."""
+
+    __tablename__ = "cases"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_ref: Mapped[str] = mapped_column(String(40), unique=True, nullable=False)
+    victim_ref: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    contact_ciphertext: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    status: Mapped[str] = mapped_column(String(16), nullable=False, default="open")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class CaseItem(Base):
+    """One place a victim's media was found: found -> notified -> removed | still_up | reuploaded."""
+
+    __tablename__ = "case_items"
+    __table_args__ = (UniqueConstraint("case_id", "url", name="uq_case_item_url"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), nullable=False, index=True)
+    url: Mapped[str] = mapped_column(Text, nullable=False)
+    host: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    platform: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    media: Mapped[str] = mapped_column(Text, nullable=False, default="[]")  # JSON: hashes and matches
+    status: Mapped[str] = mapped_column(String(16), nullable=False, default="found")
+    synthetic: Mapped[bool] = mapped_column(default=False, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
+    notified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    removed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class Notice(Base):
+    """A takedown notice: drafted, approved by a named person, sent once (idempotent)."""
+
+    __tablename__ = "notices"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), nullable=False, index=True)
+    item_ids: Mapped[str] = mapped_column(Text, nullable=False)  # JSON list
+    regime: Mapped[str] = mapped_column(String(8), nullable=False)
+    lang: Mapped[str] = mapped_column(String(8), nullable=False)
+    recipient: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    subject: Mapped[str] = mapped_column(Text, nullable=False)
+    body: Mapped[str] = mapped_column(Text, nullable=False)
+    status: Mapped[str] = mapped_column(String(16), nullable=False, default="draft")
+    deadline_hours: Mapped[int] = mapped_column(Integer, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
+    approved_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    approved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    message_id: Mapped[str | None] = mapped_column(String(300), nullable=True, unique=True)

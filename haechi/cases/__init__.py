@@ -1,0 +1,1 @@
+"""Cases, items, takedown notices, deadlines and statistics."""

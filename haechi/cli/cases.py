@@ -1,0 +1,204 @@
+"""``haechi case ...``, ``haechi notice ...``, ``haechi due``, ``haechi recheck``, ``haechi stats``."""
+
+from __future__ import annotations
+
+import csv
+import sys
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from haechi.cli.common import HomeOpt, JsonOpt, emit_json, handled, open_haechi, out
+
+case_app = typer.Typer(help="Cases of victims and the items found for them.", no_args_is_help=True)
+notice_app = typer.Typer(help="Takedown notices: draft, approve, send.", no_args_is_help=True)
+ByOpt = Annotated[str | None, typer.Option("--by", help="Who acts (custody log; default: the OS user).")]
+
+
+@case_app.command("create")
+def case_create(ctx: typer.Context,
+                victim_ref: Annotated[str | None, typer.Option("--victim-ref", help="Pseudonymous reference.")] = None,
+                contact: Annotated[str | None, typer.Option("--contact", help="Victim contact (encrypted).")] = None,
+                by: ByOpt = None, json_out: JsonOpt = False, home: HomeOpt = None) -> None:
+    """Open a case."""
+    with handled(), open_haechi(home, ctx) as h:
+        case = h.create_case(victim_ref, contact, actor=by)
+    emit_json(case) if json_out else out.print(f"created case {case['case']}")
+
+
+@case_app.command("list")
+def case_list(ctx: typer.Context, json_out: JsonOpt = False, home: HomeOpt = None) -> None:
+    """All cases with item counts."""
+    with handled(), open_haechi(home, ctx) as h:
+        cases = h.list_cases()
+    if json_out:
+        for c in cases:
+            emit_json(c)
+        return
+    table = Table("case", "victim ref", "status", "items", "removed", "created")
+    for c in cases:
+        table.add_row(c["case"], c["victim_ref"] or "", c["status"], str(c["items"]), str(c["removed"]),
+                      c["created_at"][:19])
+    out.print(table)
+
+
+@case_app.command("show")
+def case_show(ctx: typer.Context, case: str, json_out: JsonOpt = False, home: HomeOpt = None) -> None:
+    """A case with its items and notices."""
+    with handled(), open_haechi(home, ctx) as h:
+        data = h.show_case(case)
+    if json_out:
+        emit_json(data)
+        return
+    out.print(f"{data['case']} ({data['status']}), victim ref {data['victim_ref'] or '-'}")
+    table = Table("item", "status", "platform", "url", "matched media")
+    for i in data["items"]:
+        table.add_row(str(i["id"]), i["status"], i["platform"] or i["host"] or "", i["url"],
+                      str(sum(bool(m.get("matches")) for m in i["media"])))
+    out.print(table)
+
+
+@case_app.command("add-item")
+def case_add_item(ctx: typer.Context, case: str,
+                  targets: Annotated[list[str], typer.Argument(help="URLs (captured) or local files.")],
+                  screenshot: Annotated[bool, typer.Option("--screenshot/--no-screenshot")] = False,
+                  allow_private: Annotated[bool, typer.Option("--allow-private", help="Test servers only.")] = False,
+                  by: ByOpt = None, json_out: JsonOpt = False, home: HomeOpt = None) -> None:
+    """Add items: each URL is captured as evidence and its media scanned."""
+    failed = 0
+    with handled(), open_haechi(home, ctx) as h:
+        for row in h.add_case_items(case, targets, actor=by, screenshot=screenshot, allow_private=allow_private):
+            failed += row.get("error") is not None
+            if json_out:
+                emit_json(row)
+            elif row.get("error"):
+                out.print(f"[red]{row['url']}[/red]: {row['error']}")
+            else:
+                out.print(f"item {row['id']}: {row['url']}" + (" (already in the case)" if row["duplicate"] else ""))
+    raise typer.Exit(1 if failed else 0)
+
+
+@case_app.command("item-status")
+def case_item_status(ctx: typer.Context, item: int, status: str, by: ByOpt = None, home: HomeOpt = None) -> None:
+    """Set an item's status by hand (found, notified, removed, still_up, reuploaded)."""
+    with handled(), open_haechi(home, ctx) as h:
+        h.set_item_status(item, status, actor=by)
+    out.print(f"item {item}: {status}")
+
+
+@case_app.command("close")
+def case_close(ctx: typer.Context, case: str, by: ByOpt = None, home: HomeOpt = None) -> None:
+    """Close a case (no new items or notices)."""
+    with handled(), open_haechi(home, ctx) as h:
+        h.close_case(case, actor=by)
+    out.print(f"closed {case}")
+
+
+@notice_app.command("draft")
+def notice_draft(ctx: typer.Context, items: Annotated[list[int], typer.Argument(help="Item ids (one host).")],
+                 regime: Annotated[str, typer.Option("--regime", help="kr|us|eu|uk")],
+                 lang: Annotated[str, typer.Option("--lang", help="ko|en|ja|zh|vi|th|es")] = "en",
+                 deadline_hours: Annotated[int | None, typer.Option("--deadline-hours")] = None,
+                 to: Annotated[str | None, typer.Option("--to", help="Recipient (default: host registry).")] = None,
+                 by: ByOpt = None, json_out: JsonOpt = False, home: HomeOpt = None) -> None:
+    """Draft a notice meeting the regime's required elements, in the language given."""
+    with handled(), open_haechi(home, ctx) as h:
+        notice = h.draft_notice(items, regime, lang, actor=by, deadline_hours=deadline_hours, recipient=to)
+    if json_out:
+        emit_json(notice)
+    else:
+        out.print(f"notice {notice['id']} (draft) to {notice['recipient'] or 'unknown recipient'}\n")
+        sys.stdout.write(f"Subject: {notice['subject']}\n\n{notice['text']}\n")
+
+
+@notice_app.command("approve")
+def notice_approve(ctx: typer.Context, notice: int, by: Annotated[str, typer.Option("--by", help="Approver.")],
+                   home: HomeOpt = None) -> None:
+    """Approve a drafted notice: nothing is sent without this."""
+    with handled(), open_haechi(home, ctx) as h:
+        n = h.approve_notice(notice, by)
+    out.print(f"notice {n['id']} approved by {n['approved_by']}")
+
+
+@notice_app.command("send")
+def notice_send(ctx: typer.Context, notice: int,
+                smtp_host: Annotated[str | None, typer.Option("--smtp-host")] = None,
+                smtp_port: Annotated[int, typer.Option("--smtp-port")] = 25,
+                export: Annotated[str | None, typer.Option("--export", help="Write .eml for a web form.")] = None,
+                by: ByOpt = None, json_out: JsonOpt = False, home: HomeOpt = None) -> None:
+    """Send an approved notice by SMTP (or export it). Sending twice is a no-op."""
+    with handled(), open_haechi(home, ctx) as h:
+        n = h.send_notice(notice, smtp_host, smtp_port, export, actor=by)
+    if json_out:
+        emit_json(n)
+    else:
+        out.print(f"notice {n['id']}: " + ("already sent" if n["already_sent"] else f"sent {n['sent_at']}"))
+
+
+def due_command(ctx: typer.Context, within: Annotated[float, typer.Option("--within", help="Hours.")] = 12.0,
+                json_out: JsonOpt = False, home: HomeOpt = None) -> None:
+    """Overdue and soon-due notices (legal deadlines)."""
+    with handled(), open_haechi(home, ctx) as h:
+        rows = h.due(within)
+    if json_out:
+        for r in rows:
+            emit_json(r)
+        return
+    table = Table("notice", "case", "deadline", "hours left", "items")
+    for r in rows:
+        table.add_row(str(r["notice"]), r["case"] or "", r["deadline"][:16],
+                      f"[red]{r['hours_left']}[/red]" if r["overdue"] else str(r["hours_left"]), str(len(r["items"])))
+    out.print(table)
+
+
+def recheck_command(ctx: typer.Context, case: Annotated[str | None, typer.Option("--case")] = None,
+                    allow_private: Annotated[bool, typer.Option("--allow-private", help="Test servers only.")] = False,
+                    by: ByOpt = None, json_out: JsonOpt = False, home: HomeOpt = None) -> None:
+    """Re-fetch notified items: removed, still up, or changed (with a new capture as proof)."""
+    with handled(), open_haechi(home, ctx) as h:
+        for row in h.recheck(case, allow_private=allow_private, actor=by):
+            emit_json(row) if json_out else out.print(f"item {row['item']}: {row['status']} ({row['url']})")
+
+
+def stats_command(ctx: typer.Context, json_out: JsonOpt = False,
+                  csv_out: Annotated[bool, typer.Option("--csv", help="CSV (metric,value).")] = False,
+                  png: Annotated[str | None, typer.Option("--png", help="Write a chart here.")] = None,
+                  home: HomeOpt = None) -> None:
+    """Figures a centre can publish (no personal data)."""
+    with handled(), open_haechi(home, ctx) as h:
+        data = h.stats()
+    if png:
+        _chart(data, png)
+    if json_out:
+        emit_json(data)
+    elif csv_out:
+        w = csv.writer(sys.stdout)
+        w.writerow(["metric", "value"])
+        for k, v in data.items():
+            if isinstance(v, dict):
+                for kk, vv in v.items():
+                    w.writerow([f"{k}.{kk}", vv])
+            else:
+                w.writerow([k, v])
+    else:
+        for k, v in data.items():
+            out.print(f"{k}: {v}")
+
+
+def _chart(data: dict[str, object], path: str) -> None:
+    from PIL import Image, ImageDraw
+
+    bars = [("found", data["items_found"]), ("notified", data["items_notified"]), ("removed", data["items_removed"]),
+            ("still up", data["items_still_up"])]
+    im = Image.new("RGB", (640, 360), "white")
+    d = ImageDraw.Draw(im)
+    top = max([int(v) for _, v in bars] + [1])  # type: ignore[call-overload]
+    for i, (name, v) in enumerate(bars):
+        x = 60 + i * 140
+        hgt = int(260 * int(v) / top)  # type: ignore[call-overload]
+        d.rectangle((x, 320 - hgt, x + 90, 320), fill=(40, 90, 160))
+        d.text((x, 325), f"{name}: {v}", fill="black")
+    d.text((60, 20), f"Haechi items by status; median hours to removal: {data['median_hours_to_removal']}",
+           fill="black")
+    im.save(path)

@@ -1,0 +1,179 @@
+"""Cases and takedown: templates per regime and language, capture-backed items, approval before
+sending, idempotent SMTP delivery (local aiosmtpd), deadlines, re-checks, statistics."""
+
+from __future__ import annotations
+
+import io
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from email import message_from_bytes
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+
+from haechi import Haechi
+from haechi.cases.service import Sender, render, templates
+from haechi.demo.samples import scene
+from haechi.demo.transforms import make_copy
+from haechi.errors import InputError
+from haechi.store.models import Notice
+
+
+def _jpeg(seed: int, family: str | None = None) -> bytes:
+    im = scene(seed)
+    if family:
+        im = make_copy(im, family, seed=seed)
+    buf = io.BytesIO()
+    im.save(buf, "JPEG", quality=90)
+    return buf.getvalue()
+
+
+ROUTES: dict[str, tuple[int, str, bytes]] = {}
+
+
+class _H(BaseHTTPRequestHandler):
+    def log_message(self, *a: Any) -> None:
+        pass
+
+    def do_GET(self) -> None:  # noqa: N802
+        status, ctype, body = ROUTES.get(self.path, (404, "text/plain", b"gone"))
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+@pytest.fixture(scope="module")
+def site() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _H)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+
+
+class _Inbox:
+    def __init__(self) -> None:
+        self.messages: list[bytes] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        self.messages.append(envelope.content)
+        return "250 OK"
+
+
+@pytest.fixture
+def smtp() -> Iterator[tuple[_Inbox, int]]:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    inbox = _Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    yield inbox, port
+    controller.stop()
+
+
+SENDER = Sender("Kim Ji-won", "Seoul Digital Sex Crime Support Centre", "takedown@centre.example")
+
+
+@pytest.mark.parametrize("regime", ["kr", "us", "eu", "uk"])
+def test_every_required_element_in_every_language(regime: str) -> None:
+    t = templates()
+    urls = ["https://host.example/a/1.jpg", "https://host.example/a/2.mp4"]
+    for lang in t["languages"]:
+        subject, body = render(regime, lang, "C-2026-00001", urls, SENDER, 48)
+        assert "C-2026-00001" in subject and "{" not in body + subject
+        for element in t["regimes"][regime]["required"]:
+            if element == "subject":
+                continue
+            text = t["legal_basis"][regime][lang] if element == "legal_basis" else t["elements"][element][lang]
+            first_line = text.split("{")[0].strip()
+            assert first_line and first_line in body, (regime, lang, element)
+        assert all(u in body for u in urls)
+        if regime in ("us", "eu"):
+            assert SENDER.email in body
+    with pytest.raises(InputError):
+        render(regime, "xx", "C", urls, SENDER, 48)
+    with pytest.raises(InputError):
+        render("mars", "en", "C", urls, SENDER, 48)
+
+
+def test_case_to_sent_notice_to_recheck(tmp_path: Path, site: str, smtp: tuple[_Inbox, int]) -> None:
+    inbox, port = smtp
+    ROUTES["/t/1"] = (200, "text/html", b'<html><img src="/i/1.jpg"></html>')
+    ROUTES["/i/1.jpg"] = (200, "image/jpeg", _jpeg(60, "resize"))
+    ROUTES["/t/2"] = (200, "text/html", b'<html><img src="/i/2.jpg"></html>')
+    ROUTES["/i/2.jpg"] = (200, "image/jpeg", _jpeg(60, "recompress"))
+    home = tmp_path / "home"
+    with Haechi(home=home, workers=1) as h:
+        h.create_bank("victim")
+        (tmp_path / "o.jpg").write_bytes(_jpeg(60))
+        list(h.add_to_bank("victim", [tmp_path / "o.jpg"]))
+        case = h.create_case(victim_ref="V-017", contact="010-1234-5678 jiyoung@mail.example", actor="kim")
+        ref = case["case"]
+        items = list(h.add_case_items(ref, [f"{site}/t/1", f"{site}/t/2"], actor="kim", allow_private=True))
+        assert all(i["error"] is None and i["status"] == "found" for i in items)
+        assert items[0]["media"][0]["matches"][0]["bank"] == "victim"
+        again = list(h.add_case_items(ref, [f"{site}/t/1"], allow_private=True))
+        assert again[0]["duplicate"] and len(h.show_case(ref)["items"]) == 2
+        notice = h.draft_notice([i["id"] for i in items], "kr", "ko", actor="kim", recipient="abuse@host.example")
+        assert "전기통신사업법" in notice["text"] and f"{site}/t/1" in notice["text"]
+        assert notice["eml"].startswith("From:") and notice["status"] == "draft"
+        with pytest.raises(InputError):
+            h.send_notice(notice["id"], "127.0.0.1", port)  # not approved: nothing sent
+        assert inbox.messages == []
+        h.approve_notice(notice["id"], by="officer-park")
+        sent = h.send_notice(notice["id"], "127.0.0.1", port, actor="kim")
+        assert not sent["already_sent"] and len(inbox.messages) == 1
+        assert h.send_notice(notice["id"], "127.0.0.1", port)["already_sent"]
+        assert len(inbox.messages) == 1  # idempotent: never sent twice
+        mail = message_from_bytes(inbox.messages[0])
+        assert mail["Message-ID"] == sent["message_id"] and "abuse@host.example" in mail["To"]
+        assert all(i["status"] == "notified" for i in h.show_case(ref)["items"])
+        # deadlines: 24 h for the Korean regime; pretend it was sent 30 h ago
+        with h.db.session() as s:
+            s.get(Notice, notice["id"]).sent_at = datetime.now(UTC) - timedelta(hours=30)  # type: ignore[union-attr]
+        (due,) = h.due()
+        assert due["overdue"] and due["case"] == ref and len(due["items"]) == 2
+        # re-check: page 1 taken down (404), page 2 still shows the copy
+        del ROUTES["/t/1"]
+        rows = {r["url"].rsplit("/", 1)[-1]: r for r in h.recheck(ref, allow_private=True)}
+        assert rows["1"]["status"] == "removed" and rows["2"]["status"] == "still_up"
+        stats = h.stats()
+        assert stats["cases"] == 1 and stats["items_removed"] == 1 and stats["items_still_up"] == 1
+        assert stats["median_hours_to_removal"] is not None
+        assert "V-017" not in str(stats) and "t/1" not in str(stats)
+        assert h.verify_custody(ref)["ok"]
+        h.close_case(ref, actor="kim")
+        with pytest.raises(InputError):
+            list(h.add_case_items(ref, [f"{site}/t/2"], allow_private=True))
+        with pytest.raises(InputError):
+            h.draft_notice([items[1]["id"]], "us", "en")
+    blob = b"".join(f.read_bytes() for f in home.rglob("*") if f.is_file())
+    assert b"010-1234-5678" not in blob and b"jiyoung@mail.example" not in blob  # contact encrypted
+
+
+def test_notice_errors(tmp_path: Path, site: str) -> None:
+    ROUTES["/x/a"] = (200, "text/html", b"<p>a</p>")
+    with Haechi(home=tmp_path / "home", workers=1) as h:
+        ref = h.create_case()["case"]
+        items = list(h.add_case_items(ref, [f"{site}/x/a", str(tmp_path)], allow_private=True))
+        with pytest.raises(InputError) as exc:
+            h.draft_notice([i["id"] for i in items], "us", "en")
+        assert "different hosts" in str(exc.value)
+        with pytest.raises(Exception) as exc2:
+            h.draft_notice([9999], "us", "en")
+        assert "9999" in str(exc2.value)
+        n = h.draft_notice([items[0]["id"]], "eu", "es")
+        h.approve_notice(n["id"], by="x")
+        with pytest.raises(InputError):  # no e-mail recipient known for 127.0.0.1: web form export
+            h.send_notice(n["id"], "127.0.0.1", 1)
+        out = h.send_notice(n["id"], export_dir=tmp_path / "out")
+        assert (tmp_path / "out" / f"notice-{n['id']}.eml").exists() and not out["already_sent"]
+        assert list(h.add_case_items(ref, ["ftp://x"], allow_private=True))[0]["error"]
