@@ -61,7 +61,8 @@ class RateLimiter:
             return True
 
 
-def create_app(haechi: Haechi, *, lookup_rate: float = 2000.0, allow_private_urls: bool = False) -> FastAPI:
+def create_app(haechi: Haechi, *, lookup_rate: float = 2000.0, allow_private_urls: bool = False,
+               secure_cookies: bool = True) -> FastAPI:
     app = FastAPI(title="Haechi", version=__version__,
                   description="Find, evidence and take down NCII and sexual deepfakes. HMA-compatible routes "
                               "under /h, /m and /c.")
@@ -90,10 +91,16 @@ def create_app(haechi: Haechi, *, lookup_rate: float = 2000.0, allow_private_url
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "no-referrer")
         response.headers.setdefault("X-Frame-Options", "DENY")
-        response.headers.setdefault("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'"
-                                    if not request.url.path.startswith("/docs") else
-                                    "default-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; img-src 'self' data: "
-                                    "https://fastapi.tiangolo.com")
+        path = request.url.path
+        if path.startswith("/docs"):
+            csp = ("default-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; img-src 'self' data: "
+                   "https://fastapi.tiangolo.com")
+        elif path.startswith("/web"):
+            csp = ("default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; form-action 'self'; "
+                   "frame-ancestors 'none'; base-uri 'none'")
+        else:
+            csp = "default-src 'none'; frame-ancestors 'none'"
+        response.headers.setdefault("Content-Security-Policy", csp)
         response.headers.setdefault("Cache-Control", "no-store")
         return response
 
@@ -288,4 +295,7 @@ def create_app(haechi: Haechi, *, lookup_rate: float = 2000.0, allow_private_url
         ids = haechi.add_signals(name, list(body.items()))
         return {"id": ids[0] if ids else None, "entry_ids": ids, "signals": body}
 
+    from haechi.web.routes import make_router
+
+    app.include_router(make_router(haechi, secure_cookies=secure_cookies, login_limiter=RateLimiter(0.5, 10)))
     return app

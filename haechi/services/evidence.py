@@ -181,3 +181,21 @@ def crawl(h: Haechi, root: str, depth: int, same_site: bool, max_pages: int, rat
         state["seen_urls"], state["seen_hashes"] = sorted(seen_urls), sorted(seen_hashes)
         save()
         yield row
+
+
+def media_bytes(h: Haechi, case_ref: str, url: str, max_bytes: int = 200 * 1024 * 1024) -> bytes | None:
+    """The bytes of a media URL as captured for a case (from the evidentiary WARC), or None."""
+    from warcio.archiveiterator import ArchiveIterator
+
+    with h.db.session() as s:
+        caps = list(s.scalars(select(Capture).where(Capture.case_ref == case_ref).order_by(Capture.id.desc())))
+        folders = [c.folder for c in caps if url in c.media]
+    for folder in folders:
+        path = h.evidence_dir / folder / "capture.warc.gz"
+        if not path.exists():
+            continue
+        with path.open("rb") as fh:
+            for record in ArchiveIterator(fh):
+                if record.rec_type == "response" and record.rec_headers.get_header("WARC-Target-URI") == url:
+                    return bytes(record.content_stream().read(max_bytes))
+    return None

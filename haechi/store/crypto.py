@@ -52,6 +52,11 @@ class Cipher:
         except (ValueError, TypeError) as exc:
             raise ConfigError(f"invalid encryption key: {exc}") from None
         self.key_count = len(keys)
+        self._primary = keys[0]
+
+    def key_material(self) -> bytes:
+        """The primary key, for deriving other secrets (e.g. the web session signing key)."""
+        return self._primary
 
     def rotate(self, token: bytes) -> bytes:
         """Re-encrypt ``token`` with the first key."""

@@ -1,0 +1,279 @@
+"""Server-rendered web app for support workers (Jinja2; no SPA build).
+
+Protecting reviewers: media in the review queue is blurred and greyscale *on the server* — the
+browser never receives the original bytes until the reviewer presses "reveal", which records a
+custody entry (who, when) and grants a 2-minute view of that one item; "hide" records how long
+it was shown. Sessions are signed cookies (HttpOnly, SameSite=Strict, Secure by default) with a
+per-session CSRF token checked on every POST; logins are rate limited.
+"""
+
+import hashlib
+import io
+import secrets
+import time
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+from PIL import Image, ImageFilter
+from sqlalchemy import select
+
+from haechi.app import Haechi
+from haechi.errors import HaechiError
+from haechi.services import accounts
+from haechi.store.models import User
+from haechi.web.i18n import t
+
+COOKIE = "haechi_session"
+SESSION_MAX_AGE = 8 * 3600
+REVEAL_SECONDS = 120
+REVIEW_ROLES = {"admin", "caseworker", "reviewer"}
+APPROVE_ROLES = {"admin", "caseworker"}
+
+
+def blurred(data: bytes, max_side: int = 480) -> bytes:
+    """Greyscale, heavily blurred JPEG: enough to see that something is there, not what."""
+    src = Image.open(io.BytesIO(data))
+    src.thumbnail((max_side, max_side))
+    im = src.convert("L").filter(ImageFilter.GaussianBlur(max(8, max(src.size) // 25)))
+    buf = io.BytesIO()
+    im.save(buf, "JPEG", quality=70)
+    return buf.getvalue()
+
+
+def make_router(h: Haechi, *, secure_cookies: bool = True, login_limiter: Any = None) -> APIRouter:
+    router = APIRouter(prefix="/web", include_in_schema=False)
+    templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+    secret = hashlib.sha256(b"haechi-web-session:" + h.cipher.key_material()).hexdigest()
+    signer = URLSafeTimedSerializer(secret, salt="session")
+
+    def load(request: Request) -> dict[str, Any]:
+        raw = request.cookies.get(COOKIE)
+        if raw:
+            try:
+                data = signer.loads(raw, max_age=SESSION_MAX_AGE)
+                if isinstance(data, dict):
+                    return data
+            except BadSignature:
+                pass
+        return {"csrf": secrets.token_urlsafe(24)}
+
+    def save(response: Response, session: dict[str, Any]) -> Response:
+        response.set_cookie(COOKIE, signer.dumps(session), max_age=SESSION_MAX_AGE, httponly=True,
+                            samesite="strict", secure=secure_cookies, path="/web")
+        return response
+
+    def lang_of(request: Request, session: dict[str, Any]) -> str:
+        lang = request.query_params.get("lang") or session.get("lang")
+        if lang not in ("ko", "en"):
+            lang = "ko" if request.headers.get("accept-language", "").lower().startswith("ko") else "en"
+        session["lang"] = lang
+        return str(lang)
+
+    def user(session: dict[str, Any]) -> accounts.Principal | None:
+        u = session.get("user")
+        if not u:
+            return None
+        with h.db.session() as s:  # re-checked on every request: a disabled user is out at once
+            row = s.scalar(select(User).where(User.id == u["id"]))
+        if row is None or row.disabled:
+            return None
+        return accounts.Principal(row.id, row.username, row.role)
+
+    def page(request: Request, session: dict[str, Any], name: str, status: int = 200, **ctx: Any) -> Response:
+        lang = lang_of(request, session)
+        resp = templates.TemplateResponse(request, name, {"t": lambda k: t(k, lang), "lang": lang,
+                                                          "csrf": session["csrf"], "user": user(session), **ctx},
+                                          status_code=status)
+        return save(resp, session)
+
+    def check_csrf(session: dict[str, Any], token: str) -> bool:
+        return bool(token) and secrets.compare_digest(str(session.get("csrf", "")), token)
+
+    def gate(request: Request, roles: set[str]) -> tuple[dict[str, Any], accounts.Principal | Response]:
+        session = load(request)
+        who = user(session)
+        if who is None:
+            return session, save(RedirectResponse("/web/login", status_code=303), session)
+        if who.role not in roles:
+            return session, page(request, session, "login.html", status=403, error=False)
+        return session, who
+
+    @router.get("/login", response_class=HTMLResponse)
+    def login_form(request: Request) -> Response:
+        session = load(request)
+        return page(request, session, "login.html", error=False)
+
+    @router.post("/login")
+    def login(request: Request, username: str = Form(max_length=200), password: str = Form(max_length=1000),
+              csrf: str = Form("")) -> Response:
+        session = load(request)
+        if not check_csrf(session, csrf):
+            return page(request, session, "login.html", status=403, error=True)
+        client = request.client.host if request.client else "?"
+        if login_limiter is not None and not login_limiter.allow(f"login:{client}"):
+            return page(request, session, "login.html", status=429, error=True)
+        with h.db.session() as s:
+            who = accounts.authenticate_password(s, username, password)
+        if who is None or who.role == "partner":
+            return page(request, session, "login.html", status=401, error=True)
+        session = {"user": {"id": who.user_id}, "csrf": secrets.token_urlsafe(24), "lang": session.get("lang")}
+        return save(RedirectResponse("/web/", status_code=303), session)
+
+    @router.post("/logout")
+    def logout(request: Request, csrf: str = Form("")) -> Response:
+        session = load(request)
+        if not check_csrf(session, csrf):
+            return Response("bad CSRF token", status_code=403)
+        resp = RedirectResponse("/web/login", status_code=303)
+        resp.delete_cookie(COOKIE, path="/web")
+        return resp
+
+    @router.get("/", response_class=HTMLResponse)
+    def dashboard(request: Request) -> Response:
+        session, who = gate(request, REVIEW_ROLES)
+        if isinstance(who, Response):
+            return who
+        return page(request, session, "cases.html", cases=h.list_cases())
+
+    @router.get("/cases/{case_ref}", response_class=HTMLResponse)
+    def case_page(request: Request, case_ref: str) -> Response:
+        session, who = gate(request, REVIEW_ROLES)
+        if isinstance(who, Response):
+            return who
+        try:
+            case = h.show_case(case_ref)
+        except HaechiError:
+            return Response("no such case", status_code=404)
+        return page(request, session, "case.html", case=case)
+
+    def queue() -> list[dict[str, Any]]:
+        entries = []
+        for c in h.list_cases():
+            if c["status"] != "open":
+                continue
+            for item in h.show_case(c["case"])["items"]:
+                if item["status"] not in ("found", "still_up", "reuploaded"):
+                    continue
+                for k, m in enumerate(item["media"]):
+                    if m.get("sha256"):
+                        entries.append({"case": c["case"], "item": item["id"], "index": k, "url": m["url"]})
+        return entries
+
+    def entry_of(item_id: int, index: int) -> dict[str, Any] | None:
+        return next((e for e in queue() if e["item"] == item_id and e["index"] == index), None)
+
+    @router.get("/review", response_class=HTMLResponse)
+    def review(request: Request, i: int = 0) -> Response:
+        session, who = gate(request, REVIEW_ROLES)
+        if isinstance(who, Response):
+            return who
+        entries = queue()
+        entry = entries[i] if 0 <= i < len(entries) else None
+        grant = session.get("reveal") or {}
+        revealed = bool(entry and grant.get("key") == f"{entry['item']}/{entry['index']}"
+                        and grant.get("until", 0) > time.time())
+        return page(request, session, "review.html", entry=entry, revealed=revealed, position=i + 1,
+                    total=len(entries), next=i + 1 if i + 1 < len(entries) else None)
+
+    def media(entry: dict[str, Any]) -> bytes | None:
+        from haechi.services.evidence import media_bytes
+
+        return media_bytes(h, entry["case"], entry["url"])
+
+    @router.get("/media/{item_id}/{index}/blurred")
+    def media_blurred(request: Request, item_id: int, index: int) -> Response:
+        _, who = gate(request, REVIEW_ROLES)
+        if isinstance(who, Response):
+            return who
+        entry = entry_of(item_id, index)
+        data = media(entry) if entry else None
+        if data is None:
+            return Response("not found", status_code=404)
+        try:
+            return Response(blurred(data), media_type="image/jpeg", headers={"Cache-Control": "no-store"})
+        except Exception:  # noqa: BLE001 - not an image (e.g. a video): show nothing rather than the bytes
+            return Response("preview unavailable", status_code=415)
+
+    @router.post("/media/{item_id}/{index}/reveal")
+    def media_reveal(request: Request, item_id: int, index: int, csrf: str = Form("")) -> Response:
+        session, who = gate(request, REVIEW_ROLES)
+        if isinstance(who, Response):
+            return who
+        if not check_csrf(session, csrf):
+            return Response("bad CSRF token", status_code=403)
+        entry = entry_of(item_id, index)
+        if entry is None:
+            return Response("not found", status_code=404)
+        from haechi.evidence import custody
+
+        with h.db.session() as s:
+            custody.append(s, "view", who.username, case_ref=entry["case"],
+                           details={"item": item_id, "media": index, "event": "reveal"})
+        session["reveal"] = {"key": f"{item_id}/{index}", "until": time.time() + REVEAL_SECONDS, "at": time.time()}
+        pos = next((k for k, e in enumerate(queue()) if e["item"] == item_id and e["index"] == index), 0)
+        return save(RedirectResponse(f"/web/review?i={pos}", status_code=303), session)
+
+    @router.post("/media/{item_id}/{index}/hide")
+    def media_hide(request: Request, item_id: int, index: int, csrf: str = Form("")) -> Response:
+        session, who = gate(request, REVIEW_ROLES)
+        if isinstance(who, Response):
+            return who
+        if not check_csrf(session, csrf):
+            return Response("bad CSRF token", status_code=403)
+        grant = session.pop("reveal", None) or {}
+        entry = entry_of(item_id, index)
+        if entry is not None and grant.get("key") == f"{item_id}/{index}":
+            from haechi.evidence import custody
+
+            with h.db.session() as s:
+                custody.append(s, "view", who.username, case_ref=entry["case"],
+                               details={"item": item_id, "media": index, "event": "hide",
+                                        "seconds_shown": round(time.time() - float(grant.get("at", time.time())), 1)})
+        return save(RedirectResponse("/web/review", status_code=303), session)
+
+    @router.get("/media/{item_id}/{index}/original")
+    def media_original(request: Request, item_id: int, index: int) -> Response:
+        session, who = gate(request, REVIEW_ROLES)
+        if isinstance(who, Response):
+            return who
+        grant = session.get("reveal") or {}
+        if grant.get("key") != f"{item_id}/{index}" or grant.get("until", 0) < time.time():
+            return Response("reveal it first (logged)", status_code=403)
+        entry = entry_of(item_id, index)
+        data = media(entry) if entry else None
+        if data is None:
+            return Response("not found", status_code=404)
+        kind = Image.open(io.BytesIO(data)).format or "octet-stream"
+        return Response(data, media_type=f"image/{kind.lower()}",
+                        headers={"Cache-Control": "no-store", "Content-Disposition": "inline"})
+
+    @router.get("/notices/{notice_id}", response_class=HTMLResponse)
+    def notice_page(request: Request, notice_id: int) -> Response:
+        session, who = gate(request, REVIEW_ROLES)
+        if isinstance(who, Response):
+            return who
+        from haechi.cases.service import notice_public
+        from haechi.store.models import Notice
+
+        with h.db.session() as s:
+            n = s.get(Notice, notice_id)
+            if n is None:
+                return Response("no such notice", status_code=404)
+            data = notice_public(n)
+        return page(request, session, "notice.html", notice=data, can_approve=who.role in APPROVE_ROLES)
+
+    @router.post("/notices/{notice_id}/approve")
+    def notice_approve(request: Request, notice_id: int, csrf: str = Form("")) -> Response:
+        session, who = gate(request, APPROVE_ROLES)
+        if isinstance(who, Response):
+            return who
+        if not check_csrf(session, csrf):
+            return Response("bad CSRF token", status_code=403)
+        h.approve_notice(notice_id, by=who.username)
+        return save(RedirectResponse(f"/web/notices/{notice_id}", status_code=303), session)
+
+    return router

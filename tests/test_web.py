@@ -1,0 +1,140 @@
+"""Web app: login with CSRF, reviewer-protecting queue (server-side blur, logged reveal with
+duration), notice approval, role gates."""
+
+from __future__ import annotations
+
+import io
+import re
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from haechi import Haechi
+from haechi.api.app import create_app
+from haechi.demo.samples import scene
+from haechi.services import accounts
+
+PW = "correct horse battery staple"
+ORIGINAL = io.BytesIO()
+scene(123).save(ORIGINAL, "JPEG", quality=90)
+
+
+class _H(BaseHTTPRequestHandler):
+    def log_message(self, *a: Any) -> None:
+        pass
+
+    def do_GET(self) -> None:  # noqa: N802
+        routes = {"/p": ("text/html", b'<img src="/m.jpg">'), "/m.jpg": ("image/jpeg", ORIGINAL.getvalue())}
+        ctype, body = routes.get(self.path, ("text/plain", b"x"))
+        self.send_response(200)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+@pytest.fixture
+def web(tmp_path: Path) -> Iterator[tuple[TestClient, Haechi, str]]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _H)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    h = Haechi(home=tmp_path / "home", workers=1)
+    with h.db.session() as s:
+        for role in ("reviewer", "caseworker", "victim"):
+            accounts.add_user(s, role, role, PW)
+    ref = h.create_case(victim_ref="V-1")["case"]
+    list(h.add_case_items(ref, [f"http://127.0.0.1:{server.server_port}/p"], allow_private=True))
+    client = TestClient(create_app(h, secure_cookies=False))
+    yield client, h, ref
+    h.close()
+    server.shutdown()
+
+
+def _csrf(html: str) -> str:
+    m = re.search(r'name="csrf" value="([^"]+)"', html)
+    assert m, html
+    return m.group(1)
+
+
+def _login(client: TestClient, user: str) -> None:
+    r = client.get("/web/login")
+    r = client.post("/web/login", data={"username": user, "password": PW, "csrf": _csrf(r.text)},
+                    follow_redirects=False)
+    assert r.status_code == 303, r.text
+
+
+def test_login_needs_csrf_and_password(web: tuple[TestClient, Haechi, str]) -> None:
+    client, _, _ = web
+    assert client.get("/web/", follow_redirects=False).status_code == 303  # to the login page
+    r = client.post("/web/login", data={"username": "reviewer", "password": PW, "csrf": "forged"})
+    assert r.status_code == 403
+    r = client.get("/web/login")
+    r = client.post("/web/login", data={"username": "reviewer", "password": "wrong password!", "csrf": _csrf(r.text)})
+    assert r.status_code == 401
+    _login(client, "reviewer")
+    page = client.get("/web/?lang=ko")
+    assert page.status_code == 200 and "사건" in page.text
+    assert "default-src 'none'" in page.headers["content-security-policy"]
+    cookie = page.headers.get("set-cookie", "")
+    assert "httponly" in cookie.lower() and "samesite=strict" in cookie.lower()
+
+
+def test_review_queue_blurs_on_the_server_and_logs_reveals(web: tuple[TestClient, Haechi, str]) -> None:
+    client, h, ref = web
+    _login(client, "reviewer")
+    page = client.get("/web/review")
+    assert "/blurred" in page.text and "/original" not in page.text
+    m = re.search(r'src="(/web/media/(\d+)/(\d+)/blurred)"', page.text)
+    assert m
+    blurred_url, item, idx = m.group(1), m.group(2), m.group(3)
+    original = f"/web/media/{item}/{idx}/original"
+    assert client.get(original).status_code == 403  # no bytes before the click
+    blurred = client.get(blurred_url)
+    assert blurred.status_code == 200 and blurred.content != ORIGINAL.getvalue()
+    im = Image.open(io.BytesIO(blurred.content))
+    assert im.mode == "L" and max(im.size) <= 480
+    before = h.verify_custody(ref)["entries"]
+    assert client.post(f"/web/media/{item}/{idx}/reveal", data={"csrf": "forged"}).status_code == 403
+    r = client.post(f"/web/media/{item}/{idx}/reveal", data={"csrf": _csrf(page.text)}, follow_redirects=False)
+    assert r.status_code == 303
+    shown = client.get(original)
+    assert shown.status_code == 200 and shown.content == ORIGINAL.getvalue()
+    page = client.get("/web/review")
+    client.post(f"/web/media/{item}/{idx}/hide", data={"csrf": _csrf(page.text)})
+    assert client.get(original).status_code == 403
+    with h.db.session() as s:
+        from haechi.evidence.custody import rows_of
+
+        views = [r for r in rows_of(s) if r["action"] == "view"]
+    assert len(views) == 2 and all(v["actor"] == "reviewer" for v in views)
+    assert '"seconds_shown"' in views[1]["details"]
+    assert h.verify_custody(ref)["entries"] == before + 2 and h.verify_custody()["ok"]
+
+
+def test_roles_on_pages_and_notice_approval(web: tuple[TestClient, Haechi, str]) -> None:
+    client, h, ref = web
+    item = h.show_case(ref)["items"][0]["id"]
+    notice = h.draft_notice([item], "us", "en", recipient="abuse@x.example")
+    _login(client, "victim")
+    assert client.get("/web/").status_code == 403
+    assert client.get("/web/review").status_code == 403
+    client.cookies.clear()
+    _login(client, "reviewer")
+    page = client.get(f"/web/notices/{notice['id']}")
+    assert page.status_code == 200 and "Approve" not in page.text  # reviewers cannot approve
+    r = client.post(f"/web/notices/{notice['id']}/approve", data={"csrf": _csrf(page.text)})
+    assert r.status_code == 403
+    client.cookies.clear()
+    _login(client, "caseworker")
+    page = client.get(f"/web/notices/{notice['id']}")
+    assert "Approve" in page.text
+    client.post(f"/web/notices/{notice['id']}/approve", data={"csrf": _csrf(page.text)})
+    assert h.show_case(ref)["notices"][0]["status"] == "approved"
+    with h.db.session() as s:
+        accounts.disable_user(s, "caseworker")
+    assert client.get("/web/", follow_redirects=False).status_code == 303  # disabled: logged out at once
