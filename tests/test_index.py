@@ -61,3 +61,27 @@ def test_as_codes_round_trips_hex() -> None:
     hexes = ["00" * 32, "ff" * 32, "f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22"]
     codes = as_codes(hexes)
     assert [bytes(c).hex() for c in codes] == hexes
+
+
+@pytest.mark.parametrize("radius", [0, 12, 13, 31, 40])
+def test_wide_layout_equals_brute_force(radius: int, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The 20-bit-chunk layout (used from 4M codes) is exact too; forced here on 20k codes."""
+    import haechi.index.hamming as hamming
+
+    monkeypatch.setattr(hamming, "WIDE_AFTER", 1000)
+    rng = np.random.default_rng(100 + radius)
+    codes = rng.integers(0, 256, (20_000, 32), dtype=np.uint8)
+    codes[:3000, 10:26] = codes[0, 10:26]  # clustered in the middle chunks (crossing word borders)
+    labels = np.arange(len(codes), dtype=np.int64) + 11
+    index = HammingIndex.build(codes, labels)
+    assert index.layout == hamming.LAYOUT_20
+    queries = _planted(rng, codes[rng.choice(len(codes), 48)], [int(x) for x in rng.integers(0, 45, 48)])
+    hits = index.search(queries, radius)
+    got = set(zip(hits.query.tolist(), hits.label.tolist(), hits.distance.tolist(), strict=True))
+    assert got == _brute(queries, codes, labels, radius)
+    assert len(got) == len({(q, lab) for q, lab, _ in got})
+    index.save(tmp_path / "wide")
+    loaded = HammingIndex.load(tmp_path / "wide")
+    assert loaded.layout == hamming.LAYOUT_20
+    again = loaded.search(queries, radius)
+    assert set(zip(again.query.tolist(), again.label.tolist(), again.distance.tolist(), strict=True)) == got

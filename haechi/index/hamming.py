@@ -6,10 +6,14 @@ id vectors per table (~1.3 GB of ids at 10M codes with 16 tables), which does no
 implicit because the codes themselves are stored sorted by their first chunk: 10M codes cost
 320 MB of codes + 600 MB of ids + 40 MB of labels.
 
-Exactness: the 256 bits are cut into m=16 chunks of 16 bits. If two codes are within radius r,
-by pigeonhole some chunk differs in at most floor(r / m) bits, so probing every key within
-floor(r / m) flips of each query chunk finds every true neighbour; all candidates are then
-verified with the full 256-bit distance. At r=31 that is one flip: 17 probes per chunk.
+Exactness: the 256 bits are cut into chunks; chunk i is probed with every key within f_i bit
+flips of the query's chunk. If every chunk differed in more than f_i bits the distance would be
+at least sum(f_i + 1), so choosing sum(f_i + 1) > r finds every neighbour within radius r; all
+candidates are then verified with the full 256-bit distance. Two layouts:
+- up to 4M codes, 16 chunks of 16 bits: at r=31 one flip each (17 probes per chunk);
+- from 4M codes, 12 chunks of 20 bits + one of 16: buckets are 16x smaller, so ~2.6x fewer
+  candidates at 10M for ~5x more (cheap, prefetched) probes; flips are spread so that
+  sum(f_i + 1) = r + 1 at the fewest probes.
 ``bench/bench_match.py`` checks recall against brute force (faiss flat). The probe/verify loop
 is compiled (``_mih_kernel``, numba); building and persistence stay numpy.
 """
@@ -17,6 +21,7 @@ is compiled (``_mih_kernel``, numba); building and persistence stay numpy.
 from __future__ import annotations
 
 import itertools
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -24,9 +29,11 @@ from typing import Literal
 import numpy as np
 
 CODE_BYTES = 32
-CHUNKS = 16
-CHUNK_BITS = 16
-_KEYS = 1 << CHUNK_BITS
+#: chunk widths (bits) of the two layouts; they always add up to 256
+LAYOUT_16 = (16,) * 16
+LAYOUT_20 = (20,) * 12 + (16,)
+#: from this many codes on, the 20-bit layout is built
+WIDE_AFTER = 4_000_000
 #: pending (not yet compacted) codes are searched by brute force; compact beyond this many
 PENDING_LIMIT = 50_000
 
@@ -40,12 +47,35 @@ class RangeHits:
     distance: np.ndarray  # int32
 
 
-def _flip_masks(flips: int) -> np.ndarray:
+def _flip_masks(bits: int, flips: int) -> np.ndarray:
     masks = [0]
     for k in range(1, flips + 1):
-        for bits in itertools.combinations(range(CHUNK_BITS), k):
-            masks.append(sum(1 << b for b in bits))
+        for chosen in itertools.combinations(range(bits), k):
+            masks.append(sum(1 << b for b in chosen))
     return np.array(masks, dtype=np.int64)
+
+
+def _choose_flips(widths: tuple[int, ...], radius: int, n: int) -> list[int]:
+    """Flips per chunk with sum(f + 1) >= radius + 1, greedily at the least expected work: each
+    probe costs a bucket lookup plus the candidates in it (n / 2^width on random codes)."""
+    flips = [0] * len(widths)
+    need = radius + 1 - len(widths)
+    while need > 0:
+        # the chunk whose next flip level adds the least work
+        i = min(range(len(widths)),
+                key=lambda j: (math.comb(widths[j], flips[j] + 1) * (1.0 + n / (1 << widths[j])), j))
+        flips[i] += 1
+        need -= 1
+    return flips
+
+
+def chunk_keys(words: np.ndarray, offset: int, bits: int) -> np.ndarray:
+    """The ``bits``-bit chunk at bit ``offset`` of each code (codes as (n, 4) uint64 words)."""
+    w, s = divmod(offset, 64)
+    val = words[:, w] >> np.uint64(s)
+    if s + bits > 64:
+        val |= words[:, w + 1] << np.uint64(64 - s)
+    return (val & np.uint64((1 << bits) - 1)).astype(np.int64)
 
 
 def as_codes(hexes: list[str] | np.ndarray) -> np.ndarray:
@@ -63,8 +93,9 @@ class HammingIndex:
     def __init__(self) -> None:
         self._codes = np.zeros((0, CODE_BYTES), np.uint8)
         self._labels = np.zeros(0, np.int64)
-        self._offsets = np.zeros((CHUNKS, _KEYS + 1), np.int64)
-        self._ids = np.zeros((CHUNKS - 1, 0), np.uint32)
+        self._layout = np.array(LAYOUT_16, np.int64)
+        self._offsets = np.zeros(0, np.int64)  # all tables' CSR offsets, concatenated
+        self._ids = np.zeros((len(LAYOUT_16) - 1, 0), np.uint32)
         self._pending_codes: list[np.ndarray] = []
         self._pending_labels: list[np.ndarray] = []
         self._removed: set[int] = set()
@@ -80,19 +111,24 @@ class HammingIndex:
         if codes.shape[0] != labels.shape[0]:
             raise ValueError("codes and labels differ in length")
         n = codes.shape[0]
-        chunks = codes.view(np.uint16)  # (n, 16)
-        order = np.argsort(chunks[:, 0], kind="stable")
+        widths = LAYOUT_20 if n >= WIDE_AFTER else LAYOUT_16
+        starts = np.concatenate([[0], np.cumsum(widths)[:-1]])
+        order = np.argsort(chunk_keys(codes.view(np.uint64), 0, widths[0]), kind="stable")
         codes = np.ascontiguousarray(codes[order])
         labels = np.ascontiguousarray(labels[order])
-        chunks = codes.view(np.uint16)
-        offsets = np.zeros((CHUNKS, _KEYS + 1), np.int64)
-        ids = np.empty((CHUNKS - 1, n), np.uint32)
-        for t in range(CHUNKS):
-            counts = np.bincount(chunks[:, t], minlength=_KEYS)
-            np.cumsum(counts, out=offsets[t, 1:])
+        words = codes.view(np.uint64)
+        offsets = np.zeros(sum((1 << w) + 1 for w in widths), np.int64)
+        ids = np.empty((len(widths) - 1, n), np.uint32)
+        base = 0
+        for t, (w, start) in enumerate(zip(widths, starts, strict=True)):
+            keys = chunk_keys(words, int(start), w)
+            counts = np.bincount(keys, minlength=1 << w)
+            np.cumsum(counts, out=offsets[base + 1 : base + (1 << w) + 1])
             if t > 0:
-                ids[t - 1] = np.argsort(chunks[:, t], kind="stable").astype(np.uint32)
+                ids[t - 1] = np.argsort(keys, kind="stable").astype(np.uint32)
+            base += (1 << w) + 1
         self._codes, self._labels, self._offsets, self._ids = codes, labels, offsets, ids
+        self._layout = np.array(widths, np.int64)
 
     def add(self, codes: np.ndarray, labels: np.ndarray | list[int]) -> None:
         """Add codes; they are searchable at once (brute force) and compacted in bulk later."""
@@ -124,6 +160,10 @@ class HammingIndex:
     def nbytes(self) -> int:
         return int(self._codes.nbytes + self._labels.nbytes + self._offsets.nbytes + self._ids.nbytes)
 
+    @property
+    def layout(self) -> tuple[int, ...]:
+        return tuple(int(w) for w in self._layout)
+
     # -- searching --------------------------------------------------------------------------
     def search(self, queries: np.ndarray, radius: int) -> RangeHits:
         """Every (query row, label) pair within ``radius`` bits, each pair once at its distance."""
@@ -143,11 +183,17 @@ class HammingIndex:
             return RangeHits(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int32))
         from haechi.index._mih_kernel import mih_search  # numba: loaded on first search, not at start-up
 
-        flips = radius // CHUNKS
+        widths = self.layout
+        flips = _choose_flips(widths, radius, n)
+        masks = [_flip_masks(w, f) for w, f in zip(widths, flips, strict=True)]
+        mask_start = np.concatenate([[0], np.cumsum([len(m) for m in masks])]).astype(np.int64)
+        table_base = np.concatenate([[0], np.cumsum([(1 << w) + 1 for w in widths])]).astype(np.int64)
+        bit_start = np.concatenate([[0], np.cumsum(widths)]).astype(np.int64)
         q = np.ascontiguousarray(q)
         qrow, cand, dist = mih_search(
-            self._codes.view(np.uint64), self._codes.view(np.uint16), self._offsets, self._ids,
-            q.view(np.uint64), q.view(np.uint16), _flip_masks(flips), int(radius), int(flips),
+            self._codes.view(np.uint64), self._offsets, self._ids, q.view(np.uint64),
+            np.array(widths, np.int64), bit_start, table_base, np.concatenate(masks), mask_start,
+            np.array(flips, np.int64), int(radius),
         )
         return RangeHits(query=qrow, label=self._labels[cand], distance=dist)
 
@@ -168,7 +214,7 @@ class HammingIndex:
         directory = Path(directory)
         tmp = directory.with_name(directory.name + ".tmp")
         tmp.mkdir(parents=True, exist_ok=True)
-        for name in ("codes", "labels", "offsets", "ids"):
+        for name in ("codes", "labels", "offsets", "ids", "layout"):
             np.save(tmp / f"{name}.npy", getattr(self, f"_{name}"))
         if directory.exists():
             old = directory.with_name(directory.name + ".old")
@@ -184,6 +230,8 @@ class HammingIndex:
     def load(cls, directory: Path, mmap: bool = False) -> HammingIndex:
         index = cls()
         mode: Literal["r"] | None = "r" if mmap else None
-        for name in ("codes", "labels", "offsets", "ids"):
+        for name in ("codes", "labels", "offsets", "ids", "layout"):
             setattr(index, f"_{name}", np.load(Path(directory) / f"{name}.npy", mmap_mode=mode))
+        if int(index._layout.sum()) != CODE_BYTES * 8:
+            raise ValueError(f"{directory}: bad index layout")
         return index

@@ -22,8 +22,8 @@ from haechi.signals.local import LocalFeatures
 from haechi.store.crypto import Cipher
 from haechi.store.models import BankEntry, LocalFeatureSet, VideoHash
 
-#: bump when what the index holds changes (2: banked video frames, negative labels)
-INDEX_VERSION = 2
+#: bump when what the index holds changes (2: banked video frames; 3: chunk layouts)
+INDEX_VERSION = 3
 
 
 def _pdq_filter(quality_floor: int) -> object:
