@@ -455,6 +455,19 @@ class Haechi:
                              str(explain_dir) if explain_dir else None)
         return ordered_map(partial(assess_ref, opts=opts), iter_media(paths, self._limits()), self.settings.workers)
 
+    # -- backups ----------------------------------------------------------------------------
+    def backup(self, out: str | os.PathLike[str], include_key: bool = False) -> dict[str, Any]:
+        from haechi.services import backup as backup_service
+
+        return backup_service.backup(self, Path(out), include_key)
+
+    def restore(self, archive: str | os.PathLike[str]) -> dict[str, Any]:
+        from haechi.services import backup as backup_service
+
+        result = backup_service.restore(self, Path(archive))
+        self._pdq_index, self._cipher = None, None
+        return result
+
     # -- keys -------------------------------------------------------------------------------
     def rotate_keys(self) -> dict[str, int]:
         """Re-encrypt every encrypted value with a new key (key file) or the first key of

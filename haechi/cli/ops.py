@@ -118,3 +118,26 @@ def doctor_command(ctx: typer.Context, json_out: JsonOpt = False, home: HomeOpt 
             table.add_row(r["check"], "[green]ok[/green]" if r["ok"] else "[red]problem[/red]", str(r["detail"]))
         out.print(table)
     raise typer.Exit(0 if all(r["ok"] for r in results) else 1)
+
+
+def backup_command(ctx: typer.Context, out_file: Annotated[str, typer.Argument(help="Archive to write (.tar.gz).")],
+                   include_key: Annotated[bool, typer.Option("--include-key", help="Also store the encryption key "
+                                                              "(protect the archive like the key).")] = False,
+                   json_out: JsonOpt = False, home: HomeOpt = None) -> None:
+    """Back up the database, evidence store and custody log, with a manifest of hashes."""
+    with handled(), open_haechi(home, ctx) as h:
+        result = h.backup(out_file, include_key=include_key)
+    if json_out:
+        emit_json(result)
+    else:
+        out.print(f"backed up {sum(result['tables'].values())} rows and {result['evidence_files']} evidence files "
+                  f"to {result['out']}" + ("" if include_key else " (key NOT included: keep it safe separately)"))
+
+
+def restore_command(ctx: typer.Context, archive: Annotated[str, typer.Argument(help="Backup archive.")],
+                    json_out: JsonOpt = False, home: HomeOpt = None) -> None:
+    """Restore a backup into an empty home (checked against its manifest first)."""
+    with handled(), open_haechi(home, ctx) as h:
+        result = h.restore(archive)
+    emit_json(result) if json_out else out.print(f"restored {sum(result['restored'].values())} rows, "
+                                                 f"{result['evidence_files']} evidence files")
