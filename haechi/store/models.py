@@ -258,3 +258,17 @@ class Notice(Base):
     approved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     message_id: Mapped[str | None] = mapped_column(String(300), nullable=True, unique=True)
+
+
+class Watch(Base):
+    """A source checked again and again for re-uploads (a URL, or a Telegram export folder)."""
+
+    __tablename__ = "watches"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), nullable=False, index=True)
+    kind: Mapped[str] = mapped_column(String(16), nullable=False)  # url | telegram
+    source: Mapped[str] = mapped_column(Text, nullable=False)
+    every_seconds: Mapped[int] = mapped_column(Integer, nullable=False)
+    last_run: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
