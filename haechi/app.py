@@ -369,6 +369,38 @@ class Haechi:
         with self.db.session() as s:
             return cases.stats(s)
 
+    def exchange_export(self, fmt: str, bank: str | None = None, case_ref: str | None = None) -> str:
+        """A bank's or a case's hashes in an exchange format (no media, no victim data)."""
+        from haechi.cases.exchange import ExchangedSignal, exchange
+
+        ex = exchange(fmt)
+        signals: list[ExchangedSignal] = []
+        if (bank is None) == (case_ref is None):
+            raise InputError("export", "give exactly one of --bank or --case")
+        if bank is not None:
+            for line in self.export_bank(bank, "jsonl"):
+                row = json.loads(line)
+                signals.append(ExchangedSignal(row["signal_type"], row["signal"], None))
+        else:
+            for item in self.show_case(str(case_ref))["items"]:
+                for m in item["media"]:
+                    for t in ("pdq", "md5"):
+                        if m.get(t):
+                            signals.append(ExchangedSignal(t, m[t], case_ref))
+        return ex.dump(signals)
+
+    def exchange_import(self, fmt: str, bank: str, file: str | os.PathLike[str]) -> dict[str, Any]:
+        from haechi.cases.exchange import exchange
+
+        path = Path(file)
+        try:
+            text_in = path.read_text(encoding="utf-8-sig")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InputError(str(path), f"cannot read: {exc}") from None
+        signals, errors = exchange(fmt).load(text_in, str(path))
+        ids = self.add_signals(bank, [(s.signal_type, s.signal) for s in signals]) if signals else []
+        return {"imported": len(ids), "errors": errors}
+
     # -- distributed work -------------------------------------------------------------------
     def scan_distributed(self, paths: Iterable[str | os.PathLike[str]], banks: list[str] | None = None,
                          threshold: int | None = None, broker_url: str | None = None) -> str:

@@ -208,3 +208,30 @@ def test_watch_finds_reuploads_once(tmp_path: Path, site: str) -> None:
     for bad in ("6", "0h", "10s", "every day"):
         with pytest.raises(InputError):
             parse_every(bad)
+
+
+def test_hash_exchange_round_trips(tmp_path: Path, images: Path) -> None:
+    from haechi.cases.exchange import EXCHANGES
+
+    with Haechi(home=tmp_path / "home", workers=1) as h:
+        h.create_bank("ours")
+        list(h.add_to_bank("ours", [images]))
+        ref = h.create_case()["case"]
+        list(h.add_case_items(ref, [str(images)]))
+        for fmt in EXCHANGES:
+            text = h.exchange_export(fmt, bank="ours")
+            assert "sha256" not in text.lower() or fmt == "hma"  # StopNCII-style lists carry PDQ and MD5
+            f = tmp_path / f"x.{fmt}"
+            f.write_text(text + ("junk,pdq,zz\n" if fmt == "stopncii" else '{"pdq": "zz"}\nnot json\n'))
+            h.create_bank(f"theirs-{fmt}")
+            result = h.exchange_import(fmt, f"theirs-{fmt}", f)
+            assert result["imported"] == 12 and len(result["errors"]) == (1 if fmt == "stopncii" else 2)
+            assert all(str(f) in e for e in result["errors"])
+        case_csv = h.exchange_export("stopncii", case_ref=ref)
+        assert case_csv.count(ref) == 12 and "V-" not in case_csv
+        rows = {Path(r["path"]).name: {m["bank"] for m in r["matches"]} for r in h.scan([images])}
+        assert all({"theirs-stopncii", "theirs-hma"} <= banks for banks in rows.values())
+        with pytest.raises(InputError):
+            h.exchange_export("stopncii")
+        with pytest.raises(InputError):
+            h.exchange_export("tmk", bank="ours")

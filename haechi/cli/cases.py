@@ -245,3 +245,31 @@ def watch_run(ctx: typer.Context, run_all: Annotated[bool, typer.Option("--all",
     for r in rows:
         emit_json(r) if json_out else out.print(f"watch {r['watch']} ({r['case']}): {len(r['new_items'])} new item(s)"
                                                 + (f" — {r['error']}" if r["error"] else ""))
+
+
+exchange_app = typer.Typer(help="Exchange hash lists with platforms (StopNCII-style, HMA).", no_args_is_help=True)
+
+
+@exchange_app.command("export")
+def exchange_export(ctx: typer.Context,
+                    fmt: Annotated[str, typer.Option("--format", help="stopncii | hma")] = "stopncii",
+                    bank: Annotated[str | None, typer.Option("--bank")] = None,
+                    case: Annotated[str | None, typer.Option("--case")] = None, home: HomeOpt = None) -> None:
+    """Write a bank's or a case's hashes (never media) to stdout."""
+    with handled(), open_haechi(home, ctx) as h:
+        sys.stdout.write(h.exchange_export(fmt, bank=bank, case_ref=case))
+
+
+@exchange_app.command("import")
+def exchange_import(ctx: typer.Context, bank: str, file: str,
+                    fmt: Annotated[str, typer.Option("--format", help="stopncii | hma")] = "stopncii",
+                    json_out: JsonOpt = False, home: HomeOpt = None) -> None:
+    """Import a platform's hash list into a bank; bad lines are reported, good ones stored."""
+    with handled(), open_haechi(home, ctx) as h:
+        result = h.exchange_import(fmt, bank, file)
+    if json_out:
+        emit_json(result)
+    else:
+        out.print(f"imported {result['imported']}; {len(result['errors'])} bad line(s)")
+        for e in result["errors"][:20]:
+            out.print(f"  {e}")

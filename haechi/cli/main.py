@@ -41,6 +41,7 @@ app.command("due")(cases.due_command)
 app.command("recheck")(cases.recheck_command)
 app.command("stats")(cases.stats_command)
 app.add_typer(cases.watch_app, name="watch")
+app.add_typer(cases.exchange_app, name="exchange")
 app.add_typer(service.user_app, name="user")
 app.add_typer(service.token_app, name="token")
 

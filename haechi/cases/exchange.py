@@ -1,0 +1,117 @@
+"""Hash-list exchange with platforms: hashes with a case reference, never media.
+
+A ``SignalExchange`` is one class: a name, ``dump`` (signals → text) and ``load`` (text →
+signals). Register a new exchange in ``EXCHANGES``. Formats:
+- ``stopncii``: CSV ``case_reference,hash_type,hash_value`` with PDQ and MD5 (the two hash types
+  StopNCII shares with its partner platforms);
+- ``hma``: JSON lines ``{"pdq": "..."}`` / ``{"md5": "..."}`` / ``{"vpdq": "..."}`` — the body
+  HMA's ``POST /c/bank/{name}/signal`` takes, so each line can be sent to an HMA bank as is.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import dataclass
+from typing import ClassVar, Protocol
+
+from haechi.errors import BadSignal, InputError
+from haechi.signals import SIGNAL_TYPES
+
+
+@dataclass(frozen=True)
+class ExchangedSignal:
+    signal_type: str
+    signal: str
+    case_ref: str | None = None
+
+
+class SignalExchange(Protocol):
+    name: ClassVar[str]
+    signal_types: ClassVar[tuple[str, ...]]
+
+    def dump(self, signals: list[ExchangedSignal]) -> str: ...
+
+    def load(self, text: str, source: str) -> tuple[list[ExchangedSignal], list[str]]: ...
+
+
+def _valid(signal_type: str, value: str, where: str, allowed: tuple[str, ...]) -> ExchangedSignal | str:
+    if signal_type not in allowed:
+        return f"{where}: hash type {signal_type!r} not exchanged in this format ({', '.join(allowed)})"
+    try:
+        return ExchangedSignal(signal_type, SIGNAL_TYPES[signal_type].normalize(value))
+    except BadSignal as exc:
+        return f"{where}: {exc.reason}"
+
+
+class StopNCIIExchange:
+    name: ClassVar[str] = "stopncii"
+    signal_types: ClassVar[tuple[str, ...]] = ("pdq", "md5")
+
+    def dump(self, signals: list[ExchangedSignal]) -> str:
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow(["case_reference", "hash_type", "hash_value"])
+        for s in signals:
+            if s.signal_type in self.signal_types:
+                w.writerow([s.case_ref or "", s.signal_type, s.signal])
+        return buf.getvalue()
+
+    def load(self, text: str, source: str) -> tuple[list[ExchangedSignal], list[str]]:
+        out: list[ExchangedSignal] = []
+        errors: list[str] = []
+        reader = csv.DictReader(io.StringIO(text))
+        if reader.fieldnames is None or not {"hash_type", "hash_value"} <= set(reader.fieldnames):
+            raise InputError(source, "expected CSV columns case_reference,hash_type,hash_value")
+        for row in reader:
+            where = f"{source}:{reader.line_num}"
+            got = _valid((row.get("hash_type") or "").strip().lower(), row.get("hash_value") or "", where,
+                         self.signal_types)
+            if isinstance(got, str):
+                errors.append(got)
+            else:
+                out.append(ExchangedSignal(got.signal_type, got.signal, (row.get("case_reference") or None)))
+        return out, errors
+
+
+class HMAExchange:
+    name: ClassVar[str] = "hma"
+    signal_types: ClassVar[tuple[str, ...]] = ("pdq", "md5", "vpdq")
+
+    def dump(self, signals: list[ExchangedSignal]) -> str:
+        return "".join(json.dumps({s.signal_type: s.signal}) + "\n" for s in signals
+                       if s.signal_type in self.signal_types)
+
+    def load(self, text: str, source: str) -> tuple[list[ExchangedSignal], list[str]]:
+        out: list[ExchangedSignal] = []
+        errors: list[str] = []
+        for number, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            where = f"{source}:{number}"
+            try:
+                obj = json.loads(line)
+            except ValueError as exc:
+                errors.append(f"{where}: malformed JSON: {exc}")
+                continue
+            if not isinstance(obj, dict) or len(obj) != 1:
+                errors.append(f"{where}: expected one {{signal_type: signal}} per line")
+                continue
+            ((signal_type, value),) = obj.items()
+            got = _valid(str(signal_type).lower(), str(value), where, self.signal_types)
+            if isinstance(got, str):
+                errors.append(got)
+            else:
+                out.append(got)
+        return out, errors
+
+
+#: the one place an exchange format is registered
+EXCHANGES: dict[str, SignalExchange] = {e.name: e for e in (StopNCIIExchange(), HMAExchange())}
+
+
+def exchange(name: str) -> SignalExchange:
+    if name not in EXCHANGES:
+        raise InputError(name, f"exchange format must be one of {', '.join(EXCHANGES)}")
+    return EXCHANGES[name]
