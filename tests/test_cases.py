@@ -235,3 +235,22 @@ def test_hash_exchange_round_trips(tmp_path: Path, images: Path) -> None:
             h.exchange_export("stopncii")
         with pytest.raises(InputError):
             h.exchange_export("tmk", bank="ours")
+
+
+def test_rdap_abuse_contact_from_a_local_rdap_server(site: str) -> None:
+    import json as _json
+
+    from haechi.cases.recipients import abuse_from_rdap, rdap_abuse_contact
+
+    doc = {"objectClassName": "ip network", "entities": [
+        {"roles": ["registrant"], "vcardArray": ["vcard", [["email", {}, "text", "owner@isp.example"]]],
+         "entities": [{"roles": ["abuse"], "vcardArray": ["vcard", [["fn", {}, "text", "Abuse"],
+                                                                   ["email", {}, "text", "abuse@isp.example"]]]}]}]}
+    assert abuse_from_rdap(doc) == "abuse@isp.example"
+    assert abuse_from_rdap({"entities": [{"roles": ["abuse"]}]}) is None
+    ROUTES["/rdap/ip/127.0.0.1"] = (200, "application/rdap+json", _json.dumps(doc).encode())
+    assert rdap_abuse_contact("127.0.0.1", f"{site}/rdap", allow_private=True) == "abuse@isp.example"
+    assert rdap_abuse_contact("127.0.0.1", f"{site}/rdap") is None  # private address: no lookup
+    assert rdap_abuse_contact("no-such-host.invalid", f"{site}/rdap", allow_private=True) is None
+    ROUTES["/rdap/ip/127.0.0.1"] = (200, "application/json", b"{broken")
+    assert rdap_abuse_contact("127.0.0.1", f"{site}/rdap", allow_private=True) is None

@@ -184,8 +184,13 @@ def draft_notice(session: Session, item_ids: list[int], regime: str, lang: str, 
         raise InputError(case.case_ref, "case is closed: no new notices")
     hours = deadline_hours or int(templates()["regimes"].get(regime, {}).get("deadline_hours", 48))
     subject, body = render(regime, lang, case.case_ref, [i.url for i in items], sender, hours)
-    entry = lookup_host(hosts.pop())
+    host = hosts.pop()
+    entry = lookup_host(host)
     recipient = recipient or (entry or {}).get("email") or (entry or {}).get("form")
+    if recipient is None and host:
+        from haechi.cases.recipients import rdap_abuse_contact
+
+        recipient = rdap_abuse_contact(host)
     notice = Notice(case_id=case.id, item_ids=json.dumps(sorted(item_ids)), regime=regime, lang=lang,
                     recipient=recipient, subject=subject, body=body, status="draft", deadline_hours=hours)
     session.add(notice)
