@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 system-deps:
 	@sh scripts/system-deps.sh
 
-.PHONY: system-deps demo test lint typecheck check bench bench-hash bench-match bench-match-10m bench-robustness bench-video bench-faces bench-capture bench-assess bench-api clean
+.PHONY: system-deps demo test lint typecheck check bench bench-hash bench-match bench-match-10m bench-robustness bench-video bench-faces bench-capture bench-assess bench-api bench-notice clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -72,3 +72,6 @@ bench-assess: $(STAMP)
 
 bench-api: $(STAMP)
 	$(BIN)/python bench/bench_api.py --hashes 1000000 --seconds 20
+
+bench-notice: $(STAMP) system-deps
+	$(BIN)/python bench/bench_notice.py --items 100
