@@ -378,3 +378,36 @@ def test_crawl_is_bounded_deduplicated_and_resumable(tmp_path: Path, site: str) 
         assert done == ["index.html", "a.html", "b.html", "deep.html", "deeper.html"]
         with pytest.raises(InputError):
             list(h.crawl("http://127.0.0.1/", depth=1))  # private without the flag
+
+
+def test_trusted_timestamps_on_captures(tmp_path: Path, site: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.tsa_server import TSA
+
+    tsa = TSA()
+    try:
+        (tmp_path / "root.pem").write_bytes(tsa.root_pem)
+        monkeypatch.setenv("HAECHI_TSA_URL", tsa.url)
+        monkeypatch.setenv("HAECHI_TSA_CERT", str(tmp_path / "root.pem"))
+        with Haechi(home=tmp_path / "home", workers=1) as h:
+            (row,) = list(h.capture([f"{site}/page.html"], case_ref="TS", screenshot=False, allow_private=True))
+            assert row["timestamp"]["tsa"] == tsa.url and row["sha256"]["timestamp.tsr"]
+            assert h.verify_custody("TS")["ok"]
+            out = tmp_path / "ts.zip"
+            h.export_evidence("TS", out)
+            assert verify_package(out)["ok"]
+            # a token that covers other data is caught, even with its file hash updated in the log
+            from haechi.evidence.timestamp import request_timestamp
+
+            other = request_timestamp(b"something else", tsa.url).token
+            tsr = Path(row["warc"]).with_name("timestamp.tsr")
+            tsr.chmod(0o600)
+            tsr.write_bytes(other)
+            problems = h.verify_custody("TS")["problems"]
+            assert any("timestamp" in p for p in problems)
+        # a TSA that is down: the capture is still recorded, with the reason
+        monkeypatch.setenv("HAECHI_TSA_URL", "http://127.0.0.1:9/tsa")
+        with Haechi(home=tmp_path / "home2", workers=1) as h:
+            (row,) = list(h.capture([f"{site}/page.html"], screenshot=False, allow_private=True))
+            assert row["error"] is None and "unreachable" in row["timestamp_error"]
+    finally:
+        tsa.close()

@@ -197,3 +197,16 @@ def test_key_rotation_reencrypts_without_loss(tmp_path: Path, images: Path) -> N
     engine_db.dispose()
     with pytest.raises(ConfigError):
         Cipher(old_key).decrypt(token)
+
+
+@needs_faces
+def test_cnn_detector_option_adds_detections() -> None:
+    from haechi.signals.faces import FaceEngine
+
+    im = Image.open(FR / "multi_kit_with_rose.jpg").convert("RGB")
+    im.thumbnail((480, 480))
+    rgb = np.asarray(im)
+    hog = FaceEngine().detect(rgb)
+    both = FaceEngine(cnn=True).detect(rgb)
+    assert len(both) >= len(hog) >= 1
+    assert all(b.kind in ("frontal", "left", "right", "tilted", "cnn") for b in both)

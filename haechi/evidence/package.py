@@ -19,6 +19,7 @@ from typing import Any
 from haechi import __version__
 from haechi.errors import InputError
 from haechi.evidence import custody
+from haechi.evidence.timestamp import TSR_NAME, stamped_bytes, verify_token
 
 FORMAT = "haechi-evidence/1"
 KOREAN_FONTS = ["/usr/share/fonts/truetype/nanum/NanumGothic.ttf",
@@ -102,6 +103,11 @@ def verify_package(path: Path) -> dict[str, Any]:
                     problems.append(f"capture {cap.get('id')}: {name} hash differs from its custody entry")
                 if zname not in listed or listed.get(zname) != digest:
                     problems.append(f"capture {cap.get('id')}: {name} in the package differs from the capture")
+            tsr_name = cap.get("files", {}).get(TSR_NAME)
+            if tsr_name in names:
+                check = verify_token(zf.read(tsr_name), stamped_bytes(cap.get("artefacts", {})))
+                if not check["ok"]:
+                    problems.append(f"capture {cap.get('id')}: trusted timestamp: {check['problem']}")
     return {"ok": not problems, "package": str(path), "case": manifest.get("case"),
             "captures": len(manifest.get("captures", [])), "custody_entries": result.entries, "problems": problems}
 

@@ -13,6 +13,7 @@ from haechi.errors import InputError, NotFound
 from haechi.evidence import custody
 from haechi.evidence.capture import Screenshotter, capture_page, sha256_file
 from haechi.evidence.package import write_package
+from haechi.evidence.timestamp import TSR_NAME, request_timestamp, stamped_bytes, tsa_settings, verify_token
 from haechi.sources import MediaRef
 from haechi.sources.web import FetchLimits
 from haechi.store.models import Capture
@@ -54,11 +55,24 @@ def _capture_urls(h: Haechi, urls: Iterable[str], case_ref: str | None, actor: s
                 item["faces"] = row.get("faces", [])
             media.append(item)
         rel = cap.folder.relative_to(h.evidence_dir)
+        stamp_info: dict[str, Any] = {}
+        tsa_url, _ = tsa_settings()
+        if tsa_url and cap.error is None:
+            try:
+                stamp = request_timestamp(stamped_bytes(cap.artefacts), tsa_url)
+                tsr = cap.folder / TSR_NAME
+                tsr.write_bytes(stamp.token)
+                tsr.chmod(0o400)
+                cap.artefacts[TSR_NAME] = sha256_file(tsr)
+                stamp_info = {"timestamp": {"tsa": tsa_url, "gen_time": stamp.gen_time, "serial": stamp.serial}}
+            except InputError as exc:
+                stamp_info = {"timestamp_error": str(exc)}
         details = {"url": url, "final_url": cap.final_url, "status": cap.status, "folder": str(rel),
                    "media": len(media), "matched": sum(bool(m["matches"]) for m in media),
                    "media_sha256": {m["url"]: m["sha256"] for m in media if m["sha256"]}}
         if cap.error:
             details["error"] = cap.error
+        details.update(stamp_info)
         with h.db.session() as s:
             entry = custody.append(s, "capture", actor, case_ref=case_ref, details=details, artefacts=cap.artefacts)
             cap_row = Capture(case_ref=case_ref, url=url, final_url=cap.final_url, status=cap.status,
@@ -76,6 +90,7 @@ def _capture_urls(h: Haechi, urls: Iterable[str], case_ref: str | None, actor: s
             "case": case_ref, "links": cap.links, "page_sha256": cap.page_sha256, "error": cap.error}
         if cap.screenshot_error:
             out["screenshot_error"] = cap.screenshot_error
+        out.update(stamp_info)
         yield out
 
 
@@ -87,12 +102,18 @@ def verify_artefacts(h: Haechi, case_ref: str | None = None) -> list[str]:
         if case_ref is not None:
             query = query.where(Capture.case_ref == case_ref)
         for cap in s.scalars(query):
-            for name, digest in json.loads(cap.artefacts).items():
+            artefacts = json.loads(cap.artefacts)
+            for name, digest in artefacts.items():
                 path = h.evidence_dir / cap.folder / name
                 if not path.exists():
                     problems.append(f"capture {cap.id}: artefact {name} is missing ({path})")
                 elif sha256_file(path) != digest:
                     problems.append(f"capture {cap.id}: artefact {name} was modified (hash differs)")
+            tsr = h.evidence_dir / cap.folder / TSR_NAME
+            if TSR_NAME in artefacts and tsr.exists():
+                check = verify_token(tsr.read_bytes(), stamped_bytes(artefacts), tsa_settings()[1])
+                if not check["ok"]:
+                    problems.append(f"capture {cap.id}: trusted timestamp: {check['problem']}")
     return problems
 
 
