@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 system-deps:
 	@sh scripts/system-deps.sh
 
-.PHONY: system-deps demo test lint typecheck check bench bench-hash bench-match bench-match-10m bench-robustness bench-video bench-faces bench-capture bench-assess bench-api bench-notice clean
+.PHONY: system-deps demo test lint typecheck check bench bench-hash bench-match bench-match-10m bench-robustness bench-video bench-faces bench-capture bench-assess bench-api bench-notice fuzz fuzz-smoke clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,7 +24,7 @@ test: $(STAMP) system-deps
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
-	$(BIN)/ruff check haechi bench tests
+	$(BIN)/ruff check haechi bench tests fuzz scripts
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -75,3 +75,11 @@ bench-api: $(STAMP)
 
 bench-notice: $(STAMP) system-deps
 	$(BIN)/python bench/bench_notice.py --items 100
+
+# coverage-guided fuzzing (atheris): FUZZ_SECONDS per harness (default 600 = 10 min each)
+fuzz: $(STAMP)
+	FUZZ_SECONDS=$${FUZZ_SECONDS:-600} PY=../$(BIN)/python fuzz/run_all.sh
+
+# a short deterministic run of every harness (CI)
+fuzz-smoke: $(STAMP)
+	FUZZ_RUNS=200 PY=../$(BIN)/python fuzz/run_all.sh

@@ -1,0 +1,66 @@
+"""Generate the small seed corpora committed under fuzz/corpus/ (run once; outputs are tiny)."""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+import zipfile
+from pathlib import Path
+
+from PIL import Image, PngImagePlugin
+
+ROOT = Path(__file__).parent / "corpus"
+
+
+def put(target: str, name: str, data: bytes) -> None:
+    d = ROOT / target
+    d.mkdir(parents=True, exist_ok=True)
+    (d / name).write_bytes(data)
+
+
+def img(fmt: str, **kw: object) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", (24, 16), (200, 40, 90)).save(buf, fmt, **kw)
+    return buf.getvalue()
+
+
+def main() -> None:
+    png, jpg, gif = img("PNG"), img("JPEG", quality=70), img("GIF")
+    for name, data in (("a.png", png), ("a.jpg", jpg), ("a.gif", gif)):
+        put("decode", name, data)
+        put("assess", name, data)
+    meta = PngImagePlugin.PngInfo()
+    meta.add_text("parameters", "Steps: 20, Sampler: Euler")
+    buf = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(buf, "PNG", pnginfo=meta)
+    put("assess", "sd.png", buf.getvalue())
+    z = io.BytesIO()
+    with zipfile.ZipFile(z, "w") as zf:
+        zf.writestr("a.png", png)
+        zf.writestr("../evil.png", png)
+    put("archive", "a.zip", z.getvalue())
+    t = io.BytesIO()
+    with tarfile.open(fileobj=t, mode="w") as tf:
+        info = tarfile.TarInfo("a.jpg")
+        info.size = len(jpg)
+        tf.addfile(info, io.BytesIO(jpg))
+    put("archive", "a.tar", t.getvalue())
+    put("exchange", "a.jsonl", b'{"signal_type":"pdq","signal":"' + b"ab" * 32 + b'","label":"x"}\n')
+    put("exchange", "a.csv", b"signal_type,signal,label\nmd5," + b"0" * 32 + b",y\n")
+    put("exchange", "s.csv", b"case_reference,hash_type,hash_value\nC-1,pdq," + b"f" * 64 + b"\n")
+    put("exchange", "v.jsonl", b'{"signal_type":"vpdq","signal":"[\\"' + b"ab" * 32 + b',100,0.000\\"]"}\n')
+    put("exports", "result.json", json.dumps({"name": "c", "id": 1, "messages": [
+        {"id": 1, "type": "message", "date": "2026-01-01T00:00:00", "from": "x", "photo": "photos/a.jpg",
+         "text_entities": [{"type": "link", "text": "https://a.example/"}]}]}).encode())
+    put("exports", "a.warc", b"WARC/1.1\r\nWARC-Type: resource\r\nWARC-Target-URI: https://a.example/a.png\r\n"
+        b"Content-Type: image/png\r\nWARC-Date: 2026-01-01T00:00:00Z\r\nWARC-Record-ID: <urn:uuid:1>\r\n"
+        b"Content-Length: " + str(len(png)).encode() + b"\r\n\r\n" + png + b"\r\n\r\n")
+    put("html", "a.html", b'<html><head><meta property="og:image" content="/o.jpg"><base href="/b/"></head>'
+        b'<img src="a.jpg" srcset="b.jpg 1x, c.jpg 2x"><video poster="p.jpg"><source src="v.mp4"></video>'
+        b'<a href="/next">n</a>')
+    put("api", "a", b'{"pdq":"' + b"ab" * 32 + b'"}' + b"\x00" * 8 + b"pdq")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,22 @@
+#!/bin/sh
+# Run every harness: FUZZ_SECONDS each (default 600), corpora in fuzz/corpus/<target>.
+# CI runs a short deterministic smoke instead: FUZZ_RUNS=300 fuzz/run_all.sh
+set -u
+cd "$(dirname "$0")"
+PY=${PY:-../.venv/bin/python}
+status=0
+for target in decode archive exchange exports html assess api; do
+  mkdir -p "corpus/$target" "work/$target" "findings/$target"
+  if [ -n "${FUZZ_RUNS:-}" ]; then
+    limit="-runs=$FUZZ_RUNS -seed=1"
+  else
+    limit="-max_total_time=${FUZZ_SECONDS:-600}"
+  fi
+  echo "== fuzz_$target"
+  # shellcheck disable=SC2086
+  # new inputs go to work/ (not committed); the committed seeds in corpus/ are only read
+  $PY "fuzz_$target.py" "work/$target" "corpus/$target" $limit -rss_limit_mb=2048 -timeout=20 \
+      -artifact_prefix="findings/$target/" -print_final_stats=1 2>&1 | grep -aE "stat::number_of_executed_units|ERROR|Exception|DONE" || true
+  [ -n "$(ls "findings/$target" 2>/dev/null)" ] && { echo "findings in fuzz/findings/$target"; status=1; }
+done
+exit $status
