@@ -9,6 +9,7 @@ import getpass
 import json
 import os
 from collections.abc import Iterable, Iterator
+from datetime import datetime
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -261,10 +262,26 @@ class Haechi:
             else:
                 media = [{"url": r["path"], "sha256": r["sha256"], "md5": r["md5"], "pdq": r["pdq"],
                           "matches": r["matches"]} for r in self.scan([target])]
-            synthetic = False
+            synthetic = self._media_synthetic(case_ref, media)
             with self.db.session() as s:
                 item, created = cases.add_item(s, case_ref, target, media, who, synthetic)
             yield dict(item, duplicate=not created, error=None)
+
+    def _media_synthetic(self, case_ref: str, media: list[dict[str, Any]]) -> bool:
+        """Whether any captured media of an item is assessed synthetic or likely synthetic."""
+        from haechi.assess.run import AssessOptions, assess_ref
+        from haechi.services.evidence import media_bytes
+
+        opts = AssessOptions(self.settings.max_pixels, self.settings.max_file_bytes)
+        for m in media:
+            url = m.get("url") or ""
+            data = media_bytes(self, case_ref, url) if url.startswith(("http://", "https://")) else None
+            if data is None and url and Path(url).is_file():
+                data = Path(url).read_bytes()
+            if data and assess_ref(MediaRef(path=url, data=data), opts)["verdict"] in ("synthetic",
+                                                                                       "likely_synthetic"):
+                return True
+        return False
 
     def draft_notice(self, item_ids: list[int], regime: str, lang: str, actor: str | None = None,
                      deadline_hours: int | None = None, recipient: str | None = None) -> dict[str, Any]:
@@ -363,11 +380,11 @@ class Haechi:
             yield {"item": item_id, "url": url, "case": cref, "status": status, "http_status": cap["status"],
                    "capture_id": cap.get("capture_id")}
 
-    def stats(self) -> dict[str, Any]:
+    def stats(self, start: datetime | None = None, end: datetime | None = None) -> dict[str, Any]:
         from haechi.cases import service as cases
 
         with self.db.session() as s:
-            return cases.stats(s)
+            return cases.stats(s, start, end)
 
     def exchange_export(self, fmt: str, bank: str | None = None, case_ref: str | None = None) -> str:
         """A bank's or a case's hashes in an exchange format (no media, no victim data)."""

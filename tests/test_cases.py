@@ -254,3 +254,34 @@ def test_rdap_abuse_contact_from_a_local_rdap_server(site: str) -> None:
     assert rdap_abuse_contact("no-such-host.invalid", f"{site}/rdap", allow_private=True) is None
     ROUTES["/rdap/ip/127.0.0.1"] = (200, "application/json", b"{broken")
     assert rdap_abuse_contact("127.0.0.1", f"{site}/rdap", allow_private=True) is None
+
+
+def test_stats_synthetic_share_country_and_dates(tmp_path: Path) -> None:
+    from PIL import PngImagePlugin
+    from typer.testing import CliRunner
+
+    from haechi.cases.service import country_of
+    from haechi.cli.main import app
+
+    meta = PngImagePlugin.PngInfo()
+    meta.add_text("parameters", "a photo, Steps: 30, Sampler: Euler a, Seed: 1")
+    scene(81).save(tmp_path / "gen.png", pnginfo=meta)
+    scene(82).save(tmp_path / "cam.jpg", quality=90)
+    with Haechi(home=tmp_path / "home", workers=1) as h:
+        ref = h.create_case()["case"]
+        items = {Path(i["url"]).name: i for i in h.add_case_items(ref, [str(tmp_path / "gen.png"),
+                                                                         str(tmp_path / "cam.jpg")])}
+        assert items["gen.png"]["synthetic"] and not items["cam.jpg"]["synthetic"]
+        assert h.stats()["synthetic_share"] == 0.5
+    assert country_of("cdn.host.kr") == "KR" and country_of("x.co.uk") == "GB" and country_of("a.com") == "unknown"
+    runner = CliRunner()
+    home = ["--home", str(tmp_path / "home")]
+    now = datetime.now(UTC)
+    r = runner.invoke(app, ["stats", "--json", "--from", (now - timedelta(days=1)).date().isoformat(), *home])
+    assert '"cases": 1' in r.output
+    r = runner.invoke(app, ["stats", "--json", "--to", (now - timedelta(days=1)).date().isoformat(), *home])
+    assert '"cases": 0' in r.output
+    r = runner.invoke(app, ["stats", "--from", "yesterday", *home])
+    assert r.exit_code == 2
+    r = runner.invoke(app, ["stats", "--png", str(tmp_path / "chart.png"), *home])
+    assert r.exit_code == 0 and (tmp_path / "chart.png").read_bytes().startswith(b"\x89PNG")

@@ -303,6 +303,11 @@ def stats(session: Session, start: datetime | None = None, end: datetime | None 
         if i.removed_at and i.notified_at:
             hours = (_utc(i.removed_at) - _utc(i.notified_at)).total_seconds() / 3600
             by_host.setdefault(i.platform or i.host or "unknown", []).append(hours)
+    by_country: dict[str, list[float]] = {}
+    for i in items:
+        if i.removed_at and i.notified_at:
+            hours = (_utc(i.removed_at) - _utc(i.notified_at)).total_seconds() / 3600
+            by_country.setdefault(country_of(i.host), []).append(hours)
     all_hours = [h for v in by_host.values() for h in v]
     return {"cases": len(cases), "victims": len({c.victim_ref for c in cases if c.victim_ref}),
             "items_found": len(items), "items_notified": sum(i.notified_at is not None for i in items),
@@ -310,4 +315,17 @@ def stats(session: Session, start: datetime | None = None, end: datetime | None 
             "items_still_up": sum(i.status == "still_up" for i in items),
             "synthetic_share": round(sum(i.synthetic for i in items) / len(items), 3) if items else 0.0,
             "median_hours_to_removal": round(statistics.median(all_hours), 2) if all_hours else None,
-            "median_hours_to_removal_by_host": {k: round(statistics.median(v), 2) for k, v in sorted(by_host.items())}}
+            "median_hours_to_removal_by_host": {k: round(statistics.median(v), 2) for k, v in sorted(by_host.items())},
+            "median_hours_to_removal_by_country": {k: round(statistics.median(v), 2)
+                                                   for k, v in sorted(by_country.items())}}
+
+
+def country_of(host: str | None) -> str:
+    """Country of a host from its country-code top-level domain (``.kr`` → KR); generic TLDs
+    are "unknown" — hosting country needs a GeoIP database, which Haechi does not ship."""
+    if not host or "." not in host:
+        return "unknown"
+    tld = host.rsplit(".", 1)[-1].lower()
+    if len(tld) == 2 and tld.isalpha():
+        return {"uk": "GB"}.get(tld, tld.upper())
+    return "unknown"

@@ -162,12 +162,26 @@ def recheck_command(ctx: typer.Context, case: Annotated[str | None, typer.Option
 
 
 def stats_command(ctx: typer.Context, json_out: JsonOpt = False,
+                  start: Annotated[str | None, typer.Option("--from", help="Cases opened from (YYYY-MM-DD).")] = None,
+                  end: Annotated[str | None, typer.Option("--to", help="... until, exclusive (YYYY-MM-DD).")] = None,
                   csv_out: Annotated[bool, typer.Option("--csv", help="CSV (metric,value).")] = False,
                   png: Annotated[str | None, typer.Option("--png", help="Write a chart here.")] = None,
                   home: HomeOpt = None) -> None:
     """Figures a centre can publish (no personal data)."""
+    from datetime import UTC, datetime
+
+    from haechi.errors import InputError
+
+    def day(value: str | None) -> datetime | None:
+        if value is None:
+            return None
+        try:
+            return datetime.fromisoformat(value).replace(tzinfo=UTC)
+        except ValueError:
+            raise InputError(value, "dates are YYYY-MM-DD") from None
+
     with handled(), open_haechi(home, ctx) as h:
-        data = h.stats()
+        data = h.stats(day(start), day(end))
     if png:
         _chart(data, png)
     if json_out:
