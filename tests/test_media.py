@@ -179,3 +179,22 @@ def test_folder_walk_symlink_loop_and_bad_files(tmp_path: Path) -> None:
     assert "loop" in rows["sub/loop"]["error"]
     assert "no such file" in rows["dangling.jpg"]["error"]
     assert all(r["error"] is None or r["path"] in r["error"] for r in rows.values())
+
+
+REGRESSIONS = Path(__file__).parent / "data" / "fuzz_regressions"
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in REGRESSIONS.iterdir()))
+def test_fuzz_findings_give_clear_errors(name: str) -> None:
+    """Inputs atheris found that escaped the decoder (truncated GIF frame headers: struct.error)."""
+    from haechi.assess.run import AssessOptions, assess_ref
+    from haechi.errors import MediaError
+    from haechi.media import decode_image
+    from haechi.sources import MediaRef
+
+    data = (REGRESSIONS / name).read_bytes()
+    with pytest.raises(MediaError) as exc:
+        decode_image(data, name, max_pixels=4_000_000)
+    assert name in str(exc.value)
+    out = assess_ref(MediaRef(path=name, data=data), AssessOptions(4_000_000, 2_000_000))
+    assert out["error"] and name in out["error"]

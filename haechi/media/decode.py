@@ -8,6 +8,7 @@ silently padded images), so no signal can forget a check.
 from __future__ import annotations
 
 import io
+import struct
 import warnings
 from dataclasses import dataclass
 
@@ -111,7 +112,7 @@ def decode_image(
         raise MediaError(source, "not a recognised image format") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise MediaError(source, f"over the pixel limit (possible decompression bomb): {exc}") from None
-    except (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError, MemoryError) as exc:
+    except (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError, MemoryError, struct.error) as exc:
         reason = str(exc) or type(exc).__name__
         raise MediaError(source, f"corrupt or truncated image: {reason}") from None
     if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.shape[0] < 1 or rgb.shape[1] < 1:
