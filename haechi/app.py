@@ -128,6 +128,17 @@ class Haechi:
             self._index_new(pairs)
             yield result
 
+    def _stored_index_pairs(self, s: Any, entry_ids: list[int]) -> list[tuple[int, str]]:
+        """(label, PDQ hex) of just-stored entries: their PDQs and their videos' frames."""
+        rows = s.execute(select(BankEntry.id, BankEntry.signal).where(
+            BankEntry.id.in_(entry_ids), BankEntry.signal_type == "pdq")).all()
+        pairs = [(r[0], r[1]) for r in rows]
+        for entry_id, blob in s.execute(select(VideoHash.entry_id, VideoHash.data).where(
+                VideoHash.entry_id.in_(entry_ids))):
+            codes, labels = video_frame_codes(entry_id, blob, self.settings.quality_floor)
+            pairs += list(zip(labels, codes, strict=True))
+        return pairs
+
     def _index_new(self, pairs: list[tuple[int, str]]) -> None:
         """Make new entries matchable at once by an index this instance already loaded."""
         if self._pdq_index is not None and pairs:
@@ -137,13 +148,7 @@ class Haechi:
         with self.db.session() as s:
             bank = bank_service.get_bank(s, name)
             result = bank_service.import_signals(s, bank, Path(file))
-            rows = s.execute(select(BankEntry.id, BankEntry.signal).where(
-                BankEntry.id.in_(result.entry_ids), BankEntry.signal_type == "pdq")).all()
-            pairs = [(r[0], r[1]) for r in rows]
-            for entry_id, blob in s.execute(select(VideoHash.entry_id, VideoHash.data).where(
-                    VideoHash.entry_id.in_(result.entry_ids))):
-                codes, labels = video_frame_codes(entry_id, blob, self.settings.quality_floor)
-                pairs += list(zip(labels, codes, strict=True))
+            pairs = self._stored_index_pairs(s, result.entry_ids)
         self._index_new(pairs)
         return result
 
@@ -155,13 +160,7 @@ class Haechi:
             result = bank_service.import_text(s, bank, lines + "\n", "request")
             if result.errors:
                 raise InputError("signal", "; ".join(e.split(": ", 1)[-1] for e in result.errors))
-            rows = s.execute(select(BankEntry.id, BankEntry.signal).where(
-                BankEntry.id.in_(result.entry_ids), BankEntry.signal_type == "pdq")).all()
-            pairs = [(r[0], r[1]) for r in rows]
-            for entry_id, blob in s.execute(select(VideoHash.entry_id, VideoHash.data).where(
-                    VideoHash.entry_id.in_(result.entry_ids))):
-                codes, labels = video_frame_codes(entry_id, blob, self.settings.quality_floor)
-                pairs += list(zip(labels, codes, strict=True))
+            pairs = self._stored_index_pairs(s, result.entry_ids)
             if not result.entry_ids:  # all duplicates: return the existing entries
                 existing = []
                 for t, v in signals:

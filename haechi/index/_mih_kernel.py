@@ -35,27 +35,27 @@ def _popcount64(typingctx, x):  # type: ignore[no-untyped-def]
     return types.int64(x), codegen
 
 
+def _prefetch_codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
+    """Emit LLVM's prefetch (read, keep in all caches) of ``arr[indices...]``."""
+    arrty = signature.args[0]
+    ary = context.make_array(arrty)(context, builder, args[0])
+    indices = [context.cast(builder, v, t, types.intp) for v, t in zip(args[1:], signature.args[1:], strict=True)]
+    ptr = cgutils.get_item_pointer(context, builder, arrty, ary, indices)
+    i8p = ir.IntType(8).as_pointer()
+    i32 = ir.IntType(32)
+    fnty = ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32])
+    fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch.p0")
+    builder.call(fn, [builder.bitcast(ptr, i8p), i32(0), i32(3), i32(1)])
+    return context.get_dummy_value()
+
+
 @intrinsic
 def _prefetch(typingctx, arr, row, col):  # type: ignore[no-untyped-def]
     """Hint the CPU to fetch ``arr[row, col]`` now (LLVM prefetch): the search reads buckets and
     codes at random places, and DRAM latency, not arithmetic, is what it waits on."""
     if not isinstance(arr, types.Array) or not isinstance(row, types.Integer):
         return None
-
-    def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
-        arrty = signature.args[0]
-        ary = context.make_array(arrty)(context, builder, args[0])
-        idx = context.cast(builder, args[1], signature.args[1], types.intp)
-        col = context.cast(builder, args[2], signature.args[2], types.intp)
-        ptr = cgutils.get_item_pointer(context, builder, arrty, ary, [idx, col])
-        i8p = ir.IntType(8).as_pointer()
-        i32 = ir.IntType(32)
-        fnty = ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32])
-        fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch.p0")
-        builder.call(fn, [builder.bitcast(ptr, i8p), i32(0), i32(3), i32(1)])
-        return context.get_dummy_value()
-
-    return types.void(arr, row, col), codegen
+    return types.void(arr, row, col), _prefetch_codegen
 
 
 @intrinsic
@@ -63,20 +63,7 @@ def _prefetch1(typingctx, arr, idx):  # type: ignore[no-untyped-def]
     """Prefetch ``arr[idx]`` of a 1-D array."""
     if not isinstance(arr, types.Array) or not isinstance(idx, types.Integer):
         return None
-
-    def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
-        arrty = signature.args[0]
-        ary = context.make_array(arrty)(context, builder, args[0])
-        i = context.cast(builder, args[1], signature.args[1], types.intp)
-        ptr = cgutils.get_item_pointer(context, builder, arrty, ary, [i])
-        i8p = ir.IntType(8).as_pointer()
-        i32 = ir.IntType(32)
-        fnty = ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32])
-        fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch.p0")
-        builder.call(fn, [builder.bitcast(ptr, i8p), i32(0), i32(3), i32(1)])
-        return context.get_dummy_value()
-
-    return types.void(arr, idx), codegen
+    return types.void(arr, idx), _prefetch_codegen
 
 
 @njit(cache=True, nogil=True, inline="always")

@@ -20,6 +20,7 @@ is compiled (``_mih_kernel``, numba); building and persistence stay numpy.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from dataclasses import dataclass
@@ -67,6 +68,26 @@ def _choose_flips(widths: tuple[int, ...], radius: int, n: int) -> list[int]:
         flips[i] += 1
         need -= 1
     return flips
+
+
+_Plan = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+
+
+@functools.lru_cache(maxsize=64)
+def _search_plan(widths: tuple[int, ...], radius: int, n: int) -> _Plan:
+    """Kernel arguments that depend only on the layout, radius and size: chunk widths, first
+    bits, table bases, all flip masks, mask starts, flips. Cached: a scan searches the same
+    index at the same radius thousands of times (the 20-bit layout has ~1,400 masks)."""
+    flips = _choose_flips(widths, radius, n)
+    masks = [_flip_masks(w, f) for w, f in zip(widths, flips, strict=True)]
+    mask_start = np.concatenate([[0], np.cumsum([len(m) for m in masks])]).astype(np.int64)
+    table_base = np.concatenate([[0], np.cumsum([(1 << w) + 1 for w in widths])]).astype(np.int64)
+    bit_start = np.concatenate([[0], np.cumsum(widths)]).astype(np.int64)
+    plan: _Plan = (np.array(widths, np.int64), bit_start, table_base, np.concatenate(masks), mask_start,
+            np.array(flips, np.int64))
+    for arr in plan:
+        arr.flags.writeable = False  # shared between calls
+    return plan
 
 
 def chunk_keys(words: np.ndarray, offset: int, bits: int) -> np.ndarray:
@@ -183,17 +204,10 @@ class HammingIndex:
             return RangeHits(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int32))
         from haechi.index._mih_kernel import mih_search  # numba: loaded on first search, not at start-up
 
-        widths = self.layout
-        flips = _choose_flips(widths, radius, n)
-        masks = [_flip_masks(w, f) for w, f in zip(widths, flips, strict=True)]
-        mask_start = np.concatenate([[0], np.cumsum([len(m) for m in masks])]).astype(np.int64)
-        table_base = np.concatenate([[0], np.cumsum([(1 << w) + 1 for w in widths])]).astype(np.int64)
-        bit_start = np.concatenate([[0], np.cumsum(widths)]).astype(np.int64)
         q = np.ascontiguousarray(q)
         qrow, cand, dist = mih_search(
             self._codes.view(np.uint64), self._offsets, self._ids, q.view(np.uint64),
-            np.array(widths, np.int64), bit_start, table_base, np.concatenate(masks), mask_start,
-            np.array(flips, np.int64), int(radius),
+            *_search_plan(self.layout, int(radius), n), int(radius),
         )
         return RangeHits(query=qrow, label=self._labels[cand], distance=dist)
 

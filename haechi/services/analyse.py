@@ -20,7 +20,7 @@ from haechi.media.video import FRAME_SHORT_SIDE, VideoInfo, VideoLimits, is_anim
 from haechi.signals.borders import trim_borders
 from haechi.signals.faces import FaceBox
 from haechi.signals.local import LocalFeatures, orb_features
-from haechi.signals.pdq import pdq_of
+from haechi.signals.pdq import PDQResult, pdq_of
 from haechi.signals.vpdq import VpdqFrame, to_exchange
 from haechi.sources import MediaRef
 
@@ -195,13 +195,11 @@ def analyse(ref: MediaRef, opts: AnalyseOptions) -> MediaRecord:
         if opts.dihedral:
             record.mirror_variants = pdq_of(image.rgb[:, ::-1], dihedral=True).variants
         if opts.trim:
-            trimmed = trim_borders(image.rgb)
-            if trimmed is not None:
-                tp = pdq_of(trimmed, dihedral=opts.dihedral)
+            tp = _trimmed_pdq(image.rgb, opts.dihedral)
+            if tp is not None:
                 record.trimmed_variants = tp.variants or (tp.hash,)
                 record.trimmed_quality = tp.quality
-            h = image.rgb.shape[0]
-            bp = pdq_of(image.rgb[int(h * 0.15) : int(h * 0.85)], dihedral=opts.dihedral)
+            bp = _band_pdq(image.rgb, opts.dihedral)
             record.band_variants, record.band_quality = bp.variants or (bp.hash,), bp.quality
         if opts.faces:
             record.face_data = _faces(image.rgb, image.width / image.rgb.shape[1], None, opts)
@@ -215,6 +213,18 @@ def analyse(ref: MediaRef, opts: AnalyseOptions) -> MediaRecord:
     return record
 
 
+def _trimmed_pdq(rgb: np.ndarray, dihedral: bool) -> PDQResult | None:
+    """PDQ of the image with uniform borders/letterboxes cut off; None when it has none."""
+    trimmed = trim_borders(rgb)
+    return None if trimmed is None else pdq_of(trimmed, dihedral=dihedral)
+
+
+def _band_pdq(rgb: np.ndarray, dihedral: bool) -> PDQResult:
+    """PDQ of the middle band (rows 15-85%): captions and subtitles live outside it."""
+    h = rgb.shape[0]
+    return pdq_of(rgb[int(h * 0.15) : int(h * 0.85)], dihedral=dihedral)
+
+
 def _analyse_video(record: MediaRecord, source: Any, data: bytes | None, opts: AnalyseOptions) -> None:
     """vPDQ of a video: PDQ of sampled frames (plus, for scans, rotated/mirrored/trimmed)."""
     limits = VideoLimits(max_pixels=opts.max_pixels, seconds_per_hash=opts.video_seconds_per_hash,
@@ -226,15 +236,13 @@ def _analyse_video(record: MediaRecord, source: Any, data: bytes | None, opts: A
     for frame in iter_frames(source, record.path, limits, info, data=data):
         pdq = pdq_of(frame.rgb, dihedral=opts.dihedral)
         fs = FrameSignals(frame.number, frame.t_s, pdq.hash, pdq.quality, variants=pdq.variants)
-        h = frame.rgb.shape[0]
-        band = pdq_of(frame.rgb[int(h * 0.15) : int(h * 0.85)], dihedral=opts.dihedral)
+        band = _band_pdq(frame.rgb, opts.dihedral)
         fs.band, fs.band_quality, fs.band_variants = band.hash, band.quality, band.variants
         if opts.dihedral:
             fs.mirror_variants = pdq_of(frame.rgb[:, ::-1], dihedral=True).variants
         if opts.trim:
-            trimmed = trim_borders(frame.rgb)
-            if trimmed is not None:
-                tp = pdq_of(trimmed, dihedral=opts.dihedral)
+            tp = _trimmed_pdq(frame.rgb, opts.dihedral)
+            if tp is not None:
                 fs.trimmed_variants = tp.variants or (tp.hash,)
         frames.append(fs)
         if opts.faces and record.face_data is not None and info.width:
