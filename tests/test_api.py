@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,20 +12,12 @@ from fastapi.testclient import TestClient
 from haechi import Haechi
 from haechi.api.app import create_app
 from haechi.demo.samples import scene
-from haechi.demo.transforms import make_copy
 from haechi.services import accounts
 from haechi.signals.pdq import pdq_of
+from tests.helpers import scene_jpeg as _jpeg
 
 ROLES = ["admin", "caseworker", "reviewer", "partner", "victim"]
 
-
-def _jpeg(seed: int, family: str | None = None) -> bytes:
-    im = scene(seed)
-    if family:
-        im = make_copy(im, family, seed=seed)
-    buf = io.BytesIO()
-    im.save(buf, "JPEG", quality=90)
-    return buf.getvalue()
 
 
 @pytest.fixture

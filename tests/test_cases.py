@@ -3,7 +3,6 @@ sending, idempotent SMTP delivery (local aiosmtpd), deadlines, re-checks, statis
 
 from __future__ import annotations
 
-import io
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -18,19 +17,9 @@ from aiosmtpd.controller import Controller
 from haechi import Haechi
 from haechi.cases.service import Sender, render, templates
 from haechi.demo.samples import scene
-from haechi.demo.transforms import make_copy
 from haechi.errors import InputError
 from haechi.store.models import Notice
-
-
-def _jpeg(seed: int, family: str | None = None) -> bytes:
-    im = scene(seed)
-    if family:
-        im = make_copy(im, family, seed=seed)
-    buf = io.BytesIO()
-    im.save(buf, "JPEG", quality=90)
-    return buf.getvalue()
-
+from tests.helpers import scene_jpeg as _jpeg
 
 ROUTES: dict[str, tuple[int, str, bytes]] = {}
 

@@ -3,7 +3,6 @@ tamper detection, evidence packages verified offline. A test web server runs on 
 
 from __future__ import annotations
 
-import io
 import json
 import shutil
 import socket
@@ -20,23 +19,14 @@ from sqlalchemy import text
 from warcio.archiveiterator import ArchiveIterator
 
 from haechi import Haechi
-from haechi.demo.samples import scene
-from haechi.demo.transforms import make_copy
 from haechi.errors import InputError
 from haechi.evidence.package import verify_package
 from haechi.sources.html_media import extract
 from haechi.sources.web import FetchLimits, check_url, fetch
+from tests.helpers import scene_jpeg as _jpeg
 
 HAS_CHROMIUM = Path("/usr/bin/chromium").exists()
 
-
-def _jpeg(seed: int, family: str | None = None) -> bytes:
-    im = scene(seed)
-    if family:
-        im = make_copy(im, family, seed=seed)
-    buf = io.BytesIO()
-    im.save(buf, "JPEG", quality=90)
-    return buf.getvalue()
 
 
 class _Handler(BaseHTTPRequestHandler):
