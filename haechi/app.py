@@ -30,6 +30,7 @@ from haechi.signals import vpdq as vpdq_signal
 from haechi.signals.local import BANK_FEATURES, QUERY_FEATURES
 from haechi.sources import MediaRef, iter_media
 from haechi.sources.files import Limits
+from haechi.store.blobs import BlobStore
 from haechi.store.crypto import Cipher, load_or_create_key, write_key_file
 from haechi.store.db import Database
 from haechi.store.models import Bank, BankEntry, FaceEmbedding, LocalFeatureSet, VideoHash
@@ -51,6 +52,7 @@ class Haechi:
         self._cipher: Cipher | None = None
         self._pdq_index: HammingIndex | None = None
         self._index_last_id = 0
+        self._blobs: BlobStore | None = None
 
     # -- plumbing ---------------------------------------------------------------------------
     @property
@@ -548,7 +550,18 @@ class Haechi:
     # -- evidence ---------------------------------------------------------------------------
     @property
     def evidence_dir(self) -> Path:
+        """Where captures are written: the evidence store itself by default, a staging area
+        when artefacts go to object storage (:attr:`blobs`)."""
         return self.settings.home / "evidence"
+
+    @property
+    def blobs(self) -> BlobStore:
+        """The evidence store (``storage_url``: local directory by default, or S3)."""
+        if self._blobs is None:
+            from haechi.store.blobs import open_store
+
+            self._blobs = open_store(self.settings.storage_url, self.evidence_dir, self.settings.s3_endpoint_url)
+        return self._blobs
 
     def _has_subjects(self) -> bool:
         from haechi.store.models import Subject

@@ -54,6 +54,10 @@ class Settings:
     face_threshold: float = DEFAULT_FACE_THRESHOLD
     #: Celery broker for distributed work (Redis or RabbitMQ URL); None: everything in-process
     broker_url: str | None = None
+    #: where evidence artefacts are stored (haechi.store.blobs): None = <home>/evidence,
+    #: file:///path, or s3://bucket/prefix (with s3_endpoint_url for a non-AWS server)
+    storage_url: str | None = None
+    s3_endpoint_url: str | None = None
 
     @property
     def index_dir(self) -> Path:
@@ -69,6 +73,40 @@ def default_home() -> Path:
     return Path(platformdirs.user_data_dir("haechi", appauthor=False))
 
 
+#: settings a config file or the environment may set (HAECHI_<NAME> upper-case), with their types
+_SETTABLE: dict[str, type] = {
+    "pdq_threshold": int, "quality_floor": int, "max_pixels": int, "max_file_bytes": int, "max_archive_bytes": int,
+    "max_video_bytes": int, "workers": int, "face_threshold": float, "broker_url": str, "storage_url": str,
+    "s3_endpoint_url": str, "video_seconds_per_hash": float, "video_max_frames": int,
+}
+
+
+def load_config_file(path: Path) -> dict[str, object]:
+    """Settings from a TOML file (``[haechi]`` table or top level); unknown keys are an error,
+    so a typo never silently falls back to a default."""
+    import tomllib
+
+    from haechi.errors import ConfigError
+
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read config file: {exc}") from None
+    table = data.get("haechi", data)
+    out: dict[str, object] = {}
+    for key, value in table.items():
+        if key in ("home", "database_url"):
+            out[key] = str(value)
+            continue
+        if key not in _SETTABLE:
+            raise ConfigError(f"{path}: unknown setting {key!r} (known: {', '.join(sorted(_SETTABLE))})")
+        try:
+            out[key] = _SETTABLE[key](value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{path}: {key} must be {_SETTABLE[key].__name__}, got {value!r}") from None
+    return out
+
+
 def resolve_settings(
     home: str | os.PathLike[str] | None = None,
     database_url: str | None = None,
@@ -77,14 +115,30 @@ def resolve_settings(
 ) -> Settings:
     """Build settings from explicit arguments, then the environment, then defaults.
 
-    Order for the home: argument, ``$HAECHI_HOME``, the platformdirs default.
-    Order for the database: argument, ``$HAECHI_DATABASE_URL``, SQLite under the home.
+    Every setting: argument, then ``$HAECHI_<NAME>``, then the config file (``$HAECHI_CONFIG``,
+    else ``<home>/haechi.toml`` when present), then the default. The home: argument,
+    ``$HAECHI_HOME``, the config file named by ``$HAECHI_CONFIG``, the platformdirs default. The
+    database: argument, ``$HAECHI_DATABASE_URL``, config file, SQLite under the home.
     """
+    from haechi.errors import ConfigError
+
     env = dict(os.environ) if env is None else env
-    home_path = Path(home or env.get("HAECHI_HOME") or default_home()).expanduser()
-    url = database_url or env.get("HAECHI_DATABASE_URL") or f"sqlite:///{home_path / 'haechi.db'}"
-    if "broker_url" not in overrides and env.get("HAECHI_BROKER_URL"):
-        overrides["broker_url"] = env["HAECHI_BROKER_URL"]
-    if "workers" not in overrides and env.get("HAECHI_WORKERS"):
-        overrides["workers"] = int(env["HAECHI_WORKERS"])
+    explicit = env.get("HAECHI_CONFIG")
+    file_cfg = load_config_file(Path(explicit).expanduser()) if explicit else {}
+    home_path = Path(home or env.get("HAECHI_HOME") or str(file_cfg.get("home") or "") or default_home()).expanduser()
+    if not explicit and (home_path / "haechi.toml").is_file():
+        file_cfg = load_config_file(home_path / "haechi.toml")
+    url = (database_url or env.get("HAECHI_DATABASE_URL") or str(file_cfg.get("database_url") or "")
+           or f"sqlite:///{home_path / 'haechi.db'}")
+    for name, kind in _SETTABLE.items():
+        if name in overrides:
+            continue
+        raw = env.get(f"HAECHI_{name.upper()}")
+        if raw:
+            try:
+                overrides[name] = kind(raw)
+            except ValueError:
+                raise ConfigError(f"HAECHI_{name.upper()} must be {kind.__name__}, got {raw!r}") from None
+        elif name in file_cfg:
+            overrides[name] = file_cfg[name]
     return Settings(home=home_path, database_url=url, **overrides)  # type: ignore[arg-type]

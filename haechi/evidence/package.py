@@ -32,10 +32,10 @@ def _sha(data: bytes) -> str:
 
 
 def write_package(out: Path, case_ref: str, captures: list[dict[str, Any]], chain: list[dict[str, Any]],
-                  files: dict[str, Path]) -> str:
-    """Write the zip; returns the manifest's SHA-256."""
+                  files: dict[str, bytes]) -> str:
+    """Write the zip (``files``: package name -> artefact bytes); returns the manifest's SHA-256."""
     custody_rows = [row if row["case_ref"] == case_ref else custody.redacted(row) for row in chain]
-    blobs: dict[str, bytes] = {name: path.read_bytes() for name, path in files.items()}
+    blobs: dict[str, bytes] = dict(files)
     blobs["report.pdf"] = report_pdf(case_ref, captures, chain, blobs)
     manifest = {
         "format": FORMAT, "case": case_ref, "exported_at": custody.now_iso(),

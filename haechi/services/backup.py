@@ -15,6 +15,7 @@ import hashlib
 import io
 import json
 import tarfile
+import tempfile
 from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,6 +24,7 @@ from sqlalchemy import func, insert, select, text
 
 from haechi import __version__
 from haechi.errors import InputError
+from haechi.store.blobs import read_bytes
 from haechi.store.models import Base
 
 if TYPE_CHECKING:
@@ -71,13 +73,11 @@ def backup(h: Haechi, out: Path, include_key: bool = False) -> dict[str, Any]:
                 lines = [json.dumps({k: _encode(v) for k, v in row.items()}, ensure_ascii=False) for row in rows]
                 _add(tar, f"db/{table.name}.jsonl", ("\n".join(lines) + "\n" if lines else "").encode(), manifest)
                 counts[table.name] = len(rows)
-        evidence = h.evidence_dir
+        store = h.blobs
         files = 0
-        if evidence.exists():
-            for f in sorted(evidence.rglob("*")):
-                if f.is_file():
-                    _add(tar, f"evidence/{f.relative_to(evidence)}", f.read_bytes(), manifest)
-                    files += 1
+        for key in store.keys():  # noqa: SIM118 - a BlobStore, not a dict
+            _add(tar, f"evidence/{key}", read_bytes(store, key), manifest)
+            files += 1
         if include_key and h.settings.key_file.exists():
             _add(tar, "secret.key", h.settings.key_file.read_bytes(), manifest)
         meta = {"format": FORMAT, "tool": __version__, "dialect": h.db.dialect, "tables": counts,
@@ -148,13 +148,19 @@ def restore(h: Haechi, path: Path) -> dict[str, Any]:
                     sql = (f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), "  # noqa: S608
                            f"COALESCE((SELECT MAX(id) FROM {table.name}), 0) + 1, false)")
                     s.execute(text(sql))
-    evidence = h.evidence_dir
-    for name, data in blobs.items():
-        if name.startswith("evidence/"):
-            target = evidence / name[len("evidence/") :]
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(data)
-            target.chmod(0o400)
+    store = h.blobs
+    with tempfile.TemporaryDirectory(dir=h.settings.home) as staging:
+        for name, data in blobs.items():
+            if name.startswith("evidence/"):
+                key = name[len("evidence/") :]
+                local = store.local_path(key)
+                target = local if local is not None else Path(staging) / "blob"
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(data)
+                target.chmod(0o400)
+                store.put_file(key, target)
+                if local is None:
+                    target.unlink()
     if "secret.key" in blobs and not h.settings.key_file.exists():
         from haechi.store.crypto import write_key_file
 

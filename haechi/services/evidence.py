@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -16,6 +17,7 @@ from haechi.evidence.package import write_package
 from haechi.evidence.timestamp import TSR_NAME, request_timestamp, stamped_bytes, tsa_settings, verify_token
 from haechi.sources import MediaRef
 from haechi.sources.web import FetchLimits
+from haechi.store.blobs import BlobStore, read_bytes, sha256_of
 from haechi.store.models import Capture
 
 if TYPE_CHECKING:
@@ -54,7 +56,7 @@ def _capture_urls(h: Haechi, urls: Iterable[str], case_ref: str | None, actor: s
             if faces:
                 item["faces"] = row.get("faces", [])
             media.append(item)
-        rel = cap.folder.relative_to(h.evidence_dir)
+        rel = cap.folder.relative_to(h.evidence_dir).as_posix()
         stamp_info: dict[str, Any] = {}
         tsa_url, _ = tsa_settings()
         if tsa_url and cap.error is None:
@@ -67,6 +69,9 @@ def _capture_urls(h: Haechi, urls: Iterable[str], case_ref: str | None, actor: s
                 stamp_info = {"timestamp": {"tsa": tsa_url, "gen_time": stamp.gen_time, "serial": stamp.serial}}
             except InputError as exc:
                 stamp_info = {"timestamp_error": str(exc)}
+        store = h.blobs
+        for name in cap.artefacts:  # a no-op for the local store; an upload for object storage
+            store.put_file(f"{rel}/{name}", cap.folder / name)
         details = {"url": url, "final_url": cap.final_url, "status": cap.status, "folder": str(rel),
                    "media": len(media), "matched": sum(bool(m["matches"]) for m in media),
                    "media_sha256": {m["url"]: m["sha256"] for m in media if m["sha256"]}}
@@ -82,10 +87,12 @@ def _capture_urls(h: Haechi, urls: Iterable[str], case_ref: str | None, actor: s
             s.flush()
             entry_info = {"id": entry.id, "entry_hash": entry.entry_hash, "prev_hash": entry.prev_hash}
             capture_id = cap_row.id
+        if store.local_path(f"{rel}/capture.warc.gz") is None:  # uploaded and recorded: drop the staging copy
+            shutil.rmtree(cap.folder, ignore_errors=True)
         out: dict[str, Any] = {
             "url": url, "final_url": cap.final_url, "status": cap.status, "captured_at": captured_at,
-            "warc": str(cap.folder / "capture.warc.gz"),
-            "screenshot": str(cap.folder / "screenshot.png") if "screenshot.png" in cap.artefacts else None,
+            "warc": _location(store, f"{rel}/capture.warc.gz"),
+            "screenshot": _location(store, f"{rel}/screenshot.png") if "screenshot.png" in cap.artefacts else None,
             "sha256": cap.artefacts, "media": media, "custody_entry": entry_info, "capture_id": capture_id,
             "case": case_ref, "links": cap.links, "page_sha256": cap.page_sha256, "error": cap.error}
         if cap.screenshot_error:
@@ -94,9 +101,15 @@ def _capture_urls(h: Haechi, urls: Iterable[str], case_ref: str | None, actor: s
         yield out
 
 
+def _location(store: BlobStore, key: str) -> str:
+    path = store.local_path(key)
+    return str(path) if path is not None else f"{store.url.rstrip('/')}/{key}"
+
+
 def verify_artefacts(h: Haechi, case_ref: str | None = None) -> list[str]:
     """Every stored artefact still has the hash the custody log recorded."""
     problems = []
+    store = h.blobs
     with h.db.session() as s:
         query = select(Capture)
         if case_ref is not None:
@@ -104,14 +117,14 @@ def verify_artefacts(h: Haechi, case_ref: str | None = None) -> list[str]:
         for cap in s.scalars(query):
             artefacts = json.loads(cap.artefacts)
             for name, digest in artefacts.items():
-                path = h.evidence_dir / cap.folder / name
-                if not path.exists():
-                    problems.append(f"capture {cap.id}: artefact {name} is missing ({path})")
-                elif sha256_file(path) != digest:
+                key = f"{cap.folder}/{name}"
+                if not store.exists(key):
+                    problems.append(f"capture {cap.id}: artefact {name} is missing ({_location(store, key)})")
+                elif sha256_of(store, key) != digest:
                     problems.append(f"capture {cap.id}: artefact {name} was modified (hash differs)")
-            tsr = h.evidence_dir / cap.folder / TSR_NAME
-            if TSR_NAME in artefacts and tsr.exists():
-                check = verify_token(tsr.read_bytes(), stamped_bytes(artefacts), tsa_settings()[1])
+            tsr_key = f"{cap.folder}/{TSR_NAME}"
+            if TSR_NAME in artefacts and store.exists(tsr_key):
+                check = verify_token(read_bytes(store, tsr_key), stamped_bytes(artefacts), tsa_settings()[1])
                 if not check["ok"]:
                     problems.append(f"capture {cap.id}: trusted timestamp: {check['problem']}")
     return problems
@@ -133,7 +146,8 @@ def export_case(h: Haechi, case_ref: str, out: Path, actor: str) -> dict[str, An
                      "captured_at": c.captured_at, "folder": c.folder, "artefacts": json.loads(c.artefacts),
                      "media": json.loads(c.media), "custody_entry_id": c.custody_entry_id} for c in captures]
         entry_hash = entry.entry_hash
-    files = {f"captures/{c['id']}/{name}": h.evidence_dir / c["folder"] / name
+    store = h.blobs
+    files = {f"captures/{c['id']}/{name}": read_bytes(store, f"{c['folder']}/{name}")
              for c in cap_rows for name in c["artefacts"]}
     manifest = write_package(out, case_ref, cap_rows, chain, files)
     return {"case": case_ref, "out": str(out), "captures": len(cap_rows), "files": len(files),
@@ -211,11 +225,12 @@ def media_bytes(h: Haechi, case_ref: str, url: str, max_bytes: int = 200 * 1024 
     with h.db.session() as s:
         caps = list(s.scalars(select(Capture).where(Capture.case_ref == case_ref).order_by(Capture.id.desc())))
         folders = [c.folder for c in caps if url in c.media]
+    store = h.blobs
     for folder in folders:
-        path = h.evidence_dir / folder / "capture.warc.gz"
-        if not path.exists():
+        key = f"{folder}/capture.warc.gz"
+        if not store.exists(key):
             continue
-        with path.open("rb") as fh:
+        with store.open(key) as fh:
             for record in ArchiveIterator(fh):
                 if record.rec_type == "response" and record.rec_headers.get_header("WARC-Target-URI") == url:
                     return bytes(record.content_stream().read(max_bytes))
