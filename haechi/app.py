@@ -8,7 +8,7 @@ from __future__ import annotations
 import getpass
 import json
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from functools import partial
 from pathlib import Path
@@ -350,36 +350,51 @@ class Haechi:
         with self.db.session() as s:
             cases.set_item_status(s, item_id, status, actor or getpass.getuser())
 
-    def recheck(self, case_ref: str | None = None, allow_private: bool = False,
-                actor: str | None = None) -> Iterator[dict[str, Any]]:
-        """Re-fetch every notified item: removed (404/410/gone), still_up (its media still
-        matches the banks) or changed; a new capture is the proof."""
-        from haechi.cases import service as cases
+    def recheck_targets(self, case_ref: str | None = None, item_ids: list[int] | None = None
+                        ) -> list[tuple[int, str, str, str]]:
+        """(item id, url, case, media JSON) of notified or still-up web items to re-check."""
         from haechi.store.models import Case, CaseItem
 
-        who = actor or getpass.getuser()
         with self.db.session() as s:
             q = select(CaseItem.id, CaseItem.url, Case.case_ref, CaseItem.media).join(
                 Case, Case.id == CaseItem.case_id).where(CaseItem.status.in_(["notified", "still_up"]))
             if case_ref:
                 q = q.where(Case.case_ref == case_ref)
-            rows = s.execute(q).all()
-        for item_id, url, cref, media in rows:
-            if not url.startswith(("http://", "https://")):
-                continue
-            (cap,) = list(self.capture([url], case_ref=cref, actor=who, screenshot=False, allow_private=allow_private))
+            if item_ids is not None:
+                q = q.where(CaseItem.id.in_(item_ids))
+            return [(i, u, c, m) for i, u, c, m in s.execute(q).all() if u.startswith(("http://", "https://"))]
+
+    def recheck(self, case_ref: str | None = None, allow_private: bool = False,
+                actor: str | None = None, item_ids: list[int] | None = None,
+                on_record: Callable[[Any, dict[str, Any]], None] | None = None) -> Iterator[dict[str, Any]]:
+        """Re-fetch every notified item: removed (404/410/gone), still_up (its media still
+        matches the banks) or changed; a new capture is the proof. The capture and the item's new
+        status are recorded in one transaction (with ``on_record``'s work, if given)."""
+        from haechi.cases import service as cases
+
+        who = actor or getpass.getuser()
+        for item_id, url, cref, media in self.recheck_targets(case_ref, item_ids):
             before = {m.get("sha256") for m in json.loads(media)}
-            if cap["error"] or (cap["status"] or 0) in (404, 410, 451):
-                status = "removed"
-            elif any(m["matches"] for m in cap["media"]) or before & {m["sha256"] for m in cap["media"]}:
-                status = "still_up"
-            else:
-                status = "removed"  # the page is there but the media is gone or different
-            with self.db.session() as s:
+            result: dict[str, Any] = {}
+
+            def record(s: Any, cap: dict[str, Any], item_id: int = item_id, url: str = url, cref: str = cref,
+                       before: set[Any] = before, result: dict[str, Any] = result) -> None:
+                if cap["error"] or (cap["status"] or 0) in (404, 410, 451):
+                    status = "removed"
+                elif any(m["matches"] for m in cap["media"]) or before & {m["sha256"] for m in cap["media"]}:
+                    status = "still_up"
+                else:
+                    status = "removed"  # the page is there but the media is gone or different
                 cases.set_item_status(s, item_id, status, who, {"recheck_capture": cap.get("capture_id"),
                                                                 "http_status": cap["status"]})
-            yield {"item": item_id, "url": url, "case": cref, "status": status, "http_status": cap["status"],
-                   "capture_id": cap.get("capture_id")}
+                result.update(item=item_id, url=url, case=cref, status=status, http_status=cap["status"],
+                              capture_id=cap.get("capture_id"))
+                if on_record is not None:
+                    on_record(s, result)
+
+            list(self.capture([url], case_ref=cref, actor=who, screenshot=False, allow_private=allow_private,
+                              on_record=record))
+            yield result
 
     def stats(self, start: datetime | None = None, end: datetime | None = None) -> dict[str, Any]:
         from haechi.cases import service as cases
@@ -449,6 +464,30 @@ class Haechi:
         for key, error in items:
             if error is None:
                 celery.send_task("haechi.scan_item", args=[job_id, key, banks, threshold])
+        return job_id
+
+    def enqueue(self, kind: str, keys: Iterable[str], params: dict[str, Any] | None = None,
+                broker_url: str | None = None) -> str:
+        """A job of ``kind`` (capture | recheck | crawl | watch) with one item per key, one task
+        each (``haechi.run_item``); returns the job id. Items are keyed (URL, item id, watch
+        id), so a redelivered task finds its item done and does nothing."""
+        import uuid
+
+        from haechi.store.models import Job, JobItem
+        from haechi.workers.tasks import JOB_KINDS, make_app
+
+        if kind not in JOB_KINDS:
+            raise InputError(kind, f"job kind must be one of {', '.join(sorted(JOB_KINDS))}")
+        celery = make_app(broker_url or self.settings.broker_url)
+        job_id = uuid.uuid4().hex
+        unique = list(dict.fromkeys(keys))
+        with self.db.session() as s:
+            s.add(Job(id=job_id, kind=kind, params=json.dumps(params or {}), total=len(unique)))
+            s.flush()
+            for key in unique:
+                s.add(JobItem(job_id=job_id, key=key, status="queued"))
+        for key in unique:
+            celery.send_task("haechi.run_item", args=[job_id, key])
         return job_id
 
     def job_status(self, job_id: str) -> dict[str, Any]:
@@ -570,16 +609,19 @@ class Haechi:
             return s.scalar(select(Subject.id).where(Subject.withdrawn_at.is_(None)).limit(1)) is not None
 
     def capture(self, urls: Iterable[str], case_ref: str | None = None, actor: str | None = None,
-                screenshot: bool = True, allow_private: bool = False) -> Iterator[dict[str, Any]]:
-        """Capture each URL as evidence (WARC, screenshot, media hashed and scanned, custody entry)."""
+                screenshot: bool = True, allow_private: bool = False,
+                on_record: Callable[[Any, dict[str, Any]], None] | None = None) -> Iterator[dict[str, Any]]:
+        """Capture each URL as evidence (WARC, screenshot, media hashed and scanned, custody entry).
+        ``on_record(session, row)`` runs inside the transaction that records each capture."""
         from haechi.services import evidence as evidence_service
 
         yield from evidence_service.capture_urls(self, urls, case_ref, actor or getpass.getuser(), screenshot,
-                                                 allow_private)
+                                                 allow_private, on_record)
 
     def crawl(self, root: str, depth: int = 1, same_site: bool = True, max_pages: int = 50, rate: float = 1.0,
               case_ref: str | None = None, actor: str | None = None, screenshot: bool = True,
-              allow_private: bool = False, resume: str | None = None) -> Iterator[dict[str, Any]]:
+              allow_private: bool = False, resume: str | None = None, crawl_id: str | None = None
+              ) -> Iterator[dict[str, Any]]:
         """Polite, bounded, resumable crawl from ``root``; every page goes through :meth:`capture`."""
         from haechi.services import evidence as evidence_service
 
@@ -587,7 +629,7 @@ class Haechi:
             raise InputError(f"depth={depth} max_pages={max_pages} rate={rate}",
                              "depth >= 0, max-pages >= 1, rate >= 0")
         yield from evidence_service.crawl(self, root, depth, same_site, max_pages, rate, case_ref,
-                                          actor or getpass.getuser(), screenshot, allow_private, resume)
+                                          actor or getpass.getuser(), screenshot, allow_private, resume, crawl_id)
 
     def ingest(self, kind: str, source: str | os.PathLike[str], case_ref: str | None = None,
                actor: str | None = None) -> Iterator[dict[str, Any]]:

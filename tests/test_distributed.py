@@ -20,6 +20,7 @@ from haechi import Haechi
 from haechi.demo.samples import scene
 from haechi.demo.transforms import make_copy
 from haechi.store.models import JobItem
+from tests.test_evidence import site  # noqa: F401 - the test web server fixture
 
 REDIS_URL = os.environ.get("HAECHI_TEST_REDIS_URL", "redis://127.0.0.1:6379/5")
 
@@ -157,3 +158,98 @@ def test_doctor_reports_missing_broker(tmp_path: Path) -> None:
     bad = runner.invoke(app, ["doctor", "--json", "--home", str(tmp_path / "h")],
                         env={"HAECHI_BROKER_URL": "redis://127.0.0.1:1/0"})
     assert bad.exit_code == 1 and '"check": "broker", "ok": false' in bad.output
+
+
+def _captures(h: Haechi, case_ref: str) -> dict[str, int]:
+    from haechi.store.models import Capture
+
+    with h.db.session() as s:
+        return dict(s.execute(select(Capture.url, func.count()).where(Capture.case_ref == case_ref)
+                              .group_by(Capture.url)).all())
+
+
+@pytest.fixture
+def cluster(env: dict[str, str]) -> Iterator[Haechi]:
+    import haechi.workers.tasks as tasks
+
+    h = Haechi(home=env["HAECHI_HOME"], database_url=env["HAECHI_DATABASE_URL"], workers=1,
+               broker_url=env["HAECHI_BROKER_URL"])
+    old_queue = tasks.QUEUE
+    tasks.QUEUE = env["HAECHI_QUEUE"]
+    os.environ["HAECHI_QUEUE"] = env["HAECHI_QUEUE"]
+    try:
+        yield h
+    finally:
+        tasks.QUEUE = old_queue
+        os.environ.pop("HAECHI_QUEUE", None)
+        h.close()
+
+
+def test_distributed_capture_recheck_crawl_and_beat(tmp_path: Path, env: dict[str, str], cluster: Haechi,
+                                                     site: str) -> None:  # noqa: F811
+    import haechi.workers.tasks as tasks
+    from haechi.cases import service as cases
+    from haechi.cases.watch import add_watch
+
+    h = cluster
+    case = h.create_case(victim_ref="v-dist")["case"]
+    worker = _worker(env)
+    try:
+        job = h.enqueue("capture", [f"{site}/page.html", f"{site}/img/og.jpg", f"{site}/page.html"],
+                        {"case": case, "allow_private": True})
+        rows = list(h.job_results(job, timeout=120))
+        assert len(rows) == 2 and all(r["error"] is None for r in rows)  # the duplicate URL is one item
+        assert _captures(h, case) == {f"{site}/page.html": 1, f"{site}/img/og.jpg": 1}
+        assert h.verify_custody()["ok"]
+        # a notified item whose page is gone: beat's recheck job marks it removed, with a capture
+        with h.db.session() as s:
+            item, _ = cases.add_item(s, case, f"{site}/gone", [], "test")
+            cases.set_item_status(s, item["id"], "notified", "test")
+        tasks._haechi = h  # the beat task runs here, against this instance
+        os.environ["HAECHI_ALLOW_PRIVATE_URLS"] = "1"
+        try:
+            recheck_job = tasks.schedule_rechecks.run()
+            add_watch(h, case, f"{site}/page.html", "1h", allow_private=True)
+            watch_job = tasks.schedule_watches.run()
+        finally:
+            os.environ.pop("HAECHI_ALLOW_PRIVATE_URLS", None)
+            tasks._haechi = None
+        assert recheck_job and watch_job
+        (rechecked,) = list(h.job_results(recheck_job, timeout=60))
+        assert rechecked["status"] == "removed" and rechecked["capture_id"]
+        assert h.show_case(case)["items"][0]["status"] == "removed"
+        (watched,) = list(h.job_results(watch_job, timeout=60))
+        assert watched["source"] == f"{site}/page.html" and watched["error"] is None
+        crawl_job = h.enqueue("crawl", [f"{site}/page.html"], {"case": "CRAWL", "depth": 1, "max_pages": 3,
+                                                                "rate": 0, "allow_private": True})
+        (crawled,) = list(h.job_results(crawl_job, timeout=120))
+        assert crawled["pages"] >= 2 and f"{site}/page.html" in _captures(h, "CRAWL")
+    finally:
+        _stop(worker)
+
+
+@pytest.mark.parametrize("where", ["before_commit", "after_commit"])
+def test_sigkill_mid_capture_records_each_capture_once(tmp_path: Path, env: dict[str, str], cluster: Haechi,
+                                                       site: str, where: str) -> None:  # noqa: F811
+    h = cluster
+    urls = [f"{site}/img/og.jpg", f"{site}/img/other.jpg"]
+    job = h.enqueue("capture", urls, {"case": "KILL", "allow_private": True})
+    delay = {"HAECHI_TEST_TASK_DELAY": "30"} if where == "before_commit" else {"HAECHI_TEST_TASK_DELAY_AFTER": "30"}
+    slow = _worker(env, **delay)
+    deadline = time.monotonic() + 60
+    while True:  # before: a task is running; after: one capture is committed and its task still open
+        st = h.job_status(job)
+        if (st["running"] if where == "before_commit" else st["done"]) >= 1:
+            break
+        assert time.monotonic() < deadline, "worker never reached the kill point"
+        time.sleep(0.2)
+    _stop(slow, signal.SIGKILL)
+    time.sleep(5)  # past the visibility timeout
+    fresh = _worker(env)
+    try:
+        rows = list(h.job_results(job, timeout=120))
+    finally:
+        _stop(fresh)
+    assert len(rows) == 2 and all(r["error"] is None for r in rows)
+    assert _captures(h, "KILL") == {u: 1 for u in urls}  # nothing lost, nothing captured twice
+    assert h.verify_custody()["ok"]

@@ -68,18 +68,30 @@ def list_watches(h: Haechi) -> list[dict[str, Any]]:
                  "last_run": w.last_run.isoformat() if w.last_run else None} for w, ref in rows]
 
 
-def run_due(h: Haechi, run_all: bool = False, actor: str = "watch", allow_private: bool = False
-            ) -> list[dict[str, Any]]:
+def _due(h: Haechi, run_all: bool, now: datetime, watch_ids: list[int] | None = None
+         ) -> list[tuple[int, str, str, str, int]]:
+    with h.db.session() as s:
+        q = select(Watch, Case).join(Case, Case.id == Watch.case_id).where(Case.status == "open")
+        if watch_ids is not None:
+            q = q.where(Watch.id.in_(watch_ids))
+        rows = s.execute(q).all()
+        return [(w.id, w.kind, w.source, c.case_ref, c.id) for w, c in rows
+                if run_all or w.last_run is None
+                or (w.last_run if w.last_run.tzinfo else w.last_run.replace(tzinfo=UTC))
+                + timedelta(seconds=w.every_seconds) <= now]
+
+
+def due_watch_ids(h: Haechi) -> list[int]:
+    """Ids of the watches of open cases that are due now (Celery beat enqueues them)."""
+    return [d[0] for d in _due(h, False, datetime.now(UTC))]
+
+
+def run_due(h: Haechi, run_all: bool = False, actor: str = "watch", allow_private: bool = False,
+            watch_ids: list[int] | None = None) -> list[dict[str, Any]]:
     from haechi.cases import service as cases
 
     now = datetime.now(UTC)
-    with h.db.session() as s:
-        rows = s.execute(select(Watch, Case).join(Case, Case.id == Watch.case_id)
-                         .where(Case.status == "open")).all()
-        due = [(w.id, w.kind, w.source, c.case_ref, c.id) for w, c in rows
-               if run_all or w.last_run is None
-               or (w.last_run if w.last_run.tzinfo else w.last_run.replace(tzinfo=UTC))
-               + timedelta(seconds=w.every_seconds) <= now]
+    due = _due(h, run_all, now, watch_ids)
     results = []
     for watch_id, kind, source, case_ref, case_id in due:
         found: list[tuple[str, dict[str, Any]]] = []  # (item url, media)

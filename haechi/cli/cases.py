@@ -9,7 +9,18 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from haechi.cli.common import HomeOpt, JsonOpt, emit_json, handled, open_haechi, out
+from haechi.cli.common import (
+    DistributedOpt,
+    HomeOpt,
+    JsonOpt,
+    WaitOpt,
+    emit_json,
+    handled,
+    open_haechi,
+    out,
+    run_job,
+    use_workers,
+)
 
 case_app = typer.Typer(help="Cases of victims and the items found for them.", no_args_is_help=True)
 notice_app = typer.Typer(help="Takedown notices: draft, approve, send.", no_args_is_help=True)
@@ -154,9 +165,15 @@ def due_command(ctx: typer.Context, within: Annotated[float, typer.Option("--wit
 
 def recheck_command(ctx: typer.Context, case: Annotated[str | None, typer.Option("--case")] = None,
                     allow_private: Annotated[bool, typer.Option("--allow-private", help="Test servers only.")] = False,
-                    by: ByOpt = None, json_out: JsonOpt = False, home: HomeOpt = None) -> None:
+                    by: ByOpt = None, distributed: DistributedOpt = None, wait: WaitOpt = True,
+                    json_out: JsonOpt = False, home: HomeOpt = None) -> None:
     """Re-fetch notified items: removed, still up, or changed (with a new capture as proof)."""
     with handled(), open_haechi(home, ctx) as h:
+        if use_workers(h, distributed):
+            keys = [str(t[0]) for t in h.recheck_targets(case)]
+            failed = run_job(h, "recheck", keys, {"actor": by or "worker", "allow_private": allow_private}, wait,
+                             json_out)
+            raise typer.Exit(1 if failed else 0)
         for row in h.recheck(case, allow_private=allow_private, actor=by):
             emit_json(row) if json_out else out.print(f"item {row['item']}: {row['status']} ({row['url']})")
 

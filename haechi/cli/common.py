@@ -53,3 +53,29 @@ def handled() -> Iterator[None]:
         raise typer.Exit(1) from None
 
 
+
+
+DistributedOpt = Annotated[bool | None, typer.Option(
+    "--distributed/--local", help="Enqueue for `haechi worker`s (default: when HAECHI_BROKER_URL is set).")]
+WaitOpt = Annotated[bool, typer.Option("--wait/--no-wait", help="With --distributed: wait for the results.")]
+
+
+def use_workers(h: Haechi, distributed: bool | None) -> bool:
+    return distributed if distributed is not None else bool(h.settings.broker_url)
+
+
+def run_job(h: Haechi, kind: str, keys: list[str], params: dict[str, Any], wait: bool, json_out: bool) -> int:
+    """Enqueue a job, print its id, and (with ``wait``) each item's result; returns failures."""
+    job_id = h.enqueue(kind, keys, params)
+    err.print(f"job {job_id} queued ({len(set(keys))} {kind} item(s)); `haechi jobs` shows progress")
+    if not wait:
+        return 0
+    failed = 0
+    for row in h.job_results(job_id):
+        failed += bool(row.get("error"))
+        if json_out:
+            emit_json(row)
+        else:
+            out.print(f"{row.get('url') or row.get('root') or row.get('item') or row.get('watch')}: "
+                      f"{row.get('status', '')} {row.get('error') or ''}")
+    return failed

@@ -8,7 +8,19 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from haechi.cli.common import HomeOpt, JsonOpt, emit_json, err, handled, open_haechi, out
+from haechi.cli.common import (
+    DistributedOpt,
+    HomeOpt,
+    JsonOpt,
+    WaitOpt,
+    emit_json,
+    err,
+    handled,
+    open_haechi,
+    out,
+    run_job,
+    use_workers,
+)
 
 app = typer.Typer(help="Evidence: custody log checks and court-ready packages.", no_args_is_help=True)
 
@@ -24,12 +36,18 @@ def capture_command(
     screenshot: Annotated[bool, typer.Option("--screenshot/--no-screenshot", help="Full-page screenshot.")] = True,
     allow_private: Annotated[bool, typer.Option("--allow-private",
                                                 help="Allow loopback/private addresses (test servers only).")] = False,
+    distributed: DistributedOpt = None,
+    wait: WaitOpt = True,
     json_out: JsonOpt = False,
     home: HomeOpt = None,
 ) -> None:
     """Capture pages as evidence: WARC, screenshot, media hashed and scanned, custody entry."""
     failed = 0
     with handled(), open_haechi(home, ctx) as h:
+        if use_workers(h, distributed):
+            failed = run_job(h, "capture", urls, {"case": case, "actor": by or "worker", "screenshot": screenshot,
+                                                  "allow_private": allow_private}, wait, json_out)
+            raise typer.Exit(1 if failed else 0)
         table = Table("url", "status", "media", "matched", "custody entry", "error")
         for row in h.capture(urls, case_ref=case, actor=by, screenshot=screenshot, allow_private=allow_private):
             failed += row["error"] is not None
@@ -139,11 +157,18 @@ def crawl_command(
     by: ByOpt = None,
     screenshot: Annotated[bool, typer.Option("--screenshot/--no-screenshot", help="Full-page screenshots.")] = True,
     allow_private: Annotated[bool, typer.Option("--allow-private", help="Test servers only.")] = False,
+    distributed: DistributedOpt = None,
+    wait: WaitOpt = True,
     json_out: JsonOpt = False,
     home: HomeOpt = None,
 ) -> None:
     """Crawl politely from URL, capturing every page as evidence (resumable)."""
     with handled(), open_haechi(home, ctx) as h:
+        if use_workers(h, distributed) and resume is None:
+            params = {"depth": depth, "same_site": same_site, "max_pages": max_pages, "rate": rate, "case": case,
+                      "actor": by or "worker", "screenshot": screenshot, "allow_private": allow_private}
+            failed = run_job(h, "crawl", [url], params, wait, json_out)
+            raise typer.Exit(1 if failed else 0)
         table = Table("depth", "url", "status", "media", "matched", "note")
         crawl_id = ""
         for row in h.crawl(url, depth=depth, same_site=same_site, max_pages=max_pages, rate=rate, case_ref=case,

@@ -26,6 +26,19 @@ def worker_command(
     app.worker_main(argv)
 
 
+def beat_command(
+    schedule_file: Annotated[str, typer.Option("--schedule-file", help="Where beat keeps its last-run times.")] = "",
+) -> None:
+    """Run Celery beat: scheduled re-checks of notified items ($HAECHI_RECHECK_EVERY seconds, default
+    6 h) and due watches (looked for every $HAECHI_WATCH_POLL_EVERY seconds, default 300). Run one."""
+    from haechi.workers.tasks import app
+
+    argv = ["beat", "--loglevel", "INFO"]
+    if schedule_file:
+        argv += ["--schedule", schedule_file]
+    app.start(argv)
+
+
 def jobs_command(ctx: typer.Context, json_out: JsonOpt = False, home: HomeOpt = None) -> None:
     """Progress of distributed jobs."""
     with handled(), open_haechi(home, ctx) as h:

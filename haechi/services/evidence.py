@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from haechi.errors import InputError, NotFound
 from haechi.evidence import custody
@@ -24,18 +25,23 @@ if TYPE_CHECKING:
     from haechi.app import Haechi
 
 
+#: called inside the transaction that records a capture, so work keyed on it (a job item marked
+#: done, an item's recheck status) commits together with the capture or not at all
+OnRecord = Callable[[Session, dict[str, Any]], None]
+
+
 def capture_urls(h: Haechi, urls: Iterable[str], case_ref: str | None, actor: str, screenshot: bool,
-                 allow_private: bool) -> Iterator[dict[str, Any]]:
+                 allow_private: bool, on_record: OnRecord | None = None) -> Iterator[dict[str, Any]]:
     limits = FetchLimits(allow_private=allow_private, max_bytes=h.settings.max_file_bytes)
     if screenshot:
         with Screenshotter(limits) as shooter:
-            yield from _capture_urls(h, urls, case_ref, actor, shooter, limits)
+            yield from _capture_urls(h, urls, case_ref, actor, shooter, limits, on_record)
     else:
-        yield from _capture_urls(h, urls, case_ref, actor, None, limits)
+        yield from _capture_urls(h, urls, case_ref, actor, None, limits, on_record)
 
 
 def _capture_urls(h: Haechi, urls: Iterable[str], case_ref: str | None, actor: str, shooter: Screenshotter | None,
-                  limits: FetchLimits) -> Iterator[dict[str, Any]]:
+                  limits: FetchLimits, on_record: OnRecord | None) -> Iterator[dict[str, Any]]:
     faces = h._has_subjects()
     for url in urls:
         captured_at = custody.now_iso()
@@ -86,18 +92,20 @@ def _capture_urls(h: Haechi, urls: Iterable[str], case_ref: str | None, actor: s
             s.add(cap_row)
             s.flush()
             entry_info = {"id": entry.id, "entry_hash": entry.entry_hash, "prev_hash": entry.prev_hash}
-            capture_id = cap_row.id
+            out: dict[str, Any] = {
+                "url": url, "final_url": cap.final_url, "status": cap.status, "captured_at": captured_at,
+                "warc": _location(store, f"{rel}/capture.warc.gz"),
+                "screenshot": _location(store, f"{rel}/screenshot.png") if "screenshot.png" in cap.artefacts
+                else None,
+                "sha256": cap.artefacts, "media": media, "custody_entry": entry_info, "capture_id": cap_row.id,
+                "case": case_ref, "links": cap.links, "page_sha256": cap.page_sha256, "error": cap.error}
+            if cap.screenshot_error:
+                out["screenshot_error"] = cap.screenshot_error
+            out.update(stamp_info)
+            if on_record is not None:
+                on_record(s, out)
         if store.local_path(f"{rel}/capture.warc.gz") is None:  # uploaded and recorded: drop the staging copy
             shutil.rmtree(cap.folder, ignore_errors=True)
-        out: dict[str, Any] = {
-            "url": url, "final_url": cap.final_url, "status": cap.status, "captured_at": captured_at,
-            "warc": _location(store, f"{rel}/capture.warc.gz"),
-            "screenshot": _location(store, f"{rel}/screenshot.png") if "screenshot.png" in cap.artefacts else None,
-            "sha256": cap.artefacts, "media": media, "custody_entry": entry_info, "capture_id": capture_id,
-            "case": case_ref, "links": cap.links, "page_sha256": cap.page_sha256, "error": cap.error}
-        if cap.screenshot_error:
-            out["screenshot_error"] = cap.screenshot_error
-        out.update(stamp_info)
         yield out
 
 
@@ -155,12 +163,14 @@ def export_case(h: Haechi, case_ref: str, out: Path, actor: str) -> dict[str, An
 
 
 def crawl(h: Haechi, root: str, depth: int, same_site: bool, max_pages: int, rate: float, case_ref: str | None,
-          actor: str, screenshot: bool, allow_private: bool, resume: str | None = None) -> Iterator[dict[str, Any]]:
+          actor: str, screenshot: bool, allow_private: bool, resume: str | None = None,
+          crawl_id: str | None = None) -> Iterator[dict[str, Any]]:
     """Breadth-first, bounded, polite crawl feeding the capture path.
 
     De-duplicates by URL and by page content hash; waits ``1/rate`` seconds between pages; its
     state (frontier, seen URLs and hashes) is saved after every page under
-    ``<home>/crawls/<id>.json``, so ``resume`` continues an interrupted crawl.
+    ``<home>/crawls/<id>.json``, so ``resume`` continues an interrupted crawl. ``crawl_id``
+    names a new crawl, or continues it if its state exists (a redelivered worker task).
     """
     import time
     import uuid
@@ -168,17 +178,20 @@ def crawl(h: Haechi, root: str, depth: int, same_site: bool, max_pages: int, rat
 
     crawl_dir = h.settings.home / "crawls"
     crawl_dir.mkdir(parents=True, exist_ok=True)
-    if resume:
-        state_file = crawl_dir / f"{resume}.json"
+    if crawl_id is not None and not crawl_id.replace("-", "").isalnum():
+        raise InputError(crawl_id, "a crawl id is letters, digits and dashes")
+    if resume or (crawl_id and (crawl_dir / f"{crawl_id}.json").exists()):
+        name = resume or crawl_id
+        state_file = crawl_dir / f"{name}.json"
         if not state_file.exists():
-            raise NotFound("crawl", resume)
+            raise NotFound("crawl", str(name))
         state = json.loads(state_file.read_text())
     else:
         check_root = root.strip()
         from haechi.sources.web import check_url
 
         check_url(check_root, allow_private)
-        state = {"id": uuid.uuid4().hex[:12], "root": check_root, "depth": depth, "same_site": same_site,
+        state = {"id": crawl_id or uuid.uuid4().hex[:12], "root": check_root, "depth": depth, "same_site": same_site,
                  "max_pages": max_pages, "case": case_ref, "frontier": [[check_root, 0]], "seen_urls": [check_root],
                  "seen_hashes": [], "pages": 0}
         state_file = crawl_dir / f"{state['id']}.json"
