@@ -81,7 +81,11 @@ def doctor_command(ctx: typer.Context, json_out: JsonOpt = False, home: HomeOpt 
         probe.unlink()
         free = shutil.disk_usage(h.settings.home).free // 2**20
         mode = oct(os.stat(h.settings.home).st_mode & 0o777)
-        return f"{h.settings.home} writable, mode {mode}, {free} MiB free"
+        store = h.blobs
+        if store.local_path("probe") is None:  # object storage: list one key to prove access
+            next(iter(store.keys()), None)
+            return f"{h.settings.home} writable ({free} MiB free); evidence store {store.url} reachable"
+        return f"{h.settings.home} writable, mode {mode}, {free} MiB free; evidence in {store.url}"
 
     def keys() -> str:
         if os.environ.get("HAECHI_SECRET_KEY"):
