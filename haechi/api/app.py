@@ -96,8 +96,10 @@ def create_app(haechi: Haechi, *, lookup_rate: float = 2000.0, allow_private_url
             csp = ("default-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; img-src 'self' data: "
                    "https://fastapi.tiangolo.com")
         elif path.startswith("/web"):
-            csp = ("default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; form-action 'self'; "
-                   "frame-ancestors 'none'; base-uri 'none'")
+            # scripts only from our own static files (the victim page's in-browser hasher); a video
+            # she selects is read from a blob: URL on her device, never uploaded
+            csp = ("default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; script-src 'self'; "
+                   "connect-src 'self'; media-src blob:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
         else:
             csp = "default-src 'none'; frame-ancestors 'none'"
         response.headers.setdefault("Content-Security-Policy", csp)
@@ -297,5 +299,6 @@ def create_app(haechi: Haechi, *, lookup_rate: float = 2000.0, allow_private_url
 
     from haechi.web.routes import make_router
 
-    app.include_router(make_router(haechi, secure_cookies=secure_cookies, login_limiter=RateLimiter(0.5, 10)))
+    app.include_router(make_router(haechi, secure_cookies=secure_cookies, login_limiter=RateLimiter(0.5, 10),
+                                   allow_private_urls=allow_private_urls))
     return app

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -200,7 +201,9 @@ def stats_command(ctx: typer.Context, json_out: JsonOpt = False,
     with handled(), open_haechi(home, ctx) as h:
         data = h.stats(day(start), day(end))
     if png:
-        _chart(data, png)
+        from haechi.cases.charts import stats_png
+
+        Path(png).write_bytes(stats_png(data))
     if json_out:
         emit_json(data)
     elif csv_out:
@@ -215,24 +218,6 @@ def stats_command(ctx: typer.Context, json_out: JsonOpt = False,
     else:
         for k, v in data.items():
             out.print(f"{k}: {v}")
-
-
-def _chart(data: dict[str, object], path: str) -> None:
-    from PIL import Image, ImageDraw
-
-    bars = [("found", data["items_found"]), ("notified", data["items_notified"]), ("removed", data["items_removed"]),
-            ("still up", data["items_still_up"])]
-    im = Image.new("RGB", (640, 360), "white")
-    d = ImageDraw.Draw(im)
-    top = max([int(v) for _, v in bars] + [1])  # type: ignore[call-overload]
-    for i, (name, v) in enumerate(bars):
-        x = 60 + i * 140
-        hgt = int(260 * int(v) / top)  # type: ignore[call-overload]
-        d.rectangle((x, 320 - hgt, x + 90, 320), fill=(40, 90, 160))
-        d.text((x, 325), f"{name}: {v}", fill="black")
-    d.text((60, 20), f"Haechi items by status; median hours to removal: {data['median_hours_to_removal']}",
-           fill="black")
-    im.save(path)
 
 
 watch_app = typer.Typer(help="Watch sources for re-uploads of a case's media.", no_args_is_help=True)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Form, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from PIL import Image, ImageFilter
@@ -23,7 +23,7 @@ from sqlalchemy import select
 
 from haechi.app import Haechi
 from haechi.errors import HaechiError
-from haechi.services import accounts
+from haechi.services import accounts, victims
 from haechi.store.models import User
 from haechi.web.i18n import t
 
@@ -32,6 +32,8 @@ SESSION_MAX_AGE = 8 * 3600
 REVEAL_SECONDS = 120
 REVIEW_ROLES = {"admin", "caseworker", "reviewer"}
 APPROVE_ROLES = {"admin", "caseworker"}
+#: files served from web/static (nothing else is)
+STATIC = {"hasher.js", "victim.js"}
 
 
 def blurred(data: bytes, max_side: int = 480) -> bytes:
@@ -44,7 +46,8 @@ def blurred(data: bytes, max_side: int = 480) -> bytes:
     return buf.getvalue()
 
 
-def make_router(h: Haechi, *, secure_cookies: bool = True, login_limiter: Any = None) -> APIRouter:
+def make_router(h: Haechi, *, secure_cookies: bool = True, login_limiter: Any = None,
+                allow_private_urls: bool = False) -> APIRouter:
     router = APIRouter(prefix="/web", include_in_schema=False)
     templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
     secret = hashlib.sha256(b"haechi-web-session:" + h.cipher.key_material()).hexdigest()
@@ -93,11 +96,12 @@ def make_router(h: Haechi, *, secure_cookies: bool = True, login_limiter: Any = 
     def check_csrf(session: dict[str, Any], token: str) -> bool:
         return bool(token) and secrets.compare_digest(str(session.get("csrf", "")), token)
 
-    def gate(request: Request, roles: set[str]) -> tuple[dict[str, Any], accounts.Principal | Response]:
+    def gate(request: Request, roles: set[str], login: str = "/web/login"
+             ) -> tuple[dict[str, Any], accounts.Principal | Response]:
         session = load(request)
         who = user(session)
         if who is None:
-            return session, save(RedirectResponse("/web/login", status_code=303), session)
+            return session, save(RedirectResponse(login, status_code=303), session)
         if who.role not in roles:
             return session, page(request, session, "login.html", status=403, error=False)
         return session, who
@@ -121,7 +125,8 @@ def make_router(h: Haechi, *, secure_cookies: bool = True, login_limiter: Any = 
         if who is None or who.role == "partner":
             return page(request, session, "login.html", status=401, error=True)
         session = {"user": {"id": who.user_id}, "csrf": secrets.token_urlsafe(24), "lang": session.get("lang")}
-        return save(RedirectResponse("/web/", status_code=303), session)
+        home = "/web/victim/case" if who.role == "victim" else "/web/"
+        return save(RedirectResponse(home, status_code=303), session)
 
     @router.post("/logout")
     def logout(request: Request, csrf: str = Form("")) -> Response:
@@ -137,7 +142,7 @@ def make_router(h: Haechi, *, secure_cookies: bool = True, login_limiter: Any = 
         session, who = gate(request, REVIEW_ROLES)
         if isinstance(who, Response):
             return who
-        return page(request, session, "cases.html", cases=h.list_cases())
+        return page(request, session, "cases.html", cases=h.list_cases(), can_edit=who.role in APPROVE_ROLES)
 
     @router.get("/cases/{case_ref}", response_class=HTMLResponse)
     def case_page(request: Request, case_ref: str) -> Response:
@@ -148,7 +153,7 @@ def make_router(h: Haechi, *, secure_cookies: bool = True, login_limiter: Any = 
             case = h.show_case(case_ref)
         except HaechiError:
             return Response("no such case", status_code=404)
-        return page(request, session, "case.html", case=case)
+        return page(request, session, "case.html", can_edit=who.role in APPROVE_ROLES, case=case)
 
     def queue() -> list[dict[str, Any]]:
         entries = []
@@ -275,5 +280,154 @@ def make_router(h: Haechi, *, secure_cookies: bool = True, login_limiter: Any = 
             return Response("bad CSRF token", status_code=403)
         h.approve_notice(notice_id, by=who.username)
         return save(RedirectResponse(f"/web/notices/{notice_id}", status_code=303), session)
+
+    # -- case work: new case, add a URL (captured), draft a notice, export evidence, stats ------
+    @router.post("/cases")
+    def case_create(request: Request, victim_ref: str = Form("", max_length=200), csrf: str = Form("")) -> Response:
+        session, who = gate(request, APPROVE_ROLES)
+        if isinstance(who, Response):
+            return who
+        if not check_csrf(session, csrf):
+            return Response("bad CSRF token", status_code=403)
+        case = h.create_case(victim_ref=victim_ref.strip() or None, actor=who.username)
+        return save(RedirectResponse(f"/web/cases/{case['case']}", status_code=303), session)
+
+    @router.post("/cases/{case_ref}/items")
+    def case_add_url(request: Request, case_ref: str, url: str = Form(max_length=4000), csrf: str = Form("")
+                     ) -> Response:
+        session, who = gate(request, APPROVE_ROLES)
+        if isinstance(who, Response):
+            return who
+        if not check_csrf(session, csrf):
+            return Response("bad CSRF token", status_code=403)
+        try:
+            rows = list(h.add_case_items(case_ref, [url.strip()], actor=who.username, capture=True,
+                                         screenshot=False, allow_private=allow_private_urls))
+        except HaechiError as exc:
+            return Response(str(exc), status_code=400, media_type="text/plain")
+        if rows and rows[0].get("error"):
+            return Response(str(rows[0]["error"]), status_code=400, media_type="text/plain")
+        return save(RedirectResponse(f"/web/cases/{case_ref}", status_code=303), session)
+
+    @router.post("/cases/{case_ref}/notices")
+    def case_draft_notice(request: Request, case_ref: str, regime: str = Form("kr", max_length=8),
+                          lang: str = Form("ko", max_length=8), csrf: str = Form("")) -> Response:
+        session, who = gate(request, APPROVE_ROLES)
+        if isinstance(who, Response):
+            return who
+        if not check_csrf(session, csrf):
+            return Response("bad CSRF token", status_code=403)
+        try:
+            ids = [i["id"] for i in h.show_case(case_ref)["items"] if i["status"] in ("found", "still_up",
+                                                                                       "reuploaded")]
+            notice = h.draft_notice(ids, regime, lang, actor=who.username)
+        except HaechiError as exc:
+            return Response(str(exc), status_code=400, media_type="text/plain")
+        return save(RedirectResponse(f"/web/notices/{notice['id']}", status_code=303), session)
+
+    @router.get("/cases/{case_ref}/export")
+    def case_export(request: Request, case_ref: str) -> Response:
+        session, who = gate(request, APPROVE_ROLES)
+        if isinstance(who, Response):
+            return who
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as tmp:
+            out = Path(tmp) / f"{case_ref}.zip"
+            try:
+                h.export_evidence(case_ref, out, actor=who.username)
+            except HaechiError as exc:
+                return Response(str(exc), status_code=400, media_type="text/plain")
+            data = out.read_bytes()
+        return Response(data, media_type="application/zip",
+                        headers={"Content-Disposition": f'attachment; filename="{case_ref}-evidence.zip"'})
+
+    @router.get("/stats", response_class=HTMLResponse)
+    def stats_page(request: Request) -> Response:
+        session, who = gate(request, REVIEW_ROLES)
+        if isinstance(who, Response):
+            return who
+        return page(request, session, "stats.html", stats=h.stats())
+
+    @router.get("/stats.png")
+    def stats_chart(request: Request) -> Response:
+        session, who = gate(request, REVIEW_ROLES)
+        if isinstance(who, Response):
+            return who
+        from haechi.cases.charts import stats_png
+
+        return Response(stats_png(h.stats()), media_type="image/png")
+
+    # -- static files (the in-browser hasher) ------------------------------------------------
+    @router.get("/static/{name}")
+    def static(name: str) -> Response:
+        if name not in STATIC:
+            return Response("not found", status_code=404)
+        data = (Path(__file__).parent / "static" / name).read_bytes()
+        return Response(data, media_type="text/javascript; charset=utf-8", headers={"Cache-Control": "no-cache"})
+
+    # -- victim self-service (no staff account; hashes only) ----------------------------------
+    @router.get("/victim", response_class=HTMLResponse)
+    def victim_page(request: Request) -> Response:
+        return page(request, load(request), "victim.html")
+
+    @router.post("/victim/submit")
+    async def victim_submit(request: Request) -> Response:
+        session = load(request)
+        if not check_csrf(session, request.headers.get("x-csrf-token", "")):
+            return JSONResponse({"error": "Forbidden", "message": "bad CSRF token"}, status_code=403)
+        client = request.client.host if request.client else "?"
+        if login_limiter is not None and not login_limiter.allow(f"victim-submit:{client}"):
+            return JSONResponse({"error": "TooManyRequests", "message": "too many submissions; wait a minute"},
+                                status_code=429)
+        try:
+            body = await request.json()
+        except ValueError:
+            return JSONResponse({"error": "InputError", "message": "body is not JSON"}, status_code=400)
+        try:
+            result = victims.submit(h, body.get("files") if isinstance(body, dict) else None)
+        except HaechiError as exc:
+            return JSONResponse({"error": type(exc).__name__, "message": str(exc)}, status_code=400)
+        return JSONResponse(result)
+
+    @router.get("/victim/login", response_class=HTMLResponse)
+    def victim_login_form(request: Request) -> Response:
+        return page(request, load(request), "victim_login.html", error=False)
+
+    @router.post("/victim/login")
+    def victim_login(request: Request, case: str = Form(max_length=64), pin: str = Form(max_length=64),
+                     csrf: str = Form("")) -> Response:
+        session = load(request)
+        if not check_csrf(session, csrf):
+            return page(request, session, "victim_login.html", status=403, error=True)
+        client = request.client.host if request.client else "?"
+        if login_limiter is not None and not login_limiter.allow(f"login:{client}"):
+            return page(request, session, "victim_login.html", status=429, error=True)
+        with h.db.session() as s:
+            who = accounts.authenticate_password(s, case.strip(), "".join(c for c in pin if c.isdigit()))
+        if who is None or who.role != "victim":
+            return page(request, session, "victim_login.html", status=401, error=True)
+        session = {"user": {"id": who.user_id}, "csrf": secrets.token_urlsafe(24), "lang": session.get("lang")}
+        return save(RedirectResponse("/web/victim/case", status_code=303), session)
+
+    @router.get("/victim/case", response_class=HTMLResponse)
+    def victim_case(request: Request) -> Response:
+        session, who = gate(request, {"victim"}, login="/web/victim/login")
+        if isinstance(who, Response):
+            return who
+        return page(request, session, "victim_case.html", info=victims.status(h, who.username), withdrawn=None)
+
+    @router.post("/victim/withdraw")
+    def victim_withdraw(request: Request, csrf: str = Form("")) -> Response:
+        session, who = gate(request, {"victim"}, login="/web/victim/login")
+        if isinstance(who, Response):
+            return who
+        if not check_csrf(session, csrf):
+            return Response("bad CSRF token", status_code=403)
+        info = victims.status(h, who.username)
+        done = victims.withdraw(h, who.username)
+        resp = page(request, {"csrf": secrets.token_urlsafe(24), "lang": session.get("lang")}, "victim_case.html",
+                    info=info, withdrawn=done)
+        return resp
 
     return router

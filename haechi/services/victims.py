@@ -1,0 +1,127 @@
+"""Victim self-service: she submits hashes made on her own device, gets a case number and a
+PIN, sees her case's status, and can withdraw (her hashes are deleted everywhere Haechi holds
+them, and her account is disabled).
+
+Why this shape: a victim must never hand over her images, so the server accepts only hashes
+(PDQ, MD5, SHA-256; PDQ per sampled frame for a video). Her hashes go into the shared
+``victim-submitted`` bank that scans and partner lookups use, labelled with an opaque random
+submission id — not her case number — so a platform that fetches the bank learns nothing that
+leads back to her. Her login is an ordinary account with the ``victim`` role (username = case
+number, argon2-hashed 10-digit PIN), so the API and web authorisation tests cover it.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+
+from haechi.errors import InputError, NotFound
+from haechi.evidence import custody
+from haechi.services import accounts
+from haechi.store.models import Bank, BankEntry, Case, CaseItem, User
+
+if TYPE_CHECKING:
+    from haechi.app import Haechi
+
+BANK = "victim-submitted"
+MAX_FILES = 200
+#: the PIN is her password: 12 digits (the account password policy's minimum length), rate-limited
+PIN_DIGITS = 12
+MAX_FRAMES = 120
+_HEX = {"sha256": re.compile(r"^[0-9a-f]{64}$"), "md5": re.compile(r"^[0-9a-f]{32}$"),
+        "pdq": re.compile(r"^[0-9a-f]{64}$")}
+
+
+def _signals(files: Any) -> list[tuple[str, str]]:
+    """Validated (signal_type, signal) pairs from the browser's JSON; raises InputError."""
+    if not isinstance(files, list) or not files:
+        raise InputError("files", "no hashes submitted")
+    if len(files) > MAX_FILES:
+        raise InputError("files", f"at most {MAX_FILES} files per submission")
+    out: list[tuple[str, str]] = []
+    for n, f in enumerate(files):
+        if not isinstance(f, dict):
+            raise InputError(f"files[{n}]", "expected an object")
+        for kind in ("sha256", "md5"):
+            value = str(f.get(kind, "")).lower()
+            if not _HEX[kind].match(value):
+                raise InputError(f"files[{n}].{kind}", f"not a {kind} hex digest")
+            out.append((kind, value))
+        pdqs = [f.get("pdq")] if f.get("kind", "image") == "image" else [
+            fr.get("pdq") for fr in (f.get("frames") or [])[:MAX_FRAMES] if isinstance(fr, dict)]
+        for raw in pdqs:
+            if raw is None:
+                continue
+            value = str(raw).lower()
+            if not _HEX["pdq"].match(value):
+                raise InputError(f"files[{n}].pdq", "not a 256-bit PDQ hash in hex")
+            if value not in ("0" * 64, "f" * 64):  # blank frames/images say nothing
+                out.append(("pdq", value))
+    return list(dict.fromkeys(out))
+
+
+def submit(h: Haechi, files: Any) -> dict[str, Any]:
+    """Open a case for the hashes; returns the case number and the PIN (shown once)."""
+    signals = _signals(files)
+    submission = secrets.token_hex(8)
+    with h.db.session() as s:
+        if s.scalar(select(Bank.id).where(Bank.name == BANK)) is None:
+            from haechi.services import banks as bank_service
+
+            bank_service.create_bank(s, BANK, "hashes victims submitted from their own devices")
+    from haechi.cases import service as cases
+
+    pin = f"{secrets.randbelow(10**PIN_DIGITS):0{PIN_DIGITS}d}"
+    with h.db.session() as s:  # case and login together, or neither
+        case = cases.create_case(s, h.cipher, "victim-self-service", victim_ref=f"self:{submission}")
+        accounts.add_user(s, case["case"], "victim", pin)
+        custody.append(s, "victim_submit", "victim-self-service", case_ref=case["case"],
+                       details={"hashes": len(signals), "files": len(files)})
+    h.add_signals(BANK, signals, label=f"self:{submission}")
+    return {"case": case["case"], "pin": pin, "hashes": len(signals)}
+
+
+def _own_case(s: Any, case_ref: str) -> Case:
+    case = s.scalar(select(Case).where(Case.case_ref == case_ref))
+    if case is None or not (case.victim_ref or "").startswith("self:"):
+        raise NotFound("case", case_ref)
+    return case
+
+
+def status(h: Haechi, case_ref: str) -> dict[str, Any]:
+    """What she may see of her own case: no media, no other case, no reviewer notes."""
+    with h.db.session() as s:
+        case = _own_case(s, case_ref)
+        label = case.victim_ref
+        hashes = len(list(s.scalars(select(BankEntry.id).join(Bank, Bank.id == BankEntry.bank_id)
+                                    .where(Bank.name == BANK, BankEntry.label == label))))
+        items = [{"status": i.status, "found_at": i.created_at.isoformat()[:10]}
+                 for i in s.scalars(select(CaseItem).where(CaseItem.case_id == case.id).order_by(CaseItem.id))]
+        counts: dict[str, int] = {}
+        for i in items:
+            counts[i["status"]] = counts.get(i["status"], 0) + 1
+        return {"case": case.case_ref, "status": case.status, "hashes": hashes, "items_found": len(items),
+                "items_by_status": counts, "opened": case.created_at.isoformat()[:10]}
+
+
+def withdraw(h: Haechi, case_ref: str) -> dict[str, Any]:
+    """Delete her hashes from every bank, close her case, disable her login."""
+    with h.db.session() as s:
+        case = _own_case(s, case_ref)
+        label = case.victim_ref
+        rows = s.execute(select(BankEntry.id, Bank.name).join(Bank, Bank.id == BankEntry.bank_id)
+                         .where(BankEntry.label == label)).all()
+    for entry_id, bank in rows:
+        h.remove_entry(bank, entry_id)
+    with h.db.session() as s:
+        case = _own_case(s, case_ref)
+        case.status = "closed"
+        user = s.scalar(select(User).where(User.username == case_ref))
+        if user is not None:
+            user.disabled = True
+        custody.append(s, "victim_withdraw", "victim-self-service", case_ref=case_ref,
+                       details={"hashes_deleted": len(rows)})
+    return {"case": case_ref, "hashes_deleted": len(rows), "status": "withdrawn"}
