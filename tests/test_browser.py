@@ -127,7 +127,7 @@ def test_victim_hashes_in_browser_server_finds_copies_then_withdraws(tmp_path: P
     make_copy(scene(700), "resize", seed=1).save(copy, quality=75)  # re-posted smaller, re-compressed
     page = browser.new_page()
     uploads: list[bytes] = []
-    page.on("request", lambda r: uploads.append((r.post_data_buffer or b"")) if r.method == "POST" else None)
+    page.on("request", lambda r: uploads.append(r.post_data_buffer or b"") if r.method == "POST" else None)
     page.goto(f"{base}/web/victim?lang=ko")
     page.set_input_files("#files", [str(p) for p in photos])
     page.wait_for_selector("body[data-hashed='2']", timeout=60_000)

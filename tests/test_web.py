@@ -138,3 +138,107 @@ def test_roles_on_pages_and_notice_approval(web: tuple[TestClient, Haechi, str])
     with h.db.session() as s:
         accounts.disable_user(s, "caseworker")
     assert client.get("/web/", follow_redirects=False).status_code == 303  # disabled: logged out at once
+
+
+def _tiny_webm() -> bytes:
+    import av
+    import numpy as np
+
+    buf = io.BytesIO()
+    with av.open(buf, "w", format="webm") as container:
+        stream = container.add_stream("libvpx", rate=5)
+        stream.width, stream.height, stream.pix_fmt = 160, 120, "yuv420p"
+        for i in range(10):
+            frame = np.asarray(scene(40 + i // 5).resize((160, 120)))
+            for packet in stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return buf.getvalue()
+
+
+def test_video_in_the_queue_is_a_blurred_still_and_never_autoplays(tmp_path: Path) -> None:
+    video = _tiny_webm()
+
+    class Site(BaseHTTPRequestHandler):
+        def log_message(self, *a: Any) -> None:
+            pass
+
+        def do_GET(self) -> None:  # noqa: N802
+            self.send_response(200)
+            self.send_header("Content-Type", "video/webm")
+            self.send_header("Content-Length", str(len(video)))
+            self.end_headers()
+            self.wfile.write(video)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Site)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    h = Haechi(home=tmp_path / "home", workers=1)
+    try:
+        with h.db.session() as s:
+            accounts.add_user(s, "reviewer", "reviewer", PW)
+        ref = h.create_case()["case"]
+        list(h.add_case_items(ref, [f"http://127.0.0.1:{server.server_port}/v.webm"], allow_private=True))
+        client = TestClient(create_app(h, secure_cookies=False))
+        _login(client, "reviewer")
+        page = client.get("/web/review")
+        m = re.search(r'src="(/web/media/(\d+)/(\d+)/blurred)"', page.text)
+        assert m and "<video" not in page.text
+        still = client.get(m.group(1))
+        assert still.status_code == 200 and Image.open(io.BytesIO(still.content)).mode == "L"
+        item, idx = m.group(2), m.group(3)
+        assert client.get(f"/web/media/{item}/{idx}/original").status_code == 403
+        client.post(f"/web/media/{item}/{idx}/reveal", data={"csrf": _csrf(page.text)})
+        page = client.get("/web/review")
+        tag = re.search(r"<video[^>]*>", page.text)
+        assert tag and "autoplay" not in tag.group(0) and 'preload="none"' in tag.group(0)
+        shown = client.get(f"/web/media/{item}/{idx}/original")
+        assert shown.status_code == 200 and shown.headers["content-type"] == "video/webm" and shown.content == video
+    finally:
+        h.close()
+        server.shutdown()
+
+
+#: every web page and form: (method, path template) -> roles allowed (others: redirected to log in
+#: when anonymous, 403 when logged in with another role)
+STAFF = {"admin", "caseworker", "reviewer"}
+EDIT = {"admin", "caseworker"}
+WEB_ROUTES: list[tuple[str, str, set[str]]] = [
+    ("GET", "/web/", STAFF), ("GET", "/web/cases/{case}", STAFF), ("GET", "/web/review", STAFF),
+    ("GET", "/web/stats", STAFF), ("GET", "/web/stats.png", STAFF), ("GET", "/web/media/{item}/0/blurred", STAFF),
+    ("GET", "/web/notices/{notice}", STAFF), ("POST", "/web/cases", EDIT), ("POST", "/web/cases/{case}/items", EDIT),
+    ("POST", "/web/cases/{case}/notices", EDIT), ("GET", "/web/cases/{case}/export", EDIT),
+    ("POST", "/web/notices/{notice}/approve", EDIT), ("POST", "/web/media/{item}/0/reveal", STAFF),
+    ("GET", "/web/victim/case", {"victim"}), ("POST", "/web/victim/withdraw", {"victim"}),
+]
+PUBLIC = ["/web/login", "/web/victim", "/web/victim/login", "/web/static/hasher.js"]
+
+
+@pytest.mark.parametrize("role", ["anonymous", "victim", "partner", "reviewer", "caseworker", "admin"])
+def test_every_web_page_by_role(web: tuple[TestClient, Haechi, str], role: str) -> None:
+    client, h, ref = web
+    item = h.show_case(ref)["items"][0]["id"]
+    notice = h.draft_notice([item], "us", "en", recipient="abuse@x.example")["id"]
+    with h.db.session() as s:
+        for r in ("admin", "partner"):
+            accounts.add_user(s, r, r, PW)
+    if role != "anonymous":
+        r = client.get("/web/login")
+        r = client.post("/web/login", data={"username": role, "password": PW, "csrf": _csrf(r.text)},
+                        follow_redirects=False)
+        assert r.status_code == (401 if role == "partner" else 303)  # partner tokens have no web login
+    csrf = _csrf(client.get("/web/login").text)
+    for path in PUBLIC:
+        assert client.get(path).status_code == 200, path
+    for method, template, allowed in WEB_ROUTES:
+        path = template.format(case=ref, item=item, notice=notice)
+        data = {"csrf": csrf, "victim_ref": "x", "url": "http://192.0.2.1/x", "regime": "us", "lang": "en"}
+        resp = client.request(method, path, data=data if method == "POST" else None, follow_redirects=False)
+        if role in allowed:
+            assert resp.status_code not in (401, 403) and not (resp.status_code == 303 and
+                                                             "login" in resp.headers.get("location", "")), \
+                (role, method, path, resp.status_code)
+        elif role in ("anonymous", "partner"):
+            assert resp.status_code == 303 and "login" in resp.headers["location"], (role, method, path)
+        else:
+            assert resp.status_code == 403, (role, method, path, resp.status_code)

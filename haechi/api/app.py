@@ -99,7 +99,8 @@ def create_app(haechi: Haechi, *, lookup_rate: float = 2000.0, allow_private_url
             # scripts only from our own static files (the victim page's in-browser hasher); a video
             # she selects is read from a blob: URL on her device, never uploaded
             csp = ("default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; script-src 'self'; "
-                   "connect-src 'self'; media-src blob:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+                   "connect-src 'self'; media-src 'self' blob:; form-action 'self'; frame-ancestors 'none'; "
+                   "base-uri 'none'")
         else:
             csp = "default-src 'none'; frame-ancestors 'none'"
         response.headers.setdefault("Content-Security-Policy", csp)

@@ -40,6 +40,18 @@ class FaceBox:
         return [self.x, self.y, self.w, self.h]
 
 
+def model_path(name: str) -> str:
+    """A model file shipped by ``face-recognition-models``, found without importing the package
+    (its ``__init__`` imports ``pkg_resources``, which setuptools >= 81 no longer has)."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.find_spec("face_recognition_models")
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError("face-recognition-models is not installed")
+    return str(Path(next(iter(spec.submodule_search_locations))) / "models" / name)
+
+
 def _iou(a: FaceBox, b: FaceBox) -> float:
     x1, y1 = max(a.x, b.x), max(a.y, b.y)
     x2, y2 = min(a.x + a.w, b.x + b.w), min(a.y + a.h, b.y + b.h)
@@ -53,13 +65,12 @@ class FaceEngine:
 
     def __init__(self, cnn: bool = False) -> None:
         import dlib
-        import face_recognition_models as frm
 
         self._dlib = dlib
         self._hog = dlib.get_frontal_face_detector()
-        self._cnn = dlib.cnn_face_detection_model_v1(frm.cnn_face_detector_model_location()) if cnn else None
-        self._shape = dlib.shape_predictor(frm.pose_predictor_five_point_model_location())
-        self._net = dlib.face_recognition_model_v1(frm.face_recognition_model_location())
+        self._cnn = dlib.cnn_face_detection_model_v1(model_path("mmod_human_face_detector.dat")) if cnn else None
+        self._shape = dlib.shape_predictor(model_path("shape_predictor_5_face_landmarks.dat"))
+        self._net = dlib.face_recognition_model_v1(model_path("dlib_face_recognition_resnet_model_v1.dat"))
 
     def detect(self, rgb: np.ndarray) -> list[FaceBox]:
         """Faces in an RGB image (coordinates in that image), largest first."""

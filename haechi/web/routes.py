@@ -36,9 +36,26 @@ APPROVE_ROLES = {"admin", "caseworker"}
 STATIC = {"hasher.js", "victim.js"}
 
 
+def _is_video(data: bytes) -> bool:
+    from haechi.media import sniff_media_type
+    from haechi.media.video import is_animated_image
+
+    return sniff_media_type(data[:64]) == "video" or is_animated_image(data)
+
+
+def _first_frame(data: bytes) -> Image.Image:
+    from haechi.media.video import VideoInfo, VideoLimits, iter_frames
+
+    limits = VideoLimits(max_pixels=80_000_000, max_frames=1, max_decoded_frames=500)
+    for frame in iter_frames(io.BytesIO(data), "media", limits, VideoInfo(), data=data):
+        return Image.fromarray(frame.rgb)
+    raise ValueError("no frame")
+
+
 def blurred(data: bytes, max_side: int = 480) -> bytes:
-    """Greyscale, heavily blurred JPEG: enough to see that something is there, not what."""
-    src = Image.open(io.BytesIO(data))
+    """Greyscale, heavily blurred JPEG: enough to see that something is there, not what. For a
+    video, of its first frame (the queue never sends a playable video before a reveal)."""
+    src = _first_frame(data) if _is_video(data) else Image.open(io.BytesIO(data))
     src.thumbnail((max_side, max_side))
     im = src.convert("L").filter(ImageFilter.GaussianBlur(max(8, max(src.size) // 25)))
     buf = io.BytesIO()
@@ -181,7 +198,9 @@ def make_router(h: Haechi, *, secure_cookies: bool = True, login_limiter: Any = 
         grant = session.get("reveal") or {}
         revealed = bool(entry and grant.get("key") == f"{entry['item']}/{entry['index']}"
                         and grant.get("until", 0) > time.time())
-        return page(request, session, "review.html", entry=entry, revealed=revealed, position=i + 1,
+        data = media(entry) if entry else None
+        is_video = bool(data and _is_video(data))
+        return page(request, session, "review.html", entry=entry, revealed=revealed, is_video=is_video, position=i + 1,
                     total=len(entries), next=i + 1 if i + 1 < len(entries) else None)
 
     def media(entry: dict[str, Any]) -> bytes | None:
@@ -252,9 +271,12 @@ def make_router(h: Haechi, *, secure_cookies: bool = True, login_limiter: Any = 
         data = media(entry) if entry else None
         if data is None:
             return Response("not found", status_code=404)
-        kind = Image.open(io.BytesIO(data)).format or "octet-stream"
-        return Response(data, media_type=f"image/{kind.lower()}",
-                        headers={"Cache-Control": "no-store", "Content-Disposition": "inline"})
+        if _is_video(data):
+            ctype = "video/webm" if data[:4] == b"\x1a\x45\xdf\xa3" else "image/gif" if data[:3] == b"GIF" else (
+                "image/webp" if data[8:12] == b"WEBP" else "video/mp4")
+        else:
+            ctype = f"image/{(Image.open(io.BytesIO(data)).format or 'octet-stream').lower()}"
+        return Response(data, media_type=ctype, headers={"Cache-Control": "no-store", "Content-Disposition": "inline"})
 
     @router.get("/notices/{notice_id}", response_class=HTMLResponse)
     def notice_page(request: Request, notice_id: int) -> Response:
