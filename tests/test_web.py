@@ -242,3 +242,15 @@ def test_every_web_page_by_role(web: tuple[TestClient, Haechi, str], role: str) 
             assert resp.status_code == 303 and "login" in resp.headers["location"], (role, method, path)
         else:
             assert resp.status_code == 403, (role, method, path, resp.status_code)
+
+
+def test_every_ui_string_is_in_both_catalogues() -> None:
+    from haechi.web.i18n import LANGUAGES, catalog, t
+
+    templates = Path(__file__).resolve().parents[1] / "haechi" / "web" / "templates"
+    used = {k for f in templates.glob("*.html") for k in re.findall(r"t\('([a-z_]+)'\)", f.read_text())}
+    assert len(used) > 20
+    for lang in LANGUAGES:
+        missing = [k for k in used if catalog(lang).get(k) is None or not catalog(lang).get(k).string]
+        assert not missing, (lang, missing)
+    assert t("login", "ko") == "로그인" and t("login", "en") == "Log in" and t("login", "fr") == "Log in"
