@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 system-deps:
 	@sh scripts/system-deps.sh
 
-.PHONY: system-deps demo test lint typecheck check bench bench-hash bench-match bench-match-10m bench-robustness bench-video bench-faces bench-capture bench-assess bench-api bench-notice fuzz fuzz-smoke clean
+.PHONY: system-deps demo test lint typecheck check bench bench-hash bench-match bench-match-10m bench-robustness bench-video bench-faces bench-capture bench-assess bench-api bench-notice fuzz fuzz-smoke clean model model-eval crash-safety soak reliability-report
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -75,6 +75,29 @@ bench-api: $(STAMP)
 
 bench-notice: $(STAMP) system-deps
 	$(BIN)/python bench/bench_notice.py --items 100
+
+# retrain the face-manipulation detector (CPU torch 2.13.0 from this machine's disk; ~20 min on
+# 2 cores); writes haechi/assess/models/sbi.{onnx,json} and bench/sbi_eval.md. Needs ../shared/data.
+model: $(STAMP)
+	$(BIN)/pip install --quiet -e '.[train]'
+	$(BIN)/python scripts/train_sbi.py --steps 2500
+
+# re-measure the committed model without training (onnxruntime only)
+model-eval: $(STAMP)
+	$(BIN)/python scripts/train_sbi.py --evaluate
+
+# SIGKILL during bank import (1M lines), scan/index persistence and capture; disk full
+crash-safety: $(STAMP)
+	HAECHI_CRASH_LINES=1000000 HAECHI_CRASH_KILLS=5 HAECHI_CRASH_REPORT=bench/crash_safety.json \
+		$(BIN)/python -m pytest -q tests/test_crash_safety.py
+
+# 10 minutes of /m/lookup at the highest rate the machine holds, with 1M banked hashes; RSS sampled
+soak: $(STAMP)
+	$(BIN)/python bench/bench_soak.py --hashes 1000000 --seconds 600 --out bench/soak.json
+
+# bench/reliability.md from the latest fuzz logs, crash-safety and soak results
+reliability-report: $(STAMP)
+	$(BIN)/python scripts/reliability_report.py
 
 # coverage-guided fuzzing (atheris): FUZZ_SECONDS per harness (default 600 = 10 min each)
 fuzz: $(STAMP)

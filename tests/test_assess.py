@@ -242,8 +242,9 @@ def test_learned_detector_scores_blended_faces_above_real_ones() -> None:
                 det = res["detectors"]["face_manipulation"]
                 if det["status"] == "ok":
                     out.append(det["data"]["probability"])
-    assert len(real_p) >= 4 and len(fake_p) >= 4
-    assert np.mean(fake_p) > np.mean(real_p) + 0.2, (real_p, fake_p)
+    assert len(real_p) >= 4 and len(real_p) == len(fake_p)
+    wins = sum(f > r for r, f in zip(real_p, fake_p, strict=True))
+    assert wins >= 0.75 * len(real_p) and np.mean(fake_p) > np.mean(real_p) + 0.1, (real_p, fake_p)
 
 
 def test_learned_detector_on_video_frames(tmp_path: Path) -> None:
