@@ -15,8 +15,11 @@ for target in decode archive exchange exports html assess api; do
   echo "== fuzz_$target"
   # shellcheck disable=SC2086
   # new inputs go to work/ (not committed); the committed seeds in corpus/ are only read
+  start=$(date +%s)
   $PY "fuzz_$target.py" "work/$target" "corpus/$target" $limit -rss_limit_mb=2048 -timeout=20 \
-      -artifact_prefix="findings/$target/" -print_final_stats=1 2>&1 | grep -aE "stat::number_of_executed_units|ERROR|Exception|DONE" || true
+      -artifact_prefix="findings/$target/" -print_final_stats=1 > "work/$target.log" 2>&1
+  echo "wall_seconds: $(( $(date +%s) - start ))" >> "work/$target.log"
+  grep -aE "stat::number_of_executed_units|stat::peak_rss_mb|ERROR|Exception|DONE|wall_seconds" "work/$target.log" || true
   [ -n "$(ls "findings/$target" 2>/dev/null)" ] && { echo "findings in fuzz/findings/$target"; status=1; }
 done
 exit $status

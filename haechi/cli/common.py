@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import sys
 from collections.abc import Iterator
@@ -10,6 +11,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from sqlalchemy.exc import OperationalError
 
 from haechi.app import Haechi
 from haechi.errors import AlreadyExists, HaechiError, InputError, NotFound
@@ -51,6 +53,25 @@ def handled() -> Iterator[None]:
     except HaechiError as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(1) from None
+    except OSError as exc:
+        if exc.errno not in _FULL:
+            raise
+        err.print(f"[red]error:[/red] storage full writing {exc.filename or 'data'}: {exc.strerror}; nothing "
+                  "half-written was kept — free space and run the command again")
+        raise typer.Exit(1) from None
+    except OperationalError as exc:
+        text = str(exc.orig).lower()
+        if not any(m in text for m in ("full", "disk i/o error", "no space left")):
+            raise
+        # SQLite reports a write refused by RLIMIT_FSIZE/ENOSPC as "disk I/O error" or "database or
+        # disk is full", PostgreSQL as "No space left on device"; the transaction is rolled back
+        err.print(f"[red]error:[/red] database storage full or failing ({exc.orig}); the transaction was rolled "
+                  "back — free space and run the command again")
+        raise typer.Exit(1) from None
+
+
+#: errno values that mean "no room": disk full, file too large (RLIMIT_FSIZE), quota exceeded
+_FULL = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT}
 
 
 

@@ -221,22 +221,32 @@ class HammingIndex:
         return out
 
     # -- persistence ------------------------------------------------------------------------
-    def save(self, directory: Path) -> None:
-        """Write the compacted index as .npy files (written to a temp dir, then renamed)."""
+    def save(self, directory: Path, meta: dict[str, object] | None = None) -> None:
+        """Write the compacted index as .npy files, with ``meta`` (what the index covers) as
+        meta.json beside them, into a temp dir that is then renamed into place: a process killed
+        at any point leaves either the old index, the new one, or none (rebuilt from the
+        database) — never data and meta from different saves. Leftovers of a killed save are
+        removed first."""
+        import json
+        import shutil
+
         if self._pending_codes or self._removed:
             self.compact()
         directory = Path(directory)
         tmp = directory.with_name(directory.name + ".tmp")
-        tmp.mkdir(parents=True, exist_ok=True)
+        old = directory.with_name(directory.name + ".old")
+        for leftover in (tmp, old):
+            if leftover.exists():
+                shutil.rmtree(leftover)
+        tmp.mkdir(parents=True)
         for name in ("codes", "labels", "offsets", "ids", "layout"):
             np.save(tmp / f"{name}.npy", getattr(self, f"_{name}"))
+        if meta is not None:
+            (tmp / "meta.json").write_text(json.dumps(meta))
         if directory.exists():
-            old = directory.with_name(directory.name + ".old")
             directory.rename(old)
             tmp.rename(directory)
-            for f in old.iterdir():
-                f.unlink()
-            old.rmdir()
+            shutil.rmtree(old)
         else:
             tmp.rename(directory)
 

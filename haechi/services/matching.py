@@ -76,8 +76,8 @@ def fetch_codes(session: Session, quality_floor: int, after_id: int = 0) -> tupl
 
 def load_pdq_index(session: Session, index_dir: Path, quality_floor: int) -> HammingIndex:
     """Load the persisted PDQ index, bring it up to date with the database, save if rebuilt."""
-    meta_path = index_dir / "pdq.json"
     data_dir = index_dir / "pdq"
+    meta_path = data_dir / "meta.json"  # saved with the data, in one rename (HammingIndex.save)
     total = int(session.scalar(select(func.count()).select_from(BankEntry)
                                .where(_indexed_filter(quality_floor))) or 0)  # type: ignore[arg-type]
     if meta_path.exists() and data_dir.exists():
@@ -98,11 +98,9 @@ def load_pdq_index(session: Session, index_dir: Path, quality_floor: int) -> Ham
     codes, labels, entries = fetch_codes(session, quality_floor)
     index = HammingIndex.build(codes, labels)
     index_dir.mkdir(parents=True, exist_ok=True)
-    index.save(data_dir)
-    tmp = meta_path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"last_id": last_id, "entries": entries, "quality_floor": quality_floor,
-                               "version": INDEX_VERSION}))
-    tmp.replace(meta_path)
+    index.save(data_dir, {"last_id": last_id, "entries": entries, "quality_floor": quality_floor,
+                          "version": INDEX_VERSION})
+    (index_dir / "pdq.json").unlink(missing_ok=True)  # where meta lived before it moved into pdq/
     return index
 
 
