@@ -213,6 +213,14 @@ class Haechi:
         with self.db.session() as s:
             return cases.create_case(s, self.cipher, actor or getpass.getuser(), victim_ref, contact)
 
+    def case_contact(self, case_ref: str) -> str | None:
+        """The victim's contact details, decrypted (for the caseworker who must reach her)."""
+        from haechi.cases import service as cases
+
+        with self.db.session() as s:
+            token = cases._case(s, case_ref).contact_ciphertext
+        return self.cipher.decrypt(token).decode() if token else None
+
     def list_cases(self) -> list[dict[str, Any]]:
         from haechi.cases import service as cases
 
@@ -573,7 +581,9 @@ class Haechi:
             new_primary = Fernet.generate_key()
             cipher = Cipher(new_primary + b"," + old)
             write_key_file(key_file, new_primary + b"," + old)  # both readable until the commit
-        counts = {"local_features": 0, "face_embeddings": 0}
+        from haechi.store.models import Case, Subject
+
+        counts = {"local_features": 0, "face_embeddings": 0, "case_contacts": 0, "subject_names": 0}
         with self.db.session() as s:
             for feat in s.scalars(select(LocalFeatureSet)):
                 feat.ciphertext = cipher.rotate(feat.ciphertext)
@@ -581,6 +591,12 @@ class Haechi:
             for emb in s.scalars(select(FaceEmbedding)):
                 emb.ciphertext = cipher.rotate(emb.ciphertext)
                 counts["face_embeddings"] += 1
+            for case in s.scalars(select(Case).where(Case.contact_ciphertext.is_not(None))):
+                case.contact_ciphertext = cipher.rotate(case.contact_ciphertext)  # type: ignore[arg-type]
+                counts["case_contacts"] += 1
+            for subj in s.scalars(select(Subject).where(Subject.name_ciphertext.is_not(None))):
+                subj.name_ciphertext = cipher.rotate(subj.name_ciphertext)  # type: ignore[arg-type]
+                counts["subject_names"] += 1
         if new_primary is not None:
             write_key_file(key_file, new_primary)
         self._cipher = None
@@ -691,7 +707,7 @@ class Haechi:
                              for b, _, t in record.face_data or []]}
 
     def enroll_subject(self, subject: str, photos: Iterable[str | os.PathLike[str]], consent_ref: str | None = None,
-                       enrolled_by: str | None = None) -> dict[str, Any]:
+                       enrolled_by: str | None = None, name: str | None = None) -> dict[str, Any]:
         """Enrol a consenting person's face from photos of her: embeddings only, encrypted.
 
         All photos are checked first (exactly one face each); if any fails, nothing is stored.
@@ -704,11 +720,11 @@ class Haechi:
                 for f in files]
         by = enrolled_by or getpass.getuser()
         with self.db.session() as s:
-            return face_service.enroll(s, self.cipher, subject, vecs, consent_ref, by)
+            return face_service.enroll(s, self.cipher, subject, vecs, consent_ref, by, name)
 
     def list_subjects(self) -> list[dict[str, Any]]:
         with self.db.session() as s:
-            return face_service.list_subjects(s)
+            return face_service.list_subjects(s, self.cipher)
 
     def withdraw_subject(self, subject: str) -> int:
         """Delete every embedding of ``subject``; returns how many were deleted."""

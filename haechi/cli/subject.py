@@ -18,10 +18,13 @@ def enroll(ctx: typer.Context, subject: str,
            consent_ref: Annotated[str | None, typer.Option("--consent-ref", help="Reference of the signed consent.")]
            = None,
            by: Annotated[str | None, typer.Option("--by", help="Who enrols (default: the OS user).")] = None,
+           name: Annotated[str | None, typer.Option("--name", help="Her name, if the centre records it "
+                                                                   "(stored encrypted; SUBJECT stays a pseudonym).")]
+           = None,
            json_out: JsonOpt = False, home: HomeOpt = None) -> None:
     """Enrol face embeddings (never the photos), encrypted at rest. All photos or none."""
     with handled(), open_haechi(home, ctx) as h:
-        result = h.enroll_subject(subject, photos, consent_ref=consent_ref, enrolled_by=by)
+        result = h.enroll_subject(subject, photos, consent_ref=consent_ref, enrolled_by=by, name=name)
     if json_out:
         emit_json(result)
     else:

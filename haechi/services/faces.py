@@ -50,7 +50,7 @@ def embed_enrolment_photo(engine: FaceEngine, path: Path, max_pixels: int, max_b
 
 
 def enroll(session: Session, cipher: Cipher, subject_ref: str, embeddings: list[np.ndarray],
-           consent_ref: str | None, enrolled_by: str) -> dict[str, Any]:
+           consent_ref: str | None, enrolled_by: str, name: str | None = None) -> dict[str, Any]:
     subject_ref = subject_ref.strip()
     if not subject_ref or len(subject_ref) > 200:
         raise InputError(subject_ref or "''", "subject id must be 1-200 characters")
@@ -66,6 +66,8 @@ def enroll(session: Session, cipher: Cipher, subject_ref: str, embeddings: list[
         subject.enrolled_at = datetime.now(UTC)
     elif consent_ref and subject.consent_ref and consent_ref != subject.consent_ref:
         raise AlreadyExists("subject", f"{subject_ref} (enrolled under consent {subject.consent_ref})")
+    if name:
+        subject.name_ciphertext = cipher.encrypt(name.strip().encode())
     session.flush()
     for vec in embeddings:
         blob = np.asarray(vec, dtype=np.float32).reshape(DIM).tobytes()
@@ -78,10 +80,12 @@ def enroll(session: Session, cipher: Cipher, subject_ref: str, embeddings: list[
             "enrolled_at": subject.enrolled_at.isoformat()}
 
 
-def list_subjects(session: Session) -> list[dict[str, Any]]:
+def list_subjects(session: Session, cipher: Cipher | None = None) -> list[dict[str, Any]]:
+    """Enrolled subjects; with ``cipher``, her name decrypted (for caseworkers, never logged)."""
     counts = dict(session.execute(select(FaceEmbedding.subject_id, func.count())
                                   .group_by(FaceEmbedding.subject_id)).all())
     return [{"subject": s.subject_ref, "consent_ref": s.consent_ref, "enrolled_by": s.enrolled_by,
+             "name": cipher.decrypt(s.name_ciphertext).decode() if cipher and s.name_ciphertext else None,
              "enrolled_at": s.enrolled_at.isoformat(), "embeddings": int(counts.get(s.id, 0)),
              "withdrawn_at": s.withdrawn_at.isoformat() if s.withdrawn_at else None}
             for s in session.scalars(select(Subject).order_by(Subject.subject_ref))]
@@ -94,6 +98,7 @@ def withdraw(session: Session, subject_ref: str) -> int:
         raise NotFound("subject", subject_ref)
     deleted = session.execute(delete(FaceEmbedding).where(FaceEmbedding.subject_id == subject.id))
     subject.withdrawn_at = datetime.now(UTC)
+    subject.name_ciphertext = None  # withdrawal forgets her name too
     return int(getattr(deleted, "rowcount", 0) or 0)
 
 

@@ -103,6 +103,8 @@ class Subject(Base):
     enrolled_by: Mapped[str] = mapped_column(String(200), nullable=False)
     enrolled_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
     withdrawn_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    #: her name as given at enrolment, if the centre records it: Fernet-encrypted, never in the clear
+    name_ciphertext: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
 
 
 class FaceEmbedding(Base):
