@@ -4,6 +4,7 @@
 
 The server (``haechi serve``, one uvicorn process) and the load generator (threads with
 keep-alive httpx clients) share this machine's cores, so the figures are a floor.
+bench/bench_soak.py reuses the set-up and the load loop for the 10-minute memory soak.
 """
 
 from __future__ import annotations
@@ -16,6 +17,9 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -35,24 +39,37 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--hashes", type=int, default=1_000_000)
-    ap.add_argument("--seconds", type=float, default=20)
-    ap.add_argument("--concurrency", type=int, default=8)
-    args = ap.parse_args()
-    rng = np.random.default_rng(1)
-    console = Console()
+def rss_mib(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) // 1024
+    return 0
+
+
+@dataclass
+class Server:
+    base: str
+    token: str
+    pid: int
+    queries: list[str]
+    load_seconds: float
+
+
+@contextmanager
+def prepared_server(hashes: int, seed: int = 1) -> Iterator[Server]:
+    """A ``haechi serve`` process over a temporary home with ``hashes`` random banked PDQ hashes,
+    a partner token, and 2,000 queries (half near-duplicates of banked hashes, half random)."""
+    rng = np.random.default_rng(seed)
     with tempfile.TemporaryDirectory() as home:
         with Haechi(home=home) as h:
             h.create_bank("load")
-            bank_id = 1
-            codes = rng.integers(0, 256, (args.hashes, 32), dtype=np.uint8)
+            codes = rng.integers(0, 256, (hashes, 32), dtype=np.uint8)
             t0 = time.perf_counter()
             with h.db.engine.begin() as conn:
-                for i in range(0, args.hashes, 50_000):
+                for i in range(0, hashes, 50_000):
                     conn.execute(insert(BankEntry), [
-                        {"bank_id": bank_id, "signal_type": "pdq", "signal": c.tobytes().hex(), "quality": 100,
+                        {"bank_id": 1, "signal_type": "pdq", "signal": c.tobytes().hex(), "quality": 100,
                          "source": "import"} for c in codes[i:i + 50_000]])
             load_s = time.perf_counter() - t0
             h.pdq_index()  # build and persist, so the server loads it
@@ -62,7 +79,7 @@ def main() -> int:
                 token = accounts.create_token(s, "platform")
         port = free_port()
         env = dict(os.environ, HAECHI_HOME=home)
-        server = subprocess.Popen([str(Path(sys.executable).with_name("haechi")), "serve", "--port", str(port)],
+        server = subprocess.Popen([str(Path(sys.executable).with_name("haechi")), "serve", "--port", str(port)],  # noqa: S603
                                   env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         base = f"http://127.0.0.1:{port}"
         try:
@@ -72,55 +89,93 @@ def main() -> int:
                         break
                 except httpx.HTTPError:
                     time.sleep(0.1)
-            headers = {"Authorization": f"Bearer {token}"}
-            # half the queries are near-duplicates of banked hashes, half random
             queries = []
             for i in range(2000):
-                c = codes[rng.integers(0, args.hashes)].copy() if i % 2 else rng.integers(0, 256, 32, dtype=np.uint8)
+                c = codes[rng.integers(0, hashes)].copy() if i % 2 else rng.integers(0, 256, 32, dtype=np.uint8)
                 c[0] ^= 0x0F
                 queries.append(c.tobytes().hex())
-            latencies: list[float] = []
-            errors = [0]
-            stop = time.monotonic() + args.seconds
-            lock = threading.Lock()
-
-            def worker(k: int) -> None:
-                mine: list[float] = []
-                with httpx.Client(base_url=base, headers=headers, timeout=10) as client:
-                    i = k
-                    while time.monotonic() < stop:
-                        t = time.perf_counter()
-                        r = client.get("/m/lookup", params={"signal_type": "pdq", "signal": queries[i % len(queries)]})
-                        mine.append(time.perf_counter() - t)
-                        if r.status_code != 200:
-                            with lock:
-                                errors[0] += 1
-                        i += args.concurrency
-                with lock:
-                    latencies.extend(mine)
-
-            threads = [threading.Thread(target=worker, args=(k,)) for k in range(args.concurrency)]
-            t0 = time.perf_counter()
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join()
-            wall = time.perf_counter() - t0
-            rss = 0
-            with open(f"/proc/{server.pid}/status") as fh:
-                for line in fh:
-                    if line.startswith("VmRSS:"):
-                        rss = int(line.split()[1]) // 1024
+            yield Server(base, token, server.pid, queries, load_s)
         finally:
             server.terminate()
             server.wait(10)
-    lat = np.array(latencies) * 1000
+
+
+@dataclass
+class LoadResult:
+    latencies_ms: np.ndarray
+    errors: int
+    wall_s: float
+    samples: list[tuple[float, int, int]] = field(default_factory=list)  # (t, requests so far, server RSS MiB)
+
+
+def run_load(srv: Server, seconds: float, concurrency: int, sample_every: float = 0.0,
+             on_sample: Callable[[float, int, int], None] | None = None) -> LoadResult:
+    """``concurrency`` keep-alive clients calling /m/lookup for ``seconds``; with ``sample_every``
+    the server's RSS is sampled that often."""
+    latencies: list[float] = []
+    errors = [0]
+    done = [0]
+    stop = time.monotonic() + seconds
+    lock = threading.Lock()
+    headers = {"Authorization": f"Bearer {srv.token}"}
+
+    def worker(k: int) -> None:
+        mine: list[float] = []
+        with httpx.Client(base_url=srv.base, headers=headers, timeout=10) as client:
+            i = k
+            while time.monotonic() < stop:
+                t = time.perf_counter()
+                try:
+                    r = client.get("/m/lookup", params={"signal_type": "pdq", "signal": srv.queries[i % 2000]})
+                    ok = r.status_code == 200
+                except httpx.HTTPError:
+                    ok = False
+                mine.append(time.perf_counter() - t)
+                with lock:
+                    done[0] += 1
+                    errors[0] += not ok
+                i += concurrency
+        with lock:
+            latencies.extend(mine)
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(concurrency)]
+    t0 = time.perf_counter()
+    for t in threads:
+        t.start()
+    result = LoadResult(np.array([]), 0, 0.0)
+    if sample_every:
+        while any(t.is_alive() for t in threads):
+            time.sleep(sample_every)
+            sample = (time.perf_counter() - t0, done[0], rss_mib(srv.pid))
+            result.samples.append(sample)
+            if on_sample:
+                on_sample(*sample)
+    for t in threads:
+        t.join()
+    result.wall_s = time.perf_counter() - t0
+    result.latencies_ms = np.array(latencies) * 1000
+    result.errors = errors[0]
+    return result
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--hashes", type=int, default=1_000_000)
+    ap.add_argument("--seconds", type=float, default=20)
+    ap.add_argument("--concurrency", type=int, default=8)
+    args = ap.parse_args()
+    console = Console()
+    with prepared_server(args.hashes) as srv:
+        res = run_load(srv, args.seconds, args.concurrency)
+        rss = rss_mib(srv.pid)
+    lat = res.latencies_ms
     table = Table("banked hashes", "concurrency", "requests", "errors", "req/s", "p50 ms", "p99 ms", "server RSS MiB",
                   title=f"/m/lookup (PDQ) on 127.0.0.1, {os.cpu_count()} cores shared by server and client")
-    table.add_row(f"{args.hashes:,}", str(args.concurrency), str(len(lat)), str(errors[0]),
-                  f"{len(lat) / wall:.0f}", f"{np.percentile(lat, 50):.1f}", f"{np.percentile(lat, 99):.1f}", str(rss))
+    table.add_row(f"{args.hashes:,}", str(args.concurrency), str(len(lat)), str(res.errors),
+                  f"{len(lat) / res.wall_s:.0f}", f"{np.percentile(lat, 50):.1f}", f"{np.percentile(lat, 99):.1f}",
+                  str(rss))
     console.print(table)
-    console.print(f"(inserting {args.hashes:,} hashes took {load_s:.1f}s)")
+    console.print(f"(inserting {args.hashes:,} hashes took {srv.load_seconds:.1f}s)")
     return 0
 
 
