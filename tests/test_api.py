@@ -206,3 +206,28 @@ def test_user_and_token_cli(tmp_path: Path) -> None:
         assert accounts.authenticate_password(s, "kim", "wrong") is None
     r = runner.invoke(app, ["user", "list", "--json", *home])
     assert '"kim"' in r.output and "passphrase" not in r.output
+
+
+def test_admin_actions_are_in_the_audit_log(tmp_path: Path) -> None:
+    import getpass
+    import json as _json
+
+    from typer.testing import CliRunner
+
+    from haechi.cli.main import app
+    from haechi.evidence.custody import rows_of
+
+    runner = CliRunner()
+    home = ["--home", str(tmp_path / "h")]
+    assert runner.invoke(app, ["user", "add", "park", "--role", "partner", *home]).exit_code == 0
+    token = runner.invoke(app, ["token", "create", "park", "--name", "T&S", *home]).output.strip()
+    assert runner.invoke(app, ["token", "revoke", token, *home]).exit_code == 0
+    assert runner.invoke(app, ["user", "disable", "park", *home]).exit_code == 0
+    with Haechi(home=tmp_path / "h") as h:
+        with h.db.session() as s:
+            admin = [r for r in rows_of(s) if r["action"] == "admin"]
+        assert [_json.loads(r["details"])["op"] for r in admin] == ["user_add", "token_create", "token_revoke",
+                                                                     "user_disable"]
+        assert all(r["actor"] == getpass.getuser() for r in admin)
+        assert token not in _json.dumps(admin)  # the log names the token by a hash prefix, never the secret
+        assert h.verify_custody()["ok"]

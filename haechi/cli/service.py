@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import sys
 from typing import Annotated
 
@@ -49,7 +50,7 @@ def user_add(ctx: typer.Context, username: str,
     elif role != "partner" and sys.stdin.isatty():
         password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
     with handled(), open_haechi(home, ctx) as h, h.db.session() as s:
-        result = accounts.add_user(s, username, role, password)
+        result = accounts.add_user(s, username, role, password, actor=getpass.getuser())
     emit_json(result) if json_out else out.print(f"added {result['role']} {result['username']}")
 
 
@@ -76,7 +77,7 @@ def user_disable(ctx: typer.Context, username: str, home: HomeOpt = None) -> Non
     from haechi.services import accounts
 
     with handled(), open_haechi(home, ctx) as h, h.db.session() as s:
-        accounts.disable_user(s, username)
+        accounts.disable_user(s, username, actor=getpass.getuser())
     out.print(f"disabled {username}; their tokens are revoked")
 
 
@@ -88,7 +89,7 @@ def token_create(ctx: typer.Context, username: str,
     from haechi.services import accounts
 
     with handled(), open_haechi(home, ctx) as h, h.db.session() as s:
-        token = accounts.create_token(s, username, name)
+        token = accounts.create_token(s, username, name, actor=getpass.getuser())
     sys.stdout.write(token + "\n")
 
 
@@ -98,5 +99,5 @@ def token_revoke(ctx: typer.Context, token: str, home: HomeOpt = None) -> None:
     from haechi.services import accounts
 
     with handled(), open_haechi(home, ctx) as h, h.db.session() as s:
-        accounts.revoke_token(s, token)
+        accounts.revoke_token(s, token, actor=getpass.getuser())
     out.print("revoked")

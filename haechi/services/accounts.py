@@ -42,7 +42,15 @@ class Principal:
         return permission in ROLES.get(self.role, frozenset())
 
 
-def add_user(session: Session, username: str, role: str, password: str | None) -> dict[str, Any]:
+def _audit(session: Session, actor: str, op: str, **details: Any) -> None:
+    """Admin actions go into the append-only, hash-chained custody log (no case): who did what."""
+    from haechi.evidence import custody
+
+    custody.append(session, "admin", actor, case_ref=None, details={"op": op, **details})
+
+
+def add_user(session: Session, username: str, role: str, password: str | None, actor: str = "system"
+             ) -> dict[str, Any]:
     username = username.strip()
     if not username or len(username) > 200:
         raise InputError(username or "''", "user name must be 1-200 characters")
@@ -55,6 +63,7 @@ def add_user(session: Session, username: str, role: str, password: str | None) -
     user = User(username=username, role=role, password_hash=_hasher.hash(password) if password else None)
     session.add(user)
     session.flush()
+    _audit(session, actor, "user_add", user=username, role=role)
     return {"username": user.username, "role": user.role, "disabled": user.disabled}
 
 
@@ -70,28 +79,33 @@ def _user(session: Session, username: str) -> User:
     return user
 
 
-def disable_user(session: Session, username: str) -> None:
+def disable_user(session: Session, username: str, actor: str = "system") -> None:
     user = _user(session, username)
     user.disabled = True
+    _audit(session, actor, "user_disable", user=username)
     now = datetime.now(UTC)
     for token in session.scalars(select(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))):
         token.revoked_at = now
 
 
-def create_token(session: Session, username: str, name: str = "") -> str:
+def create_token(session: Session, username: str, name: str = "", actor: str = "system") -> str:
     user = _user(session, username)
     if user.disabled:
         raise InputError(username, "user is disabled")
     token = "hc_" + secrets.token_urlsafe(32)
+    _audit(session, actor, "token_create", user=username, name=name,
+           token_sha256_prefix=hashlib.sha256(token.encode()).hexdigest()[:12])
     session.add(ApiToken(user_id=user.id, name=name, token_hash=hashlib.sha256(token.encode()).hexdigest()))
     return token
 
 
-def revoke_token(session: Session, token: str) -> None:
-    row = session.scalar(select(ApiToken).where(ApiToken.token_hash == hashlib.sha256(token.encode()).hexdigest()))
+def revoke_token(session: Session, token: str, actor: str = "system") -> None:
+    digest = hashlib.sha256(token.encode()).hexdigest()
+    row = session.scalar(select(ApiToken).where(ApiToken.token_hash == digest))
     if row is None:
         raise NotFound("token", token[:6] + "...")
     row.revoked_at = datetime.now(UTC)
+    _audit(session, actor, "token_revoke", token_sha256_prefix=digest[:12])
 
 
 def authenticate_token(session: Session, token: str) -> Principal | None:

@@ -77,7 +77,7 @@ def submit(h: Haechi, files: Any) -> dict[str, Any]:
     pin = f"{secrets.randbelow(10**PIN_DIGITS):0{PIN_DIGITS}d}"
     with h.db.session() as s:  # case and login together, or neither
         case = cases.create_case(s, h.cipher, "victim-self-service", victim_ref=f"self:{submission}")
-        accounts.add_user(s, case["case"], "victim", pin)
+        accounts.add_user(s, case["case"], "victim", pin, actor="victim-self-service")
         custody.append(s, "victim_submit", "victim-self-service", case_ref=case["case"],
                        details={"hashes": len(signals), "files": len(files)})
     h.add_signals(BANK, signals, label=f"self:{submission}")
@@ -119,9 +119,8 @@ def withdraw(h: Haechi, case_ref: str) -> dict[str, Any]:
     with h.db.session() as s:
         case = _own_case(s, case_ref)
         case.status = "closed"
-        user = s.scalar(select(User).where(User.username == case_ref))
-        if user is not None:
-            user.disabled = True
+        if s.scalar(select(User.id).where(User.username == case_ref)) is not None:
+            accounts.disable_user(s, case_ref, actor="victim-self-service")
         custody.append(s, "victim_withdraw", "victim-self-service", case_ref=case_ref,
                        details={"hashes_deleted": len(rows)})
     return {"case": case_ref, "hashes_deleted": len(rows), "status": "withdrawn"}
