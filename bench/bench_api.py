@@ -108,10 +108,20 @@ class LoadResult:
     samples: list[tuple[float, int, int]] = field(default_factory=list)  # (t, requests so far, server RSS MiB)
 
 
+def lookup(srv: Server) -> Callable[[httpx.Client, int], httpx.Response]:
+    return lambda client, i: client.get("/m/lookup", params={"signal_type": "pdq", "signal": srv.queries[i % 2000]})
+
+
+def hash_upload(jpeg: bytes) -> Callable[[httpx.Client, int], httpx.Response]:
+    return lambda client, i: client.post("/h/hash", files={"photo": ("p.jpg", jpeg, "image/jpeg")})
+
+
 def run_load(srv: Server, seconds: float, concurrency: int, sample_every: float = 0.0,
-             on_sample: Callable[[float, int, int], None] | None = None) -> LoadResult:
-    """``concurrency`` keep-alive clients calling /m/lookup for ``seconds``; with ``sample_every``
-    the server's RSS is sampled that often."""
+             on_sample: Callable[[float, int, int], None] | None = None,
+             call: Callable[[httpx.Client, int], httpx.Response] | None = None) -> LoadResult:
+    """``concurrency`` keep-alive clients making ``call`` (default: a /m/lookup) for ``seconds``;
+    with ``sample_every`` the server's RSS is sampled that often."""
+    call = call or lookup(srv)
     latencies: list[float] = []
     errors = [0]
     done = [0]
@@ -126,8 +136,7 @@ def run_load(srv: Server, seconds: float, concurrency: int, sample_every: float 
             while time.monotonic() < stop:
                 t = time.perf_counter()
                 try:
-                    r = client.get("/m/lookup", params={"signal_type": "pdq", "signal": srv.queries[i % 2000]})
-                    ok = r.status_code == 200
+                    ok = call(client, i).status_code == 200
                 except httpx.HTTPError:
                     ok = False
                 mine.append(time.perf_counter() - t)
@@ -165,15 +174,22 @@ def main() -> int:
     ap.add_argument("--concurrency", type=int, default=8)
     args = ap.parse_args()
     console = Console()
+    import io
+
+    from haechi.demo.samples import scene
+
+    buf = io.BytesIO()
+    scene(5, (1024, 768)).save(buf, "JPEG", quality=90)
+    table = Table("route", "banked hashes", "concurrency", "requests", "errors", "req/s", "p50 ms", "p99 ms",
+                  "server RSS MiB", title=f"HMA routes on 127.0.0.1, {os.cpu_count()} cores shared by server, client")
     with prepared_server(args.hashes) as srv:
-        res = run_load(srv, args.seconds, args.concurrency)
-        rss = rss_mib(srv.pid)
-    lat = res.latencies_ms
-    table = Table("banked hashes", "concurrency", "requests", "errors", "req/s", "p50 ms", "p99 ms", "server RSS MiB",
-                  title=f"/m/lookup (PDQ) on 127.0.0.1, {os.cpu_count()} cores shared by server and client")
-    table.add_row(f"{args.hashes:,}", str(args.concurrency), str(len(lat)), str(res.errors),
-                  f"{len(lat) / res.wall_s:.0f}", f"{np.percentile(lat, 50):.1f}", f"{np.percentile(lat, 99):.1f}",
-                  str(rss))
+        for route, call in (("GET /m/lookup (PDQ)", lookup(srv)),
+                            ("POST /h/hash (1024x768 JPEG)", hash_upload(buf.getvalue()))):
+            res = run_load(srv, args.seconds, args.concurrency, call=call)
+            lat = res.latencies_ms
+            table.add_row(route, f"{args.hashes:,}", str(args.concurrency), str(len(lat)), str(res.errors),
+                          f"{len(lat) / res.wall_s:.0f}", f"{np.percentile(lat, 50):.1f}",
+                          f"{np.percentile(lat, 99):.1f}", str(rss_mib(srv.pid)))
     console.print(table)
     console.print(f"(inserting {args.hashes:,} hashes took {srv.load_seconds:.1f}s)")
     return 0
