@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from haechi import Haechi
@@ -241,3 +242,36 @@ def test_caseworker_creates_case_reveals_item_and_approves_notice(tmp_path: Path
         assert verify_package(path)["ok"]
     finally:
         site.shutdown()
+
+
+def test_browser_hashes_video_frames_without_playing(tmp_path: Path, live: tuple[str, Haechi], browser: Any) -> None:
+    import av
+
+    from haechi.signals.pdq import bits_to_hex
+
+    video = tmp_path / "clip.webm"
+    with av.open(str(video), "w") as container:
+        stream = container.add_stream("libvpx", rate=5)
+        stream.width, stream.height, stream.pix_fmt = 320, 240, "yuv420p"
+        stream.bit_rate = 2_000_000
+        for i in range(20):  # 4 s: one scene, then another
+            frame = np.asarray(scene(60 + (i >= 10)).resize((320, 240)))
+            for packet in stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    base, _ = live
+    page = browser.new_context(bypass_csp=True).new_page()
+    page.goto(f"{base}/web/victim")
+    page.set_input_files("#files", [str(video)])
+    page.wait_for_selector("body[data-hashed='1']", timeout=60_000)
+    (got,) = page.evaluate("""async () => { const out = [];
+        for (const f of document.getElementById('files').files) out.push(await HaechiHasher.hashFile(f));
+        return out; }""")
+    assert got["kind"] == "video" and len(got["frames"]) >= 3
+    import pdqhash
+
+    first = bits_to_hex(pdqhash.compute(np.asarray(scene(60).resize((320, 240))))[0])
+    last = bits_to_hex(pdqhash.compute(np.asarray(scene(61).resize((320, 240))))[0])
+    assert _hamming(got["frames"][0]["pdq"], first) <= 24  # VP8 re-encoding costs a few bits
+    assert _hamming(got["frames"][-1]["pdq"], last) <= 24
