@@ -131,14 +131,24 @@ class Haechi:
             yield result
 
     def _stored_index_pairs(self, s: Any, entry_ids: list[int]) -> list[tuple[int, str]]:
-        """(label, PDQ hex) of just-stored entries: their PDQs and their videos' frames."""
-        rows = s.execute(select(BankEntry.id, BankEntry.signal).where(
-            BankEntry.id.in_(entry_ids), BankEntry.signal_type == "pdq")).all()
-        pairs = [(r[0], r[1]) for r in rows]
-        for entry_id, blob in s.execute(select(VideoHash.entry_id, VideoHash.data).where(
-                VideoHash.entry_id.in_(entry_ids))):
-            codes, labels = video_frame_codes(entry_id, blob, self.settings.quality_floor)
-            pairs += list(zip(labels, codes, strict=True))
+        """(label, PDQ hex) of just-stored entries — their PDQs above the quality floor, as a
+        rebuilt index would hold them, and their videos' frames — for an index this instance
+        already loaded (none loaded: nothing to do). Queried in chunks: a 1M-line import must
+        not hit the database's limit on bound parameters."""
+        from haechi.services.matching import _pdq_filter
+
+        if self._pdq_index is None or not entry_ids:
+            return []
+        pairs: list[tuple[int, str]] = []
+        for i in range(0, len(entry_ids), 10_000):
+            chunk = entry_ids[i:i + 10_000]
+            rows = s.execute(select(BankEntry.id, BankEntry.signal).where(
+                BankEntry.id.in_(chunk), _pdq_filter(self.settings.quality_floor))).all()  # type: ignore[arg-type]
+            pairs += [(r[0], r[1]) for r in rows]
+            for entry_id, blob in s.execute(select(VideoHash.entry_id, VideoHash.data).where(
+                    VideoHash.entry_id.in_(chunk))):
+                codes, labels = video_frame_codes(entry_id, blob, self.settings.quality_floor)
+                pairs += list(zip(labels, codes, strict=True))
         return pairs
 
     def _index_new(self, pairs: list[tuple[int, str]]) -> None:

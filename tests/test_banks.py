@@ -112,3 +112,24 @@ def test_unreadable_file_in_add_leaves_bank_intact(haechi: Haechi, images: Path,
     assert results[0].error and "broken.jpg" in results[0].error
     assert results[1].error is None
     assert haechi.list_banks()[0]["entries"] == 6
+
+
+def test_large_import_into_a_live_index_honours_the_quality_floor(tmp_path: Path) -> None:
+    """40,000 lines into an instance whose index is loaded (a server): more ids than SQLite binds
+    in one statement; the new entries are matchable at once, except the ones below the quality
+    floor, exactly as a rebuilt index would treat them."""
+    import numpy as np
+
+    rng = np.random.default_rng(9)
+    codes = [c.tobytes().hex() for c in rng.integers(0, 256, (40_000, 32), dtype=np.uint8)]
+    path = tmp_path / "big.jsonl"
+    path.write_text("".join(f'{{"signal_type": "pdq", "signal": "{c}", "quality": {10 if i == 1 else 100}}}\n'
+                            for i, c in enumerate(codes)))
+    with Haechi(home=tmp_path / "home", workers=1) as h:
+        h.create_bank("big")
+        h.pdq_index()  # loaded, as in `haechi serve`
+        assert h.import_bank("big", path).imported == 40_000
+        assert h.lookup("pdq", codes[0]) and h.lookup("pdq", codes[-1])
+        assert not h.lookup("pdq", codes[1])  # quality 10 < floor 50: not indexed, live or rebuilt
+    with Haechi(home=tmp_path / "home", workers=1) as fresh:
+        assert fresh.lookup("pdq", codes[0]) and not fresh.lookup("pdq", codes[1])
