@@ -114,22 +114,22 @@ def test_unreadable_file_in_add_leaves_bank_intact(haechi: Haechi, images: Path,
     assert haechi.list_banks()[0]["entries"] == 6
 
 
-def test_large_import_into_a_live_index_honours_the_quality_floor(tmp_path: Path) -> None:
-    """40,000 lines into an instance whose index is loaded (a server): more ids than SQLite binds
-    in one statement; the new entries are matchable at once, except the ones below the quality
+def test_large_import_into_a_live_index_honours_the_quality_floor(tmp_path: Path, database_url: str) -> None:
+    """70,000 lines into an instance whose index is loaded (a server): more ids than PostgreSQL
+    binds in one statement (65,535); the new entries are matchable at once, except the ones below the quality
     floor, exactly as a rebuilt index would treat them."""
     import numpy as np
 
     rng = np.random.default_rng(9)
-    codes = [c.tobytes().hex() for c in rng.integers(0, 256, (40_000, 32), dtype=np.uint8)]
+    codes = [c.tobytes().hex() for c in rng.integers(0, 256, (70_000, 32), dtype=np.uint8)]
     path = tmp_path / "big.jsonl"
     path.write_text("".join(f'{{"signal_type": "pdq", "signal": "{c}", "quality": {10 if i == 1 else 100}}}\n'
                             for i, c in enumerate(codes)))
-    with Haechi(home=tmp_path / "home", workers=1) as h:
+    with Haechi(home=tmp_path / "home", database_url=database_url, workers=1) as h:
         h.create_bank("big")
         h.pdq_index()  # loaded, as in `haechi serve`
-        assert h.import_bank("big", path).imported == 40_000
+        assert h.import_bank("big", path).imported == 70_000
         assert h.lookup("pdq", codes[0]) and h.lookup("pdq", codes[-1])
         assert not h.lookup("pdq", codes[1])  # quality 10 < floor 50: not indexed, live or rebuilt
-    with Haechi(home=tmp_path / "home", workers=1) as fresh:
+    with Haechi(home=tmp_path / "home", database_url=database_url, workers=1) as fresh:
         assert fresh.lookup("pdq", codes[0]) and not fresh.lookup("pdq", codes[1])
