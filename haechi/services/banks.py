@@ -151,9 +151,16 @@ def parse_exchange(text: str, source: str) -> Iterator[tuple[int, dict[str, str]
             except (ValueError, TypeError) as exc:
                 yield number, InputError(f"{source}:{number}", f"malformed JSON line: {exc}")
         return
-    reader = csv.reader(io.StringIO(text))
+    reader = csv.reader(io.StringIO(text, newline=""))
     header: list[str] | None = None
-    for row in reader:
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:  # e.g. a bare carriage return inside a field (found by fuzz_exchange)
+            yield reader.line_num, InputError(f"{source}:{reader.line_num}", f"malformed CSV line: {exc}")
+            continue
         number = reader.line_num
         if not row or not any(cell.strip() for cell in row):
             continue

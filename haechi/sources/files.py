@@ -7,10 +7,12 @@ or a path-traversal name is reported as an error instead of being obeyed.
 
 from __future__ import annotations
 
+import lzma
 import os
 import stat
 import tarfile
 import zipfile
+import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -120,7 +122,8 @@ def check_member_name(name: str) -> None:
 def _zip_members(path: Path, limits: Limits) -> Iterator[MediaRef]:
     try:
         zf = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError) as exc:
+        # NotImplementedError: a zip "version needed" zipfile does not support (found by fuzz_archive)
         raise InputError(str(path), f"not a readable zip archive: {exc}") from None
     total = 0
     with zf:
@@ -148,7 +151,8 @@ def _zip_members(path: Path, limits: Limits) -> Iterator[MediaRef]:
             except InputError as exc:
                 yield MediaRef(path=shown, error=exc.reason)
                 continue
-            except (zipfile.BadZipFile, OSError, RuntimeError, ValueError, EOFError) as exc:
+            except (zipfile.BadZipFile, OSError, RuntimeError, ValueError, EOFError, NotImplementedError,
+                    zlib.error, lzma.LZMAError) as exc:
                 yield MediaRef(path=shown, error=f"cannot read archive member: {exc}")
                 continue
             yield MediaRef(path=shown, data=data)
