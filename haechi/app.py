@@ -537,6 +537,8 @@ class Haechi:
         seen: set[int] = set()
         deadline = None if timeout is None else _time.monotonic() + timeout
         while True:
+            # status first, then rows: an item finishing between the two reads is still yielded
+            status = self.job_status(job_id)
             with self.db.session() as s:
                 rows = s.execute(select(JobItem.id, JobItem.result).where(
                     JobItem.job_id == job_id, JobItem.status.in_(["done", "failed"]))).all()
@@ -544,7 +546,6 @@ class Haechi:
                 if item_id not in seen:
                     seen.add(item_id)
                     yield json.loads(result) if result else {"error": "no result recorded"}
-            status = self.job_status(job_id)
             if status["finished"]:
                 return
             if deadline is not None and _time.monotonic() > deadline:
