@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
@@ -132,13 +133,27 @@ def _routes() -> list[tuple[str, str, dict[str, Any], str | None]]:
         ("post", "/c/bank/AUTHZ/signal", {"json": {"md5": "1" * 32}}, "bank.write"),
         ("post", "/c/bank/AUTHZ/content", {"files": {"photo": ("a.jpg", img, "image/jpeg")}}, "bank.write"),
         ("delete", "/c/bank/AUTHZ", {}, "bank.write"),
+        ("get", "/api/cases", {}, "cases.read"),
+        ("post", "/api/cases", {"json": {"victim_ref": "V-authz"}}, "cases"),
+        ("get", "/api/cases/CASE", {}, "cases.read"),
+        ("post", "/api/cases/CASE/items", {"json": {"urls": ["http://192.0.2.1/x"]}}, "cases"),
+        ("post", "/api/notices", {"json": {"item_ids": [999999], "regime": "kr", "lang": "ko"}}, "cases"),
+        ("post", "/api/notices/999999/approve", {}, "cases"),
+        ("get", "/api/due", {}, "cases.read"),
+        ("get", "/api/cases/CASE/evidence", {}, "evidence"),
+        ("get", "/api/evidence/verify", {}, "evidence"),
+        ("get", "/api/stats", {}, "cases.read"),
+        ("get", "/api/jobs", {}, "scan"),
+        ("post", "/api/victim/submissions", {"json": {"files": [{"sha256": "a" * 64, "md5": "b" * 32}]}}, None),
     ]
 
 
 @pytest.mark.parametrize("role", [None, *ROLES])
 def test_authorisation_table(api: tuple[TestClient, dict[str, str], Haechi], role: str | None) -> None:
     client, tokens, h = api
+    case = h.create_case(victim_ref="V-table")["case"]
     for method, path, kwargs, permission in _routes():
+        path = path.replace("CASE", case)
         if "AUTHZ" in path and not any(b["name"] == "AUTHZ" for b in h.list_banks()):
             h.create_bank("AUTHZ")
         if path == "/c/banks" and method == "post" and any(b["name"] == "NEW" for b in h.list_banks()):
@@ -231,3 +246,61 @@ def test_admin_actions_are_in_the_audit_log(tmp_path: Path) -> None:
         assert all(r["actor"] == getpass.getuser() for r in admin)
         assert token not in _json.dumps(admin)  # the log names the token by a hash prefix, never the secret
         assert h.verify_custody()["ok"]
+
+
+def test_case_work_over_the_api(api: tuple[TestClient, dict[str, str], Haechi], tmp_path: Path) -> None:
+    import threading
+    import zipfile
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from haechi.evidence.package import verify_package
+
+    client, tokens, h = api
+    jpeg = _jpeg(41)
+
+    class Site(BaseHTTPRequestHandler):
+        def log_message(self, *a: Any) -> None:
+            pass
+
+        def do_GET(self) -> None:  # noqa: N802
+            body, ctype = (b'<img src="/m.jpg">', "text/html") if self.path == "/p" else (jpeg, "image/jpeg")
+            self.send_response(200)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    site = ThreadingHTTPServer(("127.0.0.1", 0), Site)
+    threading.Thread(target=site.serve_forever, daemon=True).start()
+    cw = _auth(tokens["caseworker"])
+    local = TestClient(create_app(h, allow_private_urls=True))
+    try:
+        r = local.post("/api/cases", json={"victim_ref": "V-api", "contact": "010-0000-1111"}, headers=cw)
+        assert r.status_code == 201 and "010" not in r.text  # the contact is stored, never returned
+        case = r.json()["case"]
+        r = local.post(f"/api/cases/{case}/items", json={"urls": [f"http://127.0.0.1:{site.server_port}/p"]},
+                       headers=cw)
+        assert r.status_code == 200, r.text
+        item = local.get(f"/api/cases/{case}", headers=cw).json()["items"][0]
+        assert item["status"] == "found" and item["media"]
+        notice = local.post("/api/notices", json={"item_ids": [item["id"]], "regime": "kr", "lang": "ko",
+                                                  "recipient": "abuse@host.example"}, headers=cw)
+        assert notice.status_code == 201, notice.text
+        nid = notice.json()["id"]
+        reviewer = _auth(tokens["reviewer"])
+        assert local.post(f"/api/notices/{nid}/approve", headers=reviewer).status_code == 403
+        approved = local.post(f"/api/notices/{nid}/approve", headers=cw)
+        assert approved.status_code == 200 and approved.json()["status"] == "approved"
+        assert local.get("/api/stats", headers=reviewer).json()["items_found"] >= 1
+        pkg = local.get(f"/api/cases/{case}/evidence", headers=cw)
+        assert pkg.status_code == 200 and pkg.headers["content-type"] == "application/zip"
+        (tmp_path / "p.zip").write_bytes(pkg.content)
+        assert zipfile.is_zipfile(tmp_path / "p.zip") and verify_package(tmp_path / "p.zip")["ok"]
+        assert local.get("/api/evidence/verify", headers=cw).json()["ok"]
+        sub = local.post("/api/victim/submissions", json={"files": [
+            {"kind": "image", "sha256": "c" * 64, "md5": "d" * 32, "pdq": pdq_of(np.asarray(scene(41))).hash}]})
+        assert sub.status_code == 201 and len(sub.json()["pin"]) == 12
+        bad = local.post("/api/victim/submissions", json={"files": [{"sha256": "zz", "md5": "d" * 32}]})
+        assert bad.status_code == 400 and bad.json()["error"] == "InputError"
+    finally:
+        site.shutdown()

@@ -16,7 +16,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, File, HTTPException, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 
@@ -39,6 +39,41 @@ class BankIn(BaseModel):
 
 class BankUpdate(BaseModel):
     description: str | None = Field(default=None, max_length=5000)
+
+
+class CaseIn(BaseModel):
+    victim_ref: str | None = Field(default=None, max_length=200)
+    contact: str | None = Field(default=None, max_length=2000)
+
+
+class ItemsIn(BaseModel):
+    urls: list[str] = Field(min_length=1, max_length=100)
+
+
+class NoticeIn(BaseModel):
+    item_ids: list[int] = Field(min_length=1, max_length=1000)
+    regime: str = Field(max_length=8)
+    lang: str = Field(max_length=8)
+    recipient: str | None = Field(default=None, max_length=320)
+
+
+class FrameIn(BaseModel):
+    t_s: float | None = None
+    pdq: str = Field(max_length=64)
+    quality: int | None = None
+
+
+class HashedFileIn(BaseModel):
+    kind: str = Field(default="image", pattern="^(image|video)$")
+    sha256: str = Field(max_length=64)
+    md5: str = Field(max_length=32)
+    pdq: str | None = Field(default=None, max_length=64)
+    quality: int | None = None
+    frames: list[FrameIn] | None = Field(default=None, max_length=120)
+
+
+class VictimIn(BaseModel):
+    files: list[HashedFileIn] = Field(min_length=1, max_length=200)
 
 
 class RateLimiter:
@@ -67,6 +102,7 @@ def create_app(haechi: Haechi, *, lookup_rate: float = 2000.0, allow_private_url
                   description="Find, evidence and take down NCII and sexual deepfakes. HMA-compatible routes "
                               "under /h, /m and /c.")
     limiter = RateLimiter(lookup_rate, int(max(10, lookup_rate)))
+    submit_limiter = RateLimiter(0.2, 5)
     url_limits = FetchLimits(allow_private=allow_private_urls, max_bytes=MAX_UPLOAD)
 
     @app.exception_handler(HaechiError)
@@ -297,6 +333,81 @@ def create_app(haechi: Haechi, *, lookup_rate: float = 2000.0, allow_private_url
             raise InputError("body", "give one to ten {signal_type: signal} pairs")
         ids = haechi.add_signals(name, list(body.items()))
         return {"id": ids[0] if ids else None, "entry_ids": ids, "signals": body}
+
+    # -- cases, notices, evidence, stats, jobs (what the CLI does, for integrations) ----------
+    @app.get("/api/cases", tags=["cases"])
+    def cases_list(_: Annotated[Principal, Depends(require("cases.read"))]) -> list[dict[str, Any]]:
+        return haechi.list_cases()
+
+    @app.post("/api/cases", status_code=201, tags=["cases"])
+    def cases_create(body: CaseIn, who: Annotated[Principal, Depends(require("cases"))]) -> dict[str, Any]:
+        """Open a case; the contact details are stored encrypted and never returned."""
+        return haechi.create_case(victim_ref=body.victim_ref, contact=body.contact, actor=who.username)
+
+    @app.get("/api/cases/{case_ref}", tags=["cases"])
+    def cases_show(case_ref: str, _: Annotated[Principal, Depends(require("cases.read"))]) -> dict[str, Any]:
+        return haechi.show_case(case_ref)
+
+    @app.post("/api/cases/{case_ref}/items", tags=["cases"])
+    def cases_add_items(case_ref: str, body: ItemsIn, who: Annotated[Principal, Depends(require("cases"))]
+                        ) -> list[dict[str, Any]]:
+        """Add URLs to a case: each is captured as evidence (WARC, media hashed and scanned)."""
+        urls = [u for u in body.urls if u.startswith(("http://", "https://"))]
+        if len(urls) != len(body.urls):
+            raise InputError("urls", "only http(s) URLs can be added through the API")
+        return list(haechi.add_case_items(case_ref, urls, actor=who.username, capture=True, screenshot=False,
+                                          allow_private=allow_private_urls))
+
+    @app.post("/api/notices", status_code=201, tags=["notices"])
+    def notices_draft(body: NoticeIn, who: Annotated[Principal, Depends(require("cases"))]) -> dict[str, Any]:
+        return haechi.draft_notice(body.item_ids, body.regime, body.lang, actor=who.username,
+                                   recipient=body.recipient)
+
+    @app.post("/api/notices/{notice_id}/approve", tags=["notices"])
+    def notices_approve(notice_id: int, who: Annotated[Principal, Depends(require("cases"))]) -> dict[str, Any]:
+        return haechi.approve_notice(notice_id, by=who.username)
+
+    @app.get("/api/due", tags=["notices"])
+    def notices_due(_: Annotated[Principal, Depends(require("cases.read"))],
+                    within_hours: Annotated[float, Query(ge=0, le=24 * 365)] = 12.0) -> list[dict[str, Any]]:
+        return haechi.due(within_hours)
+
+    @app.get("/api/cases/{case_ref}/evidence", tags=["evidence"])
+    def evidence_export(case_ref: str, who: Annotated[Principal, Depends(require("evidence"))]) -> Response:
+        """The case's evidence package (zip: artefacts, custody chain, PDF report), verifiable offline."""
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as tmp:
+            out = Path(tmp) / "package.zip"
+            haechi.export_evidence(case_ref, out, actor=who.username)
+            data = out.read_bytes()
+        return Response(data, media_type="application/zip",
+                        headers={"Content-Disposition": f'attachment; filename="{case_ref}-evidence.zip"'})
+
+    @app.get("/api/evidence/verify", tags=["evidence"])
+    def evidence_verify(_: Annotated[Principal, Depends(require("evidence"))],
+                        case: Annotated[str | None, Query(max_length=200)] = None) -> dict[str, Any]:
+        return haechi.verify_custody(case)
+
+    @app.get("/api/stats", tags=["stats"])
+    def stats(_: Annotated[Principal, Depends(require("cases.read"))]) -> dict[str, Any]:
+        """Figures a centre can publish (no personal data)."""
+        return haechi.stats()
+
+    @app.get("/api/jobs", tags=["jobs"])
+    def jobs(_: Annotated[Principal, Depends(require("scan"))]) -> list[dict[str, Any]]:
+        return haechi.list_jobs()
+
+    @app.post("/api/victim/submissions", status_code=201, tags=["victim"])
+    def victim_submit(body: VictimIn, request: Request) -> dict[str, Any]:
+        """Victim self-service without an account: hashes made on her device (never media) open a
+        case; the answer carries the case number and PIN, once. Rate limited per client."""
+        from haechi.services import victims
+
+        client = request.client.host if request.client else "?"
+        if not submit_limiter.allow(f"victim:{client}"):
+            raise HTTPException(429, "too many submissions; wait a minute")
+        return victims.submit(haechi, [f.model_dump(exclude_none=True) for f in body.files])
 
     from haechi.web.routes import make_router
 

@@ -23,9 +23,10 @@ from haechi.errors import AlreadyExists, InputError, NotFound
 from haechi.store.models import ApiToken, User
 
 ROLES: dict[str, frozenset[str]] = {
-    "admin": frozenset({"hash", "lookup", "bank.read", "bank.write", "scan", "evidence", "users"}),
-    "caseworker": frozenset({"hash", "lookup", "bank.read", "bank.write", "scan", "evidence"}),
-    "reviewer": frozenset({"hash", "lookup", "bank.read", "scan"}),
+    "admin": frozenset({"hash", "lookup", "bank.read", "bank.write", "scan", "evidence", "cases.read", "cases",
+                        "users"}),
+    "caseworker": frozenset({"hash", "lookup", "bank.read", "bank.write", "scan", "evidence", "cases.read", "cases"}),
+    "reviewer": frozenset({"hash", "lookup", "bank.read", "scan", "cases.read"}),
     "partner": frozenset({"hash", "lookup", "bank.read"}),
     "victim": frozenset({"self"}),
 }
