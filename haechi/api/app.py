@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, File, HTTPException, Query, Request, UploadFile
+from fastapi import Path as FPath
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -50,8 +51,12 @@ class ItemsIn(BaseModel):
     urls: list[str] = Field(min_length=1, max_length=100)
 
 
+#: database ids fit a signed 64-bit integer; larger numbers are refused as input, not crashed on
+DbId = Annotated[int, Field(ge=1, le=2**62)]
+
+
 class NoticeIn(BaseModel):
-    item_ids: list[int] = Field(min_length=1, max_length=1000)
+    item_ids: list[DbId] = Field(min_length=1, max_length=1000)
     regime: str = Field(max_length=8)
     lang: str = Field(max_length=8)
     recipient: str | None = Field(default=None, max_length=320)
@@ -110,6 +115,11 @@ def create_app(haechi: Haechi, *, lookup_rate: float = 2000.0, allow_private_url
         status = 404 if isinstance(exc, NotFound) else 409 if isinstance(exc, AlreadyExists) else \
             500 if isinstance(exc, ConfigError) else 400
         return JSONResponse({"error": type(exc).__name__, "message": str(exc)}, status_code=status)
+
+    @app.exception_handler(OverflowError)
+    def _overflow(_: Request, exc: OverflowError) -> JSONResponse:
+        # a number too large for the database (schemathesis found one through an id list)
+        return JSONResponse({"error": "InputError", "message": f"number out of range: {exc}"}, status_code=400)
 
     @app.exception_handler(RequestValidationError)
     def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -364,7 +374,8 @@ def create_app(haechi: Haechi, *, lookup_rate: float = 2000.0, allow_private_url
                                    recipient=body.recipient)
 
     @app.post("/api/notices/{notice_id}/approve", tags=["notices"])
-    def notices_approve(notice_id: int, who: Annotated[Principal, Depends(require("cases"))]) -> dict[str, Any]:
+    def notices_approve(notice_id: Annotated[int, FPath(ge=1, le=2**62)],
+                        who: Annotated[Principal, Depends(require("cases"))]) -> dict[str, Any]:
         return haechi.approve_notice(notice_id, by=who.username)
 
     @app.get("/api/due", tags=["notices"])

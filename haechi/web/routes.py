@@ -12,9 +12,10 @@ import io
 import secrets
 import time
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
+from fastapi import Path as FPath
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from itsdangerous import BadSignature, URLSafeTimedSerializer
@@ -279,7 +280,7 @@ def make_router(h: Haechi, *, secure_cookies: bool = True, login_limiter: Any = 
         return Response(data, media_type=ctype, headers={"Cache-Control": "no-store", "Content-Disposition": "inline"})
 
     @router.get("/notices/{notice_id}", response_class=HTMLResponse)
-    def notice_page(request: Request, notice_id: int) -> Response:
+    def notice_page(request: Request, notice_id: Annotated[int, FPath(ge=1, le=2**62)]) -> Response:
         session, who = gate(request, REVIEW_ROLES)
         if isinstance(who, Response):
             return who
@@ -294,7 +295,8 @@ def make_router(h: Haechi, *, secure_cookies: bool = True, login_limiter: Any = 
         return page(request, session, "notice.html", notice=data, can_approve=who.role in APPROVE_ROLES)
 
     @router.post("/notices/{notice_id}/approve")
-    def notice_approve(request: Request, notice_id: int, csrf: str = Form("")) -> Response:
+    def notice_approve(request: Request, notice_id: Annotated[int, FPath(ge=1, le=2**62)], csrf: str = Form("")
+                       ) -> Response:
         session, who = gate(request, APPROVE_ROLES)
         if isinstance(who, Response):
             return who
