@@ -225,3 +225,17 @@ def test_fuzz_finding_csv_bare_carriage_return_is_a_line_error() -> None:
     text = (REGRESSIONS / "exchange-bare-cr.csv").read_bytes().decode("utf-8", errors="replace")
     rows = list(parse_exchange(text, "bad.csv"))
     assert rows and all(isinstance(r, (dict, InputError)) for _, r in rows)
+
+
+def test_fuzz_finding_wacz_with_unsupported_zip_version_is_reported() -> None:
+    """fuzz_exports: a WACZ (zip) asking for an unsupported version raised NotImplementedError."""
+    import shutil
+    import tempfile
+
+    from haechi.sources import exports
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "a.wacz"
+        shutil.copyfile(REGRESSIONS / "exports-wacz-zip-version.bin", path)
+        result = exports.warc(path, 1_000_000)
+    assert result.errors and "a.wacz" in result.errors[0]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import zipfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -149,7 +150,8 @@ def warc(path: Path, max_file_bytes: int) -> ExportScan:
                                                 context))
                 else:
                     out.items.append(ExportItem(MediaRef(path=ref_name, data=data), context))
-    except (ArchiveLoadFailed, OSError, zipfile.BadZipFile, EOFError, ValueError) as exc:
+    except (ArchiveLoadFailed, OSError, zipfile.BadZipFile, EOFError, ValueError, NotImplementedError,
+            zlib.error) as exc:  # NotImplementedError: a WACZ needing an unsupported zip version (fuzz_exports)
         out.errors.append(f"{path}: unreadable WARC/WACZ: {exc}")
     if records == 0 and not out.errors:
         out.errors.append(f"{path}: no WARC records found (not a WARC/WACZ file?)")
