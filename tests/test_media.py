@@ -239,3 +239,14 @@ def test_fuzz_finding_wacz_with_unsupported_zip_version_is_reported() -> None:
         shutil.copyfile(REGRESSIONS / "exports-wacz-zip-version.bin", path)
         result = exports.warc(path, 1_000_000)
     assert result.errors and "a.wacz" in result.errors[0]
+
+
+def test_fuzz_finding_html_with_malformed_ipv6_urls() -> None:
+    """fuzz_html: a <base href> (or media URL) like "http://[bad" raised ValueError out of extract."""
+    from haechi.sources.html_media import extract
+
+    found = (REGRESSIONS / "html-bad-ipv6-base.html").read_bytes().decode("utf-8", "replace")
+    extract(found, "https://site.example/a/b")
+    media, links = extract('<base href="http://[x"><img src="/ok.jpg"><img src="http://[::1"><a href="//[z">z</a>',
+                           "https://site.example/a/b")
+    assert media == ["https://site.example/ok.jpg"] and links == []

@@ -45,8 +45,11 @@ def _absolute(base: str, ref: str) -> str | None:
     ref = ref.strip()
     if not ref or ref.startswith(("data:", "javascript:", "blob:", "mailto:", "#")):
         return None
-    url = urljoin(base, ref)
-    if urlsplit(url).scheme not in ("http", "https"):
+    try:
+        url = urljoin(base, ref)
+        if urlsplit(url).scheme not in ("http", "https"):
+            return None
+    except ValueError:  # e.g. "http://[bad" — "Invalid IPv6 URL" (found by fuzz_html)
         return None
     return url.split("#")[0]
 
@@ -59,7 +62,10 @@ def extract(html: str, page_url: str) -> tuple[list[str], list[str]]:
         parser.close()
     except (AssertionError, ValueError):  # pragma: no cover - HTMLParser is lenient; belt and braces
         pass
-    base = urljoin(page_url, parser.base) if parser.base else page_url
+    try:
+        base = urljoin(page_url, parser.base) if parser.base else page_url
+    except ValueError:  # a malformed <base href>: resolve against the page itself
+        base = page_url
     media: list[str] = []
     for ref in parser.found:
         url = _absolute(base, ref)
