@@ -83,6 +83,8 @@ def main() -> None:
              "import (now an error for that line).",
              "- fuzz_exports: a WACZ asking for an unsupported zip version raised `NotImplementedError` out of the "
              "WARC/WACZ reader.",
+             "- fuzz_html: a malformed IPv6 URL (`http://[x`) in `<base href>` or a media URL raised `ValueError` "
+             "out of HTML media extraction (a hostile page could stop a capture's media scan).",
              "- schemathesis (not atheris): an item id beyond 64 bits gave a 500 from `POST /api/notices` "
              "(now range-checked, 400).",
              "- `make crash-safety` (not fuzzing): importing more ids than the database binds in one statement "
