@@ -250,3 +250,31 @@ def test_fuzz_finding_html_with_malformed_ipv6_urls() -> None:
     media, links = extract('<base href="http://[x"><img src="/ok.jpg"><img src="http://[::1"><a href="//[z">z</a>',
                            "https://site.example/a/b")
     assert media == ["https://site.example/ok.jpg"] and links == []
+
+
+def test_fuzz_finding_zip_member_with_empty_name(tmp_path: Path) -> None:
+    """fuzz_archive: a zip member with an empty file name made ZipInfo.is_dir() raise IndexError."""
+    from haechi.errors import InputError
+    from haechi.sources import iter_media
+    from haechi.sources.files import Limits
+
+    bad = tmp_path / "y.zip"
+    bad.write_bytes((REGRESSIONS / "archive-empty-member-name.zip").read_bytes())
+    limits = Limits(max_file_bytes=10**6, max_archive_bytes=10**7, max_compression_ratio=100)
+    try:
+        list(iter_media([bad], limits))
+    except InputError as exc:
+        assert "y.zip" in str(exc)
+
+
+def test_fuzz_finding_stopncii_csv_bare_carriage_return() -> None:
+    """fuzz_exchange: a bare CR in the StopNCII-style CSV raised csv.Error out of the exchange loader."""
+    from haechi.cases.exchange import exchange
+    from haechi.errors import InputError
+
+    text = (REGRESSIONS / "exchange-stopncii-bare-cr.csv").read_bytes().decode("utf-8", "replace")
+    for fmt in ("stopncii", "hma"):
+        try:
+            exchange(fmt).load(text, "x.csv")
+        except InputError as exc:
+            assert "x.csv" in str(exc)

@@ -61,10 +61,21 @@ class StopNCIIExchange:
     def load(self, text: str, source: str) -> tuple[list[ExchangedSignal], list[str]]:
         out: list[ExchangedSignal] = []
         errors: list[str] = []
-        reader = csv.DictReader(io.StringIO(text))
-        if reader.fieldnames is None or not {"hash_type", "hash_value"} <= set(reader.fieldnames):
+        reader = csv.DictReader(io.StringIO(text, newline=""))
+        try:
+            fields = reader.fieldnames
+        except csv.Error as exc:  # e.g. a bare carriage return in the header (found by fuzz_exchange)
+            raise InputError(source, f"malformed CSV header: {exc}") from None
+        if fields is None or not {"hash_type", "hash_value"} <= set(fields):
             raise InputError(source, "expected CSV columns case_reference,hash_type,hash_value")
-        for row in reader:
+        while True:
+            try:
+                row = next(reader)
+            except StopIteration:
+                break
+            except csv.Error as exc:
+                errors.append(f"{source}:{reader.line_num}: malformed CSV line: {exc}")
+                continue
             where = f"{source}:{reader.line_num}"
             got = _valid((row.get("hash_type") or "").strip().lower(), row.get("hash_value") or "", where,
                          self.signal_types)

@@ -128,7 +128,7 @@ def _zip_members(path: Path, limits: Limits) -> Iterator[MediaRef]:
     total = 0
     with zf:
         for info in zf.infolist():
-            if info.is_dir():
+            if not info.filename or info.filename.endswith("/"):  # is_dir() fails on an empty name (fuzz_archive)
                 continue
             shown = f"{path}{ARCHIVE_SEPARATOR}{info.filename}"
             try:
