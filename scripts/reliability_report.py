@@ -78,9 +78,10 @@ def main() -> None:
              "for its full time after the fix (the table shows that run):", "",
              "- fuzz_decode / fuzz_assess: a truncated GIF frame header raised `struct.error` out of `decode_image`.",
              "- fuzz_archive: a zip whose header asks for an unsupported version raised `NotImplementedError` out of "
-             "archive extraction (now an error naming the archive; zlib/lzma member errors too).",
+             "archive extraction (now an error naming the archive; zlib/lzma member errors too); on the re-run, a "
+             "member with an empty name made `ZipInfo.is_dir()` raise `IndexError`.",
              "- fuzz_exchange: a bare carriage return inside an unquoted CSV field raised `csv.Error` out of bank "
-             "import (now an error for that line).",
+             "import (now an error for that line); on the re-run, the same in the StopNCII-style exchange loader.",
              "- fuzz_exports: a WACZ asking for an unsupported zip version raised `NotImplementedError` out of the "
              "WARC/WACZ reader.",
              "- fuzz_html: a malformed IPv6 URL (`http://[x`) in `<base href>` or a media URL raised `ValueError` "
