@@ -56,6 +56,8 @@ def main() -> int:
            "(`face-recognition-models`) are Davis King's, released for any use. The face-manipulation",
            "detector `haechi/assess/models/sbi.onnx` was trained by this project (`scripts/train_sbi.py`, same",
            "licence as Haechi) on the real photos in ../shared/data (faces_*, photos_misc; see their SOURCE.md).",
+           "Those repositories are MIT/Apache-2.0/BSD/public domain; some state no separate image copyright, so",
+           "a centre that needs certainty retrains with `make model` on its own consented photos.",
            "Training-only: torch (BSD-3-Clause), onnx (Apache-2.0).", "",
            "| package | version | licence |", "|---|---|---|"]
     out += [f"| {n} | {v} | {lic} |" for n, v, lic in rows]
