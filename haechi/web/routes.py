@@ -174,16 +174,20 @@ def make_router(h: Haechi, *, secure_cookies: bool = True, login_limiter: Any = 
         return page(request, session, "case.html", can_edit=who.role in APPROVE_ROLES, case=case)
 
     def queue() -> list[dict[str, Any]]:
+        """Media of items awaiting review in open cases, oldest first: one query, not one per case."""
+        import json
+
+        from haechi.store.models import Case, CaseItem
+
         entries = []
-        for c in h.list_cases():
-            if c["status"] != "open":
-                continue
-            for item in h.show_case(c["case"])["items"]:
-                if item["status"] not in ("found", "still_up", "reuploaded"):
-                    continue
-                for k, m in enumerate(item["media"]):
-                    if m.get("sha256"):
-                        entries.append({"case": c["case"], "item": item["id"], "index": k, "url": m["url"]})
+        with h.db.session() as s:
+            rows = s.execute(select(Case.case_ref, CaseItem.id, CaseItem.media).join(Case, Case.id == CaseItem.case_id)
+                             .where(Case.status == "open", CaseItem.status.in_(["found", "still_up", "reuploaded"]))
+                             .order_by(Case.id, CaseItem.id)).all()
+        for case_ref, item_id, media in rows:
+            for k, m in enumerate(json.loads(media)):
+                if m.get("sha256"):
+                    entries.append({"case": case_ref, "item": item_id, "index": k, "url": m["url"]})
         return entries
 
     def entry_of(item_id: int, index: int) -> dict[str, Any] | None:
