@@ -254,3 +254,31 @@ def test_every_ui_string_is_in_both_catalogues() -> None:
         missing = [k for k in used if catalog(lang).get(k) is None or not catalog(lang).get(k).string]
         assert not missing, (lang, missing)
     assert t("login", "ko") == "로그인" and t("login", "en") == "Log in" and t("login", "fr") == "Log in"
+
+
+def test_victim_video_hashes_find_a_reencoded_copy(tmp_path: Path) -> None:
+    """A victim's video, hashed frame by frame (as her browser does), is stored as one vPDQ
+    signal: a re-encoded copy is found by video matching; withdrawal removes it."""
+    import pdqhash
+
+    from haechi.demo.video_samples import clip_frames, resize, write_video
+    from haechi.media.video import VideoInfo, VideoLimits, iter_frames
+    from haechi.services import victims
+    from haechi.signals.pdq import bits_to_hex
+
+    original, copy = tmp_path / "mine.mp4", tmp_path / "copy.mp4"
+    write_video(original, clip_frames(3, 8.0), fps=15)
+    write_video(copy, clip_frames(3, 8.0), fps=15, op=resize((480, 360)))
+    frames = []
+    for f in iter_frames(str(original), "mine.mp4", VideoLimits(max_pixels=10**8), VideoInfo()):
+        bits, quality = pdqhash.compute(f.rgb)
+        frames.append({"t_s": f.t_s, "pdq": bits_to_hex(bits), "quality": int(quality)})
+    with Haechi(home=tmp_path / "home", workers=1) as h:
+        sub = victims.submit(h, [{"kind": "video", "sha256": "e" * 64, "md5": "f" * 32, "frames": frames}])
+        assert sub["hashes"] == 3  # SHA-256, MD5, one vPDQ
+        (row,) = list(h.scan([copy]))
+        assert any(m["bank"] == "victim-submitted" and m["signal_type"] in ("vpdq", "video_frame")
+                   for m in row["matches"]), row["matches"]
+        victims.withdraw(h, sub["case"])
+        (row,) = list(h.scan([copy]))
+        assert not any(m["bank"] == "victim-submitted" for m in row["matches"])

@@ -50,17 +50,42 @@ def _signals(files: Any) -> list[tuple[str, str]]:
             if not _HEX[kind].match(value):
                 raise InputError(f"files[{n}].{kind}", f"not a {kind} hex digest")
             out.append((kind, value))
-        pdqs = [f.get("pdq")] if f.get("kind", "image") == "image" else [
-            fr.get("pdq") for fr in (f.get("frames") or [])[:MAX_FRAMES] if isinstance(fr, dict)]
-        for raw in pdqs:
-            if raw is None:
-                continue
-            value = str(raw).lower()
-            if not _HEX["pdq"].match(value):
-                raise InputError(f"files[{n}].pdq", "not a 256-bit PDQ hash in hex")
-            if value not in ("0" * 64, "f" * 64):  # blank frames/images say nothing
-                out.append(("pdq", value))
+        if f.get("kind", "image") == "video":
+            out += _video_signal(f.get("frames"), n)
+            continue
+        raw = f.get("pdq")
+        if raw is None:
+            continue
+        value = str(raw).lower()
+        if not _HEX["pdq"].match(value):
+            raise InputError(f"files[{n}].pdq", "not a 256-bit PDQ hash in hex")
+        if value not in ("0" * 64, "f" * 64):  # a blank image says nothing
+            out.append(("pdq", value))
     return list(dict.fromkeys(out))
+
+
+def _video_signal(frames: Any, n: int) -> list[tuple[str, str]]:
+    """A video's per-second frame PDQs as one vPDQ signal (HMA exchange form), so copies are
+    found by the same video matching as banked videos (whole-video vPDQ and single frames)."""
+    import json
+
+    if not isinstance(frames, list) or not frames:
+        return []
+    items = []
+    for k, fr in enumerate(frames[:MAX_FRAMES]):
+        if not isinstance(fr, dict):
+            raise InputError(f"files[{n}].frames[{k}]", "expected an object")
+        value = str(fr.get("pdq", "")).lower()
+        if not _HEX["pdq"].match(value):
+            raise InputError(f"files[{n}].frames[{k}].pdq", "not a 256-bit PDQ hash in hex")
+        try:
+            q_raw, t_raw = fr.get("quality"), fr.get("t_s")
+            quality = max(0, min(100, int(100 if q_raw is None else q_raw)))
+            t_s = max(0.0, float(k if t_raw is None else t_raw))
+        except (TypeError, ValueError):
+            raise InputError(f"files[{n}].frames[{k}]", "quality and t_s must be numbers") from None
+        items.append(f"{value},{quality},{t_s:.3f}")
+    return [("vpdq", json.dumps(items, separators=(",", ":")))]
 
 
 def submit(h: Haechi, files: Any) -> dict[str, Any]:
