@@ -42,7 +42,7 @@ def main() -> int:
         total += secs
         table.add_row(det.name, str(len(media)), f"{secs:.2f}", f"{len(media) / secs:.1f}",
                       f"{1000 * secs / len(media):.1f}")
-    table.add_row("all four", str(len(media)), f"{total:.2f}", f"{len(media) / total:.1f}",
+    table.add_row("all", str(len(media)), f"{total:.2f}", f"{len(media) / total:.1f}",
                   f"{1000 * total / len(media):.1f}")
     Console().print(table)
     return 0
