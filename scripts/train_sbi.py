@@ -40,7 +40,7 @@ MODELS = ROOT / "haechi" / "assess" / "models"
 
 
 class Net(nn.Module if nn is not None else object):  # type: ignore[misc]
-    """A small CNN (~0.6M parameters): a stride-2 stem, three conv blocks, global pooling."""
+    """A small CNN (~0.44M parameters): a stride-2 stem, three conv blocks, global pooling."""
 
     def __init__(self) -> None:
         super().__init__()
