@@ -11,6 +11,7 @@ import hashlib
 import io
 import secrets
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -114,15 +115,37 @@ def make_router(h: Haechi, *, secure_cookies: bool = True, login_limiter: Any = 
     def check_csrf(session: dict[str, Any], token: str) -> bool:
         return bool(token) and secrets.compare_digest(str(session.get("csrf", "")), token)
 
-    def gate(request: Request, roles: set[str], login: str = "/web/login"
+    def gate(request: Request, roles: set[str], login: str = "/web/login", csrf: str | None = None
              ) -> tuple[dict[str, Any], accounts.Principal | Response]:
+        """The session and its user if the user has one of ``roles`` (and, for a form POST, the
+        ``csrf`` token matches); else the response to send: log in, 403, or a bad CSRF token."""
         session = load(request)
         who = user(session)
         if who is None:
             return session, save(RedirectResponse(login, status_code=303), session)
         if who.role not in roles:
             return session, page(request, session, "login.html", status=403, error=False)
+        if csrf is not None and not check_csrf(session, csrf):
+            return session, Response("bad CSRF token", status_code=403)
         return session, who
+
+    def password_login(request: Request, template: str, username: str, password: str, csrf: str,
+                       role_ok: Callable[[str], bool]) -> Response:
+        """Check CSRF, the per-client rate limit and the password; start a fresh session (new CSRF
+        token) and send the user home — victims to their case, staff to the dashboard."""
+        session = load(request)
+        if not check_csrf(session, csrf):
+            return page(request, session, template, status=403, error=True)
+        client = request.client.host if request.client else "?"
+        if login_limiter is not None and not login_limiter.allow(f"login:{client}"):
+            return page(request, session, template, status=429, error=True)
+        with h.db.session() as s:
+            who = accounts.authenticate_password(s, username, password)
+        if who is None or not role_ok(who.role):
+            return page(request, session, template, status=401, error=True)
+        session = {"user": {"id": who.user_id}, "csrf": secrets.token_urlsafe(24), "lang": session.get("lang")}
+        home = "/web/victim/case" if who.role == "victim" else "/web/"
+        return save(RedirectResponse(home, status_code=303), session)
 
     @router.get("/login", response_class=HTMLResponse)
     def login_form(request: Request) -> Response:
@@ -132,19 +155,7 @@ def make_router(h: Haechi, *, secure_cookies: bool = True, login_limiter: Any = 
     @router.post("/login")
     def login(request: Request, username: str = Form(max_length=200), password: str = Form(max_length=1000),
               csrf: str = Form("")) -> Response:
-        session = load(request)
-        if not check_csrf(session, csrf):
-            return page(request, session, "login.html", status=403, error=True)
-        client = request.client.host if request.client else "?"
-        if login_limiter is not None and not login_limiter.allow(f"login:{client}"):
-            return page(request, session, "login.html", status=429, error=True)
-        with h.db.session() as s:
-            who = accounts.authenticate_password(s, username, password)
-        if who is None or who.role == "partner":
-            return page(request, session, "login.html", status=401, error=True)
-        session = {"user": {"id": who.user_id}, "csrf": secrets.token_urlsafe(24), "lang": session.get("lang")}
-        home = "/web/victim/case" if who.role == "victim" else "/web/"
-        return save(RedirectResponse(home, status_code=303), session)
+        return password_login(request, "login.html", username, password, csrf, lambda role: role != "partner")
 
     @router.post("/logout")
     def logout(request: Request, csrf: str = Form("")) -> Response:
@@ -229,11 +240,9 @@ def make_router(h: Haechi, *, secure_cookies: bool = True, login_limiter: Any = 
 
     @router.post("/media/{item_id}/{index}/reveal")
     def media_reveal(request: Request, item_id: int, index: int, csrf: str = Form("")) -> Response:
-        session, who = gate(request, REVIEW_ROLES)
+        session, who = gate(request, REVIEW_ROLES, csrf=csrf)
         if isinstance(who, Response):
             return who
-        if not check_csrf(session, csrf):
-            return Response("bad CSRF token", status_code=403)
         entry = entry_of(item_id, index)
         if entry is None:
             return Response("not found", status_code=404)
@@ -248,11 +257,9 @@ def make_router(h: Haechi, *, secure_cookies: bool = True, login_limiter: Any = 
 
     @router.post("/media/{item_id}/{index}/hide")
     def media_hide(request: Request, item_id: int, index: int, csrf: str = Form("")) -> Response:
-        session, who = gate(request, REVIEW_ROLES)
+        session, who = gate(request, REVIEW_ROLES, csrf=csrf)
         if isinstance(who, Response):
             return who
-        if not check_csrf(session, csrf):
-            return Response("bad CSRF token", status_code=403)
         grant = session.pop("reveal", None) or {}
         entry = entry_of(item_id, index)
         if entry is not None and grant.get("key") == f"{item_id}/{index}":
@@ -301,33 +308,27 @@ def make_router(h: Haechi, *, secure_cookies: bool = True, login_limiter: Any = 
     @router.post("/notices/{notice_id}/approve")
     def notice_approve(request: Request, notice_id: Annotated[int, FPath(ge=1, le=2**62)], csrf: str = Form("")
                        ) -> Response:
-        session, who = gate(request, APPROVE_ROLES)
+        session, who = gate(request, APPROVE_ROLES, csrf=csrf)
         if isinstance(who, Response):
             return who
-        if not check_csrf(session, csrf):
-            return Response("bad CSRF token", status_code=403)
         h.approve_notice(notice_id, by=who.username)
         return save(RedirectResponse(f"/web/notices/{notice_id}", status_code=303), session)
 
     # -- case work: new case, add a URL (captured), draft a notice, export evidence, stats ------
     @router.post("/cases")
     def case_create(request: Request, victim_ref: str = Form("", max_length=200), csrf: str = Form("")) -> Response:
-        session, who = gate(request, APPROVE_ROLES)
+        session, who = gate(request, APPROVE_ROLES, csrf=csrf)
         if isinstance(who, Response):
             return who
-        if not check_csrf(session, csrf):
-            return Response("bad CSRF token", status_code=403)
         case = h.create_case(victim_ref=victim_ref.strip() or None, actor=who.username)
         return save(RedirectResponse(f"/web/cases/{case['case']}", status_code=303), session)
 
     @router.post("/cases/{case_ref}/items")
     def case_add_url(request: Request, case_ref: str, url: str = Form(max_length=4000), csrf: str = Form("")
                      ) -> Response:
-        session, who = gate(request, APPROVE_ROLES)
+        session, who = gate(request, APPROVE_ROLES, csrf=csrf)
         if isinstance(who, Response):
             return who
-        if not check_csrf(session, csrf):
-            return Response("bad CSRF token", status_code=403)
         try:
             rows = list(h.add_case_items(case_ref, [url.strip()], actor=who.username, capture=True,
                                          screenshot=False, allow_private=allow_private_urls))
@@ -340,11 +341,9 @@ def make_router(h: Haechi, *, secure_cookies: bool = True, login_limiter: Any = 
     @router.post("/cases/{case_ref}/notices")
     def case_draft_notice(request: Request, case_ref: str, regime: str = Form("kr", max_length=8),
                           lang: str = Form("ko", max_length=8), csrf: str = Form("")) -> Response:
-        session, who = gate(request, APPROVE_ROLES)
+        session, who = gate(request, APPROVE_ROLES, csrf=csrf)
         if isinstance(who, Response):
             return who
-        if not check_csrf(session, csrf):
-            return Response("bad CSRF token", status_code=403)
         try:
             ids = [i["id"] for i in h.show_case(case_ref)["items"] if i["status"] in ("found", "still_up",
                                                                                        "reuploaded")]
@@ -425,18 +424,8 @@ def make_router(h: Haechi, *, secure_cookies: bool = True, login_limiter: Any = 
     @router.post("/victim/login")
     def victim_login(request: Request, case: str = Form(max_length=64), pin: str = Form(max_length=64),
                      csrf: str = Form("")) -> Response:
-        session = load(request)
-        if not check_csrf(session, csrf):
-            return page(request, session, "victim_login.html", status=403, error=True)
-        client = request.client.host if request.client else "?"
-        if login_limiter is not None and not login_limiter.allow(f"login:{client}"):
-            return page(request, session, "victim_login.html", status=429, error=True)
-        with h.db.session() as s:
-            who = accounts.authenticate_password(s, case.strip(), "".join(c for c in pin if c.isdigit()))
-        if who is None or who.role != "victim":
-            return page(request, session, "victim_login.html", status=401, error=True)
-        session = {"user": {"id": who.user_id}, "csrf": secrets.token_urlsafe(24), "lang": session.get("lang")}
-        return save(RedirectResponse("/web/victim/case", status_code=303), session)
+        return password_login(request, "victim_login.html", case.strip(), "".join(c for c in pin if c.isdigit()),
+                              csrf, lambda role: role == "victim")
 
     @router.get("/victim/case", response_class=HTMLResponse)
     def victim_case(request: Request) -> Response:
@@ -447,11 +436,9 @@ def make_router(h: Haechi, *, secure_cookies: bool = True, login_limiter: Any = 
 
     @router.post("/victim/withdraw")
     def victim_withdraw(request: Request, csrf: str = Form("")) -> Response:
-        session, who = gate(request, {"victim"}, login="/web/victim/login")
+        session, who = gate(request, {"victim"}, login="/web/victim/login", csrf=csrf)
         if isinstance(who, Response):
             return who
-        if not check_csrf(session, csrf):
-            return Response("bad CSRF token", status_code=403)
         info = victims.status(h, who.username)
         done = victims.withdraw(h, who.username)
         resp = page(request, {"csrf": secrets.token_urlsafe(24), "lang": session.get("lang")}, "victim_case.html",
