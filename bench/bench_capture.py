@@ -10,31 +10,16 @@ import argparse
 import io
 import sys
 import tempfile
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
 from haechi import Haechi
 from haechi.demo.samples import scene
+from haechi.demo.site import serve
 
 ROUTES: dict[str, tuple[str, bytes]] = {}
-
-
-class Handler(BaseHTTPRequestHandler):
-    def log_message(self, *args: Any) -> None:
-        pass
-
-    def do_GET(self) -> None:  # noqa: N802
-        ctype, body = ROUTES.get(self.path, ("text/plain", b"not found"))
-        self.send_response(200 if self.path in ROUTES else 404)
-        self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
 
 
 def main() -> int:
@@ -49,24 +34,21 @@ def main() -> int:
             buf = io.BytesIO()
             scene(i * 100 + k, (800, 600)).save(buf, "JPEG", quality=85)
             ROUTES[f"/img/{i}_{k}.jpg"] = ("image/jpeg", buf.getvalue())
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    base = f"http://127.0.0.1:{server.server_port}"
-    table = Table("mode", "pages", "images", "seconds", "pages/s", "s/page",
-                  title="Evidence capture from a local server (WARC + media hash/scan + custody log)")
-    for screenshot in (False, True):
-        with tempfile.TemporaryDirectory() as home, Haechi(home=home) as h:
-            h.create_bank("b")
-            urls = [f"{base}/p/{i}.html" for i in range(args.pages)]
-            t0 = time.perf_counter()
-            rows = list(h.capture(urls, screenshot=screenshot, allow_private=True))
-            secs = time.perf_counter() - t0
-            assert all(r["error"] is None for r in rows)
-        table.add_row("with screenshot" if screenshot else "no screenshot", str(len(rows)),
-                      str(sum(len(r["media"]) for r in rows)), f"{secs:.1f}", f"{len(rows) / secs:.2f}",
-                      f"{secs / len(rows):.2f}")
-    Console().print(table)
-    server.shutdown()
+    with serve(ROUTES) as base:
+        table = Table("mode", "pages", "images", "seconds", "pages/s", "s/page",
+                      title="Evidence capture from a local server (WARC + media hash/scan + custody log)")
+        for screenshot in (False, True):
+            with tempfile.TemporaryDirectory() as home, Haechi(home=home) as h:
+                h.create_bank("b")
+                urls = [f"{base}/p/{i}.html" for i in range(args.pages)]
+                t0 = time.perf_counter()
+                rows = list(h.capture(urls, screenshot=screenshot, allow_private=True))
+                secs = time.perf_counter() - t0
+                assert all(r["error"] is None for r in rows)
+            table.add_row("with screenshot" if screenshot else "no screenshot", str(len(rows)),
+                          str(sum(len(r["media"]) for r in rows)), f"{secs:.1f}", f"{len(rows) / secs:.2f}",
+                          f"{secs / len(rows):.2f}")
+        Console().print(table)
     return 0
 
 

@@ -14,32 +14,17 @@ import io
 import statistics
 import sys
 import tempfile
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
 from haechi import Haechi
 from haechi.demo.samples import scene
+from haechi.demo.site import serve
 from haechi.demo.transforms import make_copy
 
 ROUTES: dict[str, tuple[str, bytes]] = {}
-
-
-class Handler(BaseHTTPRequestHandler):
-    def log_message(self, *a: Any) -> None:
-        pass
-
-    def do_GET(self) -> None:  # noqa: N802
-        ctype, body = ROUTES.get(self.path, ("text/plain", b"nf"))
-        self.send_response(200 if self.path in ROUTES else 404)
-        self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
 
 
 def main() -> int:
@@ -56,24 +41,21 @@ def main() -> int:
             c, "JPEG", quality=85)
         ROUTES[f"/img/{i}.jpg"] = ("image/jpeg", c.getvalue())
         ROUTES[f"/t/{i}"] = ("text/html", f'<html><h1>post {i}</h1><img src="/img/{i}.jpg"></html>'.encode())
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    base = f"http://127.0.0.1:{server.server_port}"
-    times = []
-    with tempfile.TemporaryDirectory() as home, Haechi(home=home) as h:
-        h.create_bank("victim")
-        with open(f"{home}/o.jpg", "wb") as fh:
-            fh.write(original)
-        list(h.add_to_bank("victim", [f"{home}/o.jpg"]))
-        ref = h.create_case(victim_ref="V-BENCH")["case"]
-        matched = 0
-        for i in range(args.items):
-            t0 = time.perf_counter()
-            (item,) = list(h.add_case_items(ref, [f"{base}/t/{i}"], screenshot=args.screenshot, allow_private=True))
-            h.draft_notice([item["id"]], "kr", "ko", recipient="abuse@host.example")
-            times.append(time.perf_counter() - t0)
-            matched += bool(item["media"] and item["media"][0]["matches"])
-    server.shutdown()
+    with serve(ROUTES) as base:
+        times = []
+        with tempfile.TemporaryDirectory() as home, Haechi(home=home) as h:
+            h.create_bank("victim")
+            with open(f"{home}/o.jpg", "wb") as fh:
+                fh.write(original)
+            list(h.add_to_bank("victim", [f"{home}/o.jpg"]))
+            ref = h.create_case(victim_ref="V-BENCH")["case"]
+            matched = 0
+            for i in range(args.items):
+                t0 = time.perf_counter()
+                (item,) = list(h.add_case_items(ref, [f"{base}/t/{i}"], screenshot=args.screenshot, allow_private=True))
+                h.draft_notice([item["id"]], "kr", "ko", recipient="abuse@host.example")
+                times.append(time.perf_counter() - t0)
+                matched += bool(item["media"] and item["media"][0]["matches"])
     table = Table("items", "screenshot", "matched", "median s/item", "p90 s/item", "total s", "vs 6 min",
                   title="Matched URL -> approval-ready notice with evidence captured")
     p90 = statistics.quantiles(times, n=10)[-1]

@@ -16,3 +16,4 @@ def scene_jpeg(seed: int, family: str | None = None) -> bytes:
     buf = io.BytesIO()
     im.save(buf, "JPEG", quality=90)
     return buf.getvalue()
+

@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 from haechi import Haechi
 from haechi.api.app import create_app
 from haechi.demo.samples import scene
+from haechi.demo.site import serve
 from haechi.services import accounts
 from haechi.signals.pdq import pdq_of
 from tests.helpers import scene_jpeg as _jpeg
@@ -249,37 +250,19 @@ def test_admin_actions_are_in_the_audit_log(tmp_path: Path) -> None:
 
 
 def test_case_work_over_the_api(api: tuple[TestClient, dict[str, str], Haechi], tmp_path: Path) -> None:
-    import threading
     import zipfile
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
     from haechi.evidence.package import verify_package
 
     client, tokens, h = api
     jpeg = _jpeg(41)
-
-    class Site(BaseHTTPRequestHandler):
-        def log_message(self, *a: Any) -> None:
-            pass
-
-        def do_GET(self) -> None:  # noqa: N802
-            body, ctype = (b'<img src="/m.jpg">', "text/html") if self.path == "/p" else (jpeg, "image/jpeg")
-            self.send_response(200)
-            self.send_header("Content-Type", ctype)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-    site = ThreadingHTTPServer(("127.0.0.1", 0), Site)
-    threading.Thread(target=site.serve_forever, daemon=True).start()
     cw = _auth(tokens["caseworker"])
     local = TestClient(create_app(h, allow_private_urls=True))
-    try:
+    with serve({"/p": ("text/html", b'<img src="/m.jpg">'), "/m.jpg": ("image/jpeg", jpeg)}) as site:
         r = local.post("/api/cases", json={"victim_ref": "V-api", "contact": "010-0000-1111"}, headers=cw)
         assert r.status_code == 201 and "010" not in r.text  # the contact is stored, never returned
         case = r.json()["case"]
-        r = local.post(f"/api/cases/{case}/items", json={"urls": [f"http://127.0.0.1:{site.server_port}/p"]},
-                       headers=cw)
+        r = local.post(f"/api/cases/{case}/items", json={"urls": [f"{site}/p"]}, headers=cw)
         assert r.status_code == 200, r.text
         item = local.get(f"/api/cases/{case}", headers=cw).json()["items"][0]
         assert item["status"] == "found" and item["media"]
@@ -302,5 +285,3 @@ def test_case_work_over_the_api(api: tuple[TestClient, dict[str, str], Haechi], 
         assert sub.status_code == 201 and len(sub.json()["pin"]) == 12
         bad = local.post("/api/victim/submissions", json={"files": [{"sha256": "zz", "md5": "d" * 32}]})
         assert bad.status_code == 400 and bad.json()["error"] == "InputError"
-    finally:
-        site.shutdown()

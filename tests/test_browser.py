@@ -20,6 +20,7 @@ import pytest
 
 from haechi import Haechi
 from haechi.demo.samples import scene
+from haechi.demo.site import serve
 from haechi.demo.transforms import make_copy
 from haechi.media import decode_image
 from haechi.services import accounts
@@ -168,28 +169,11 @@ def test_victim_hashes_in_browser_server_finds_copies_then_withdraws(tmp_path: P
 
 def test_caseworker_creates_case_reveals_item_and_approves_notice(tmp_path: Path, live: tuple[str, Haechi],
                                                                   browser: Any) -> None:
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
     base, h = live
     img = io.BytesIO()
     scene(321).save(img, "JPEG", quality=90)
-
-    class Site(BaseHTTPRequestHandler):
-        def log_message(self, *a: Any) -> None:
-            pass
-
-        def do_GET(self) -> None:  # noqa: N802
-            body, ctype = (b'<html><img src="/m.jpg"></html>', "text/html") if self.path == "/p" else (
-                img.getvalue(), "image/jpeg")
-            self.send_response(200)
-            self.send_header("Content-Type", ctype)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-    site = ThreadingHTTPServer(("127.0.0.1", 0), Site)
-    threading.Thread(target=site.serve_forever, daemon=True).start()
-    try:
+    routes = {"/p": ("text/html", b'<html><img src="/m.jpg"></html>'), "/m.jpg": ("image/jpeg", img.getvalue())}
+    with serve(routes) as site:
         page = browser.new_page()
         page.goto(f"{base}/web/login?lang=en")
         page.fill("input[name=username]", "cw")
@@ -200,7 +184,7 @@ def test_caseworker_creates_case_reveals_item_and_approves_notice(tmp_path: Path
         page.click("#new-case")
         page.wait_for_url("**/web/cases/C-*")
         case = page.url.rsplit("/", 1)[-1]
-        page.fill("input[name=url]", f"http://127.0.0.1:{site.server_port}/p")
+        page.fill("input[name=url]", f"{site}/p")
         page.click("#add-url")
         page.wait_for_selector("td:has-text('found')")
         page.screenshot(path=str(ARTIFACTS / "case.png"), full_page=True)
@@ -240,8 +224,6 @@ def test_caseworker_creates_case_reveals_item_and_approves_notice(tmp_path: Path
         path = tmp_path / "export.zip"
         dl.value.save_as(path)
         assert verify_package(path)["ok"]
-    finally:
-        site.shutdown()
 
 
 def test_browser_hashes_video_frames_without_playing(tmp_path: Path, live: tuple[str, Haechi], browser: Any) -> None:

@@ -5,11 +5,8 @@ from __future__ import annotations
 
 import io
 import re
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -18,6 +15,7 @@ from PIL import Image
 from haechi import Haechi
 from haechi.api.app import create_app
 from haechi.demo.samples import scene
+from haechi.demo.site import serve
 from haechi.services import accounts
 
 PW = "correct horse battery staple"
@@ -25,34 +23,18 @@ ORIGINAL = io.BytesIO()
 scene(123).save(ORIGINAL, "JPEG", quality=90)
 
 
-class _H(BaseHTTPRequestHandler):
-    def log_message(self, *a: Any) -> None:
-        pass
-
-    def do_GET(self) -> None:  # noqa: N802
-        routes = {"/p": ("text/html", b'<img src="/m.jpg">'), "/m.jpg": ("image/jpeg", ORIGINAL.getvalue())}
-        ctype, body = routes.get(self.path, ("text/plain", b"x"))
-        self.send_response(200)
-        self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-
 @pytest.fixture
 def web(tmp_path: Path) -> Iterator[tuple[TestClient, Haechi, str]]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _H)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    h = Haechi(home=tmp_path / "home", workers=1)
-    with h.db.session() as s:
-        for role in ("reviewer", "caseworker", "victim"):
-            accounts.add_user(s, role, role, PW)
-    ref = h.create_case(victim_ref="V-1")["case"]
-    list(h.add_case_items(ref, [f"http://127.0.0.1:{server.server_port}/p"], allow_private=True))
-    client = TestClient(create_app(h, secure_cookies=False))
-    yield client, h, ref
-    h.close()
-    server.shutdown()
+    with serve({"/p": ("text/html", b'<img src="/m.jpg">'), "/m.jpg": ("image/jpeg", ORIGINAL.getvalue())}) as base:
+        h = Haechi(home=tmp_path / "home", workers=1)
+        with h.db.session() as s:
+            for role in ("reviewer", "caseworker", "victim"):
+                accounts.add_user(s, role, role, PW)
+        ref = h.create_case(victim_ref="V-1")["case"]
+        list(h.add_case_items(ref, [f"{base}/p"], allow_private=True))
+        client = TestClient(create_app(h, secure_cookies=False))
+        yield client, h, ref
+        h.close()
 
 
 def _csrf(html: str) -> str:
@@ -159,26 +141,11 @@ def _tiny_webm() -> bytes:
 
 def test_video_in_the_queue_is_a_blurred_still_and_never_autoplays(tmp_path: Path) -> None:
     video = _tiny_webm()
-
-    class Site(BaseHTTPRequestHandler):
-        def log_message(self, *a: Any) -> None:
-            pass
-
-        def do_GET(self) -> None:  # noqa: N802
-            self.send_response(200)
-            self.send_header("Content-Type", "video/webm")
-            self.send_header("Content-Length", str(len(video)))
-            self.end_headers()
-            self.wfile.write(video)
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Site)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    h = Haechi(home=tmp_path / "home", workers=1)
-    try:
+    with serve({"/v.webm": ("video/webm", video)}) as base, Haechi(home=tmp_path / "home", workers=1) as h:
         with h.db.session() as s:
             accounts.add_user(s, "reviewer", "reviewer", PW)
         ref = h.create_case()["case"]
-        list(h.add_case_items(ref, [f"http://127.0.0.1:{server.server_port}/v.webm"], allow_private=True))
+        list(h.add_case_items(ref, [f"{base}/v.webm"], allow_private=True))
         client = TestClient(create_app(h, secure_cookies=False))
         _login(client, "reviewer")
         page = client.get("/web/review")
@@ -194,9 +161,6 @@ def test_video_in_the_queue_is_a_blurred_still_and_never_autoplays(tmp_path: Pat
         assert tag and "autoplay" not in tag.group(0) and 'preload="none"' in tag.group(0)
         shown = client.get(f"/web/media/{item}/{idx}/original")
         assert shown.status_code == 200 and shown.headers["content-type"] == "video/webm" and shown.content == video
-    finally:
-        h.close()
-        server.shutdown()
 
 
 #: every web page and form: (method, path template) -> roles allowed (others: redirected to log in
