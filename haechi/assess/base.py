@@ -62,6 +62,16 @@ class Media:
     image_format: str | None
     explain_dir: Path | None = None
 
+    def explain_path(self, kind: str) -> Path:
+        """Where a detector writes its picture for a human (``--explain DIR``): one file per
+        detector kind and input, named by the input's SHA-256 prefix. Needs ``explain_dir``."""
+        import hashlib
+
+        if self.explain_dir is None:
+            raise ValueError("no explain directory was given")
+        self.explain_dir.mkdir(parents=True, exist_ok=True)
+        return self.explain_dir / f"{kind}_{hashlib.sha256(self.data).hexdigest()[:16]}.png"
+
 
 class Detector(Protocol):
     name: ClassVar[str]

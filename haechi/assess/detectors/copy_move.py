@@ -8,7 +8,6 @@ a weak hint (0.15) for a human to look at; ``--explain DIR`` draws the matched p
 
 from __future__ import annotations
 
-import hashlib
 from collections import defaultdict
 from typing import Any, ClassVar
 
@@ -86,11 +85,10 @@ class CopyMoveDetector:
                                                f"{shift}: possibly cloned (weak hint; repeating textures do this "
                                                f"too)", 0.15))
             if media.explain_dir is not None:
-                media.explain_dir.mkdir(parents=True, exist_ok=True)
                 canvas = cv2.cvtColor(gray, cv2.COLOR_GRAY2RGB)
                 for a, b in best:
                     cv2.line(canvas, tuple(int(v) for v in pts[a]), tuple(int(v) for v in pts[b]), (255, 0, 0), 1)
-                out = media.explain_dir / f"copymove_{hashlib.sha256(media.data).hexdigest()[:16]}.png"
+                out = media.explain_path("copymove")
                 cv2.imwrite(str(out), canvas[:, :, ::-1])
                 data["explain"] = str(out)
         return DetectorResult("ok", reasons, data)

@@ -5,7 +5,6 @@ sharp edges light up too. ``--explain DIR`` writes the heat map."""
 
 from __future__ import annotations
 
-import hashlib
 import io
 from typing import Any, ClassVar
 
@@ -50,10 +49,8 @@ class ELADetector:
             reasons.append(Reason("error_level", f"region {box} re-compresses {data['max_ratio']}x more than the "
                                                  f"median: possibly edited after the last save (weak hint)", 0.15))
         if media.explain_dir is not None:
-            media.explain_dir.mkdir(parents=True, exist_ok=True)
             heat = np.clip(err * (255.0 / max(1.0, float(np.percentile(err, 99.5)))), 0, 255).astype(np.uint8)
-            name = hashlib.sha256(media.data).hexdigest()[:16]
-            out = media.explain_dir / f"ela_{name}.png"
+            out = media.explain_path("ela")
             Image.fromarray(heat, "L").save(out)
             data["heatmap"] = str(out)
         return DetectorResult("ok", reasons, data)
