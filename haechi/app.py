@@ -481,7 +481,7 @@ class Haechi:
                               result=json.dumps({"path": key, "error": error, "matches": []}) if error else None))
         for key, error in items:
             if error is None:
-                celery.send_task("haechi.scan_item", args=[job_id, key, banks, threshold])
+                celery.send_task("haechi.run_item", args=[job_id, key])
         return job_id
 
     def enqueue(self, kind: str, keys: Iterable[str], params: dict[str, Any] | None = None,

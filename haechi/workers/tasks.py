@@ -60,33 +60,6 @@ def _instance() -> Any:
     return _haechi
 
 
-@app.task(name="haechi.scan_item", bind=True, autoretry_for=(OperationalError,), retry_backoff=True,
-          retry_backoff_max=60, max_retries=8)
-def scan_item(self: Any, job_id: str, path: str, banks: list[str] | None, threshold: int | None) -> str:
-    h = _instance()
-    with h.db.session() as s:
-        item = s.scalar(select(JobItem).where(JobItem.job_id == job_id, JobItem.key == path))
-        if item is None:
-            return "unknown"
-        if item.status in ("done", "failed"):
-            return item.status  # redelivered after completion: nothing to do
-        item.status, item.attempts = "running", item.attempts + 1
-    delay = float(os.environ.get("HAECHI_TEST_TASK_DELAY", "0"))
-    if delay:
-        time.sleep(delay)  # tests use this to kill a worker mid-task
-    h.refresh_index()  # bank changes made anywhere are visible to the next task
-    try:
-        (row,) = list(h.scan([path], banks=banks, threshold=threshold))
-        status = "failed" if row.get("error") else "done"
-    except Exception as exc:  # noqa: BLE001 - recorded on the item; the job goes on
-        row, status = {"path": path, "error": f"{type(exc).__name__}: {exc}", "matches": []}, "failed"
-    with h.db.session() as s:
-        item = s.scalar(select(JobItem).where(JobItem.job_id == job_id, JobItem.key == path))
-        if item is not None and item.status not in ("done", "failed"):
-            item.status, item.result = status, json.dumps(row)
-    return status
-
-
 def _claim(h: Any, job_id: str, key: str) -> tuple[str, dict[str, Any]] | None:
     """Mark the item running; None when it is unknown or already finished (a redelivery)."""
     from haechi.store.models import Job
@@ -104,6 +77,17 @@ def _finish(session: Any, job_id: str, key: str, status: str, row: dict[str, Any
     item = session.scalar(select(JobItem).where(JobItem.job_id == job_id, JobItem.key == key))
     if item is not None and item.status not in ("done", "failed"):
         item.status, item.result = status, json.dumps(row, default=str)
+
+
+def _scan(h: Any, job_id: str, key: str, params: dict[str, Any]) -> None:
+    # a file that cannot be scanned is a failed item with the scan row's shape, as `scan` prints it
+    try:
+        (row,) = list(h.scan([key], banks=params.get("banks"), threshold=params.get("threshold")))
+        status = "failed" if row.get("error") else "done"
+    except Exception as exc:  # noqa: BLE001 - recorded on the item; the job goes on
+        row, status = {"path": key, "error": f"{type(exc).__name__}: {exc}", "matches": []}, "failed"
+    with h.db.session() as s:
+        _finish(s, job_id, key, status, row)
 
 
 def _capture(h: Any, job_id: str, key: str, params: dict[str, Any]) -> None:
@@ -145,12 +129,26 @@ def _watch(h: Any, job_id: str, key: str, params: dict[str, Any]) -> None:
 
 
 #: the one place a distributed job kind is registered: kind -> handler(h, job_id, key, params)
-JOB_KINDS = {"capture": _capture, "recheck": _recheck, "crawl": _crawl, "watch": _watch}
+JOB_KINDS = {"scan": _scan, "capture": _capture, "recheck": _recheck, "crawl": _crawl, "watch": _watch}
 
 
 @app.task(name="haechi.run_item", bind=True, autoretry_for=(OperationalError,), retry_backoff=True,
           retry_backoff_max=60, max_retries=8)
 def run_item(self: Any, job_id: str, key: str) -> str:
+    return _run(job_id, key)
+
+
+@app.task(name="haechi.scan_item", bind=True, autoretry_for=(OperationalError,), retry_backoff=True,
+          retry_backoff_max=60, max_retries=8)
+def scan_item(self: Any, job_id: str, path: str, banks: list[str] | None = None, threshold: int | None = None
+              ) -> str:
+    """Scan jobs enqueued by earlier versions; the banks and threshold are in the job's params."""
+    return _run(job_id, path)
+
+
+def _run(job_id: str, key: str) -> str:
+    """Claim the item, run its job kind's handler, record the outcome (handlers commit "done"
+    together with their own writes); database trouble is raised, so Celery retries with backoff."""
     h = _instance()
     claimed = _claim(h, job_id, key)
     if claimed is None:
