@@ -705,6 +705,15 @@ class Haechi:
 
         return evidence_service.export_case(self, case_ref, Path(out), actor or getpass.getuser())
 
+    def evidence_package(self, case_ref: str, actor: str | None = None) -> bytes:
+        """The case's evidence package as bytes (for a download); the export is logged as usual."""
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as tmp:
+            out = Path(tmp) / "package.zip"
+            self.export_evidence(case_ref, out, actor)
+            return out.read_bytes()
+
     # -- faces ------------------------------------------------------------------------------
     def faces(self, paths: Iterable[str | os.PathLike[str]]) -> Iterator[dict[str, Any]]:
         """Detected faces per media file (boxes; video: on sampled frames, with ``t_s``)."""

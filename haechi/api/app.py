@@ -386,13 +386,7 @@ def create_app(haechi: Haechi, *, lookup_rate: float = 2000.0, allow_private_url
     @app.get("/api/cases/{case_ref}/evidence", tags=["evidence"])
     def evidence_export(case_ref: str, who: Annotated[Principal, Depends(require("evidence"))]) -> Response:
         """The case's evidence package (zip: artefacts, custody chain, PDF report), verifiable offline."""
-        import tempfile
-
-        with tempfile.TemporaryDirectory() as tmp:
-            out = Path(tmp) / "package.zip"
-            haechi.export_evidence(case_ref, out, actor=who.username)
-            data = out.read_bytes()
-        return Response(data, media_type="application/zip",
+        return Response(haechi.evidence_package(case_ref, actor=who.username), media_type="application/zip",
                         headers={"Content-Disposition": f'attachment; filename="{case_ref}-evidence.zip"'})
 
     @app.get("/api/evidence/verify", tags=["evidence"])

@@ -16,7 +16,7 @@ import re
 import secrets
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from haechi.errors import InputError, NotFound
 from haechi.evidence import custody
@@ -121,8 +121,8 @@ def status(h: Haechi, case_ref: str) -> dict[str, Any]:
     with h.db.session() as s:
         case = _own_case(s, case_ref)
         label = case.victim_ref
-        hashes = len(list(s.scalars(select(BankEntry.id).join(Bank, Bank.id == BankEntry.bank_id)
-                                    .where(Bank.name == BANK, BankEntry.label == label))))
+        hashes = int(s.scalar(select(func.count()).select_from(BankEntry).join(Bank, Bank.id == BankEntry.bank_id)
+                              .where(Bank.name == BANK, BankEntry.label == label)) or 0)
         items = [{"status": i.status, "found_at": i.created_at.isoformat()[:10]}
                  for i in s.scalars(select(CaseItem).where(CaseItem.case_id == case.id).order_by(CaseItem.id))]
         counts: dict[str, int] = {}

@@ -357,15 +357,10 @@ def make_router(h: Haechi, *, secure_cookies: bool = True, login_limiter: Any = 
         session, who = gate(request, APPROVE_ROLES)
         if isinstance(who, Response):
             return who
-        import tempfile
-
-        with tempfile.TemporaryDirectory() as tmp:
-            out = Path(tmp) / f"{case_ref}.zip"
-            try:
-                h.export_evidence(case_ref, out, actor=who.username)
-            except HaechiError as exc:
-                return Response(str(exc), status_code=400, media_type="text/plain")
-            data = out.read_bytes()
+        try:
+            data = h.evidence_package(case_ref, actor=who.username)
+        except HaechiError as exc:
+            return Response(str(exc), status_code=400, media_type="text/plain")
         return Response(data, media_type="application/zip",
                         headers={"Content-Disposition": f'attachment; filename="{case_ref}-evidence.zip"'})
 
