@@ -74,8 +74,6 @@ def handled() -> Iterator[None]:
 _FULL = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT}
 
 
-
-
 DistributedOpt = Annotated[bool | None, typer.Option(
     "--distributed/--local", help="Enqueue for `haechi worker`s (default: when HAECHI_BROKER_URL is set).")]
 WaitOpt = Annotated[bool, typer.Option("--wait/--no-wait", help="With --distributed: wait for the results.")]
