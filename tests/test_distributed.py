@@ -253,3 +253,40 @@ def test_sigkill_mid_capture_records_each_capture_once(tmp_path: Path, env: dict
     assert len(rows) == 2 and all(r["error"] is None for r in rows)
     assert _captures(h, "KILL") == {u: 1 for u in urls}  # nothing lost, nothing captured twice
     assert h.verify_custody()["ok"]
+
+
+def test_sigkill_mid_crawl_continues_on_another_worker(tmp_path: Path, env: dict[str, str], cluster: Haechi,
+                                                       site: str) -> None:  # noqa: F811
+    """A crawl's state lives in the shared database: a worker on another machine (here: another
+    home) picks up the redelivered task and goes on from the page where the dead one stopped."""
+    import json
+
+    from haechi.store.models import CrawlState
+    from tests.test_evidence import _Handler
+
+    h = cluster
+    pages = {f"/k/{n}.html": f'<a href="/k/{n + 1}.html">next</a>'.encode() for n in range(4)}
+    for path, body in pages.items():
+        _Handler.routes[path] = (200, "text/html", body, {})
+    job = h.enqueue("crawl", [f"{site}/k/0.html"], {"case": "KCRAWL", "depth": 5, "max_pages": 4, "rate": 0.25,
+                                                     "allow_private": True})
+    first = _worker(env)  # waits 4 s between pages: killed in such a wait, after page 1 or 2
+    deadline = time.monotonic() + 60
+    while True:
+        with h.db.session() as s:
+            row = s.scalar(select(CrawlState))
+            done = json.loads(row.state)["pages"] if row is not None else 0
+        if done >= 1:
+            break
+        assert time.monotonic() < deadline, "the crawl never started"
+        time.sleep(0.2)
+    _stop(first, signal.SIGKILL)
+    time.sleep(5)  # past the visibility timeout
+    elsewhere = _worker(dict(env, HAECHI_HOME=str(tmp_path / "other-machine")))
+    try:
+        (result,) = list(h.job_results(job, timeout=120))
+    finally:
+        _stop(elsewhere)
+    assert result["pages"] == 4 - done, (result, done)  # the rest of the crawl, not its start again
+    urls = [f"{site}/k/{n}.html" for n in range(4)]
+    assert _captures(h, "KCRAWL") == {u: 1 for u in urls}  # each page captured once across both workers

@@ -19,10 +19,11 @@ from sqlalchemy import text
 from warcio.archiveiterator import ArchiveIterator
 
 from haechi import Haechi
-from haechi.errors import InputError
+from haechi.errors import InputError, NotFound
 from haechi.evidence.package import verify_package
 from haechi.sources.html_media import extract
 from haechi.sources.web import FetchLimits, check_url, fetch
+from haechi.store.models import CrawlState
 from tests.helpers import scene_jpeg as _jpeg
 
 HAS_CHROMIUM = Path("/usr/bin/chromium").exists()
@@ -360,12 +361,19 @@ def test_crawl_is_bounded_deduplicated_and_resumable(tmp_path: Path, site: str) 
         first = list(h.crawl(f"{site}/c/index.html", depth=3, max_pages=2, rate=0, screenshot=False,
                              allow_private=True))
         crawl_id = first[0]["crawl"]
-        state = json.loads((tmp_path / "home" / "crawls" / f"{crawl_id}.json").read_text())
-        state["max_pages"] = 10
-        (tmp_path / "home" / "crawls" / f"{crawl_id}.json").write_text(json.dumps(state))
-        rest = list(h.crawl("", resume=crawl_id, screenshot=False, allow_private=True))
+        with h.db.session() as s:  # the saved state is in the database, not in this home
+            row = s.get(CrawlState, crawl_id)
+            state = json.loads(row.state)
+            assert state["pages"] == 2 and not (tmp_path / "home" / "crawls").exists()
+            state["max_pages"] = 10
+            row.state = json.dumps(state)
+        # another machine (its own home, the same database) continues the crawl
+        with Haechi(home=tmp_path / "other", database_url=h.settings.database_url, workers=1) as other:
+            rest = list(other.crawl("", resume=crawl_id, screenshot=False, allow_private=True))
         done = [r["url"].rsplit("/", 1)[-1] for r in first + rest]
         assert done == ["index.html", "a.html", "b.html", "deep.html", "deeper.html"]
+        with pytest.raises(NotFound):
+            list(h.crawl("", resume="no-such-crawl"))
         with pytest.raises(InputError):
             list(h.crawl("http://127.0.0.1/", depth=1))  # private without the flag
 

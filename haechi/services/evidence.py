@@ -19,7 +19,7 @@ from haechi.evidence.timestamp import TSR_NAME, request_timestamp, stamped_bytes
 from haechi.sources import MediaRef
 from haechi.sources.web import FetchLimits
 from haechi.store.blobs import BlobStore, read_bytes, sha256_of
-from haechi.store.models import Capture
+from haechi.store.models import Capture, CrawlState
 
 if TYPE_CHECKING:
     from haechi.app import Haechi
@@ -168,25 +168,22 @@ def crawl(h: Haechi, root: str, depth: int, same_site: bool, max_pages: int, rat
     """Breadth-first, bounded, polite crawl feeding the capture path.
 
     De-duplicates by URL and by page content hash; waits ``1/rate`` seconds between pages; its
-    state (frontier, seen URLs and hashes) is saved after every page under
-    ``<home>/crawls/<id>.json``, so ``resume`` continues an interrupted crawl. ``crawl_id``
+    state (frontier, seen URLs and hashes) is saved in the database after every page, so
+    ``resume`` continues an interrupted crawl — on any machine sharing the database, which is what
+    lets a crawl task redelivered to another worker go on where the dead one stopped. ``crawl_id``
     names a new crawl, or continues it if its state exists (a redelivered worker task).
     """
     import time
     import uuid
     from urllib.parse import urlsplit
 
-    crawl_dir = h.settings.home / "crawls"
-    crawl_dir.mkdir(parents=True, exist_ok=True)
     if crawl_id is not None and not crawl_id.replace("-", "").isalnum():
         raise InputError(crawl_id, "a crawl id is letters, digits and dashes")
-    if resume or (crawl_id and (crawl_dir / f"{crawl_id}.json").exists()):
-        name = resume or crawl_id
-        state_file = crawl_dir / f"{name}.json"
-        if not state_file.exists():
-            raise NotFound("crawl", str(name))
-        state = json.loads(state_file.read_text())
-    else:
+    name = resume or crawl_id
+    state = _load_crawl(h, name) if name else None
+    if resume and state is None:
+        raise NotFound("crawl", resume)
+    if state is None:
         check_root = root.strip()
         from haechi.sources.web import check_url
 
@@ -194,13 +191,15 @@ def crawl(h: Haechi, root: str, depth: int, same_site: bool, max_pages: int, rat
         state = {"id": crawl_id or uuid.uuid4().hex[:12], "root": check_root, "depth": depth, "same_site": same_site,
                  "max_pages": max_pages, "case": case_ref, "frontier": [[check_root, 0]], "seen_urls": [check_root],
                  "seen_hashes": [], "pages": 0}
-        state_file = crawl_dir / f"{state['id']}.json"
     site = urlsplit(state["root"]).hostname
 
     def save() -> None:
-        tmp = state_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(state))
-        tmp.replace(state_file)
+        with h.db.session() as s:
+            row = s.get(CrawlState, state["id"])
+            if row is None:
+                s.add(CrawlState(id=state["id"], state=json.dumps(state)))
+            else:
+                row.state = json.dumps(state)
 
     save()
     seen_urls, seen_hashes = set(state["seen_urls"]), set(state["seen_hashes"])
@@ -229,6 +228,29 @@ def crawl(h: Haechi, root: str, depth: int, same_site: bool, max_pages: int, rat
         state["seen_urls"], state["seen_hashes"] = sorted(seen_urls), sorted(seen_hashes)
         save()
         yield row
+
+
+def _load_crawl(h: Haechi, crawl_id: str) -> dict[str, Any] | None:
+    """A crawl's saved state: from the database, or from ``<home>/crawls/<id>.json`` where
+    versions before 0.10 kept it (read once, then saved in the database)."""
+    with h.db.session() as s:
+        row = s.get(CrawlState, crawl_id)
+        if row is not None:
+            state: dict[str, Any] = json.loads(row.state)
+            return state
+    legacy = h.settings.home / "crawls" / f"{crawl_id}.json"
+    if crawl_id.replace("-", "").isalnum() and legacy.is_file():
+        old: dict[str, Any] = json.loads(legacy.read_text())
+        return old
+    return None
+
+
+def crawl_state(h: Haechi, crawl_id: str) -> dict[str, Any]:
+    """The saved state of crawl ``crawl_id`` (pages done, frontier left); NotFound if none."""
+    state = _load_crawl(h, crawl_id)
+    if state is None:
+        raise NotFound("crawl", crawl_id)
+    return state
 
 
 def media_bytes(h: Haechi, case_ref: str, url: str, max_bytes: int = 200 * 1024 * 1024) -> bytes | None:

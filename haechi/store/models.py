@@ -274,3 +274,15 @@ class Watch(Base):
     every_seconds: Mapped[int] = mapped_column(Integer, nullable=False)
     last_run: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
+
+
+class CrawlState(Base):
+    """A crawl's resumable state (frontier, seen URLs and page hashes) in the shared database, so
+    that a crawl task redelivered to another worker — with its own home — continues it."""
+
+    __tablename__ = "crawls"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    state: Mapped[str] = mapped_column(Text, nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow,
+                                                 nullable=False)
