@@ -184,25 +184,33 @@ def make_router(h: Haechi, *, secure_cookies: bool = True, login_limiter: Any = 
             return Response("no such case", status_code=404)
         return page(request, session, "case.html", can_edit=who.role in APPROVE_ROLES, case=case)
 
-    def queue() -> list[dict[str, Any]]:
-        """Media of items awaiting review in open cases, oldest first: one query, not one per case."""
+    def queue(item_id: int | None = None) -> list[dict[str, Any]]:
+        """Media of items awaiting review in open cases, oldest first: one query, not one per case
+        (only item ``item_id``'s when given)."""
         import json
 
         from haechi.store.models import Case, CaseItem
 
         entries = []
+        query = (select(Case.case_ref, CaseItem.id, CaseItem.media).join(Case, Case.id == CaseItem.case_id)
+                 .where(Case.status == "open", CaseItem.status.in_(["found", "still_up", "reuploaded"]))
+                 .order_by(Case.id, CaseItem.id))
+        if item_id is not None:
+            query = query.where(CaseItem.id == item_id)
         with h.db.session() as s:
-            rows = s.execute(select(Case.case_ref, CaseItem.id, CaseItem.media).join(Case, Case.id == CaseItem.case_id)
-                             .where(Case.status == "open", CaseItem.status.in_(["found", "still_up", "reuploaded"]))
-                             .order_by(Case.id, CaseItem.id)).all()
-        for case_ref, item_id, media in rows:
+            rows = s.execute(query).all()
+        for case_ref, item, media in rows:
             for k, m in enumerate(json.loads(media)):
                 if m.get("sha256"):
-                    entries.append({"case": case_ref, "item": item_id, "index": k, "url": m["url"]})
+                    entries.append({"case": case_ref, "item": item, "index": k, "url": m["url"]})
         return entries
 
     def entry_of(item_id: int, index: int) -> dict[str, Any] | None:
-        return next((e for e in queue() if e["item"] == item_id and e["index"] == index), None)
+        """The queue entry of one item's media — looked up by its item alone (every blurred
+        preview asks), so the open cases' whole queue is not rebuilt per request."""
+        if not 0 < item_id < 2**62:  # a path number no database id can be
+            return None
+        return next((e for e in queue(item_id) if e["index"] == index), None)
 
     @router.get("/review", response_class=HTMLResponse)
     def review(request: Request, i: int = 0) -> Response:
