@@ -40,11 +40,17 @@ def free_port() -> int:
 
 
 def rss_mib(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as fh:
-        for line in fh:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) // 1024
-    return 0
+    """Resident memory of ``pid`` and its children (uvicorn's worker processes), in MiB."""
+    total = 0
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            total = next((int(line.split()[1]) for line in fh if line.startswith("VmRSS:")), 0)
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/children") as fh:
+                total += sum(rss_mib(int(child)) * 1024 for child in fh.read().split())
+    except OSError:
+        pass
+    return total // 1024
 
 
 @dataclass
@@ -56,10 +62,18 @@ class Server:
     load_seconds: float
 
 
+@dataclass
+class PreparedHome:
+    home: str
+    token: str
+    queries: list[str]
+    load_seconds: float
+
+
 @contextmanager
-def prepared_server(hashes: int, seed: int = 1) -> Iterator[Server]:
-    """A ``haechi serve`` process over a temporary home with ``hashes`` random banked PDQ hashes,
-    a partner token, and 2,000 queries (half near-duplicates of banked hashes, half random)."""
+def prepared_home(hashes: int, seed: int = 1) -> Iterator[PreparedHome]:
+    """A temporary home with ``hashes`` random banked PDQ hashes and its persisted index, a
+    partner token, and 2,000 queries (half near-duplicates of banked hashes, half random)."""
     rng = np.random.default_rng(seed)
     with tempfile.TemporaryDirectory() as home:
         with Haechi(home=home) as h:
@@ -77,27 +91,42 @@ def prepared_server(hashes: int, seed: int = 1) -> Iterator[Server]:
                 accounts.add_user(s, "platform", "partner", None)
             with h.db.session() as s:
                 token = accounts.create_token(s, "platform")
-        port = free_port()
-        env = dict(os.environ, HAECHI_HOME=home)
-        server = subprocess.Popen([str(Path(sys.executable).with_name("haechi")), "serve", "--port", str(port)],  # noqa: S603
-                                  env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        base = f"http://127.0.0.1:{port}"
-        try:
-            for _ in range(600):
-                try:
-                    if httpx.get(f"{base}/status", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    time.sleep(0.1)
-            queries = []
-            for i in range(2000):
-                c = codes[rng.integers(0, hashes)].copy() if i % 2 else rng.integers(0, 256, 32, dtype=np.uint8)
-                c[0] ^= 0x0F
-                queries.append(c.tobytes().hex())
-            yield Server(base, token, server.pid, queries, load_s)
-        finally:
-            server.terminate()
-            server.wait(10)
+        queries = []
+        for i in range(2000):
+            c = codes[rng.integers(0, hashes)].copy() if i % 2 else rng.integers(0, 256, 32, dtype=np.uint8)
+            c[0] ^= 0x0F
+            queries.append(c.tobytes().hex())
+        yield PreparedHome(home, token, queries, load_s)
+
+
+@contextmanager
+def running_server(prep: PreparedHome, workers: int = 1) -> Iterator[Server]:
+    """``haechi serve --workers N`` over a prepared home, until the block ends."""
+    port = free_port()
+    env = dict(os.environ, HAECHI_HOME=prep.home)
+    server = subprocess.Popen([str(Path(sys.executable).with_name("haechi")), "serve", "--port", str(port),  # noqa: S603
+                               "--workers", str(workers)],
+                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(600):
+            try:
+                if httpx.get(f"{base}/status", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        time.sleep(3.0 if workers > 1 else 0)  # every worker up (each loads the index), not just the first
+        yield Server(base, prep.token, server.pid, prep.queries, prep.load_seconds)
+    finally:
+        server.terminate()
+        server.wait(20)
+
+
+@contextmanager
+def prepared_server(hashes: int, seed: int = 1, workers: int = 1) -> Iterator[Server]:
+    """A prepared home with one server over it."""
+    with prepared_home(hashes, seed) as prep, running_server(prep, workers) as srv:
+        yield srv
 
 
 @dataclass
@@ -167,11 +196,52 @@ def run_load(srv: Server, seconds: float, concurrency: int, sample_every: float 
     return result
 
 
+WRK_SCRIPT = """
+local paths = {%s}
+local i = 0
+wrk.headers["Authorization"] = "Bearer %s"
+request = function()
+  i = i + 1
+  return wrk.format("GET", paths[(i %% #paths) + 1])
+end
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format("WRKJSON {\\"requests\\": %%d, \\"us\\": %%d, \\"errors\\": %%d, \\"p50_us\\": %%d, "
+    .. "\\"p99_us\\": %%d}\\n", summary.requests, summary.duration,
+    e.connect + e.read + e.write + e.status + e.timeout, latency:percentile(50), latency:percentile(99)))
+end
+"""
+
+
+def run_wrk(srv: Server, seconds: float, connections: int) -> dict[str, float] | None:
+    """The same /m/lookup load from ``wrk`` (C, one thread: far lighter than Python clients, so
+    the server gets most of the machine); None when wrk is not installed (Debian: ``wrk``)."""
+    import json
+    import shutil
+
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        return None
+    paths = ",".join(f'"/m/lookup?signal_type=pdq&signal={q}"' for q in srv.queries)
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as fh:
+        fh.write(WRK_SCRIPT % (paths, srv.token))
+    try:
+        out = subprocess.run([wrk, "-t1", f"-c{connections}", f"-d{int(seconds)}s", "-s", fh.name,  # noqa: S603
+                              srv.base], capture_output=True, text=True, timeout=seconds + 60, check=True).stdout
+    finally:
+        os.unlink(fh.name)
+    line = next(x for x in out.splitlines() if x.startswith("WRKJSON "))
+    r = json.loads(line.removeprefix("WRKJSON "))
+    return {"requests": r["requests"], "errors": r["errors"], "rps": r["requests"] / (r["us"] / 1e6),
+            "p50_ms": r["p50_us"] / 1000, "p99_ms": r["p99_us"] / 1000}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--hashes", type=int, default=1_000_000)
     ap.add_argument("--seconds", type=float, default=20)
     ap.add_argument("--concurrency", type=int, default=8)
+    ap.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="server process counts to measure")
     args = ap.parse_args()
     console = Console()
     import io
@@ -180,18 +250,31 @@ def main() -> int:
 
     buf = io.BytesIO()
     scene(5, (1024, 768)).save(buf, "JPEG", quality=90)
-    table = Table("route", "banked hashes", "concurrency", "requests", "errors", "req/s", "p50 ms", "p99 ms",
-                  "server RSS MiB", title=f"HMA routes on 127.0.0.1, {os.cpu_count()} cores shared by server, client")
-    with prepared_server(args.hashes) as srv:
-        for route, call in (("GET /m/lookup (PDQ)", lookup(srv)),
-                            ("POST /h/hash (1024x768 JPEG)", hash_upload(buf.getvalue()))):
-            res = run_load(srv, args.seconds, args.concurrency, call=call)
-            lat = res.latencies_ms
-            table.add_row(route, f"{args.hashes:,}", str(args.concurrency), str(len(lat)), str(res.errors),
-                          f"{len(lat) / res.wall_s:.0f}", f"{np.percentile(lat, 50):.1f}",
-                          f"{np.percentile(lat, 99):.1f}", str(rss_mib(srv.pid)))
+    table = Table("route", "load", "server processes", "concurrency", "requests", "errors", "req/s", "p50 ms",
+                  "p99 ms", "server RSS MiB",
+                  title=f"HMA routes on 127.0.0.1 against {args.hashes:,} banked PDQ hashes; "
+                        f"{os.cpu_count()} cores shared by server and load generator")
+
+    def row(route: str, load: str, workers: int, srv: Server, n: int, errors: int, rps: float, p50: float,
+            p99: float) -> None:
+        table.add_row(route, load, str(workers), str(args.concurrency), str(n), str(errors), f"{rps:.0f}",
+                      f"{p50:.1f}", f"{p99:.1f}", str(rss_mib(srv.pid)))
+
+    with prepared_home(args.hashes) as prep:
+        for workers in args.workers:
+            with running_server(prep, workers) as srv:
+                for route, call in (("GET /m/lookup (PDQ)", lookup(srv)),
+                                    ("POST /h/hash (1024x768 JPEG)", hash_upload(buf.getvalue()))):
+                    res = run_load(srv, args.seconds, args.concurrency, call=call)
+                    lat = res.latencies_ms
+                    row(route, "Python threads", workers, srv, len(lat), res.errors, len(lat) / res.wall_s,
+                        np.percentile(lat, 50), np.percentile(lat, 99))
+                w = run_wrk(srv, args.seconds, args.concurrency)
+                if w is not None:
+                    row("GET /m/lookup (PDQ)", "wrk", workers, srv, int(w["requests"]), int(w["errors"]), w["rps"],
+                        w["p50_ms"], w["p99_ms"])
     console.print(table)
-    console.print(f"(inserting {args.hashes:,} hashes took {srv.load_seconds:.1f}s)")
+    console.print(f"(inserting {args.hashes:,} hashes took {prep.load_seconds:.1f}s)")
     return 0
 
 

@@ -21,7 +21,6 @@ from tests.helpers import scene_jpeg as _jpeg
 ROLES = ["admin", "caseworker", "reviewer", "partner", "victim"]
 
 
-
 @pytest.fixture
 def api(tmp_path: Path, database_url: str) -> Iterator[tuple[TestClient, dict[str, str], Haechi]]:
     h = Haechi(home=tmp_path / "home", database_url=database_url, workers=1)
@@ -285,3 +284,22 @@ def test_case_work_over_the_api(api: tuple[TestClient, dict[str, str], Haechi], 
         assert sub.status_code == 201 and len(sub.json()["pin"]) == 12
         bad = local.post("/api/victim/submissions", json={"files": [{"sha256": "zz", "md5": "d" * 32}]})
         assert bad.status_code == 400 and bad.json()["error"] == "InputError"
+
+
+def test_security_headers_and_declared_oversize_bodies(api: tuple[TestClient, dict[str, str], Haechi]) -> None:
+    from haechi.api.app import MAX_UPLOAD
+
+    client, tokens, _ = api
+    for path, csp_part in (("/status", "default-src 'none'"), ("/web/login", "script-src 'self'"),
+                           ("/docs", "cdn.jsdelivr.net")):
+        r = client.get(path)
+        assert r.status_code == 200, path
+        assert csp_part in r.headers["content-security-policy"], path
+        assert r.headers["x-content-type-options"] == "nosniff"
+        assert r.headers["x-frame-options"] == "DENY" and r.headers["referrer-policy"] == "no-referrer"
+        assert r.headers["cache-control"] == "no-store"
+    denied = client.get("/c/banks")  # errors carry them too
+    assert denied.status_code == 401 and "frame-ancestors 'none'" in denied.headers["content-security-policy"]
+    big = client.post("/h/hash", headers={**_auth(tokens["admin"]), "Content-Length": str(MAX_UPLOAD + 1)},
+                      content=b"x")
+    assert big.status_code == 413 and big.json()["error"] == "TooLarge"

@@ -20,6 +20,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from haechi import __version__
 from haechi.app import Haechi
@@ -101,6 +103,50 @@ class RateLimiter:
             return True
 
 
+def _csp(path: str) -> str:
+    if path.startswith("/docs"):
+        return ("default-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; img-src 'self' data: "
+                "https://fastapi.tiangolo.com")
+    if path.startswith("/web"):
+        # scripts only from our own static files (the victim page's in-browser hasher); a video
+        # she selects is read from a blob: URL on her device, never uploaded
+        return ("default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; script-src 'self'; "
+                "connect-src 'self'; media-src 'self' blob:; form-action 'self'; frame-ancestors 'none'; "
+                "base-uri 'none'")
+    return "default-src 'none'; frame-ancestors 'none'"
+
+
+class SecurityHeaders:
+    """Refuses bodies declared over MAX_UPLOAD and adds the security headers (CSP per area,
+    nosniff, no framing, no referrer, no caching) to every response. A plain ASGI middleware:
+    Starlette's BaseHTTPMiddleware costs a task and a stream per request on the hot lookup path."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = Headers(scope=scope).get("content-length")
+        if length and length.isdigit() and int(length) > MAX_UPLOAD:
+            await JSONResponse({"error": "TooLarge", "message": f"request body over {MAX_UPLOAD} bytes"},
+                               status_code=413)(scope, receive, send)
+            return
+        csp = _csp(scope["path"])
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in (("X-Content-Type-Options", "nosniff"), ("Referrer-Policy", "no-referrer"),
+                                    ("X-Frame-Options", "DENY"), ("Content-Security-Policy", csp),
+                                    ("Cache-Control", "no-store")):
+                    headers.setdefault(name, value)
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
 def create_app(haechi: Haechi, *, lookup_rate: float = 2000.0, allow_private_urls: bool = False,
                secure_cookies: bool = True) -> FastAPI:
     app = FastAPI(title="Haechi", version=__version__,
@@ -127,31 +173,7 @@ def create_app(haechi: Haechi, *, lookup_rate: float = 2000.0, allow_private_url
         return JSONResponse({"error": "ValidationError", "message": "invalid request", "details": errors},
                             status_code=422)
 
-    @app.middleware("http")
-    async def _security_headers(request: Request, call_next: Callable[..., Any]) -> Any:
-        length = request.headers.get("content-length")
-        if length and length.isdigit() and int(length) > MAX_UPLOAD:
-            return JSONResponse({"error": "TooLarge", "message": f"request body over {MAX_UPLOAD} bytes"},
-                                status_code=413)
-        response = await call_next(request)
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "no-referrer")
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        path = request.url.path
-        if path.startswith("/docs"):
-            csp = ("default-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; img-src 'self' data: "
-                   "https://fastapi.tiangolo.com")
-        elif path.startswith("/web"):
-            # scripts only from our own static files (the victim page's in-browser hasher); a video
-            # she selects is read from a blob: URL on her device, never uploaded
-            csp = ("default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; script-src 'self'; "
-                   "connect-src 'self'; media-src 'self' blob:; form-action 'self'; frame-ancestors 'none'; "
-                   "base-uri 'none'")
-        else:
-            csp = "default-src 'none'; frame-ancestors 'none'"
-        response.headers.setdefault("Content-Security-Policy", csp)
-        response.headers.setdefault("Cache-Control", "no-store")
-        return response
+    app.add_middleware(SecurityHeaders)
 
     def principal(creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> Principal:
         if creds is None or creds.scheme.lower() != "bearer":

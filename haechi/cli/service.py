@@ -21,18 +21,33 @@ def serve_command(
     port: Annotated[int, typer.Option("--port", help="Port.")] = 8000,
     allow_private_urls: Annotated[bool, typer.Option("--allow-private-urls",
                                                      help="Let /h/hash?url= reach private addresses.")] = False,
+    workers: Annotated[int, typer.Option("--workers", min=1, max=64,
+                                         help="Server processes (each loads the index; rate limits are per "
+                                              "process).")] = 1,
     home: HomeOpt = None,
 ) -> None:
     """Run the REST API (OpenAPI at /openapi.json, docs at /docs)."""
+    import os
+
     import uvicorn
 
     from haechi.api.app import create_app
 
     with handled():
         h = open_haechi(home, ctx)
-        app = create_app(h, allow_private_urls=allow_private_urls)
-        h.pdq_index()
-    uvicorn.run(app, host=host, port=port, log_level="info", server_header=False)
+        h.pdq_index()  # built and persisted once here, so worker processes only load it
+        if workers == 1:
+            app = create_app(h, allow_private_urls=allow_private_urls)
+        else:  # uvicorn starts workers by import string: they read the same settings from the environment
+            os.environ["HAECHI_HOME"] = str(h.settings.home)
+            os.environ["HAECHI_DATABASE_URL"] = h.settings.database_url
+            os.environ["HAECHI_ALLOW_PRIVATE_URLS"] = "1" if allow_private_urls else ""
+            h.close()
+    if workers == 1:
+        uvicorn.run(app, host=host, port=port, log_level="info", server_header=False)
+    else:
+        uvicorn.run("haechi.api.asgi:create", factory=True, workers=workers, host=host, port=port,
+                    log_level="info", server_header=False)
 
 
 @user_app.command("add")
