@@ -303,3 +303,61 @@ def test_security_headers_and_declared_oversize_bodies(api: tuple[TestClient, di
     big = client.post("/h/hash", headers={**_auth(tokens["admin"]), "Content-Length": str(MAX_UPLOAD + 1)},
                       content=b"x")
     assert big.status_code == 413 and big.json()["error"] == "TooLarge"
+
+
+def test_serve_with_two_worker_processes(tmp_path: Path) -> None:
+    """``haechi serve --workers 2``: both processes answer from the same home, and a bank
+    change made after they started is visible to lookups (through the database)."""
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    home = tmp_path / "home"
+    with Haechi(home=home) as h:
+        h.create_bank("b")
+        with h.db.session() as s:
+            accounts.add_user(s, "platform", "partner", None)
+        with h.db.session() as s:
+            token = accounts.create_token(s, "platform")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = subprocess.Popen([str(Path(sys.executable).with_name("haechi")), "serve", "--port", str(port),  # noqa: S603
+                               "--workers", "2"], env=dict(os.environ, HAECHI_HOME=str(home)),
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{base}/status", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert server.poll() is None and time.monotonic() < deadline, server.stderr and server.stderr.read()
+            time.sleep(0.2)
+        code = pdq_of(np.asarray(scene(41))).hash
+        with Haechi(home=home) as h:
+            h.add_signals("b", [("pdq", code)], label="late")
+        with httpx.Client(base_url=base, headers=_auth(token), timeout=10) as client:
+            for _ in range(40):  # new connections are spread over both processes
+                r = client.get("/m/lookup", params={"signal_type": "pdq", "signal": code},
+                               headers={"Connection": "close"})
+                assert r.status_code == 200 and r.json() == ["b"], r.text
+        assert len(worker_pids(server.pid)) == 2  # the supervisor's two worker processes
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(20)
+
+
+def worker_pids(pid: int) -> list[int]:
+    """uvicorn's worker processes under ``pid`` (started by multiprocessing's spawn)."""
+    children: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        children += [int(c) for c in (task / "children").read_text().split()]
+    return [c for c in children if b"spawn_main" in Path(f"/proc/{c}/cmdline").read_bytes()]
