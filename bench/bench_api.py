@@ -116,7 +116,11 @@ def running_server(prep: PreparedHome, workers: int = 1) -> Iterator[Server]:
             except httpx.HTTPError:
                 time.sleep(0.1)
         time.sleep(3.0 if workers > 1 else 0)  # every worker up (each loads the index), not just the first
-        yield Server(base, prep.token, server.pid, prep.queries, prep.load_seconds)
+        srv = Server(base, prep.token, server.pid, prep.queries, prep.load_seconds)
+        # warm up: each server thread's first request opens its database connection and the first
+        # search loads the compiled kernel (~300 ms) — not what a running service sees
+        run_load(srv, 3.0, 8)
+        yield srv
     finally:
         server.terminate()
         server.wait(20)

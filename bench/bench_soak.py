@@ -3,7 +3,8 @@ holds, with 1M banked hashes; server RSS sampled every 10 s. Passes when there a
 and memory is flat: the RSS growth over the second half of the run (after warm-up) stays under
 5% — HMA's open memory-growth bug (#1813) is the anchor.
 
-    python bench/bench_soak.py [--hashes 1000000] [--seconds 600] [--concurrency 8] [--out bench/soak.json]
+    python bench/bench_soak.py [--hashes 1000000] [--seconds 600] [--concurrency 8] [--workers 2]
+        [--out bench/soak.json]
 """
 
 from __future__ import annotations
@@ -26,10 +27,11 @@ def main() -> int:
     ap.add_argument("--hashes", type=int, default=1_000_000)
     ap.add_argument("--seconds", type=float, default=600)
     ap.add_argument("--concurrency", type=int, default=8)
+    ap.add_argument("--workers", type=int, default=2, help="server processes (haechi serve --workers)")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
     console = Console()
-    with prepared_server(args.hashes) as srv:
+    with prepared_server(args.hashes, workers=args.workers) as srv:
         res = run_load(srv, args.seconds, args.concurrency, sample_every=10.0,
                        on_sample=lambda t, n, rss: console.print(f"{t:6.0f}s {n:9,d} requests  server RSS {rss} MiB"))
     lat = res.latencies_ms
@@ -37,7 +39,7 @@ def main() -> int:
     half = rss[len(rss) // 2:] or rss
     growth = (half[-1] - half[0]) / max(1, half[0]) if half else 0.0
     report = {"hashes": args.hashes, "seconds": round(res.wall_s), "concurrency": args.concurrency,
-              "cores": os.cpu_count(), "requests": int(len(lat)), "errors": res.errors,
+              "server_processes": args.workers, "cores": os.cpu_count(), "requests": int(len(lat)), "errors": res.errors,
               "req_per_s": round(len(lat) / res.wall_s), "p50_ms": round(float(np.percentile(lat, 50)), 1),
               "p99_ms": round(float(np.percentile(lat, 99)), 1), "rss_mib_first": rss[0] if rss else None,
               "rss_mib_max": max(rss) if rss else None, "rss_mib_last": rss[-1] if rss else None,

@@ -104,10 +104,10 @@ def main() -> None:
     soak = ROOT / "bench" / "soak.json"
     if soak.exists():
         s = json.loads(soak.read_text())
-        lines += ["| banked hashes | duration | concurrency | requests | errors | req/s | p50 ms | p99 ms | "
+        lines += ["| banked hashes | server processes | duration | concurrency | requests | errors | req/s | p50 ms | p99 ms | "
                   "server RSS MiB first / max / last | RSS growth, 2nd half | flat |",
-                  "|---|---|---|---|---|---|---|---|---|---|---|",
-                  f"| {s['hashes']:,} | {s['seconds']} s | {s['concurrency']} | {s['requests']:,} | {s['errors']} | "
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|",
+                  f"| {s['hashes']:,} | {s.get('server_processes', 1)} | {s['seconds']} s | {s['concurrency']} | {s['requests']:,} | {s['errors']} | "
                   f"{s['req_per_s']} | {s['p50_ms']} | {s['p99_ms']} | {s['rss_mib_first']} / {s['rss_mib_max']} / "
                   f"{s['rss_mib_last']} | {s['rss_growth_second_half'] * 100:.1f}% | {'yes' if s['flat'] else 'NO'} |",
                   "", f"Server and load generator share this machine's {s['cores']} cores."]

@@ -46,8 +46,9 @@ def serve_command(
     if workers == 1:
         uvicorn.run(app, host=host, port=port, log_level="info", server_header=False)
     else:
-        uvicorn.run("haechi.api.asgi:create", factory=True, workers=workers, host=host, port=port,
-                    log_level="info", server_header=False)
+        from haechi.api.asgi import serve_processes
+
+        serve_processes(host, port, workers)
 
 
 @user_app.command("add")
