@@ -76,7 +76,10 @@ class Haechi:
         return ordered_map(partial(analyse, opts=opts), refs, self.settings.workers)
 
     def close(self) -> None:
+        """Release the database connections and the in-memory index (hundreds of MiB at 1M+
+        hashes: a supervisor that only built it for its workers must not keep a copy)."""
         self.db.dispose()
+        self._pdq_index = None
 
     def __enter__(self) -> Haechi:
         return self
