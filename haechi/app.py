@@ -206,6 +206,12 @@ class Haechi:
             self._pdq_index.remove([entry_id, *(vpdq_signal.frame_label(entry_id, f)
                                                 for f in range(self.settings.video_max_frames))])
 
+    def bank_changes(self, name: str, cursor: str | None = None, limit: int = 10_000) -> dict[str, Any]:
+        """Signals added to and entry ids removed from bank ``name`` since ``cursor`` — how a
+        platform keeps its copy of a bank in step, withdrawals included."""
+        with self.db.session() as s:
+            return bank_service.changes(s, bank_service.get_bank(s, name), cursor, limit)
+
     def delete_bank(self, name: str) -> None:
         with self.db.session() as s:
             bank_service.delete_bank(s, bank_service.get_bank(s, name))

@@ -129,6 +129,7 @@ def _routes() -> list[tuple[str, str, dict[str, Any], str | None]]:
         ("get", "/c/banks", {}, "bank.read"),
         ("post", "/c/banks", {"json": {"name": "NEW"}}, "bank.write"),
         ("get", "/c/bank/AUTHZ", {}, "bank.read"),
+        ("get", "/api/banks/AUTHZ/signals", {}, "bank.read"),
         ("put", "/c/bank/AUTHZ", {"json": {"description": "x"}}, "bank.write"),
         ("post", "/c/bank/AUTHZ/signal", {"json": {"md5": "1" * 32}}, "bank.write"),
         ("post", "/c/bank/AUTHZ/content", {"files": {"photo": ("a.jpg", img, "image/jpeg")}}, "bank.write"),
@@ -146,6 +147,17 @@ def _routes() -> list[tuple[str, str, dict[str, Any], str | None]]:
         ("get", "/api/jobs", {}, "scan"),
         ("post", "/api/victim/submissions", {"json": {"files": [{"sha256": "a" * 64, "md5": "b" * 32}]}}, None),
     ]
+
+
+def test_authorisation_table_covers_every_api_route(api: tuple[TestClient, dict[str, str], Haechi]) -> None:
+    client, _, _ = api
+    import re
+
+    spec = client.get("/openapi.json").json()["paths"]
+    served = {(method, re.sub(r"\{[^}]+\}", "X", path)) for path, ops in spec.items() for method in ops
+              if not path.startswith("/web")}
+    tabled = {(method, re.sub(r"/(AUTHZ|CASE|999999)(?=/|$)", "/X", path)) for method, path, _, _ in _routes()}
+    assert served - tabled == set(), "routes missing from the authorisation table"
 
 
 @pytest.mark.parametrize("role", [None, *ROLES])
@@ -382,3 +394,42 @@ def worker_pids(pid: int) -> list[int]:
     for task in Path(f"/proc/{pid}/task").iterdir():
         children += [int(c) for c in (task / "children").read_text().split()]
     return [c for c in children if b"spawn_main" in Path(f"/proc/{c}/cmdline").read_bytes()]
+
+
+def test_bank_sync_feed_pages_adds_and_carries_withdrawals(api: tuple[TestClient, dict[str, str], Haechi]) -> None:
+    """A platform keeps a copy of a bank with /api/banks/{name}/signals: adds in pages, then
+    the removal when the victim withdraws — never a label."""
+    client, tokens, h = api
+    hdr = _auth(tokens["partner"])
+    sub = client.post("/api/victim/submissions", json={"files": [
+        {"sha256": "a" * 64, "md5": "b" * 32, "pdq": pdq_of(np.asarray(scene(90))).hash}]})
+    assert sub.status_code == 201, sub.text
+    h.create_bank("known")
+    h.add_signals("known", [("md5", f"{i:032x}") for i in range(5)], label="sensitive label")
+    copy: dict[int, tuple[str, str]] = {}
+    cursor = None
+    pages = 0
+    while True:
+        r = client.get("/api/banks/known/signals", params={"limit": 2, **({"cursor": cursor} if cursor else {})},
+                       headers=hdr)
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert "sensitive" not in r.text
+        copy.update({x["entry_id"]: (x["signal_type"], x["signal"]) for x in body["signals"]})
+        for gone in body["removed"]:
+            copy.pop(gone, None)
+        cursor, pages = body["next_cursor"], pages + 1
+        if not body["more"]:
+            break
+    assert pages == 3 and sorted(v for _, v in copy.values()) == [f"{i:032x}" for i in range(5)]
+    victim = client.get("/api/banks/victim-submitted/signals", headers=hdr).json()
+    assert {x["signal_type"] for x in victim["signals"]} == {"sha256", "md5", "pdq"} and victim["removed"] == []
+    # she withdraws: the next sync tells the platform to delete every one of her entries
+    from haechi.services import victims
+
+    victims.withdraw(h, sub.json()["case"])
+    after = client.get("/api/banks/victim-submitted/signals", params={"cursor": victim["next_cursor"]},
+                       headers=hdr).json()
+    assert sorted(after["removed"]) == sorted(x["entry_id"] for x in victim["signals"]) and after["signals"] == []
+    assert client.get("/api/banks/known/signals", params={"cursor": "x.y"}, headers=hdr).status_code == 400
+    assert client.get("/api/banks/nope/signals", headers=hdr).status_code == 404

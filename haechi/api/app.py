@@ -324,6 +324,16 @@ def create_app(haechi: Haechi, *, lookup_rate: float = 2000.0, allow_private_url
     def get_bank(name: str, _: Annotated[Principal, Depends(require("bank.read"))]) -> dict[str, Any]:
         return _bank(name)
 
+    @app.get("/api/banks/{name}/signals", tags=["banks"])
+    def bank_signals(name: str, _: Annotated[Principal, Depends(require("bank.read"))],
+                     cursor: Annotated[str | None, Query(max_length=64)] = None,
+                     limit: Annotated[int, Query(ge=1, le=100_000)] = 10_000) -> dict[str, Any]:
+        """Synchronise a copy of a bank: signals added and entry ids removed since ``cursor``
+        (none: from the start). Apply ``signals``, delete ``removed``, keep ``next_cursor``;
+        ask again while ``more``. Removals include victims' withdrawals: a platform holding a
+        copy must delete them. Labels are never sent."""
+        return haechi.bank_changes(name, cursor, limit)
+
     @app.put("/c/bank/{name}", tags=["hma"])
     def update_bank(name: str, body: BankUpdate, _: Annotated[Principal, Depends(require("bank.write"))]
                     ) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from haechi.services.analyse import MediaRecord
 from haechi.signals import SIGNAL_TYPES
 from haechi.signals import vpdq as vpdq_signal
 from haechi.store.crypto import Cipher
-from haechi.store.models import Bank, BankEntry, LocalFeatureSet, VideoHash
+from haechi.store.models import Bank, BankEntry, BankRemoval, LocalFeatureSet, VideoHash
 
 EXCHANGE_COLUMNS = ("signal_type", "signal", "label")
 
@@ -279,10 +279,44 @@ def remove_entry(session: Session, bank: Bank, entry_id: int) -> None:
     session.execute(delete(LocalFeatureSet).where(LocalFeatureSet.entry_id == entry_id))
     session.execute(delete(VideoHash).where(VideoHash.entry_id == entry_id))
     session.delete(entry)
+    session.add(BankRemoval(bank_id=bank.id, entry_id=entry_id))
+
+
+def changes(session: Session, bank: Bank, cursor: str | None, limit: int) -> dict[str, Any]:
+    """What a platform keeping a copy of ``bank`` must apply since ``cursor``: entries added
+    (id, signal type, signal — never labels, which may say whose they are) and entry ids
+    removed. At most ``limit`` of each; ``next_cursor`` continues, ``more`` says whether to.
+    Apply the adds, then the removals: an entry added and removed since the cursor shows only
+    as removed (its hash is gone from the bank)."""
+    after_add, after_removal = 0, 0
+    if cursor:
+        try:
+            a, r = cursor.split(".", 1)
+            after_add, after_removal = int(a), int(r)
+        except ValueError:
+            raise InputError(cursor, "a cursor is the next_cursor of an earlier answer") from None
+        if not (0 <= after_add < 2**62 and 0 <= after_removal < 2**62):
+            raise InputError(cursor, "a cursor is the next_cursor of an earlier answer")
+    adds = session.execute(
+        select(BankEntry.id, BankEntry.signal_type, BankEntry.signal, VideoHash.data)
+        .outerjoin(VideoHash, VideoHash.entry_id == BankEntry.id)
+        .where(BankEntry.bank_id == bank.id, BankEntry.id > after_add).order_by(BankEntry.id).limit(limit)).all()
+    removed = session.execute(
+        select(BankRemoval.id, BankRemoval.entry_id)
+        .where(BankRemoval.bank_id == bank.id, BankRemoval.id > after_removal)
+        .order_by(BankRemoval.id).limit(limit)).all()
+    signals = [{"entry_id": entry_id, "signal_type": signal_type,
+                "signal": vpdq_signal.to_exchange(vpdq_signal.unpack(blob)) if blob is not None else signal}
+               for entry_id, signal_type, signal, blob in adds]
+    next_add = adds[-1][0] if adds else after_add
+    next_removal = removed[-1][0] if removed else after_removal
+    return {"bank": bank.name, "signals": signals, "removed": [entry_id for _, entry_id in removed],
+            "next_cursor": f"{next_add}.{next_removal}", "more": len(adds) == limit or len(removed) == limit}
 
 
 def delete_bank(session: Session, bank: Bank) -> None:
     session.execute(delete(LocalFeatureSet).where(LocalFeatureSet.bank_id == bank.id))
     session.execute(delete(VideoHash).where(VideoHash.bank_id == bank.id))
     session.execute(delete(BankEntry).where(BankEntry.bank_id == bank.id))
+    session.execute(delete(BankRemoval).where(BankRemoval.bank_id == bank.id))
     session.delete(bank)

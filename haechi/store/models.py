@@ -286,3 +286,16 @@ class CrawlState(Base):
     state: Mapped[str] = mapped_column(Text, nullable=False)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow,
                                                  nullable=False)
+
+
+class BankRemoval(Base):
+    """A removed bank entry, kept as its id only — never its hash — so that a platform keeping a
+    copy of a bank (``GET /api/banks/{name}/signals``) learns to delete its copy too: a victim's
+    withdrawal reaches the platforms that synchronised her hashes."""
+
+    __tablename__ = "bank_removals"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)  # the removal sequence
+    bank_id: Mapped[int] = mapped_column(ForeignKey("banks.id", ondelete="CASCADE"), nullable=False, index=True)
+    entry_id: Mapped[int] = mapped_column(Integer, nullable=False)
+    removed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
