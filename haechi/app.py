@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography.fernet import Fernet
 from sqlalchemy import func, select
@@ -35,6 +35,11 @@ from haechi.store.crypto import Cipher, load_or_create_key, write_key_file
 from haechi.store.db import Database
 from haechi.store.models import Bank, BankEntry, FaceEmbedding, LocalFeatureSet, VideoHash
 
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from haechi.index.local import LocalIndex
+
 #: printed with every face match: the output is a lead, not an identification
 FACE_NOTE = ("A face match is a lead for a human reviewer, never a verdict: similar-looking people "
              "and deepfakes both produce matches. Check before acting.")
@@ -53,6 +58,7 @@ class Haechi:
         self._pdq_index: HammingIndex | None = None
         self._index_last_id = 0
         self._blobs: BlobStore | None = None
+        self._local_cache: tuple[tuple[Any, ...], LocalIndex] | None = None
 
     # -- plumbing ---------------------------------------------------------------------------
     @property
@@ -80,6 +86,7 @@ class Haechi:
         hashes: a supervisor that only built it for its workers must not keep a copy)."""
         self.db.dispose()
         self._pdq_index = None
+        self._local_cache = None
 
     def __enter__(self) -> Haechi:
         return self
@@ -780,6 +787,22 @@ class Haechi:
                 self._index_last_id = newest
         return index
 
+    def _local_index(self, s: Session, bank_ids: list[int]) -> LocalIndex | None:
+        """The built local-feature index of ``bank_ids`` (None when they hold no features), kept
+        between scans while its features are unchanged: decrypting and indexing them is most of
+        a small scan's set-up, and a worker runs one scan per task. Changes show in the features'
+        count or highest entry id (ids only grow), checked with one indexed query per scan."""
+        count, newest = s.execute(select(func.count(), func.max(LocalFeatureSet.entry_id))
+                                  .where(LocalFeatureSet.bank_id.in_(bank_ids))).one()
+        if not count:
+            return None
+        key = (tuple(sorted(bank_ids)), int(count), int(newest))
+        if self._local_cache is None or self._local_cache[0] != key:
+            index = load_local_index(s, bank_ids, self.cipher)
+            index.build()
+            self._local_cache = (key, index)
+        return self._local_cache[1]
+
     def lookup(self, signal_type: str, signal: str, banks: list[str] | None = None) -> list[dict[str, Any]]:
         """Bank entries matching one hash: exact for md5/sha256, within the threshold for PDQ
         (including frames of banked videos). Each: bank, entry_id, label, signal_type, distance."""
@@ -836,9 +859,7 @@ class Haechi:
             for wanted in banks or []:
                 if wanted not in bank_names.values():
                     raise NotFound("bank", wanted)
-            has_local = self.settings.local_features and bool(s.scalar(
-                select(LocalFeatureSet.entry_id).where(LocalFeatureSet.bank_id.in_(list(bank_names))).limit(1)))
-            local_index = load_local_index(s, list(bank_names), self.cipher) if has_local else None
+            local_index = self._local_index(s, list(bank_names)) if self.settings.local_features else None
         pdq_index = self.pdq_index()
         gallery = None
         if faces:
@@ -849,8 +870,6 @@ class Haechi:
                 gallery = face_service.load_gallery(s, self.cipher)
         opts = self._opts(dihedral=True, trim=True, faces=faces,
                           local_features=QUERY_FEATURES if local_index is not None else 0)
-        if local_index is not None:
-            local_index.build()
         set_search_context(SearchContext(opts, pdq_index, local_index, threshold, self.settings.quality_floor,
                                          gallery, self.settings.face_threshold, assess))
         try:

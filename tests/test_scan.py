@@ -148,3 +148,24 @@ def test_cropped_and_turned_copies_match_locally_with_transform(
     assert best["transform"] == expected
     if best["signal_type"] == "orb":
         assert best["inliers"] >= 25 and 0 < best["coverage"] <= 1
+
+
+def test_local_feature_index_is_kept_between_scans_and_follows_bank_changes(
+        haechi: Haechi, images: Path, tmp_path: Path) -> None:
+    """One instance scanning again and again (a worker, the API) reuses its built local-feature
+    index, and sees an added or removed bank image on the next scan."""
+    haechi.create_bank("b")
+    list(haechi.add_to_bank("b", [images / "img_0.png"], label="img_0"))
+    im = Image.open(images / "img_5.png").convert("RGB")
+    copy = tmp_path / "copy.jpg"
+    im.crop((60, 10, im.width - 20, im.height - 70)).transpose(Image.Transpose.ROTATE_90).save(copy, quality=85)
+    assert not any(m["label"] == "img_5" for m in next(haechi.scan([copy]))["matches"])
+    first = haechi._local_cache
+    next(haechi.scan([copy]))
+    assert haechi._local_cache is first  # unchanged bank: the built index is reused
+    (added,) = list(haechi.add_to_bank("b", [images / "img_5.png"], label="img_5"))
+    found = [m for m in next(haechi.scan([copy]))["matches"] if m["label"] == "img_5"]
+    assert found and found[0]["signal_type"] == "orb", found  # found by local features, not PDQ
+    for entry_id in added.entry_ids:
+        haechi.remove_entry("b", entry_id)
+    assert not any(m["label"] == "img_5" for m in next(haechi.scan([copy]))["matches"])
