@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 system-deps:
 	@sh scripts/system-deps.sh
 
-.PHONY: system-deps demo test lint typecheck check bench bench-hash bench-match bench-match-10m bench-robustness bench-video bench-faces bench-capture bench-assess bench-api bench-notice fuzz fuzz-smoke clean model model-eval crash-safety soak reliability-report
+.PHONY: system-deps demo test lint typecheck check bench bench-hash bench-match bench-match-10m bench-robustness bench-video bench-faces bench-capture bench-assess bench-api bench-notice bench-workers fuzz fuzz-smoke clean model model-eval crash-safety soak reliability-report
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -69,6 +69,10 @@ bench-capture: $(STAMP) system-deps
 
 bench-assess: $(STAMP)
 	$(BIN)/python bench/bench_assess.py --images 40
+
+# PostgreSQL (127.0.0.1:5432, database test) and Redis (127.0.0.1:6379) must be running
+bench-workers: $(STAMP)
+	$(BIN)/python bench/bench_workers.py --images 200
 
 bench-api: $(STAMP)
 	$(BIN)/python bench/bench_api.py --hashes 1000000 --seconds 20

@@ -1,7 +1,8 @@
 """Generate bench/reliability.md from the latest runs, so the numbers compare release to release.
 
 Inputs (each optional; a missing one is reported as "not run"):
-  fuzz/work/<target>.log     `make fuzz` (libFuzzer final stats of each atheris harness)
+  fuzz/work/<target>.log     `make fuzz` (libFuzzer final stats of each atheris harness), recorded
+                             in bench/fuzz.json (committed) for machines that did not fuzz
   fuzz/findings/<target>/    crashing inputs found (none means none)
   bench/crash_safety.json    `make crash-safety` (SIGKILL and disk-full scenarios)
   bench/soak.json            `make soak` (10-minute /m/lookup load with memory samples)
@@ -26,27 +27,49 @@ TARGETS = {"decode": "image/video decoding wrapper", "archive": "archive extract
            "api": "API request bodies"}
 
 
-def fuzz_rows() -> list[str]:
-    rows = []
-    for target, what in TARGETS.items():
+FUZZ_RECORD = ROOT / "bench" / "fuzz.json"
+
+
+def fuzz_results() -> dict[str, dict[str, Any]]:
+    """Each harness's latest run: from this machine's ``fuzz/work`` logs where present (and then
+    recorded in ``bench/fuzz.json``, which is committed), else the recorded earlier run — so a
+    report made on a machine that did not fuzz still shows the last real figures, dated."""
+    record: dict[str, dict[str, Any]] = json.loads(FUZZ_RECORD.read_text()) if FUZZ_RECORD.exists() else {}
+    changed = False
+    for target in TARGETS:
         log = ROOT / "fuzz" / "work" / f"{target}.log"
-        findings = ROOT / "fuzz" / "findings" / target
-        crashes = sorted(p.name for p in findings.iterdir()) if findings.is_dir() else []
         if not log.exists():
-            rows.append(f"| fuzz_{target} | {what} | not run | | | |")
             continue
         text = log.read_text(errors="replace")
-
-        def stat(name: str, text: str = text) -> str:
-            m = re.search(rf"stat::{name}:\s*(\d+)", text)
-            return m.group(1) if m else "?"
-
+        runs = re.search(r"stat::number_of_executed_units:\s*(\d+)", text)
+        rss = re.search(r"stat::peak_rss_mb:\s*(\d+)", text)
         wall = re.search(r"wall_seconds: (\d+)", text)
-        minutes = f"{int(wall.group(1)) / 60:.1f} min" if wall else "?"
-        runs = stat("number_of_executed_units")
+        findings = ROOT / "fuzz" / "findings" / target
+        record[target] = {"minutes": round(int(wall.group(1)) / 60, 1) if wall else None,
+                          "executions": int(runs.group(1)) if runs else None,
+                          "peak_rss_mb": int(rss.group(1)) if rss else None,
+                          "findings": sorted(p.name for p in findings.iterdir()) if findings.is_dir() else [],
+                          "run_on": datetime.fromtimestamp(log.stat().st_mtime, UTC).strftime("%Y-%m-%d")}
+        changed = True
+    if changed:
+        FUZZ_RECORD.write_text(json.dumps(record, indent=1) + "\n")
+    return record
+
+
+def fuzz_rows() -> list[str]:
+    rows = []
+    record = fuzz_results()
+    for target, what in TARGETS.items():
+        run = record.get(target)
+        if run is None:
+            rows.append(f"| fuzz_{target} | {what} | not run | | | | |")
+            continue
+        minutes = f"{run['minutes']} min" if run.get("minutes") is not None else "?"
+        runs = f"{run['executions']:,}" if run.get("executions") is not None else "?"
+        crashes = run.get("findings") or []
         found = f"{len(crashes)}" + (f" ({', '.join(crashes[:3])})" if crashes else "")
-        rows.append(f"| fuzz_{target} | {what} | {minutes} | {int(runs):,} | {stat('peak_rss_mb')} | {found} |"
-                    if runs != "?" else f"| fuzz_{target} | {what} | {minutes} | ? | ? | {found} |")
+        rows.append(f"| fuzz_{target} | {what} | {minutes} | {runs} | {run.get('peak_rss_mb') or '?'} | {found} "
+                    f"| {run.get('run_on', '?')} |")
     return rows
 
 
@@ -70,8 +93,8 @@ def main() -> None:
              f"({platform.machine()}, Python {platform.python_version()}). Re-run `make fuzz`, `make crash-safety`, "
              "`make soak`, then `make reliability-report`.", "",
              "## Fuzzing (atheris, coverage-guided; `make fuzz`, 10 minutes per harness)", "",
-             "| harness | parser | time | executions | peak RSS MiB | crashes/hangs found |",
-             "|---|---|---|---|---|---|",
+             "| harness | parser | time | executions | peak RSS MiB | crashes/hangs found | run on |",
+             "|---|---|---|---|---|---|---|",
              *fuzz_rows(), "",
              "Findings so far, each fixed with a regression test on the found input "
              "(`tests/data/fuzz_regressions/`, `tests/test_media.py`); a harness stopped by a finding was re-run "
@@ -104,12 +127,13 @@ def main() -> None:
     soak = ROOT / "bench" / "soak.json"
     if soak.exists():
         s = json.loads(soak.read_text())
-        lines += ["| banked hashes | server processes | duration | concurrency | requests | errors | req/s | p50 ms | p99 ms | "
-                  "server RSS MiB first / max / last | RSS growth, 2nd half | flat |",
+        lines += ["| banked hashes | server processes | duration | concurrency | requests | errors | req/s | "
+                  "p50 ms | p99 ms | server RSS MiB first / max / last | RSS growth, 2nd half | flat |",
                   "|---|---|---|---|---|---|---|---|---|---|---|---|",
-                  f"| {s['hashes']:,} | {s.get('server_processes', 1)} | {s['seconds']} s | {s['concurrency']} | {s['requests']:,} | {s['errors']} | "
-                  f"{s['req_per_s']} | {s['p50_ms']} | {s['p99_ms']} | {s['rss_mib_first']} / {s['rss_mib_max']} / "
-                  f"{s['rss_mib_last']} | {s['rss_growth_second_half'] * 100:.1f}% | {'yes' if s['flat'] else 'NO'} |",
+                  f"| {s['hashes']:,} | {s.get('server_processes', 1)} | {s['seconds']} s | {s['concurrency']} | "
+                  f"{s['requests']:,} | {s['errors']} | {s['req_per_s']} | {s['p50_ms']} | {s['p99_ms']} | "
+                  f"{s['rss_mib_first']} / {s['rss_mib_max']} / {s['rss_mib_last']} | "
+                  f"{s['rss_growth_second_half'] * 100:.1f}% | {'yes' if s['flat'] else 'NO'} |",
                   "", f"Server and load generator share this machine's {s['cores']} cores."]
     else:
         lines.append("not run")

@@ -232,7 +232,7 @@ def crawl(h: Haechi, root: str, depth: int, same_site: bool, max_pages: int, rat
 
 def _load_crawl(h: Haechi, crawl_id: str) -> dict[str, Any] | None:
     """A crawl's saved state: from the database, or from ``<home>/crawls/<id>.json`` where
-    versions before 0.10 kept it (read once, then saved in the database)."""
+    crawls started before migration 0010 kept it (read once, then saved in the database)."""
     with h.db.session() as s:
         row = s.get(CrawlState, crawl_id)
         if row is not None:
