@@ -39,7 +39,8 @@ def main() -> int:
     half = rss[len(rss) // 2:] or rss
     growth = (half[-1] - half[0]) / max(1, half[0]) if half else 0.0
     report = {"hashes": args.hashes, "seconds": round(res.wall_s), "concurrency": args.concurrency,
-              "server_processes": args.workers, "cores": os.cpu_count(), "requests": int(len(lat)), "errors": res.errors,
+              "server_processes": args.workers, "cores": os.cpu_count(), "requests": int(len(lat)),
+              "errors": res.errors,
               "req_per_s": round(len(lat) / res.wall_s), "p50_ms": round(float(np.percentile(lat, 50)), 1),
               "p99_ms": round(float(np.percentile(lat, 99)), 1), "rss_mib_first": rss[0] if rss else None,
               "rss_mib_max": max(rss) if rss else None, "rss_mib_last": rss[-1] if rss else None,

@@ -209,15 +209,34 @@ class Haechi:
     def remove_entry(self, name: str, entry_id: int) -> None:
         with self.db.session() as s:
             bank_service.remove_entry(s, bank_service.get_bank(s, name), entry_id)
-        if self._pdq_index is not None:
-            self._pdq_index.remove([entry_id, *(vpdq_signal.frame_label(entry_id, f)
-                                                for f in range(self.settings.video_max_frames))])
+        self._unindex([entry_id])
+
+    def _unindex(self, entry_ids: list[int]) -> None:
+        """Drop removed entries (and their video frames) from an index this instance loaded."""
+        if self._pdq_index is not None and entry_ids:
+            self._pdq_index.remove([label for entry_id in entry_ids
+                                    for label in (entry_id, *(vpdq_signal.frame_label(entry_id, f)
+                                                              for f in range(self.settings.video_max_frames)))])
 
     def bank_changes(self, name: str, cursor: str | None = None, limit: int = 10_000) -> dict[str, Any]:
         """Signals added to and entry ids removed from bank ``name`` since ``cursor`` — how a
         platform keeps its copy of a bank in step, withdrawals included."""
         with self.db.session() as s:
             return bank_service.changes(s, bank_service.get_bank(s, name), cursor, limit)
+
+    def pull_bank(self, name: str, source_url: str, remote_bank: str, token: str, allow_private: bool = False,
+                  client: Any = None) -> dict[str, Any]:
+        """Bring local bank ``name`` in step with ``remote_bank`` on another Haechi (its sync feed,
+        read with a partner token): new signals imported, removed ones — withdrawals — deleted."""
+        from haechi.services import subscriptions
+
+        result = subscriptions.pull(self, name, source_url, remote_bank, token, allow_private=allow_private,
+                                    client=client)
+        with self.db.session() as s:
+            pairs = self._stored_index_pairs(s, result["new_entry_ids"])
+        self._index_new(pairs)
+        self._unindex(result["removed_entry_ids"])
+        return result
 
     def delete_bank(self, name: str) -> None:
         with self.db.session() as s:

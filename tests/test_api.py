@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+import hashlib
+import io
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
@@ -317,30 +328,14 @@ def test_security_headers_and_declared_oversize_bodies(api: tuple[TestClient, di
     assert big.status_code == 413 and big.json()["error"] == "TooLarge"
 
 
-def test_serve_with_two_worker_processes(tmp_path: Path) -> None:
-    """``haechi serve --workers 2``: both processes answer from the same home, and a bank
-    change made after they started is visible to lookups (through the database)."""
-    import os
-    import signal
-    import socket
-    import subprocess
-    import sys
-    import time
-
-    import httpx
-
-    home = tmp_path / "home"
-    with Haechi(home=home) as h:
-        h.create_bank("b")
-        with h.db.session() as s:
-            accounts.add_user(s, "platform", "partner", None)
-        with h.db.session() as s:
-            token = accounts.create_token(s, "platform")
+@contextmanager
+def served(home: Path, *args: str) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """``haechi serve`` over ``home`` on a free port, until the block ends."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     server = subprocess.Popen([str(Path(sys.executable).with_name("haechi")), "serve", "--port", str(port),  # noqa: S603
-                               "--workers", "2"], env=dict(os.environ, HAECHI_HOME=str(home)),
+                               *args], env=dict(os.environ, HAECHI_HOME=str(home)),
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     try:
@@ -353,6 +348,23 @@ def test_serve_with_two_worker_processes(tmp_path: Path) -> None:
                 pass
             assert server.poll() is None and time.monotonic() < deadline, server.stderr and server.stderr.read()
             time.sleep(0.2)
+        yield base, server
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(20)
+
+
+def test_serve_with_two_worker_processes(tmp_path: Path) -> None:
+    """``haechi serve --workers 2``: both processes answer from the same home, and a bank
+    change made after they started is visible to lookups (through the database)."""
+    home = tmp_path / "home"
+    with Haechi(home=home) as h:
+        h.create_bank("b")
+        with h.db.session() as s:
+            accounts.add_user(s, "platform", "partner", None)
+        with h.db.session() as s:
+            token = accounts.create_token(s, "platform")
+    with served(home, "--workers", "2") as (base, server):
         code = pdq_of(np.asarray(scene(41))).hash
         with Haechi(home=home) as h:
             h.add_signals("b", [("pdq", code)], label="late")
@@ -362,9 +374,55 @@ def test_serve_with_two_worker_processes(tmp_path: Path) -> None:
                                headers={"Connection": "close"})
                 assert r.status_code == 200 and r.json() == ["b"], r.text
         assert len(worker_pids(server.pid)) == 2  # the supervisor's two worker processes
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(20)
+
+
+def test_platform_pulls_a_centres_bank_and_a_withdrawal_reaches_it(tmp_path: Path) -> None:
+    """A platform running Haechi keeps a copy of a support centre's victim bank with
+    ``haechi bank pull``; her copies match there; after she withdraws at the centre, the next
+    pull deletes her hashes from the platform's copy too."""
+    from typer.testing import CliRunner
+
+    from haechi.cli.main import app
+    from haechi.services import victims
+
+    centre, platform = tmp_path / "centre", tmp_path / "platform"
+    photo = scene(91)
+    raw = io.BytesIO()
+    photo.save(raw, "PNG")
+    with Haechi(home=centre) as h:
+        sub = victims.submit(h, [{"sha256": hashlib.sha256(raw.getvalue()).hexdigest(),
+                                  "md5": hashlib.md5(raw.getvalue()).hexdigest(),  # noqa: S324 - a content hash
+                                  "pdq": pdq_of(np.asarray(photo)).hash}])
+        with h.db.session() as s:
+            accounts.add_user(s, "platform-x", "partner", None)
+        with h.db.session() as s:
+            token = accounts.create_token(s, "platform-x")
+    copy = tmp_path / "copy.jpg"
+    photo.resize((photo.width // 2, photo.height // 2)).save(copy, quality=80)
+    runner = CliRunner()
+    pull = ["bank", "pull", "victim-submitted", "--json", "--home", str(platform)]
+    with served(centre) as (base, _):
+        refused = runner.invoke(app, [*pull, "--from", base], env={"HAECHI_REMOTE_TOKEN": token})
+        assert refused.exit_code == 2 and "private" in refused.output  # loopback needs --allow-private
+        bad = runner.invoke(app, [*pull, "--from", base, "--allow-private"], env={"HAECHI_REMOTE_TOKEN": "hc_x"})
+        assert bad.exit_code == 2 and "401" in bad.output
+        first = runner.invoke(app, [*pull, "--from", base, "--allow-private"], env={"HAECHI_REMOTE_TOKEN": token})
+        assert first.exit_code == 0, first.output
+        assert json.loads(first.output)["added"] == 3
+        with Haechi(home=platform) as p:
+            (row,) = list(p.scan([copy]))
+            assert any(m["bank"] == "victim-submitted" for m in row["matches"]), row["matches"]
+            assert all((m["label"] or "").startswith("pulled:") for m in row["matches"])
+        again = runner.invoke(app, [*pull, "--from", base, "--allow-private"], env={"HAECHI_REMOTE_TOKEN": token})
+        assert json.loads(again.output)["added"] == 0  # resumes from its cursor: nothing twice
+        with Haechi(home=centre) as h:
+            victims.withdraw(h, sub["case"])
+        after = runner.invoke(app, [*pull, "--from", base, "--allow-private"], env={"HAECHI_REMOTE_TOKEN": token})
+        assert json.loads(after.output)["removed"] == 3, after.output
+    with Haechi(home=platform) as p:
+        (row,) = list(p.scan([copy]))
+        assert not any(m["bank"] == "victim-submitted" for m in row["matches"])
+        assert p.list_banks()[0]["entries"] == 0
 
 
 def test_multi_process_listener_is_tcp_so_responses_are_not_delayed() -> None:

@@ -1,4 +1,4 @@
-"""``haechi bank ...``: create, list, add, import, export, remove, delete."""
+"""``haechi bank ...``: create, list, add, import, export, remove, delete, pull."""
 
 from __future__ import annotations
 
@@ -98,3 +98,31 @@ def delete(ctx: typer.Context, name: str, home: HomeOpt = None) -> None:
     with handled(), open_haechi(home, ctx) as h:
         h.delete_bank(name)
     out.print(f"deleted bank {name}")
+
+
+@app.command("pull")
+def pull(ctx: typer.Context, name: str,
+         source: Annotated[str, typer.Option("--from", help="Base URL of the Haechi that holds the bank.")],
+         remote_bank: Annotated[str | None, typer.Option("--remote-bank",
+                                                         help="The bank's name there (default: NAME).")] = None,
+         allow_private: Annotated[bool, typer.Option("--allow-private",
+                                                     help="Allow a private/loopback source address.")] = False,
+         json_out: JsonOpt = False, home: HomeOpt = None) -> None:
+    """Keep a local bank in step with a bank on another Haechi (e.g. a support centre's): new
+    hashes imported, removed ones — victims' withdrawals — deleted. The partner token is read
+    from $HAECHI_REMOTE_TOKEN (never an argument: it would show in the process list). Run it
+    again (cron, a timer) to sync; it resumes from the last page applied."""
+    import os
+
+    with handled(), open_haechi(home, ctx) as h:
+        result = h.pull_bank(name, source, remote_bank or name, os.environ.get("HAECHI_REMOTE_TOKEN", ""),
+                             allow_private=allow_private)
+    public = {k: v for k, v in result.items() if k not in ("new_entry_ids", "removed_entry_ids")}
+    if json_out:
+        emit_json(public)
+    else:
+        for e in result["errors"]:
+            err.print(f"[yellow]rejected[/yellow] {e}")
+        out.print(f"{name}: {result['added']} added, {result['removed']} removed, {result['duplicates']} already "
+                  f"there, {len(result['errors'])} rejected ({result['pages']} page(s) from {result['source']})")
+    raise typer.Exit(1 if result["errors"] else 0)

@@ -22,7 +22,7 @@ from haechi.services.analyse import MediaRecord
 from haechi.signals import SIGNAL_TYPES
 from haechi.signals import vpdq as vpdq_signal
 from haechi.store.crypto import Cipher
-from haechi.store.models import Bank, BankEntry, BankRemoval, LocalFeatureSet, VideoHash
+from haechi.store.models import Bank, BankEntry, BankRemoval, BankSubscription, LocalFeatureSet, VideoHash
 
 EXCHANGE_COLUMNS = ("signal_type", "signal", "label")
 
@@ -284,7 +284,7 @@ def remove_entry(session: Session, bank: Bank, entry_id: int) -> None:
 
 def changes(session: Session, bank: Bank, cursor: str | None, limit: int) -> dict[str, Any]:
     """What a platform keeping a copy of ``bank`` must apply since ``cursor``: entries added
-    (id, signal type, signal — never labels, which may say whose they are) and entry ids
+    (id, signal type, signal, PDQ quality — never labels, which may say whose they are) and entry ids
     removed. At most ``limit`` of each; ``next_cursor`` continues, ``more`` says whether to.
     Apply the adds, then the removals: an entry added and removed since the cursor shows only
     as removed (its hash is gone from the bank)."""
@@ -298,7 +298,7 @@ def changes(session: Session, bank: Bank, cursor: str | None, limit: int) -> dic
         if not (0 <= after_add < 2**62 and 0 <= after_removal < 2**62):
             raise InputError(cursor, "a cursor is the next_cursor of an earlier answer")
     adds = session.execute(
-        select(BankEntry.id, BankEntry.signal_type, BankEntry.signal, VideoHash.data)
+        select(BankEntry.id, BankEntry.signal_type, BankEntry.signal, BankEntry.quality, VideoHash.data)
         .outerjoin(VideoHash, VideoHash.entry_id == BankEntry.id)
         .where(BankEntry.bank_id == bank.id, BankEntry.id > after_add).order_by(BankEntry.id).limit(limit)).all()
     removed = session.execute(
@@ -306,8 +306,9 @@ def changes(session: Session, bank: Bank, cursor: str | None, limit: int) -> dic
         .where(BankRemoval.bank_id == bank.id, BankRemoval.id > after_removal)
         .order_by(BankRemoval.id).limit(limit)).all()
     signals = [{"entry_id": entry_id, "signal_type": signal_type,
-                "signal": vpdq_signal.to_exchange(vpdq_signal.unpack(blob)) if blob is not None else signal}
-               for entry_id, signal_type, signal, blob in adds]
+                "signal": vpdq_signal.to_exchange(vpdq_signal.unpack(blob)) if blob is not None else signal,
+                **({"quality": quality} if quality is not None else {})}
+               for entry_id, signal_type, signal, quality, blob in adds]
     next_add = adds[-1][0] if adds else after_add
     next_removal = removed[-1][0] if removed else after_removal
     return {"bank": bank.name, "signals": signals, "removed": [entry_id for _, entry_id in removed],
@@ -319,4 +320,5 @@ def delete_bank(session: Session, bank: Bank) -> None:
     session.execute(delete(VideoHash).where(VideoHash.bank_id == bank.id))
     session.execute(delete(BankEntry).where(BankEntry.bank_id == bank.id))
     session.execute(delete(BankRemoval).where(BankRemoval.bank_id == bank.id))
+    session.execute(delete(BankSubscription).where(BankSubscription.bank_id == bank.id))
     session.delete(bank)

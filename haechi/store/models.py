@@ -299,3 +299,17 @@ class BankRemoval(Base):
     bank_id: Mapped[int] = mapped_column(ForeignKey("banks.id", ondelete="CASCADE"), nullable=False, index=True)
     entry_id: Mapped[int] = mapped_column(Integer, nullable=False)
     removed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
+
+
+class BankSubscription(Base):
+    """A local bank kept in step with a bank on another Haechi (a centre's, pulled by a
+    platform): where from, and the cursor of the last page applied."""
+
+    __tablename__ = "bank_subscriptions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    bank_id: Mapped[int] = mapped_column(ForeignKey("banks.id", ondelete="CASCADE"), nullable=False, unique=True)
+    source_url: Mapped[str] = mapped_column(Text, nullable=False)
+    remote_bank: Mapped[str] = mapped_column(String(200), nullable=False)
+    cursor: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    last_pull_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
