@@ -133,3 +133,15 @@ def test_large_import_into_a_live_index_honours_the_quality_floor(tmp_path: Path
         assert not h.lookup("pdq", codes[1])  # quality 10 < floor 50: not indexed, live or rebuilt
     with Haechi(home=tmp_path / "home", database_url=database_url, workers=1) as fresh:
         assert fresh.lookup("pdq", codes[0]) and not fresh.lookup("pdq", codes[1])
+
+
+def test_migrations_build_exactly_the_models_schema(tmp_path: Path, database_url: str) -> None:
+    """The Alembic migrations (which build every real database) and the SQLAlchemy models agree:
+    a migration that forgets a column, index or constraint fails here, on SQLite and PostgreSQL."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from haechi.store.models import Base
+
+    with Haechi(home=tmp_path / "home", database_url=database_url) as h, h.db.engine.connect() as conn:
+        assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
