@@ -6,10 +6,12 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import select
 
 from haechi import Haechi
-from haechi.errors import AlreadyExists, NotFound
+from haechi.errors import AlreadyExists, InputError, NotFound
 from haechi.store.models import BankEntry, LocalFeatureSet
 
 
@@ -145,3 +147,33 @@ def test_migrations_build_exactly_the_models_schema(tmp_path: Path, database_url
 
     with Haechi(home=tmp_path / "home", database_url=database_url) as h, h.db.engine.connect() as conn:
         assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
+
+
+_scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8)
+_json_values = st.recursive(_scalars, lambda inner: st.lists(inner, max_size=4)
+                            | st.dictionaries(st.text(max_size=12), inner, max_size=5), max_leaves=20)
+_feed_like = st.fixed_dictionaries({}, optional={
+    "signals": st.lists(st.fixed_dictionaries({}, optional={"entry_id": _json_values, "signal_type": _json_values,
+                                                            "signal": _json_values, "quality": _json_values}),
+                        max_size=3) | _json_values,
+    "removed": st.lists(_json_values, max_size=3) | _json_values,
+    "next_cursor": _json_values, "more": _json_values})
+
+
+@given(body=_feed_like | _json_values)
+@example(body={"signals": [{"entry_id": float("inf"), "signal_type": "md5", "signal": "0" * 32}], "removed": [],
+               "next_cursor": "1.0", "more": False})
+@example(body={"signals": [], "removed": [1e308 * 10], "next_cursor": "0.1", "more": True})
+@settings(max_examples=400, deadline=None)
+def test_a_hostile_sync_answer_is_a_clear_error_never_a_crash(body: object) -> None:
+    """Whatever JSON a bank's source answers, the pull either understands it or raises an
+    InputError naming the source — before anything is written."""
+    from haechi.services.subscriptions import _page
+
+    try:
+        adds, gone, cursor, more = _page(body, "https://centre.example/api/banks/b/signals")
+    except InputError as exc:
+        assert "centre.example" in str(exc)
+        return
+    assert all(isinstance(a["entry_id"], int) for a in adds) and all(isinstance(g, int) for g in gone)
+    assert isinstance(cursor, str) and isinstance(more, bool)

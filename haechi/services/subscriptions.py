@@ -37,7 +37,7 @@ def _page(body: Any, url: str) -> tuple[list[dict[str, Any]], list[int], str, bo
         adds = [{"entry_id": int(x["entry_id"]), "signal_type": str(x["signal_type"]), "signal": str(x["signal"]),
                  **({"quality": int(x["quality"])} if x.get("quality") is not None else {})} for x in signals]
         gone = [int(x) for x in removed]
-    except (KeyError, TypeError, ValueError):
+    except (KeyError, TypeError, ValueError, OverflowError):
         raise InputError(url, "not a Haechi bank sync answer") from None
     return adds, gone, cursor, more
 
