@@ -177,3 +177,35 @@ def test_a_hostile_sync_answer_is_a_clear_error_never_a_crash(body: object) -> N
         return
     assert all(isinstance(a["entry_id"], int) for a in adds) and all(isinstance(g, int) for g in gone)
     assert isinstance(cursor, str) and isinstance(more, bool)
+
+
+def test_concurrent_writers_of_a_bank_commit_their_ids_in_order(tmp_path: Path, database_url: str) -> None:
+    """While one transaction adds to a bank, a second writer of that bank waits; so a sync
+    reader never sees a later id before an earlier one (and never skips the earlier one)."""
+    import threading
+
+    from haechi.services import banks as bank_service
+
+    if not database_url.startswith("postgresql"):
+        pytest.skip("SQLite has a single writer: the ordering holds by construction")
+    with Haechi(home=tmp_path / "home", database_url=database_url) as h:
+        h.create_bank("b")
+        first = h.db.session()
+        s1 = first.__enter__()
+        r1 = bank_service.import_text(s1, bank_service.get_bank(s1, "b"), f"md5,{'1' * 32}\n", "first")
+        second: dict[str, int] = {}
+
+        def writer() -> None:
+            second["id"] = h.add_signals("b", [("md5", "2" * 32)])[0]
+
+        t = threading.Thread(target=writer)
+        t.start()
+        t.join(2.0)
+        assert t.is_alive(), "the second writer did not wait for the first transaction"
+        feed = h.bank_changes("b")
+        assert feed["signals"] == []  # nothing committed yet: nothing visible, cursor not advanced
+        first.__exit__(None, None, None)  # commit
+        t.join(30)
+        assert second["id"] > r1.entry_ids[0]
+        ids = [x["entry_id"] for x in h.bank_changes("b")["signals"]]
+        assert ids == sorted(ids) and len(ids) == 2

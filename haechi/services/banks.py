@@ -57,6 +57,15 @@ def get_bank(session: Session, name: str) -> Bank:
     return bank
 
 
+def lock_for_writes(session: Session, bank: Bank) -> None:
+    """Serialise writers of one bank until this transaction ends (PostgreSQL: the bank's row is
+    locked; SQLite has one writer anyway). Why: entry and removal ids come from sequences at
+    insert time, so two concurrent writers could commit ids out of order — and a platform whose
+    sync cursor had passed the later id would never receive the earlier entry. With writers of a
+    bank in line, each commit only adds ids above every id already visible in that bank."""
+    session.execute(select(Bank.id).where(Bank.id == bank.id).with_for_update())
+
+
 def create_bank(session: Session, name: str, description: str = "") -> Bank:
     name = name.strip()
     if not name or len(name) > 200:
@@ -97,6 +106,7 @@ def add_records(
     session: Session, bank: Bank, records: Iterable[MediaRecord], label: str | None, cipher: Cipher | None
 ) -> Iterator[tuple[AddResult, list[BankEntry]]]:
     """Store the signals of analysed media in ``bank``; yields one result per record."""
+    lock_for_writes(session, bank)
     for record in records:
         result = AddResult(path=record.path)
         if record.error is not None or record.sha256 is None:
@@ -219,6 +229,7 @@ def import_text(session: Session, bank: Bank, text: str, path: Path | str) -> Im
                 result.errors.append(f"{path}:{number}: quality is not an integer")
                 continue
         parsed.append((signal_type, signal, label, quality))
+    lock_for_writes(session, bank)
     by_type: dict[str, set[str]] = {}
     for signal_type, signal, _, _ in parsed:
         by_type.setdefault(signal_type, set()).add(signal)
@@ -273,6 +284,7 @@ def export_signals(session: Session, bank: Bank, fmt: str = "jsonl") -> Iterator
 
 
 def remove_entry(session: Session, bank: Bank, entry_id: int) -> None:
+    lock_for_writes(session, bank)
     entry = session.get(BankEntry, entry_id)
     if entry is None or entry.bank_id != bank.id:
         raise NotFound("entry", f"{entry_id} in bank {bank.name}")
