@@ -255,13 +255,18 @@ def import_text(session: Session, bank: Bank, text: str, path: Path | str) -> Im
     return result
 
 
+def _exchanged(signal: str, video_blob: bytes | None) -> str:
+    """An entry's signal as exchanged: a video's frames in the vPDQ exchange form (its stored
+    ``signal`` is only their fingerprint), any other signal as stored."""
+    return vpdq_signal.to_exchange(vpdq_signal.unpack(video_blob)) if video_blob is not None else signal
+
+
 def export_signals(session: Session, bank: Bank, fmt: str = "jsonl") -> Iterator[str]:
     """Exchange lines (JSONL or CSV with a header) that :func:`import_signals` reads back."""
     if fmt not in ("jsonl", "csv"):
         raise InputError(fmt, "format must be jsonl or csv")
     rows = (
-        (entry_id, signal_type, vpdq_signal.to_exchange(vpdq_signal.unpack(blob)) if blob is not None else signal,
-         label, quality)
+        (entry_id, signal_type, _exchanged(signal, blob), label, quality)
         for entry_id, signal_type, signal, label, quality, blob in session.execute(
             select(BankEntry.id, BankEntry.signal_type, BankEntry.signal, BankEntry.label, BankEntry.quality,
                    VideoHash.data)
@@ -318,7 +323,7 @@ def changes(session: Session, bank: Bank, cursor: str | None, limit: int) -> dic
         .where(BankRemoval.bank_id == bank.id, BankRemoval.id > after_removal)
         .order_by(BankRemoval.id).limit(limit)).all()
     signals = [{"entry_id": entry_id, "signal_type": signal_type,
-                "signal": vpdq_signal.to_exchange(vpdq_signal.unpack(blob)) if blob is not None else signal,
+                "signal": _exchanged(signal, blob),
                 **({"quality": quality} if quality is not None else {})}
                for entry_id, signal_type, signal, quality, blob in adds]
     next_add = adds[-1][0] if adds else after_add
