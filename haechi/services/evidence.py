@@ -245,14 +245,6 @@ def _load_crawl(h: Haechi, crawl_id: str) -> dict[str, Any] | None:
     return None
 
 
-def crawl_state(h: Haechi, crawl_id: str) -> dict[str, Any]:
-    """The saved state of crawl ``crawl_id`` (pages done, frontier left); NotFound if none."""
-    state = _load_crawl(h, crawl_id)
-    if state is None:
-        raise NotFound("crawl", crawl_id)
-    return state
-
-
 def media_bytes(h: Haechi, case_ref: str, url: str, max_bytes: int = 200 * 1024 * 1024) -> bytes | None:
     """The bytes of a media URL as captured for a case (from the evidentiary WARC), or None."""
     from warcio.archiveiterator import ArchiveIterator
