@@ -23,7 +23,15 @@ from haechi.index.hamming import HammingIndex, as_codes
 from haechi.services import banks as bank_service
 from haechi.services import faces as face_service
 from haechi.services.analyse import AnalyseOptions, MediaRecord, analyse
-from haechi.services.matching import fetch_codes, load_local_index, load_pdq_index, video_frame_codes
+from haechi.services.matching import (
+    HitVerifier,
+    fetch_codes,
+    latest_removal,
+    load_local_index,
+    load_pdq_index,
+    removed_labels,
+    video_frame_codes,
+)
 from haechi.services.parallel import ordered_map
 from haechi.services.scan import Scanner, SearchContext, analyse_and_search, set_search_context
 from haechi.signals import vpdq as vpdq_signal
@@ -33,7 +41,7 @@ from haechi.sources.files import Limits
 from haechi.store.blobs import BlobStore
 from haechi.store.crypto import Cipher, load_or_create_key, write_key_file
 from haechi.store.db import Database
-from haechi.store.models import Bank, BankEntry, FaceEmbedding, LocalFeatureSet, VideoHash
+from haechi.store.models import Bank, BankEntry, FaceEmbedding, IndexRemoval, LocalFeatureSet, VideoHash
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -57,6 +65,7 @@ class Haechi:
         self._cipher: Cipher | None = None
         self._pdq_index: HammingIndex | None = None
         self._index_last_id = 0
+        self._index_last_removal = 0
         self._blobs: BlobStore | None = None
         self._local_cache: tuple[tuple[Any, ...], LocalIndex] | None = None
 
@@ -791,19 +800,28 @@ class Haechi:
         if self._pdq_index is None:
             with self.db.session() as s:
                 self._index_last_id = int(s.scalar(select(func.max(BankEntry.id))) or 0)
-                self._pdq_index = load_pdq_index(s, self.settings.index_dir, self.settings.quality_floor)
+                self._index_last_removal = latest_removal(s)
+                self._pdq_index = load_pdq_index(s, self.settings.index_dir, self.settings.quality_floor,
+                                                 self.settings.video_max_frames)
         return self._pdq_index
 
     def refresh_index(self) -> HammingIndex:
-        """Fold in entries other processes added since this instance loaded its index (a
-        long-running server calls this before lookups: one indexed query when nothing changed)."""
+        """Fold in entries other processes added, and drop entries any process deleted, since
+        this instance loaded its index (a long-running server or worker calls this before each
+        lookup or scan: one indexed query when nothing changed)."""
         index = self.pdq_index()
         with self.db.session() as s:
-            newest = int(s.scalar(select(func.max(BankEntry.id))) or 0)
+            newest, removal = s.execute(select(select(func.max(BankEntry.id)).scalar_subquery(),
+                                               select(func.max(IndexRemoval.id)).scalar_subquery())).one()
+            newest, removal = int(newest or 0), int(removal or 0)
             if newest > self._index_last_id:
                 codes, labels, _ = fetch_codes(s, self.settings.quality_floor, after_id=self._index_last_id)
                 index.add(codes, labels)
                 self._index_last_id = newest
+            if removal > self._index_last_removal:
+                gone, self._index_last_removal = removed_labels(s, self._index_last_removal,
+                                                                self.settings.video_max_frames)
+                index.remove(gone)
         return index
 
     def _local_index(self, s: Session, bank_ids: list[int]) -> LocalIndex | None:
@@ -831,12 +849,16 @@ class Haechi:
             raise InputError(signal_type, "lookup signal_type must be pdq, md5 or sha256")
         value = SIGNAL_TYPES[signal_type].normalize(signal)
         found: list[tuple[int, int]] = []  # entry id, distance
-        if signal_type == "pdq":
-            hits = self.refresh_index().search(as_codes([value]), self.settings.pdq_threshold)
-            for label, dist in zip(hits.label.tolist(), hits.distance.tolist(), strict=True):
-                found.append((label if label >= 0 else vpdq_signal.split_label(label)[0], dist))
+        hits = self.refresh_index().search(as_codes([value]), self.settings.pdq_threshold) \
+            if signal_type == "pdq" else None
         with self.db.session() as s:
-            if signal_type != "pdq":
+            if hits is not None:
+                verifier = HitVerifier(s)
+                verifier.prefetch(hits.label.tolist())
+                for i, (label, dist) in enumerate(zip(hits.label.tolist(), hits.distance.tolist(), strict=True)):
+                    if verifier.ok(label, hits.code_hex(i)):  # the entry holds this hash now
+                        found.append((label if label >= 0 else vpdq_signal.split_label(label)[0], dist))
+            else:
                 found = [(i, 0) for i in s.scalars(select(BankEntry.id).where(
                     BankEntry.signal_type == signal_type, BankEntry.signal == value))]
             best: dict[int, int] = {}
@@ -879,7 +901,7 @@ class Haechi:
                 if wanted not in bank_names.values():
                     raise NotFound("bank", wanted)
             local_index = self._local_index(s, list(bank_names)) if self.settings.local_features else None
-        pdq_index = self.pdq_index()
+        pdq_index = self.refresh_index()
         gallery = None
         if faces:
             from haechi.signals.faces import engine

@@ -1,7 +1,19 @@
 """Error types. Every failure a user can cause is a typed error that names its input.
 
 Callers catch :class:`HaechiError`; the CLI turns it into a one-line message and an exit
-status, the library lets it propagate.
+status, the API into a JSON error, the library lets it propagate. The tree (as httpx writes
+its own, ``httpx/_exceptions.py``)::
+
+    HaechiError                     anything Haechi raises on purpose
+    ├── InputError(source, reason)  you asked wrongly: CLI exit 2, HTTP 400
+    │   ├── MediaError              media that cannot be decoded or is over a limit
+    │   ├── UnsafeArchiveMember     an archive member escaping the archive or over a limit
+    │   └── BadSignal               a hash string that is not a valid signal of its type
+    ├── NotFound(kind, name)        a named bank, entry, case... does not exist: exit 2, HTTP 404
+    ├── AlreadyExists(kind, name)   a unique name is taken: exit 2, HTTP 409
+    ├── RemoteError(source, reason) another system failed (partner feed, SMTP, TSA, a URL fetch,
+    │                               a job time-out): retry later — CLI exit 1, HTTP 502
+    └── ConfigError                 the configuration is unusable: exit 2, HTTP 500
 """
 
 from __future__ import annotations
@@ -48,6 +60,17 @@ class AlreadyExists(HaechiError):
         self.kind = kind
         self.name = name
         super().__init__(f"{kind} already exists: {name}")
+
+
+class RemoteError(HaechiError):
+    """A system Haechi called failed or did not answer in time (a partner's sync feed, an SMTP
+    server, a timestamp authority, a URL fetched for hashing, a job's workers). Not the caller's
+    mistake: the same request may succeed later."""
+
+    def __init__(self, source: str, reason: str) -> None:
+        self.source = source
+        self.reason = reason
+        super().__init__(f"{source}: {reason}")
 
 
 class ConfigError(HaechiError):

@@ -3,6 +3,17 @@
 from __future__ import annotations
 
 import io
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
 
 from haechi.demo.samples import scene
 from haechi.demo.transforms import make_copy
@@ -17,3 +28,29 @@ def scene_jpeg(seed: int, family: str | None = None) -> bytes:
     im.save(buf, "JPEG", quality=90)
     return buf.getvalue()
 
+
+
+@contextmanager
+def served(home: Path, *args: str) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """``haechi serve`` over ``home`` on a free port, until the block ends."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = subprocess.Popen([str(Path(sys.executable).with_name("haechi")), "serve", "--port", str(port),  # noqa: S603
+                               *args], env=dict(os.environ, HAECHI_HOME=str(home)),
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{base}/status", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert server.poll() is None and time.monotonic() < deadline, server.stderr and server.stderr.read()
+            time.sleep(0.2)
+        yield base, server
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(20)

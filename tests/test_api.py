@@ -5,14 +5,8 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
-import signal
 import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +22,7 @@ from haechi.demo.site import serve
 from haechi.services import accounts
 from haechi.signals.pdq import pdq_of
 from tests.helpers import scene_jpeg as _jpeg
+from tests.helpers import served
 
 ROLES = ["admin", "caseworker", "reviewer", "partner", "victim"]
 
@@ -328,32 +323,6 @@ def test_security_headers_and_declared_oversize_bodies(api: tuple[TestClient, di
     assert big.status_code == 413 and big.json()["error"] == "TooLarge"
 
 
-@contextmanager
-def served(home: Path, *args: str) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """``haechi serve`` over ``home`` on a free port, until the block ends."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = subprocess.Popen([str(Path(sys.executable).with_name("haechi")), "serve", "--port", str(port),  # noqa: S603
-                               *args], env=dict(os.environ, HAECHI_HOME=str(home)),
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/status", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert server.poll() is None and time.monotonic() < deadline, server.stderr and server.stderr.read()
-            time.sleep(0.2)
-        yield base, server
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(20)
-
-
 def test_serve_with_two_worker_processes(tmp_path: Path) -> None:
     """``haechi serve --workers 2``: both processes answer from the same home, and a bank
     change made after they started is visible to lookups (through the database)."""
@@ -428,7 +397,6 @@ def test_platform_pulls_a_centres_bank_and_a_withdrawal_reaches_it(tmp_path: Pat
 def test_multi_process_listener_is_tcp_so_responses_are_not_delayed() -> None:
     """uvicorn's own multi-process socket has proto 0, so asyncio never sets TCP_NODELAY and each
     keep-alive response waits ~40 ms on a delayed ACK (uvicorn #3149); ours says TCP."""
-    import socket
 
     from uvicorn import Config
 

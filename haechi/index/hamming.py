@@ -23,7 +23,7 @@ from __future__ import annotations
 import functools
 import itertools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -46,6 +46,13 @@ class RangeHits:
     query: np.ndarray  # int64
     label: np.ndarray  # int64
     distance: np.ndarray  # int32
+    #: (n, 32) uint8: the indexed code each hit was found at, so a caller can check the hit
+    #: against the labelled entry's current signal before reporting it (see services.matching)
+    code: np.ndarray = field(default_factory=lambda: np.zeros((0, CODE_BYTES), np.uint8))
+
+    def code_hex(self, i: int) -> str:
+        """The i-th hit's indexed code as lower-case hex (as PDQ signals are stored)."""
+        return bytes(self.code[i]).hex()
 
 
 def _flip_masks(bits: int, flips: int) -> np.ndarray:
@@ -193,10 +200,11 @@ class HammingIndex:
         query = np.concatenate([p.query for p in parts])
         label = np.concatenate([p.label for p in parts])
         distance = np.concatenate([p.distance for p in parts])
+        code = np.concatenate([p.code for p in parts])
         if self._removed and label.size:
             keep = ~np.isin(label, np.fromiter(self._removed, np.int64))
-            query, label, distance = query[keep], label[keep], distance[keep]
-        return RangeHits(query=query, label=label, distance=distance)
+            query, label, distance, code = query[keep], label[keep], distance[keep], code[keep]
+        return RangeHits(query=query, label=label, distance=distance, code=code)
 
     def _search_mih(self, q: np.ndarray, radius: int) -> RangeHits:
         n = self._codes.shape[0]
@@ -209,7 +217,7 @@ class HammingIndex:
             self._codes.view(np.uint64), self._offsets, self._ids, q.view(np.uint64),
             *_search_plan(self.layout, int(radius), n), int(radius),
         )
-        return RangeHits(query=qrow, label=self._labels[cand], distance=dist)
+        return RangeHits(query=qrow, label=self._labels[cand], distance=dist, code=self._codes[cand])
 
     def _search_pending(self, q: np.ndarray, radius: int) -> list[RangeHits]:
         out = []
@@ -217,7 +225,7 @@ class HammingIndex:
             d = np.bitwise_count(q.view(np.uint64)[:, None, :] ^ codes.view(np.uint64)[None, :, :])
             dist = d.sum(axis=2, dtype=np.int32)
             qi, ci = np.nonzero(dist <= radius)
-            out.append(RangeHits(qi.astype(np.int64), labels[ci], dist[qi, ci]))
+            out.append(RangeHits(qi.astype(np.int64), labels[ci], dist[qi, ci], codes[ci]))
         return out
 
     # -- persistence ------------------------------------------------------------------------

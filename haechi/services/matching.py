@@ -2,8 +2,14 @@
 
 The PDQ index is persisted under ``<home>/index/pdq`` with the highest entry id it covers; on
 load, entries added since are fetched and searched at once, so a new bank entry is matchable
-by the next scan without a rebuild. Deleted entries are dropped when hits are resolved against
-the database, and the index is rebuilt when too many have gone.
+by the next scan without a rebuild. Deleted entries are logged by a database trigger
+(``index_removals``, in deletion order) and dropped from every index that holds them, at load and
+at each refresh; the index is rebuilt when too many have gone.
+
+Belt and braces (issue #21: a stale slot of a deleted bank once matched an unrelated entry at
+distance 0): entry ids are never reused, and every hit is checked by :class:`HitVerifier` — the
+code the index found must be the labelled entry's *current* signal (or one of its video's frame
+hashes) — before it is reported.
 """
 
 from __future__ import annotations
@@ -20,10 +26,78 @@ from haechi.index.local import LocalIndex
 from haechi.signals import vpdq as vpdq_signal
 from haechi.signals.local import LocalFeatures
 from haechi.store.crypto import Cipher
-from haechi.store.models import BankEntry, LocalFeatureSet, VideoHash
+from haechi.store.models import BankEntry, IndexRemoval, LocalFeatureSet, VideoHash
 
-#: bump when what the index holds changes (2: banked video frames; 3: chunk layouts)
-INDEX_VERSION = 3
+#: bump when what the index holds changes (2: banked video frames; 3: chunk layouts; 4: removals
+#: applied from the removal log — indexes saved before ids were never reused are rebuilt)
+INDEX_VERSION = 4
+#: frame labels of one banked video that an index may hold (Settings.video_max_frames default)
+DEFAULT_MAX_FRAMES = 3600
+
+
+def latest_removal(session: Session) -> int:
+    """Sequence number of the newest logged bank-entry deletion (0: none)."""
+    return int(session.scalar(select(func.max(IndexRemoval.id))) or 0)
+
+
+def removed_labels(session: Session, after: int, max_frames: int = DEFAULT_MAX_FRAMES) -> tuple[list[int], int]:
+    """Index labels of every bank entry deleted after removal ``after`` (a video's entry: all its
+    possible frame labels), and the newest removal seen."""
+    labels: list[int] = []
+    newest = after
+    for seq, entry_id, signal_type in session.execute(
+            select(IndexRemoval.id, IndexRemoval.entry_id, IndexRemoval.signal_type)
+            .where(IndexRemoval.id > after).order_by(IndexRemoval.id)):
+        newest = seq
+        if signal_type == "vpdq":
+            labels += [vpdq_signal.frame_label(entry_id, f) for f in range(max_frames)]
+        else:
+            labels.append(entry_id)
+    return labels, newest
+
+
+class HitVerifier:
+    """Checks index hits against what the database holds now: a hit is reported only when the
+    code the index found is the labelled entry's current PDQ (image entries) or one of its
+    video's frame or middle-band hashes (frame labels). Entries are fetched in chunks and kept
+    for the verifier's life (one scan or lookup)."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self._pdq: dict[int, str | None] = {}
+        self._frames: dict[int, dict[int, set[str]]] = {}
+
+    def prefetch(self, labels: list[int]) -> None:
+        images = [x for x in set(labels) if x >= 0 and x not in self._pdq]
+        videos = list({vpdq_signal.split_label(x)[0] for x in labels if x < 0} - set(self._frames))
+        for i in range(0, len(images), 500):
+            chunk = images[i : i + 500]
+            found = dict(self.session.execute(select(BankEntry.id, BankEntry.signal).where(
+                BankEntry.id.in_(chunk), BankEntry.signal_type == "pdq")).all())
+            for entry_id in chunk:
+                self._pdq[entry_id] = found.get(entry_id)
+        for i in range(0, len(videos), 100):
+            chunk = videos[i : i + 100]
+            rows = self.session.execute(select(VideoHash.entry_id, VideoHash.data, VideoHash.bands)
+                                        .join(BankEntry, BankEntry.id == VideoHash.entry_id)
+                                        .where(VideoHash.entry_id.in_(chunk), BankEntry.signal_type == "vpdq"))
+            for entry_id in chunk:
+                self._frames[entry_id] = {}
+            for entry_id, blob, bands in rows:
+                frames: dict[int, set[str]] = {}
+                for f in vpdq_signal.unpack(blob):
+                    frames.setdefault(f.number, set()).add(f.pdq)
+                for number, (band, _quality) in enumerate(vpdq_signal.unpack_bands(bands)):
+                    frames.setdefault(number, set()).add(band)
+                self._frames[entry_id] = frames
+
+    def ok(self, label: int, code_hex: str) -> bool:
+        """Whether a hit on ``label`` at indexed code ``code_hex`` is still true."""
+        self.prefetch([label])
+        if label >= 0:
+            return self._pdq.get(label) == code_hex
+        entry_id, number = vpdq_signal.split_label(label)
+        return code_hex in self._frames.get(entry_id, {}).get(number, ())
 
 
 def _pdq_filter(quality_floor: int) -> object:
@@ -74,8 +148,10 @@ def fetch_codes(session: Session, quality_floor: int, after_id: int = 0) -> tupl
     return as_codes(hexes), np.array(labels, dtype=np.int64), entries
 
 
-def load_pdq_index(session: Session, index_dir: Path, quality_floor: int) -> HammingIndex:
-    """Load the persisted PDQ index, bring it up to date with the database, save if rebuilt."""
+def load_pdq_index(session: Session, index_dir: Path, quality_floor: int,
+                   max_frames: int = DEFAULT_MAX_FRAMES) -> HammingIndex:
+    """Load the persisted PDQ index, bring it up to date with the database (entries added and
+    removed since it was saved), save if rebuilt."""
     data_dir = index_dir / "pdq"
     meta_path = data_dir / "meta.json"  # saved with the data, in one rename (HammingIndex.save)
     total = int(session.scalar(select(func.count()).select_from(BankEntry)
@@ -91,15 +167,18 @@ def load_pdq_index(session: Session, index_dir: Path, quality_floor: int) -> Ham
                 # rebuild when >10% of the indexed entries were deleted or the delta is large
                 if covered >= 0.9 * int(meta["entries"]) and len(labels) <= PENDING_LIMIT:
                     index.add(codes, labels)
+                    gone, _ = removed_labels(session, int(meta["last_removal"]), max_frames)
+                    index.remove(gone)
                     return index
         except (OSError, ValueError, KeyError):
             pass  # unreadable cache: rebuild from the database, which is the source of truth
     last_id = int(session.scalar(select(func.max(BankEntry.id))) or 0)
+    last_removal = latest_removal(session)
     codes, labels, entries = fetch_codes(session, quality_floor)
     index = HammingIndex.build(codes, labels)
     index_dir.mkdir(parents=True, exist_ok=True)
-    index.save(data_dir, {"last_id": last_id, "entries": entries, "quality_floor": quality_floor,
-                          "version": INDEX_VERSION})
+    index.save(data_dir, {"last_id": last_id, "last_removal": last_removal, "entries": entries,
+                          "quality_floor": quality_floor, "version": INDEX_VERSION})
     (index_dir / "pdq.json").unlink(missing_ok=True)  # where meta lived before it moved into pdq/
     return index
 

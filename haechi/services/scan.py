@@ -15,6 +15,7 @@ from haechi.index.hamming import HammingIndex, as_codes
 from haechi.index.local import LocalHit, LocalIndex, rotation_name
 from haechi.services.analyse import AnalyseOptions, MediaRecord, analyse
 from haechi.services.faces import Gallery
+from haechi.services.matching import HitVerifier
 from haechi.signals import vpdq as vpdq_signal
 from haechi.signals.local import QUERY_FEATURES, orb_features
 from haechi.signals.pdq import MIRRORED_TRANSFORMS, TRANSFORMS, compose
@@ -39,9 +40,10 @@ class EntryInfo:
 class RawHits:
     """Index hits for one record, before they are resolved against the database."""
 
-    pdq: list[tuple[int, int, str, str]] = field(default_factory=list)  # label, distance, transform, method
-    #: video queries: (query frame index, label, distance, transform, method) per frame hit
-    frames: list[tuple[int, int, int, str, str]] = field(default_factory=list)
+    #: label, distance, transform, method, indexed code (hex; checked against the entry's signal)
+    pdq: list[tuple[int, int, str, str, str]] = field(default_factory=list)
+    #: video queries: (query frame index, label, distance, transform, method, indexed code) per frame hit
+    frames: list[tuple[int, int, int, str, str, str]] = field(default_factory=list)
     local: list[tuple[LocalHit, str]] = field(default_factory=list)  # hit, transform
     #: with --faces: one dict per detected face ({box, subject, similarity, match[, t_s]})
     faces: list[dict[str, Any]] | None = None
@@ -113,7 +115,7 @@ class SearchContext:
             out.append(face)
         return out
 
-    def _video(self, record: MediaRecord) -> list[tuple[int, int, int, str, str]]:
+    def _video(self, record: MediaRecord) -> list[tuple[int, int, int, str, str, str]]:
         """All frames' variants in one index search; hits keep their query frame."""
         rows: list[str] = []
         owners: list[tuple[int, str, str]] = []
@@ -130,17 +132,20 @@ class SearchContext:
             return []
         hits = self.pdq_index.search(as_codes(rows), self.threshold)
         out = []
-        for q, label, dist in zip(hits.query.tolist(), hits.label.tolist(), hits.distance.tolist(), strict=True):
+        for i, (q, label, dist) in enumerate(zip(hits.query.tolist(), hits.label.tolist(), hits.distance.tolist(),
+                                                 strict=True)):
             frame, transform, method = owners[q]
-            out.append((frame, label, dist, transform, method))
+            out.append((frame, label, dist, transform, method, hits.code_hex(i)))
         return out
 
-    def _pdq(self, variants: tuple[str, ...], names: tuple[str, ...], method: str) -> list[tuple[int, int, str, str]]:
+    def _pdq(self, variants: tuple[str, ...], names: tuple[str, ...], method: str
+             ) -> list[tuple[int, int, str, str, str]]:
         if not variants or len(self.pdq_index) == 0:
             return []
         hits = self.pdq_index.search(as_codes(list(variants)), self.threshold)
         order = np.lexsort((hits.query, hits.distance))
-        return [(int(hits.label[i]), int(hits.distance[i]), names[int(hits.query[i])], method) for i in order]
+        return [(int(hits.label[i]), int(hits.distance[i]), names[int(hits.query[i])], method, hits.code_hex(int(i)))
+                for i in order]
 
 
 _context: SearchContext | None = None
@@ -180,6 +185,7 @@ class Scanner:
         self.compared_match_percent = compared_match_percent
         self.seconds_per_hash = seconds_per_hash
         self._entries: dict[int, EntryInfo | None] = {}
+        self._verifier = HitVerifier(session)
         self._videos: dict[int, list[vpdq_signal.VpdqFrame]] = {}
 
     def _video_frames(self, entry_id: int) -> list[vpdq_signal.VpdqFrame]:
@@ -225,9 +231,11 @@ class Scanner:
         extra: dict[int, dict[str, Any]] = {}
         if record.frames is not None:
             return self._video_matches(record, raw, found)
-        self._resolve([h[0] if h[0] >= 0 else vpdq_signal.split_label(h[0])[0] for h in raw.pdq])
+        self._verifier.prefetch([h[0] for h in raw.pdq])
+        pdq_hits = [h for h in raw.pdq if self._verifier.ok(h[0], h[4])]  # stale index slots never match
+        self._resolve([h[0] if h[0] >= 0 else vpdq_signal.split_label(h[0])[0] for h in pdq_hits])
         best_frame: dict[int, tuple[int, int, str, str]] = {}
-        for label, distance, transform, method in raw.pdq:
+        for label, distance, transform, method, _code in pdq_hits:
             if label < 0:  # a frame of a banked video: keep the closest frame per video
                 entry_id, number = vpdq_signal.split_label(label)
                 if entry_id not in best_frame or distance < best_frame[entry_id][0]:
@@ -281,9 +289,11 @@ class Scanner:
         q_index_of = [q_unique.get(f.pdq, -1) for f in qframes]
         per_entry: dict[int, dict[str, Any]] = {}
         images: dict[int, tuple[int, int, str, str]] = {}
-        entry_ids = [vpdq_signal.split_label(h[1])[0] if h[1] < 0 else h[1] for h in raw.frames]
+        self._verifier.prefetch([h[1] for h in raw.frames])
+        frame_hits = [h for h in raw.frames if self._verifier.ok(h[1], h[5])]  # stale index slots never match
+        entry_ids = [vpdq_signal.split_label(h[1])[0] if h[1] < 0 else h[1] for h in frame_hits]
         self._resolve(entry_ids)
-        for qf, label, dist, transform, method in raw.frames:
+        for qf, label, dist, transform, method, _code in frame_hits:
             if label >= 0:
                 best = images.get(label)
                 if best is None or dist < best[1]:

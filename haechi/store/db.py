@@ -47,11 +47,27 @@ class Database:
             self.migrate()
 
     def migrate(self, revision: str = "head") -> None:
+        """Upgrade to ``revision``. On SQLite, foreign keys are off while migrating (they can only
+        be switched outside a transaction): a migration that rebuilds a table drops the old one,
+        which would otherwise cascade into its children. They are checked before commit."""
         cfg = Config()
         cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
-        with self.engine.begin() as conn:
-            cfg.attributes["connection"] = conn
-            command.upgrade(cfg, revision)
+        with self.engine.connect() as conn:
+            if self.dialect == "sqlite":
+                conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
+                conn.commit()  # ends SQLAlchemy's autobegun transaction; the pragma is applied
+            try:
+                with conn.begin():
+                    cfg.attributes["connection"] = conn
+                    command.upgrade(cfg, revision)
+                    if self.dialect == "sqlite":
+                        bad = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                        if bad:
+                            raise ConfigError(f"migration left {len(bad)} broken foreign keys: {bad[:3]}")
+            finally:
+                if self.dialect == "sqlite":
+                    conn.exec_driver_sql("PRAGMA foreign_keys=ON")
+                    conn.commit()
 
     def downgrade(self, revision: str = "base") -> None:
         cfg = Config()

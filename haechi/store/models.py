@@ -26,8 +26,16 @@ class Base(DeclarativeBase):
     pass
 
 
+#: tables whose ids leave the database (index labels, HMA content ids, sync cursors): on SQLite
+#: they are AUTOINCREMENT so a deleted row's id is never handed out again (PostgreSQL sequences
+#: never reuse). A reused id once made a deleted bank's hash match an unrelated entry at
+#: distance 0 (issue #21).
+NEVER_REUSE = {"sqlite_autoincrement": True}
+
+
 class Bank(Base):
     __tablename__ = "banks"
+    __table_args__ = (NEVER_REUSE,)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(200), unique=True, nullable=False)
@@ -46,6 +54,7 @@ class BankEntry(Base):
     __table_args__ = (
         UniqueConstraint("bank_id", "signal_type", "signal", name="uq_entry_signal"),
         Index("ix_entries_type_signal", "signal_type", "signal"),
+        NEVER_REUSE,
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -96,6 +105,7 @@ class Subject(Base):
     reference chosen by the caseworker — never a name."""
 
     __tablename__ = "subjects"
+    __table_args__ = (NEVER_REUSE,)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     subject_ref: Mapped[str] = mapped_column(String(200), unique=True, nullable=False)
@@ -111,6 +121,7 @@ class FaceEmbedding(Base):
     """One enrolled face: the 128-d embedding, Fernet-encrypted. The photo is never stored."""
 
     __tablename__ = "face_embeddings"
+    __table_args__ = (NEVER_REUSE,)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     subject_id: Mapped[int] = mapped_column(ForeignKey("subjects.id", ondelete="CASCADE"), nullable=False, index=True)
@@ -294,6 +305,7 @@ class BankRemoval(Base):
     withdrawal reaches the platforms that synchronised her hashes."""
 
     __tablename__ = "bank_removals"
+    __table_args__ = (NEVER_REUSE,)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)  # the removal sequence
     bank_id: Mapped[int] = mapped_column(ForeignKey("banks.id", ondelete="CASCADE"), nullable=False, index=True)
@@ -313,3 +325,17 @@ class BankSubscription(Base):
     remote_bank: Mapped[str] = mapped_column(String(200), nullable=False)
     cursor: Mapped[str | None] = mapped_column(String(64), nullable=True)
     last_pull_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class IndexRemoval(Base):
+    """Every deleted bank entry, in deletion order, written by a database trigger on
+    ``bank_entries`` (so no code path — bank delete, entry remove, withdrawal, sync removal,
+    restore — can skip it). Each process holding an in-memory index drops the entries removed
+    since its last look (``Runtime.refresh_index``), as it already folds in entries added."""
+
+    __tablename__ = "index_removals"
+    __table_args__ = (NEVER_REUSE,)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)  # the removal sequence
+    entry_id: Mapped[int] = mapped_column(Integer, nullable=False)
+    signal_type: Mapped[str] = mapped_column(String(32), nullable=False)
