@@ -57,7 +57,7 @@ def main() -> int:
             import haechi.workers.tasks as tasks
 
             tasks.QUEUE = queue
-            h = Haechi(home=root / "home", database_url=url, broker_url=REDIS, workers=1)
+            h = Haechi(home=root / "home", database_url=url, broker_url=REDIS, workers=1, queue=queue)
             h.create_bank("b")
             list(h.add_to_bank("b", [root / "bank"]))
             base = None
@@ -89,7 +89,7 @@ def main() -> int:
             idle = time.perf_counter() - t0
             scene(4242).save(root / "late.png")
             list(h.add_to_bank("b", [root / "late.png"]))
-            h._pdq_index = None
+            h.runtime._pdq_index = None
             h.pdq_index()
             scene(4243).save(root / "late2.png")
             with Haechi(home=root / "home", database_url=url) as other:

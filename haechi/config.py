@@ -1,6 +1,9 @@
-"""One settings object, built once at a door (CLI, library, API) and passed down.
+"""One settings object, built once at a door (CLI, library, API, worker) and passed down.
 
-Nothing below the doors reads environment variables: that keeps tests and workers explicit.
+Every ``HAECHI_*`` environment variable is read here, once, by :func:`resolve_settings`; nothing
+else below the doors reads the environment (``tests/test_layers.py`` holds that), which keeps
+tests and workers explicit. Precedence for each setting: argument, ``$HAECHI_<NAME>``, the TOML
+config file, the default.
 """
 
 from __future__ import annotations
@@ -8,6 +11,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import platformdirs
 
@@ -58,6 +62,29 @@ class Settings:
     #: file:///path, or s3://bucket/prefix (with s3_endpoint_url for a non-AWS server)
     storage_url: str | None = None
     s3_endpoint_url: str | None = None
+    #: Fernet key(s) ("new,old" while rotating) instead of <home>/secret.key; never printed
+    secret_key: str | None = field(default=None, repr=False)
+    #: who notices come from (a centre's identity; issue #18 makes it required configuration)
+    sender_name: str = "Deletion support team"
+    sender_org: str = "Digital sex crime victim support centre"
+    sender_email: str = "takedown@example.org"
+    #: RFC 3161 timestamp authority (URL) and its certificate (PEM path) for evidence
+    tsa_url: str | None = None
+    tsa_cert: str | None = None
+    #: RDAP bootstrap base URL for abuse contacts (None: the public IANA-bootstrapped service)
+    rdap_url: str | None = None
+    #: dlib's CNN face detector (slow; finds full profiles the HOG detector misses)
+    face_cnn: bool = False
+    #: Celery queue name, Redis visibility timeout (s), beat periods (s)
+    queue: str = "haechi"
+    visibility_timeout: int = 3600
+    recheck_every: float = 6 * 3600.0
+    watch_poll_every: float = 300.0
+    #: let user-given URLs reach private addresses (test labs only: SSRF protection off)
+    allow_private_urls: bool = False
+    #: test hooks: seconds a worker sleeps before / after a task (SIGKILL tests)
+    test_task_delay: float = 0.0
+    test_task_delay_after: float = 0.0
 
     @property
     def index_dir(self) -> Path:
@@ -73,12 +100,33 @@ def default_home() -> Path:
     return Path(platformdirs.user_data_dir("haechi", appauthor=False))
 
 
+def _flag(raw: object) -> bool:
+    """A boolean from TOML (true/false) or the environment (1/true/yes/on, 0/false/no/off)."""
+    if isinstance(raw, bool):
+        return raw
+    text = str(raw).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError(raw)
+
+
 #: settings a config file or the environment may set (HAECHI_<NAME> upper-case), with their types
-_SETTABLE: dict[str, type] = {
+_SETTABLE: dict[str, Any] = {
     "pdq_threshold": int, "quality_floor": int, "max_pixels": int, "max_file_bytes": int, "max_archive_bytes": int,
     "max_video_bytes": int, "workers": int, "face_threshold": float, "broker_url": str, "storage_url": str,
-    "s3_endpoint_url": str, "video_seconds_per_hash": float, "video_max_frames": int,
+    "s3_endpoint_url": str, "video_seconds_per_hash": float, "video_max_frames": int, "local_features": _flag,
+    "sender_name": str, "sender_org": str, "sender_email": str, "tsa_url": str, "tsa_cert": str, "rdap_url": str,
+    "face_cnn": _flag, "queue": str, "visibility_timeout": int, "recheck_every": float, "watch_poll_every": float,
+    "allow_private_urls": _flag, "test_task_delay": float, "test_task_delay_after": float,
 }
+#: settings only the environment may set: a secret never sits in a config file
+_ENV_ONLY: dict[str, Any] = {"secret_key": str}
+
+
+def _type_name(kind: Any) -> str:
+    return "a boolean" if kind is _flag else kind.__name__
 
 
 def load_config_file(path: Path) -> dict[str, object]:
@@ -103,7 +151,7 @@ def load_config_file(path: Path) -> dict[str, object]:
         try:
             out[key] = _SETTABLE[key](value)
         except (TypeError, ValueError):
-            raise ConfigError(f"{path}: {key} must be {_SETTABLE[key].__name__}, got {value!r}") from None
+            raise ConfigError(f"{path}: {key} must be {_type_name(_SETTABLE[key])}, got {value!r}") from None
     return out
 
 
@@ -130,7 +178,7 @@ def resolve_settings(
         file_cfg = load_config_file(home_path / "haechi.toml")
     url = (database_url or env.get("HAECHI_DATABASE_URL") or str(file_cfg.get("database_url") or "")
            or f"sqlite:///{home_path / 'haechi.db'}")
-    for name, kind in _SETTABLE.items():
+    for name, kind in {**_SETTABLE, **_ENV_ONLY}.items():
         if name in overrides:
             continue
         raw = env.get(f"HAECHI_{name.upper()}")
@@ -138,7 +186,8 @@ def resolve_settings(
             try:
                 overrides[name] = kind(raw)
             except ValueError:
-                raise ConfigError(f"HAECHI_{name.upper()} must be {kind.__name__}, got {raw!r}") from None
+                raise ConfigError(f"HAECHI_{name.upper()} must be {_type_name(kind)}, got "
+                                  f"{'(hidden)' if name in _ENV_ONLY else repr(raw)}") from None
         elif name in file_cfg:
             overrides[name] = file_cfg[name]
     return Settings(home=home_path, database_url=url, **overrides)  # type: ignore[arg-type]

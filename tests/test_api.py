@@ -352,14 +352,13 @@ def test_platform_pulls_a_centres_bank_and_a_withdrawal_reaches_it(tmp_path: Pat
     from typer.testing import CliRunner
 
     from haechi.cli.main import app
-    from haechi.services import victims
 
     centre, platform = tmp_path / "centre", tmp_path / "platform"
     photo = scene(91)
     raw = io.BytesIO()
     photo.save(raw, "PNG")
     with Haechi(home=centre) as h:
-        sub = victims.submit(h, [{"sha256": hashlib.sha256(raw.getvalue()).hexdigest(),
+        sub = h.victim_submit([{"sha256": hashlib.sha256(raw.getvalue()).hexdigest(),
                                   "md5": hashlib.md5(raw.getvalue()).hexdigest(),  # noqa: S324 - a content hash
                                   "pdq": pdq_of(np.asarray(photo)).hash}])
         with h.db.session() as s:
@@ -385,7 +384,7 @@ def test_platform_pulls_a_centres_bank_and_a_withdrawal_reaches_it(tmp_path: Pat
         again = runner.invoke(app, [*pull, "--from", base, "--allow-private"], env={"HAECHI_REMOTE_TOKEN": token})
         assert json.loads(again.output)["added"] == 0  # resumes from its cursor: nothing twice
         with Haechi(home=centre) as h:
-            victims.withdraw(h, sub["case"])
+            h.victim_withdraw(sub["case"])
         after = runner.invoke(app, [*pull, "--from", base, "--allow-private"], env={"HAECHI_REMOTE_TOKEN": token})
         assert json.loads(after.output)["removed"] == 3, after.output
     with Haechi(home=platform) as p:
@@ -451,9 +450,8 @@ def test_bank_sync_feed_pages_adds_and_carries_withdrawals(api: tuple[TestClient
     victim = client.get("/api/banks/victim-submitted/signals", headers=hdr).json()
     assert {x["signal_type"] for x in victim["signals"]} == {"sha256", "md5", "pdq"} and victim["removed"] == []
     # she withdraws: the next sync tells the platform to delete every one of her entries
-    from haechi.services import victims
 
-    victims.withdraw(h, sub.json()["case"])
+    h.victim_withdraw(sub.json()["case"])
     after = client.get("/api/banks/victim-submitted/signals", params={"cursor": victim["next_cursor"]},
                        headers=hdr).json()
     assert sorted(after["removed"]) == sorted(x["entry_id"] for x in victim["signals"]) and after["signals"] == []

@@ -169,7 +169,7 @@ def test_notice_errors(tmp_path: Path, site: str) -> None:
 
 
 def test_watch_finds_reuploads_once(tmp_path: Path, site: str) -> None:
-    from haechi.cases.watch import add_watch, list_watches, parse_every, run_due
+    from haechi.cases.watch import parse_every
 
     ROUTES["/w/board"] = (200, "text/html", b'<html><img src="/w/old.jpg"></html>')
     ROUTES["/w/old.jpg"] = (200, "image/jpeg", _jpeg(71, "resize"))
@@ -182,16 +182,16 @@ def test_watch_finds_reuploads_once(tmp_path: Path, site: str) -> None:
         n = h.draft_notice([item["id"]], "us", "en", recipient="abuse@x.example")
         h.approve_notice(n["id"], by="p")
         h.send_notice(n["id"], export_dir=tmp_path / "out")
-        w = add_watch(h, ref, f"{site}/w/board", "6h", allow_private=True)
-        assert list_watches(h)[0]["every_seconds"] == 6 * 3600
+        w = h.add_watch(ref, f"{site}/w/board", "6h", allow_private=True)
+        assert h.list_watches()[0]["every_seconds"] == 6 * 3600
         # the page now carries a new re-encoded copy next to the old one
         ROUTES["/w/board"] = (200, "text/html", b'<html><img src="/w/old.jpg"><img src="/w/new.jpg"></html>')
         ROUTES["/w/new.jpg"] = (200, "image/jpeg", _jpeg(71, "crop_centre"))
-        (run,) = run_due(h, allow_private=True)
+        (run,) = h.run_watches(allow_private=True)
         assert run["watch"] == w["watch"] and len(run["new_items"]) == 1
         assert run["new_items"][0]["status"] == "reuploaded"
-        assert run_due(h, allow_private=True) == []  # not due again for 6 hours
-        (again,) = run_due(h, run_all=True, allow_private=True)
+        assert h.run_watches(allow_private=True) == []  # not due again for 6 hours
+        (again,) = h.run_watches(run_all=True, allow_private=True)
         assert again["new_items"] == []  # nothing duplicated
         assert len(h.show_case(ref)["items"]) == 2
     for bad in ("6", "0h", "10s", "every day"):

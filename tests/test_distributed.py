@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import subprocess
@@ -79,7 +80,7 @@ def _corpus(tmp_path: Path) -> tuple[Path, Path]:
 def test_distributed_scan_matches_in_process(tmp_path: Path, env: dict[str, str]) -> None:
     bank, found = _corpus(tmp_path)
     h = Haechi(home=env["HAECHI_HOME"], database_url=env["HAECHI_DATABASE_URL"], workers=1,
-               broker_url=env["HAECHI_BROKER_URL"])
+               broker_url=env["HAECHI_BROKER_URL"], queue=env["HAECHI_QUEUE"])
     os.environ["HAECHI_QUEUE"] = env["HAECHI_QUEUE"]
     try:
         h.create_bank("v")
@@ -113,7 +114,7 @@ def test_distributed_scan_matches_in_process(tmp_path: Path, env: dict[str, str]
 def test_sigkill_mid_task_loses_and_duplicates_nothing(tmp_path: Path, env: dict[str, str]) -> None:
     bank, found = _corpus(tmp_path)
     h = Haechi(home=env["HAECHI_HOME"], database_url=env["HAECHI_DATABASE_URL"], workers=1,
-               broker_url=env["HAECHI_BROKER_URL"])
+               broker_url=env["HAECHI_BROKER_URL"], queue=env["HAECHI_QUEUE"])
     try:
         h.create_bank("v")
         list(h.add_to_bank("v", [bank]))
@@ -173,7 +174,7 @@ def cluster(env: dict[str, str]) -> Iterator[Haechi]:
     import haechi.workers.tasks as tasks
 
     h = Haechi(home=env["HAECHI_HOME"], database_url=env["HAECHI_DATABASE_URL"], workers=1,
-               broker_url=env["HAECHI_BROKER_URL"])
+               broker_url=env["HAECHI_BROKER_URL"], queue=env["HAECHI_QUEUE"])
     old_queue = tasks.QUEUE
     tasks.QUEUE = env["HAECHI_QUEUE"]
     os.environ["HAECHI_QUEUE"] = env["HAECHI_QUEUE"]
@@ -189,7 +190,6 @@ def test_distributed_capture_recheck_crawl_and_beat(tmp_path: Path, env: dict[st
                                                      site: str) -> None:  # noqa: F811
     import haechi.workers.tasks as tasks
     from haechi.cases import service as cases
-    from haechi.cases.watch import add_watch
 
     h = cluster
     case = h.create_case(victim_ref="v-dist")["case"]
@@ -205,14 +205,14 @@ def test_distributed_capture_recheck_crawl_and_beat(tmp_path: Path, env: dict[st
         with h.db.session() as s:
             item, _ = cases.add_item(s, case, f"{site}/gone", [], "test")
             cases.set_item_status(s, item["id"], "notified", "test")
-        tasks._haechi = h  # the beat task runs here, against this instance
-        os.environ["HAECHI_ALLOW_PRIVATE_URLS"] = "1"
+        # the beat task runs here, against this instance's database, configured for the test lab
+        tasks._haechi = Haechi(settings=dataclasses.replace(h.settings, allow_private_urls=True))
         try:
             recheck_job = tasks.schedule_rechecks.run()
-            add_watch(h, case, f"{site}/page.html", "1h", allow_private=True)
+            h.add_watch(case, f"{site}/page.html", "1h", allow_private=True)
             watch_job = tasks.schedule_watches.run()
         finally:
-            os.environ.pop("HAECHI_ALLOW_PRIVATE_URLS", None)
+            tasks._haechi.close()
             tasks._haechi = None
         assert recheck_job and watch_job
         (rechecked,) = list(h.job_results(recheck_job, timeout=60))

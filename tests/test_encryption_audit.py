@@ -14,7 +14,6 @@ from sqlalchemy import create_engine, inspect, text
 
 from haechi import Haechi
 from haechi.media import decode_image
-from haechi.services import victims
 from tests.conftest import SHARED_DATA
 
 FR = SHARED_DATA / "faces_face_recognition"
@@ -76,7 +75,7 @@ def test_no_victim_data_in_the_clear_anywhere(tmp_path: Path, database_url: str)
                                draft_min_side=1024)
             eng = face_engine()
             embedding = eng.embed(img.rgb, eng.detect(img.rgb)[0]).tobytes()
-        victims.submit(h, [{"sha256": "a" * 64, "md5": "b" * 32, "pdq": "c" * 63 + "1", "kind": "image"}])
+        h.victim_submit([{"sha256": "a" * 64, "md5": "b" * 32, "pdq": "c" * 63 + "1", "kind": "image"}])
         h.backup(home / "backups" / "b.tar.gz", include_key=False)
         needles = _needles(embedding)
         assert _scan_files(home, needles) == []

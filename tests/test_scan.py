@@ -160,9 +160,9 @@ def test_local_feature_index_is_kept_between_scans_and_follows_bank_changes(
     copy = tmp_path / "copy.jpg"
     im.crop((60, 10, im.width - 20, im.height - 70)).transpose(Image.Transpose.ROTATE_90).save(copy, quality=85)
     assert not any(m["label"] == "img_5" for m in next(haechi.scan([copy]))["matches"])
-    first = haechi._local_cache
+    first = haechi.runtime._local_cache
     next(haechi.scan([copy]))
-    assert haechi._local_cache is first  # unchanged bank: the built index is reused
+    assert haechi.runtime._local_cache is first  # unchanged bank: the built index is reused
     (added,) = list(haechi.add_to_bank("b", [images / "img_5.png"], label="img_5"))
     found = [m for m in next(haechi.scan([copy]))["matches"] if m["label"] == "img_5"]
     assert found and found[0]["signal_type"] == "orb", found  # found by local features, not PDQ

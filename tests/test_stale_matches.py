@@ -102,11 +102,11 @@ def test_removing_one_entry_or_a_victims_withdrawal_then_new_submissions(tmp_pat
                                                                          ) -> None:
     a, b = _unrelated_pair()
     with Haechi(home=tmp_path / "home", database_url=database_url, workers=1) as h:
-        first = victims.submit(h, [{"sha256": "1" * 64, "md5": "2" * 32, "pdq": a}])
+        first = h.victim_submit([{"sha256": "1" * 64, "md5": "2" * 32, "pdq": a}])
         assert {m["bank"] for m in h.lookup("pdq", a)} == {victims.BANK}
-        victims.withdraw(h, first["case"])
+        h.victim_withdraw(first["case"])
         for k in range(3):  # other victims submit after her withdrawal
-            victims.submit(h, [{"sha256": f"{k + 3}" * 64, "md5": f"{k + 3}" * 32,
+            h.victim_submit([{"sha256": f"{k + 3}" * 64, "md5": f"{k + 3}" * 32,
                                 "pdq": b if k == 0 else pdq_of(np.asarray(scene(310 + k))).hash}])
         assert h.lookup("pdq", a) == []
         assert h.lookup("md5", "2" * 32) == []

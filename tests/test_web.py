@@ -253,7 +253,6 @@ def test_victim_video_hashes_find_a_reencoded_copy(tmp_path: Path) -> None:
 
     from haechi.demo.video_samples import clip_frames, resize, write_video
     from haechi.media.video import VideoInfo, VideoLimits, iter_frames
-    from haechi.services import victims
     from haechi.signals.pdq import bits_to_hex
 
     original, copy = tmp_path / "mine.mp4", tmp_path / "copy.mp4"
@@ -264,11 +263,11 @@ def test_victim_video_hashes_find_a_reencoded_copy(tmp_path: Path) -> None:
         bits, quality = pdqhash.compute(f.rgb)
         frames.append({"t_s": f.t_s, "pdq": bits_to_hex(bits), "quality": int(quality)})
     with Haechi(home=tmp_path / "home", workers=1) as h:
-        sub = victims.submit(h, [{"kind": "video", "sha256": "e" * 64, "md5": "f" * 32, "frames": frames}])
+        sub = h.victim_submit([{"kind": "video", "sha256": "e" * 64, "md5": "f" * 32, "frames": frames}])
         assert sub["hashes"] == 3  # SHA-256, MD5, one vPDQ
         (row,) = list(h.scan([copy]))
         assert any(m["bank"] == "victim-submitted" and m["signal_type"] in ("vpdq", "video_frame")
                    for m in row["matches"]), row["matches"]
-        victims.withdraw(h, sub["case"])
+        h.victim_withdraw(sub["case"])
         (row,) = list(h.scan([copy]))
         assert not any(m["bank"] == "victim-submitted" for m in row["matches"])

@@ -28,7 +28,6 @@ from haechi.app import Haechi
 from haechi.errors import AlreadyExists, ConfigError, HaechiError, InputError, NotFound
 from haechi.services import accounts
 from haechi.services.accounts import Principal
-from haechi.sources import MediaRef
 from haechi.sources.web import FetchLimits, fetch
 
 MAX_UPLOAD = 200 * 1024 * 1024
@@ -225,10 +224,7 @@ def create_app(haechi: Haechi, *, lookup_rate: float = 2000.0, allow_private_url
         return out
 
     def _hash_bytes(name: str, data: bytes) -> dict[str, Any]:
-        ref = MediaRef(path=name, data=data)
-        from haechi.services.analyse import analyse
-
-        return analyse(ref, haechi._opts()).public()
+        return haechi.hash_bytes(name, data)
 
     def _hash_url(url: str) -> dict[str, Any]:
         res = fetch(url, url_limits, accept="image/*,video/*")
@@ -439,12 +435,11 @@ def create_app(haechi: Haechi, *, lookup_rate: float = 2000.0, allow_private_url
     def victim_submit(body: VictimIn, request: Request) -> dict[str, Any]:
         """Victim self-service without an account: hashes made on her device (never media) open a
         case; the answer carries the case number and PIN, once. Rate limited per client."""
-        from haechi.services import victims
 
         client = request.client.host if request.client else "?"
         if not submit_limiter.allow(f"victim:{client}"):
             raise HTTPException(429, "too many submissions; wait a minute")
-        return victims.submit(haechi, [f.model_dump(exclude_none=True) for f in body.files])
+        return haechi.victim_submit([f.model_dump(exclude_none=True) for f in body.files])
 
     from haechi.web.routes import make_router
 

@@ -9,7 +9,6 @@ are kept per process: with N workers a client may make up to N times the configu
 
 from __future__ import annotations
 
-import os
 import socket
 
 from fastapi import FastAPI
@@ -24,7 +23,7 @@ def create() -> FastAPI:
     URLs are fetched for /h/hash only when ``$HAECHI_ALLOW_PRIVATE_URLS`` is ``1``."""
     h = Haechi()
     h.pdq_index()  # loaded before the first request, not during it
-    return create_app(h, allow_private_urls=os.environ.get("HAECHI_ALLOW_PRIVATE_URLS", "") == "1")
+    return create_app(h, allow_private_urls=h.settings.allow_private_urls)
 
 
 def serve_processes(host: str, port: int, workers: int) -> None:

@@ -5,7 +5,6 @@ base URL is ``$HAECHI_RDAP_URL`` (default https://rdap.org, which redirects to t
 from __future__ import annotations
 
 import json
-import os
 import socket
 from typing import Any
 
@@ -42,7 +41,7 @@ def abuse_from_rdap(doc: dict[str, Any]) -> str | None:
 
 def rdap_abuse_contact(host: str, base_url: str | None = None, allow_private: bool = False) -> str | None:
     """Abuse e-mail for ``host`` from RDAP, or None. Never raises for network trouble."""
-    base = (base_url or os.environ.get("HAECHI_RDAP_URL") or DEFAULT_RDAP).rstrip("/")
+    base = (base_url or DEFAULT_RDAP).rstrip("/")
     try:
         ip = str(socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)[0][4][0])
     except (socket.gaierror, UnicodeError, IndexError):

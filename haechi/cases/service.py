@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import make_msgid
+from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -31,7 +32,29 @@ from haechi.store.crypto import Cipher
 from haechi.store.models import Case, CaseItem, Notice
 
 TEMPLATES = Path(__file__).parent / "templates"
-STATUSES = ("found", "notified", "removed", "still_up", "reuploaded")
+
+
+class ItemStatus(StrEnum):
+    """Where a case item stands (stored as these strings; ``str(x) == x.value``)."""
+
+    FOUND = "found"
+    NOTIFIED = "notified"
+    REMOVED = "removed"
+    STILL_UP = "still_up"
+    REUPLOADED = "reuploaded"
+
+
+class NoticeStatus(StrEnum):
+    """A notice's life: drafted, approved by a second person, sent (or exported)."""
+
+    DRAFT = "draft"
+    APPROVED = "approved"
+    SENT = "sent"
+
+
+STATUSES = tuple(str(x) for x in ItemStatus)
+#: statuses that still need action (the material is, or may be, up)
+AWAITING_ACTION = (ItemStatus.FOUND, ItemStatus.STILL_UP, ItemStatus.REUPLOADED)
 
 
 @lru_cache(maxsize=1)
@@ -166,7 +189,8 @@ def render(regime: str, lang: str, case_ref: str, urls: list[str], sender: Sende
 
 
 def draft_notice(session: Session, item_ids: list[int], regime: str, lang: str, sender: Sender, actor: str,
-                 deadline_hours: int | None = None, recipient: str | None = None) -> dict[str, Any]:
+                 deadline_hours: int | None = None, recipient: str | None = None, rdap_url: str | None = None
+                 ) -> dict[str, Any]:
     items = list(session.scalars(select(CaseItem).where(CaseItem.id.in_(item_ids))))
     if len(items) != len(set(item_ids)):
         missing = set(item_ids) - {i.id for i in items}
@@ -190,9 +214,9 @@ def draft_notice(session: Session, item_ids: list[int], regime: str, lang: str, 
     if recipient is None and host:
         from haechi.cases.recipients import rdap_abuse_contact
 
-        recipient = rdap_abuse_contact(host)
+        recipient = rdap_abuse_contact(host, rdap_url)
     notice = Notice(case_id=case.id, item_ids=json.dumps(sorted(item_ids)), regime=regime, lang=lang,
-                    recipient=recipient, subject=subject, body=body, status="draft", deadline_hours=hours)
+                    recipient=recipient, subject=subject, body=body, status=NoticeStatus.DRAFT, deadline_hours=hours)
     session.add(notice)
     session.flush()
     custody.append(session, "notice_draft", actor, case_ref=case.case_ref,
@@ -225,8 +249,8 @@ def approve_notice(session: Session, notice_id: int, by: str) -> dict[str, Any]:
     n = session.get(Notice, notice_id)
     if n is None:
         raise NotFound("notice", str(notice_id))
-    if n.status == "draft":
-        n.status, n.approved_by, n.approved_at = "approved", by, datetime.now(UTC)
+    if n.status == NoticeStatus.DRAFT:
+        n.status, n.approved_by, n.approved_at = NoticeStatus.APPROVED, by, datetime.now(UTC)
         n.message_id = make_msgid(domain="haechi.local")  # fixed now: a resend reuses it
         case = session.get(Case, n.case_id)
         custody.append(session, "notice_approve", by, case_ref=case.case_ref if case else None,
@@ -238,7 +262,7 @@ def mark_sent(session: Session, notice_id: int, actor: str, channel: str) -> Non
     n = session.get(Notice, notice_id)
     assert n is not None
     now = datetime.now(UTC)
-    n.status, n.sent_at = "sent", now
+    n.status, n.sent_at = NoticeStatus.SENT, now
     for item in session.scalars(select(CaseItem).where(CaseItem.id.in_(json.loads(n.item_ids)))):
         if item.status == "found":
             item.status, item.notified_at = "notified", now
@@ -261,7 +285,7 @@ def due(session: Session, within_hours: float = 12.0, now: datetime | None = Non
     """Sent notices whose items are not yet removed: overdue ones and those due soon."""
     now = now or datetime.now(UTC)
     out = []
-    for n in session.scalars(select(Notice).where(Notice.status == "sent")):
+    for n in session.scalars(select(Notice).where(Notice.status == NoticeStatus.SENT)):
         assert n.sent_at is not None
         deadline = _utc(n.sent_at) + timedelta(hours=n.deadline_hours)
         pending = [i for i in session.scalars(select(CaseItem).where(CaseItem.id.in_(json.loads(n.item_ids))))

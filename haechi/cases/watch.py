@@ -20,7 +20,7 @@ from haechi.errors import InputError
 from haechi.store.models import Case, CaseItem, Watch
 
 if TYPE_CHECKING:
-    from haechi.app import Haechi
+    from haechi.runtime import Runtime
 
 _EVERY = re.compile(r"^(\d+)\s*([smhd])$")
 _UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -36,7 +36,7 @@ def parse_every(text: str) -> int:
     return seconds
 
 
-def add_watch(h: Haechi, case_ref: str, source: str, every: str, allow_private: bool = False) -> dict[str, Any]:
+def add_watch(rt: Runtime, case_ref: str, source: str, every: str, allow_private: bool = False) -> dict[str, Any]:
     from haechi.cases.service import _case
 
     seconds = parse_every(every)
@@ -51,7 +51,7 @@ def add_watch(h: Haechi, case_ref: str, source: str, every: str, allow_private: 
         if not (Path(source) / "result.json").is_file():
             raise InputError(source, "a watch source is a URL or a Telegram export folder (with result.json)")
         kind = "telegram"
-    with h.db.session() as s:
+    with rt.db.session() as s:
         case = _case(s, case_ref)
         if case.status != "open":
             raise InputError(case_ref, "case is closed")
@@ -61,16 +61,16 @@ def add_watch(h: Haechi, case_ref: str, source: str, every: str, allow_private: 
         return {"watch": w.id, "case": case_ref, "kind": kind, "source": source, "every_seconds": seconds}
 
 
-def list_watches(h: Haechi) -> list[dict[str, Any]]:
-    with h.db.session() as s:
+def list_watches(rt: Runtime) -> list[dict[str, Any]]:
+    with rt.db.session() as s:
         rows = s.execute(select(Watch, Case.case_ref).join(Case, Case.id == Watch.case_id).order_by(Watch.id)).all()
         return [{"watch": w.id, "case": ref, "kind": w.kind, "source": w.source, "every_seconds": w.every_seconds,
                  "last_run": w.last_run.isoformat() if w.last_run else None} for w, ref in rows]
 
 
-def _due(h: Haechi, run_all: bool, now: datetime, watch_ids: list[int] | None = None
+def _due(rt: Runtime, run_all: bool, now: datetime, watch_ids: list[int] | None = None
          ) -> list[tuple[int, str, str, str, int]]:
-    with h.db.session() as s:
+    with rt.db.session() as s:
         q = select(Watch, Case).join(Case, Case.id == Watch.case_id).where(Case.status == "open")
         if watch_ids is not None:
             q = q.where(Watch.id.in_(watch_ids))
@@ -81,36 +81,36 @@ def _due(h: Haechi, run_all: bool, now: datetime, watch_ids: list[int] | None = 
                 + timedelta(seconds=w.every_seconds) <= now]
 
 
-def due_watch_ids(h: Haechi) -> list[int]:
+def due_watch_ids(rt: Runtime) -> list[int]:
     """Ids of the watches of open cases that are due now (Celery beat enqueues them)."""
-    return [d[0] for d in _due(h, False, datetime.now(UTC))]
+    return [d[0] for d in _due(rt, False, datetime.now(UTC))]
 
 
-def run_due(h: Haechi, run_all: bool = False, actor: str = "watch", allow_private: bool = False,
+def run_due(rt: Runtime, run_all: bool = False, actor: str = "watch", allow_private: bool = False,
             watch_ids: list[int] | None = None) -> list[dict[str, Any]]:
     from haechi.cases import service as cases
+    from haechi.services import evidence as evidence_service
 
     now = datetime.now(UTC)
-    due = _due(h, run_all, now, watch_ids)
+    due = _due(rt, run_all, now, watch_ids)
     results = []
     for watch_id, kind, source, case_ref, case_id in due:
         found: list[tuple[str, dict[str, Any]]] = []  # (item url, media)
         error = None
         if kind == "url":
-            (cap,) = list(h.capture([source], case_ref=case_ref, actor=actor, screenshot=False,
-                                    allow_private=allow_private))
+            (cap,) = list(evidence_service.capture_urls(rt, [source], case_ref, actor, False, allow_private))
             error = cap["error"]
             for m in cap["media"]:
                 if m["matches"]:
                     found.append((source, {k: m.get(k) for k in ("url", "sha256", "md5", "pdq", "matches")}))
         else:
-            for row in h.ingest("telegram", source, case_ref=case_ref, actor=actor):
+            for row in evidence_service.ingest(rt, "telegram", source, case_ref, actor):
                 if row["kind"] == "item" and row.get("matches"):
                     key = f"telegram:{row.get('chat_id')}/{row.get('message_id')}"
                     found.append((key, {"url": key, "sha256": row["sha256"], "md5": row["md5"], "pdq": row["pdq"],
                                         "matches": row["matches"]}))
         new_items = []
-        with h.db.session() as s:
+        with rt.db.session() as s:
             known = {m.get("sha256") for i in s.scalars(select(CaseItem).where(CaseItem.case_id == case_id))
                      for m in json.loads(i.media)}
             came_back = any(i.status in ("notified", "removed") for i in
@@ -120,14 +120,14 @@ def run_due(h: Haechi, run_all: bool = False, actor: str = "watch", allow_privat
                 continue
             known.add(media["sha256"])
             item_url = url if url != source else f"{source}#{media['sha256'][:12]}"
-            with h.db.session() as s:
+            with rt.db.session() as s:
                 item, created = cases.add_item(s, case_ref, item_url, [media], actor)
                 if created and came_back:
                     cases.set_item_status(s, item["id"], "reuploaded", actor, {"watch": watch_id})
                     item["status"] = "reuploaded"
             if created:
                 new_items.append(item)
-        with h.db.session() as s:
+        with rt.db.session() as s:
             w = s.get(Watch, watch_id)
             if w is not None:
                 w.last_run = now

@@ -230,20 +230,16 @@ def watch_add(ctx: typer.Context, case: str,
               allow_private: Annotated[bool, typer.Option("--allow-private", help="Test servers only.")] = False,
               json_out: JsonOpt = False, home: HomeOpt = None) -> None:
     """Watch a source for re-uploads of the case's media."""
-    from haechi.cases.watch import add_watch
-
     with handled(), open_haechi(home, ctx) as h:
-        w = add_watch(h, case, source, every, allow_private)
+        w = h.add_watch(case, source, every, allow_private)
     emit_json(w) if json_out else out.print(f"watch {w['watch']}: {w['source']} every {w['every_seconds']}s")
 
 
 @watch_app.command("list")
 def watch_list(ctx: typer.Context, json_out: JsonOpt = False, home: HomeOpt = None) -> None:
     """All watches."""
-    from haechi.cases.watch import list_watches
-
     with handled(), open_haechi(home, ctx) as h:
-        rows = list_watches(h)
+        rows = h.list_watches()
     for w in rows:
         emit_json(w) if json_out else out.print(f"{w['watch']} {w['case']} {w['kind']} {w['source']} "
                                                 f"every {w['every_seconds']}s, last run {w['last_run']}")
@@ -254,10 +250,8 @@ def watch_run(ctx: typer.Context, run_all: Annotated[bool, typer.Option("--all",
               allow_private: Annotated[bool, typer.Option("--allow-private", help="Test servers only.")] = False,
               by: ByOpt = None, json_out: JsonOpt = False, home: HomeOpt = None) -> None:
     """Run due watches (call from cron, a systemd timer or Celery beat); new copies become items."""
-    from haechi.cases.watch import run_due
-
     with handled(), open_haechi(home, ctx) as h:
-        rows = run_due(h, run_all, by or "watch", allow_private)
+        rows = h.run_watches(run_all, by or "watch", allow_private)
     for r in rows:
         emit_json(r) if json_out else out.print(f"watch {r['watch']} ({r['case']}): {len(r['new_items'])} new item(s)"
                                                 + (f" — {r['error']}" if r["error"] else ""))

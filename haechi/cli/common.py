@@ -14,7 +14,7 @@ from rich.console import Console
 from sqlalchemy.exc import OperationalError
 
 from haechi.app import Haechi
-from haechi.errors import AlreadyExists, HaechiError, InputError, NotFound
+from haechi.errors import AlreadyExists, HaechiError, InputError, NotFound, RemoteError
 
 HomeOpt = Annotated[
     str | None,
@@ -50,6 +50,9 @@ def handled() -> Iterator[None]:
     except InputError as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
+    except RemoteError as exc:  # not the caller's mistake: a timer or a person may retry
+        err.print(f"[red]error:[/red] {exc} (another system failed; try again later)")
+        raise typer.Exit(1) from None
     except HaechiError as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(1) from None

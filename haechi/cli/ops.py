@@ -64,16 +64,12 @@ def _check(name: str, fn: Any) -> dict[str, Any]:
 
 def doctor_command(ctx: typer.Context, json_out: JsonOpt = False, home: HomeOpt = None) -> None:
     """Check database, broker, storage, keys and optional tools; say what is missing."""
-    from sqlalchemy import text
-
     results = []
     with handled():
         h = open_haechi(home, ctx)
 
     def database() -> str:
-        with h.db.engine.connect() as conn:
-            version = conn.execute(text("select version_num from alembic_version")).scalar()
-        return f"{h.db.dialect} reachable, schema at {version}"
+        return f"{h.db.dialect} reachable, schema at {h.db.schema_version()}"
 
     def storage() -> str:
         probe = h.settings.home / ".doctor"
@@ -102,9 +98,9 @@ def doctor_command(ctx: typer.Context, json_out: JsonOpt = False, home: HomeOpt 
         url = h.settings.broker_url
         if not url:
             return "not configured (HAECHI_BROKER_URL unset): scans run in-process"
-        from haechi.workers.tasks import make_app
+        from haechi.jobs import make_app
 
-        with make_app(url).connection_for_write() as conn:
+        with make_app(h.settings, url).connection_for_write() as conn:
             conn.ensure_connection(max_retries=1, timeout=3)
         return f"{url.split('@')[-1]} reachable"
 

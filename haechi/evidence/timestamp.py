@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from haechi.errors import InputError
+from haechi.errors import RemoteError
 
 TSR_NAME = "timestamp.tsr"
 
@@ -44,18 +43,18 @@ def request_timestamp(data: bytes, tsa_url: str, timeout_s: float = 20.0) -> Sta
         resp = httpx.post(tsa_url, content=req.as_bytes(), timeout=timeout_s, trust_env=False,
                           headers={"Content-Type": "application/timestamp-query"})
     except httpx.HTTPError as exc:
-        raise InputError(tsa_url, f"timestamp authority unreachable: {exc}") from None
+        raise RemoteError(tsa_url, f"timestamp authority unreachable: {exc}") from None
     if resp.status_code != 200:
-        raise InputError(tsa_url, f"timestamp authority answered HTTP {resp.status_code}")
+        raise RemoteError(tsa_url, f"timestamp authority answered HTTP {resp.status_code}")
     try:
         parsed = tsa.decode_timestamp_response(resp.content)
     except Exception as exc:  # noqa: BLE001 - the decoder raises its own error types
-        raise InputError(tsa_url, f"malformed timestamp response: {exc}") from None
+        raise RemoteError(tsa_url, f"malformed timestamp response: {exc}") from None
     if parsed.status not in (0, 1):  # granted, grantedWithMods
-        raise InputError(tsa_url, f"timestamp refused: status {parsed.status} {parsed.status_string}")
+        raise RemoteError(tsa_url, f"timestamp refused: status {parsed.status} {parsed.status_string}")
     info = parsed.tst_info
     if info.message_imprint.message != hashlib.new(_hash_name(info), data).digest():
-        raise InputError(tsa_url, "timestamp covers different data than requested")
+        raise RemoteError(tsa_url, "timestamp covers different data than requested")
     return Stamp(resp.content, info.gen_time.isoformat(), int(info.serial_number))
 
 
@@ -89,7 +88,7 @@ def verify_token(token: bytes, data: bytes, root_pem: bytes | None = None) -> di
     return out
 
 
-def tsa_settings() -> tuple[str | None, bytes | None]:
-    url = os.environ.get("HAECHI_TSA_URL") or None
-    cert = os.environ.get("HAECHI_TSA_CERT")
-    return url, (Path(cert).read_bytes() if cert and Path(cert).exists() else None)
+def tsa_settings(url: str | None, cert: str | None) -> tuple[str | None, bytes | None]:
+    """The TSA URL (``Settings.tsa_url``) and its certificate's PEM bytes (``Settings.tsa_cert``,
+    a path; None when unset or missing)."""
+    return url or None, (Path(cert).read_bytes() if cert and Path(cert).exists() else None)

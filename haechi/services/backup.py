@@ -28,7 +28,7 @@ from haechi.store.blobs import read_bytes
 from haechi.store.models import Base
 
 if TYPE_CHECKING:
-    from haechi.app import Haechi
+    from haechi.runtime import Runtime
 
 FORMAT = "haechi-backup/1"
 
@@ -57,7 +57,7 @@ def _add(tar: tarfile.TarFile, name: str, data: bytes, manifest: dict[str, str])
     manifest[name] = hashlib.sha256(data).hexdigest()
 
 
-def backup(h: Haechi, out: Path, include_key: bool = False) -> dict[str, Any]:
+def backup(rt: Runtime, out: Path, include_key: bool = False) -> dict[str, Any]:
     tables = list(Base.metadata.sorted_tables)
     manifest: dict[str, str] = {}
     counts: dict[str, int] = {}
@@ -65,22 +65,22 @@ def backup(h: Haechi, out: Path, include_key: bool = False) -> dict[str, Any]:
     tmp = out.with_name(out.name + ".part")
     with tarfile.open(tmp, "w:gz") as tar:
         # one read transaction: a consistent snapshot on PostgreSQL (repeatable read) and SQLite
-        with h.db.engine.connect() as conn:
-            if h.db.dialect == "postgresql":
+        with rt.db.engine.connect() as conn:
+            if rt.db.dialect == "postgresql":
                 conn.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"))
             for table in tables:
                 rows = conn.execute(select(table)).mappings().all()
                 lines = [json.dumps({k: _encode(v) for k, v in row.items()}, ensure_ascii=False) for row in rows]
                 _add(tar, f"db/{table.name}.jsonl", ("\n".join(lines) + "\n" if lines else "").encode(), manifest)
                 counts[table.name] = len(rows)
-        store = h.blobs
+        store = rt.blobs
         files = 0
         for key in store.keys():  # noqa: SIM118 - a BlobStore, not a dict
             _add(tar, f"evidence/{key}", read_bytes(store, key), manifest)
             files += 1
-        if include_key and h.settings.key_file.exists():
-            _add(tar, "secret.key", h.settings.key_file.read_bytes(), manifest)
-        meta = {"format": FORMAT, "tool": __version__, "dialect": h.db.dialect, "tables": counts,
+        if include_key and rt.settings.key_file.exists():
+            _add(tar, "secret.key", rt.settings.key_file.read_bytes(), manifest)
+        meta = {"format": FORMAT, "tool": __version__, "dialect": rt.db.dialect, "tables": counts,
                 "evidence_files": files, "key_included": include_key, "files": manifest}
         data = json.dumps(meta, indent=1).encode()
         info = tarfile.TarInfo("manifest.json")
@@ -129,27 +129,27 @@ def verify(path: Path) -> dict[str, Any]:
             "key_included": meta["key_included"]}
 
 
-def restore(h: Haechi, path: Path) -> dict[str, Any]:
+def restore(rt: Runtime, path: Path) -> dict[str, Any]:
     meta, blobs = _read(path)
     tables = list(Base.metadata.sorted_tables)
-    with h.db.session() as s:
+    with rt.db.session() as s:
         for table in tables:
             if s.execute(select(func.count()).select_from(table)).scalar():
-                raise InputError(str(h.settings.home), f"restore needs an empty database; {table.name} has rows")
+                raise InputError(str(rt.settings.home), f"restore needs an empty database; {table.name} has rows")
         for table in tables:
             raw = blobs.get(f"db/{table.name}.jsonl", b"").decode()
             rows = [{k: _decode(v) for k, v in json.loads(line).items()} for line in raw.splitlines() if line]
             for i in range(0, len(rows), 1000):
                 s.execute(insert(table), rows[i : i + 1000])
-        if h.db.dialect == "postgresql":  # keep sequences ahead of the restored ids
+        if rt.db.dialect == "postgresql":  # keep sequences ahead of the restored ids
             for table in tables:
                 if "id" in table.c and table.c.id.type.python_type is int:
                     # table names come from our own models, never from input
                     sql = (f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), "  # noqa: S608
                            f"COALESCE((SELECT MAX(id) FROM {table.name}), 0) + 1, false)")
                     s.execute(text(sql))
-    store = h.blobs
-    with tempfile.TemporaryDirectory(dir=h.settings.home) as staging:
+    store = rt.blobs
+    with tempfile.TemporaryDirectory(dir=rt.settings.home) as staging:
         for name, data in blobs.items():
             if name.startswith("evidence/"):
                 key = name[len("evidence/") :]
@@ -161,8 +161,8 @@ def restore(h: Haechi, path: Path) -> dict[str, Any]:
                 store.put_file(key, target)
                 if local is None:
                     target.unlink()
-    if "secret.key" in blobs and not h.settings.key_file.exists():
+    if "secret.key" in blobs and not rt.settings.key_file.exists():
         from haechi.store.crypto import write_key_file
 
-        write_key_file(h.settings.key_file, blobs["secret.key"])
+        write_key_file(rt.settings.key_file, blobs["secret.key"])
     return {"restored": meta["tables"], "evidence_files": meta["evidence_files"], "key_restored": "secret.key" in blobs}

@@ -9,12 +9,14 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete as sql_delete
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from haechi.errors import AlreadyExists, BadSignal, InputError, NotFound
@@ -23,6 +25,9 @@ from haechi.signals import SIGNAL_TYPES
 from haechi.signals import vpdq as vpdq_signal
 from haechi.store.crypto import Cipher
 from haechi.store.models import Bank, BankEntry, BankRemoval, BankSubscription, LocalFeatureSet, VideoHash
+
+if TYPE_CHECKING:
+    from haechi.runtime import Runtime
 
 EXCHANGE_COLUMNS = ("signal_type", "signal", "label")
 
@@ -76,6 +81,10 @@ def create_bank(session: Session, name: str, description: str = "") -> Bank:
     session.add(bank)
     session.flush()
     return bank
+
+
+def update_bank(session: Session, name: str, description: str) -> None:
+    get_bank(session, name).description = description
 
 
 def list_banks(session: Session) -> list[dict[str, Any]]:
@@ -293,8 +302,8 @@ def remove_entry(session: Session, bank: Bank, entry_id: int) -> None:
     entry = session.get(BankEntry, entry_id)
     if entry is None or entry.bank_id != bank.id:
         raise NotFound("entry", f"{entry_id} in bank {bank.name}")
-    session.execute(delete(LocalFeatureSet).where(LocalFeatureSet.entry_id == entry_id))
-    session.execute(delete(VideoHash).where(VideoHash.entry_id == entry_id))
+    session.execute(sql_delete(LocalFeatureSet).where(LocalFeatureSet.entry_id == entry_id))
+    session.execute(sql_delete(VideoHash).where(VideoHash.entry_id == entry_id))
     session.delete(entry)
     session.add(BankRemoval(bank_id=bank.id, entry_id=entry_id))
 
@@ -333,9 +342,96 @@ def changes(session: Session, bank: Bank, cursor: str | None, limit: int) -> dic
 
 
 def delete_bank(session: Session, bank: Bank) -> None:
-    session.execute(delete(LocalFeatureSet).where(LocalFeatureSet.bank_id == bank.id))
-    session.execute(delete(VideoHash).where(VideoHash.bank_id == bank.id))
-    session.execute(delete(BankEntry).where(BankEntry.bank_id == bank.id))
-    session.execute(delete(BankRemoval).where(BankRemoval.bank_id == bank.id))
-    session.execute(delete(BankSubscription).where(BankSubscription.bank_id == bank.id))
+    session.execute(sql_delete(LocalFeatureSet).where(LocalFeatureSet.bank_id == bank.id))
+    session.execute(sql_delete(VideoHash).where(VideoHash.bank_id == bank.id))
+    session.execute(sql_delete(BankEntry).where(BankEntry.bank_id == bank.id))
+    session.execute(sql_delete(BankRemoval).where(BankRemoval.bank_id == bank.id))
+    session.execute(sql_delete(BankSubscription).where(BankSubscription.bank_id == bank.id))
     session.delete(bank)
+
+
+# -- use-cases with index upkeep (take a Runtime; the facade and the doors call these) ----------------
+
+def add_media(rt: Runtime, name: str, paths: Iterable[str | os.PathLike[str]],
+              label: str | None = None) -> Iterator[AddResult]:
+    """Hash media under ``paths`` and store its signals in bank ``name`` (never the media; local
+    features encrypted). One transaction per file; each is matchable at once. Yields one
+    :class:`AddResult` per file (its ``error`` says why a file was not added).
+
+    Raises NotFound (bank)."""
+    from haechi.services.matching import video_frame_codes
+    from haechi.signals.local import BANK_FEATURES
+    from haechi.sources import iter_media
+
+    with rt.db.session() as s:
+        get_bank(s, name)
+    nfeat = BANK_FEATURES if rt.settings.local_features else 0
+    opts = rt.analyse_options(local_features=nfeat)
+    cipher = rt.cipher if nfeat else None
+    for record in rt.analyse(iter_media(paths, rt.limits()), opts):
+        with rt.db.session() as s:
+            bank = get_bank(s, name)
+            result, entries = next(add_records(s, bank, [record], label, cipher))
+        pairs = [(e.id, e.signal) for e in entries if e.signal_type == "pdq"
+                 and (e.quality is None or e.quality >= rt.settings.quality_floor)]
+        for e in entries:
+            if e.signal_type == "vpdq":
+                codes, labels = video_frame_codes(e.id, vpdq_signal.pack(record.vpdq()), rt.settings.quality_floor,
+                                                  vpdq_signal.pack_bands(record.bands()))
+                pairs += list(zip(labels, codes, strict=True))
+        rt.index_new(pairs)
+        yield result
+
+
+def import_file(rt: Runtime, name: str, file: str | os.PathLike[str]) -> ImportResult:
+    """Import an exchange file (JSONL or CSV: signal_type, signal[, label]) into bank ``name``;
+    matchable at once. Raises NotFound (bank), InputError (unreadable file)."""
+    with rt.db.session() as s:
+        bank = get_bank(s, name)
+        result = import_signals(s, bank, Path(file))
+        pairs = rt.stored_index_pairs(s, result.entry_ids)
+    rt.index_new(pairs)
+    return result
+
+
+def add_signals(rt: Runtime, name: str, signals: list[tuple[str, str]], label: str | None = None) -> list[int]:
+    """Add hashes (``[(signal_type, signal)]``) to bank ``name``; returns the entry ids (the
+    existing ones when every hash was already there). Raises NotFound (bank), InputError
+    (an invalid hash: nothing is added)."""
+    lines = "\n".join(json.dumps({"signal_type": t, "signal": v, "label": label}) for t, v in signals)
+    with rt.db.session() as s:
+        bank = get_bank(s, name)
+        result = import_text(s, bank, lines + "\n", "request")
+        if result.errors:
+            raise InputError("signal", "; ".join(e.split(": ", 1)[-1] for e in result.errors))
+        pairs = rt.stored_index_pairs(s, result.entry_ids)
+        if not result.entry_ids:  # all duplicates: return the existing entries
+            return find_entries(s, bank, signals)
+    rt.index_new(pairs)
+    return result.entry_ids
+
+
+def find_entries(session: Session, bank: Bank, signals: list[tuple[str, str]]) -> list[int]:
+    """Ids of the entries of ``bank`` that hold these (valid) signals, in order; absent ones skipped."""
+    found: list[int] = []
+    for t, v in signals:
+        norm = SIGNAL_TYPES[t].normalize(v) if t in SIGNAL_TYPES else v
+        if t == "vpdq":
+            norm = vpdq_signal.fingerprint(vpdq_signal.from_exchange(norm))
+        found += list(session.scalars(select(BankEntry.id).where(
+            BankEntry.bank_id == bank.id, BankEntry.signal_type == t, BankEntry.signal == norm)))
+    return found
+
+
+def remove(rt: Runtime, name: str, entry_id: int) -> None:
+    """Remove one entry from bank ``name`` (platforms syncing the bank learn of it; every
+    process's index drops it). Raises NotFound (bank or entry)."""
+    with rt.db.session() as s:
+        remove_entry(s, get_bank(s, name), entry_id)
+    rt.unindex([entry_id])
+
+
+def delete(rt: Runtime, name: str) -> None:
+    """Delete bank ``name`` and all its entries. Raises NotFound (bank)."""
+    with rt.db.session() as s:
+        delete_bank(s, get_bank(s, name))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -11,18 +12,19 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from haechi.errors import InputError, NotFound
+from haechi.errors import InputError, NotFound, RemoteError
 from haechi.evidence import custody
 from haechi.evidence.capture import Screenshotter, capture_page, sha256_file
 from haechi.evidence.package import write_package
 from haechi.evidence.timestamp import TSR_NAME, request_timestamp, stamped_bytes, tsa_settings, verify_token
+from haechi.services.scan import scan_refs
 from haechi.sources import MediaRef
 from haechi.sources.web import FetchLimits
 from haechi.store.blobs import BlobStore, read_bytes, sha256_of
 from haechi.store.models import Capture, CrawlState
 
 if TYPE_CHECKING:
-    from haechi.app import Haechi
+    from haechi.runtime import Runtime
 
 
 #: called inside the transaction that records a capture, so work keyed on it (a job item marked
@@ -30,23 +32,23 @@ if TYPE_CHECKING:
 OnRecord = Callable[[Session, dict[str, Any]], None]
 
 
-def capture_urls(h: Haechi, urls: Iterable[str], case_ref: str | None, actor: str, screenshot: bool,
+def capture_urls(rt: Runtime, urls: Iterable[str], case_ref: str | None, actor: str, screenshot: bool,
                  allow_private: bool, on_record: OnRecord | None = None) -> Iterator[dict[str, Any]]:
-    limits = FetchLimits(allow_private=allow_private, max_bytes=h.settings.max_file_bytes)
+    limits = FetchLimits(allow_private=allow_private, max_bytes=rt.settings.max_file_bytes)
     if screenshot:
         with Screenshotter(limits) as shooter:
-            yield from _capture_urls(h, urls, case_ref, actor, shooter, limits, on_record)
+            yield from _capture_urls(rt, urls, case_ref, actor, shooter, limits, on_record)
     else:
-        yield from _capture_urls(h, urls, case_ref, actor, None, limits, on_record)
+        yield from _capture_urls(rt, urls, case_ref, actor, None, limits, on_record)
 
 
-def _capture_urls(h: Haechi, urls: Iterable[str], case_ref: str | None, actor: str, shooter: Screenshotter | None,
+def _capture_urls(rt: Runtime, urls: Iterable[str], case_ref: str | None, actor: str, shooter: Screenshotter | None,
                   limits: FetchLimits, on_record: OnRecord | None) -> Iterator[dict[str, Any]]:
-    faces = h._has_subjects()
+    faces = rt.has_subjects()
     for url in urls:
         captured_at = custody.now_iso()
         try:
-            cap = capture_page(url, h.evidence_dir, captured_at, limits=limits, screenshotter=shooter)
+            cap = capture_page(url, rt.evidence_dir, captured_at, limits=limits, screenshotter=shooter)
         except InputError as exc:
             yield {"url": url, "final_url": None, "status": None, "captured_at": captured_at, "warc": None,
                    "screenshot": None, "sha256": {}, "media": [], "custody_entry": None, "error": str(exc)}
@@ -54,7 +56,7 @@ def _capture_urls(h: Haechi, urls: Iterable[str], case_ref: str | None, actor: s
         refs = [MediaRef(path=m.url, data=m.body) if m.body is not None else MediaRef(path=m.url, error=m.error)
                 for m in cap.media]
         media: list[dict[str, Any]] = []
-        for row in h.scan_refs(refs, faces=faces) if refs else []:
+        for row in scan_refs(rt, refs, faces=faces) if refs else []:
             item = {"url": row["path"], "sha256": row["sha256"], "md5": row["md5"], "pdq": row["pdq"],
                     "media_type": row["media_type"], "matches": row["matches"], "error": row["error"]}
             if row.get("vpdq"):
@@ -62,9 +64,9 @@ def _capture_urls(h: Haechi, urls: Iterable[str], case_ref: str | None, actor: s
             if faces:
                 item["faces"] = row.get("faces", [])
             media.append(item)
-        rel = cap.folder.relative_to(h.evidence_dir).as_posix()
+        rel = cap.folder.relative_to(rt.evidence_dir).as_posix()
         stamp_info: dict[str, Any] = {}
-        tsa_url, _ = tsa_settings()
+        tsa_url, _ = tsa_settings(rt.settings.tsa_url, rt.settings.tsa_cert)
         if tsa_url and cap.error is None:
             try:
                 stamp = request_timestamp(stamped_bytes(cap.artefacts), tsa_url)
@@ -73,9 +75,9 @@ def _capture_urls(h: Haechi, urls: Iterable[str], case_ref: str | None, actor: s
                 tsr.chmod(0o400)
                 cap.artefacts[TSR_NAME] = sha256_file(tsr)
                 stamp_info = {"timestamp": {"tsa": tsa_url, "gen_time": stamp.gen_time, "serial": stamp.serial}}
-            except InputError as exc:
+            except RemoteError as exc:  # the TSA failed: the capture still stands, with the reason
                 stamp_info = {"timestamp_error": str(exc)}
-        store = h.blobs
+        store = rt.blobs
         for name in cap.artefacts:  # a no-op for the local store; an upload for object storage
             store.put_file(f"{rel}/{name}", cap.folder / name)
         details = {"url": url, "final_url": cap.final_url, "status": cap.status, "folder": str(rel),
@@ -84,7 +86,7 @@ def _capture_urls(h: Haechi, urls: Iterable[str], case_ref: str | None, actor: s
         if cap.error:
             details["error"] = cap.error
         details.update(stamp_info)
-        with h.db.session() as s:
+        with rt.db.session() as s:
             entry = custody.append(s, "capture", actor, case_ref=case_ref, details=details, artefacts=cap.artefacts)
             cap_row = Capture(case_ref=case_ref, url=url, final_url=cap.final_url, status=cap.status,
                           captured_at=captured_at, folder=str(rel), artefacts=json.dumps(cap.artefacts),
@@ -114,11 +116,11 @@ def _location(store: BlobStore, key: str) -> str:
     return str(path) if path is not None else f"{store.url.rstrip('/')}/{key}"
 
 
-def verify_artefacts(h: Haechi, case_ref: str | None = None) -> list[str]:
+def verify_artefacts(rt: Runtime, case_ref: str | None = None) -> list[str]:
     """Every stored artefact still has the hash the custody log recorded."""
     problems = []
-    store = h.blobs
-    with h.db.session() as s:
+    store = rt.blobs
+    with rt.db.session() as s:
         query = select(Capture)
         if case_ref is not None:
             query = query.where(Capture.case_ref == case_ref)
@@ -132,18 +134,18 @@ def verify_artefacts(h: Haechi, case_ref: str | None = None) -> list[str]:
                     problems.append(f"capture {cap.id}: artefact {name} was modified (hash differs)")
             tsr_key = f"{cap.folder}/{TSR_NAME}"
             if TSR_NAME in artefacts and store.exists(tsr_key):
-                check = verify_token(read_bytes(store, tsr_key), stamped_bytes(artefacts), tsa_settings()[1])
+                check = verify_token(read_bytes(store, tsr_key), stamped_bytes(artefacts), _tsa_cert(rt))
                 if not check["ok"]:
                     problems.append(f"capture {cap.id}: trusted timestamp: {check['problem']}")
     return problems
 
 
-def export_case(h: Haechi, case_ref: str, out: Path, actor: str) -> dict[str, Any]:
-    with h.db.session() as s:
+def export_case(rt: Runtime, case_ref: str, out: Path, actor: str) -> dict[str, Any]:
+    with rt.db.session() as s:
         captures = list(s.scalars(select(Capture).where(Capture.case_ref == case_ref).order_by(Capture.id)))
         if not captures:
             raise NotFound("case", f"{case_ref} (no captures recorded)")
-        problems = verify_artefacts(h, case_ref)
+        problems = verify_artefacts(rt, case_ref)
         if problems:
             raise InputError(case_ref, "refusing to export tampered evidence: " + "; ".join(problems))
         # the export itself is a custody event; the package carries the chain up to and including it
@@ -154,7 +156,7 @@ def export_case(h: Haechi, case_ref: str, out: Path, actor: str) -> dict[str, An
                      "captured_at": c.captured_at, "folder": c.folder, "artefacts": json.loads(c.artefacts),
                      "media": json.loads(c.media), "custody_entry_id": c.custody_entry_id} for c in captures]
         entry_hash = entry.entry_hash
-    store = h.blobs
+    store = rt.blobs
     files = {f"captures/{c['id']}/{name}": read_bytes(store, f"{c['folder']}/{name}")
              for c in cap_rows for name in c["artefacts"]}
     manifest = write_package(out, case_ref, cap_rows, chain, files)
@@ -162,10 +164,11 @@ def export_case(h: Haechi, case_ref: str, out: Path, actor: str) -> dict[str, An
             "custody_entry": entry_hash, "manifest_sha256": manifest}
 
 
-def crawl(h: Haechi, root: str, depth: int, same_site: bool, max_pages: int, rate: float, case_ref: str | None,
+def crawl(rt: Runtime, root: str, depth: int, same_site: bool, max_pages: int, rate: float, case_ref: str | None,
           actor: str, screenshot: bool, allow_private: bool, resume: str | None = None,
           crawl_id: str | None = None) -> Iterator[dict[str, Any]]:
-    """Breadth-first, bounded, polite crawl feeding the capture path.
+    """Breadth-first, bounded, polite crawl feeding the capture path (raises InputError for
+    depth < 0, max_pages < 1 or rate < 0).
 
     De-duplicates by URL and by page content hash; waits ``1/rate`` seconds between pages; its
     state (frontier, seen URLs and hashes) is saved in the database after every page, so
@@ -173,6 +176,8 @@ def crawl(h: Haechi, root: str, depth: int, same_site: bool, max_pages: int, rat
     lets a crawl task redelivered to another worker go on where the dead one stopped. ``crawl_id``
     names a new crawl, or continues it if its state exists (a redelivered worker task).
     """
+    if depth < 0 or max_pages < 1 or rate < 0:
+        raise InputError(f"depth={depth} max_pages={max_pages} rate={rate}", "depth >= 0, max-pages >= 1, rate >= 0")
     import time
     import uuid
     from urllib.parse import urlsplit
@@ -180,7 +185,7 @@ def crawl(h: Haechi, root: str, depth: int, same_site: bool, max_pages: int, rat
     if crawl_id is not None and not crawl_id.replace("-", "").isalnum():
         raise InputError(crawl_id, "a crawl id is letters, digits and dashes")
     name = resume or crawl_id
-    state = _load_crawl(h, name) if name else None
+    state = _load_crawl(rt, name) if name else None
     if resume and state is None:
         raise NotFound("crawl", resume)
     if state is None:
@@ -194,7 +199,7 @@ def crawl(h: Haechi, root: str, depth: int, same_site: bool, max_pages: int, rat
     site = urlsplit(state["root"]).hostname
 
     def save() -> None:
-        with h.db.session() as s:
+        with rt.db.session() as s:
             row = s.get(CrawlState, state["id"])
             if row is None:
                 s.add(CrawlState(id=state["id"], state=json.dumps(state)))
@@ -210,7 +215,7 @@ def crawl(h: Haechi, root: str, depth: int, same_site: bool, max_pages: int, rat
         if wait > 0:
             time.sleep(wait)
         last = time.monotonic()
-        (row,) = list(capture_urls(h, [url], state["case"], actor, screenshot, allow_private))
+        (row,) = list(capture_urls(rt, [url], state["case"], actor, screenshot, allow_private))
         row["crawl"] = state["id"]
         row["depth"] = level
         duplicate = row.get("page_sha256") in seen_hashes if row.get("page_sha256") else False
@@ -230,29 +235,29 @@ def crawl(h: Haechi, root: str, depth: int, same_site: bool, max_pages: int, rat
         yield row
 
 
-def _load_crawl(h: Haechi, crawl_id: str) -> dict[str, Any] | None:
+def _load_crawl(rt: Runtime, crawl_id: str) -> dict[str, Any] | None:
     """A crawl's saved state: from the database, or from ``<home>/crawls/<id>.json`` where
     crawls started before migration 0010 kept it (read once, then saved in the database)."""
-    with h.db.session() as s:
+    with rt.db.session() as s:
         row = s.get(CrawlState, crawl_id)
         if row is not None:
             state: dict[str, Any] = json.loads(row.state)
             return state
-    legacy = h.settings.home / "crawls" / f"{crawl_id}.json"
+    legacy = rt.settings.home / "crawls" / f"{crawl_id}.json"
     if crawl_id.replace("-", "").isalnum() and legacy.is_file():
         old: dict[str, Any] = json.loads(legacy.read_text())
         return old
     return None
 
 
-def media_bytes(h: Haechi, case_ref: str, url: str, max_bytes: int = 200 * 1024 * 1024) -> bytes | None:
+def media_bytes(rt: Runtime, case_ref: str, url: str, max_bytes: int = 200 * 1024 * 1024) -> bytes | None:
     """The bytes of a media URL as captured for a case (from the evidentiary WARC), or None."""
     from warcio.archiveiterator import ArchiveIterator
 
-    with h.db.session() as s:
+    with rt.db.session() as s:
         caps = list(s.scalars(select(Capture).where(Capture.case_ref == case_ref).order_by(Capture.id.desc())))
         folders = [c.folder for c in caps if url in c.media]
-    store = h.blobs
+    store = rt.blobs
     for folder in folders:
         key = f"{folder}/capture.warc.gz"
         if not store.exists(key):
@@ -262,3 +267,59 @@ def media_bytes(h: Haechi, case_ref: str, url: str, max_bytes: int = 200 * 1024 
                 if record.rec_type == "response" and record.rec_headers.get_header("WARC-Target-URI") == url:
                     return bytes(record.content_stream().read(max_bytes))
     return None
+
+
+def ingest(rt: Runtime, kind: str, source: str | os.PathLike[str], case_ref: str | None, actor: str
+           ) -> Iterator[dict[str, Any]]:
+    """Hash and scan every media item of a Telegram export (``kind="telegram"``) or a WARC/WACZ
+    file (``kind="warc"``). Yields ``{"kind": "item", ...context, hashes, matches}`` per item,
+    then ``{"kind": "link", "url"}`` per link found (capture candidates) and ``{"kind": "error"}``
+    per unreadable part; logs one custody entry. Raises InputError (kind, unreadable source)."""
+    from haechi.sources import exports
+
+    path = Path(source)
+    if kind == "telegram":
+        found = exports.telegram(path, rt.settings.max_file_bytes)
+    elif kind == "warc":
+        found = exports.warc(path, rt.settings.max_file_bytes)
+    else:
+        raise InputError(kind, "ingest source must be telegram or warc")
+    faces = rt.has_subjects()
+    matched = 0
+    rows = scan_refs(rt, (item.ref for item in found.items), faces=faces)
+    for item, row in zip(found.items, rows, strict=True):
+        matched += bool(row["matches"])
+        yield {"kind": "item", **item.context, **row}
+    for url in found.links:
+        yield {"kind": "link", "url": url}
+    for error in found.errors:
+        yield {"kind": "error", "error": error}
+    with rt.db.session() as s:
+        custody.append(s, f"ingest_{kind}", actor, case_ref=case_ref,
+                       details={"source": str(path), "items": len(found.items), "matched": matched,
+                                "links": len(found.links)})
+
+
+def verify_custody(rt: Runtime, case_ref: str | None = None) -> dict[str, Any]:
+    """The custody chain checked link by link, and every artefact it names checked against its
+    recorded SHA-256 (and timestamp token): ``{"ok", "entries", "problems": [...]}``."""
+    with rt.db.session() as s:
+        result = custody.verify(s, case_ref).public()
+    problems = verify_artefacts(rt, case_ref)
+    result["problems"] += problems
+    result["ok"] = result["ok"] and not problems
+    return result
+
+
+def evidence_package(rt: Runtime, case_ref: str, actor: str) -> bytes:
+    """The case's evidence package as bytes (for a download); the export is logged as usual."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "package.zip"
+        export_case(rt, case_ref, out, actor)
+        return out.read_bytes()
+
+
+def _tsa_cert(rt: Runtime) -> bytes | None:
+    return tsa_settings(rt.settings.tsa_url, rt.settings.tsa_cert)[1]

@@ -9,10 +9,12 @@ withdrawn subject is never searched again.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from sqlalchemy import delete, func, select
@@ -24,6 +26,9 @@ from haechi.media import decode_image
 from haechi.signals.faces import FaceEngine
 from haechi.store.crypto import Cipher
 from haechi.store.models import FaceEmbedding, Subject
+
+if TYPE_CHECKING:
+    from haechi.runtime import Runtime
 
 
 @dataclass(frozen=True)
@@ -112,3 +117,32 @@ def load_gallery(session: Session, cipher: Cipher) -> Gallery | None:
     vecs = np.stack([np.frombuffer(cipher.decrypt(token), dtype=np.float32) for _, token, _ in rows])
     labels = np.array([r[0] for r in rows], dtype=np.int64)
     return Gallery(FaceIndex(vecs, labels), {int(r[0]): r[2] for r in rows})
+
+
+# -- use-cases (take a Runtime) -----------------------------------------------------------------
+
+def detect(rt: Runtime, paths: Iterable[str | os.PathLike[str]]) -> Iterator[dict[str, Any]]:
+    """Detected faces per media file: ``{path, media_type, error, faces: [{box, kind[, t_s]}]}``
+    (video: on sampled frames, ``t_s`` in seconds)."""
+    from haechi.signals.faces import engine
+    from haechi.sources import iter_media
+
+    engine(cnn=rt.settings.face_cnn)
+    opts = rt.analyse_options(faces=True, face_embed=False)
+    for record in rt.analyse(iter_media(paths, rt.limits()), opts):
+        yield {"path": record.path, "media_type": record.media_type, "error": record.error,
+               "faces": [dict({"box": b.box(), "kind": b.kind}, **({"t_s": t} if t is not None else {}))
+                         for b, _, t in record.face_data or []]}
+
+
+def enroll_photos(rt: Runtime, subject: str, photos: Iterable[str | os.PathLike[str]], consent_ref: str | None,
+                  enrolled_by: str, name: str | None = None) -> dict[str, Any]:
+    """Enrol a consenting person's face from photos of her: embeddings only, encrypted. Every
+    photo is checked first (exactly one face each); if any fails, nothing is stored.
+    Raises InputError (a photo without exactly one face), AlreadyExists (enrolled)."""
+    from haechi.signals.faces import engine
+
+    eng = engine(cnn=rt.settings.face_cnn)
+    vecs = [embed_enrolment_photo(eng, Path(p), rt.settings.max_pixels, rt.settings.max_file_bytes) for p in photos]
+    with rt.db.session() as s:
+        return enroll(s, rt.cipher, subject, vecs, consent_ref, enrolled_by, name)

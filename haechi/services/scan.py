@@ -3,24 +3,31 @@ then local features with geometric verification for what PDQ cannot see."""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from haechi.config import DEFAULT_FACE_THRESHOLD as FACE_MATCH_THRESHOLD
+from haechi.errors import InputError, NotFound
 from haechi.index.hamming import HammingIndex, as_codes
 from haechi.index.local import LocalHit, LocalIndex, rotation_name
 from haechi.services.analyse import AnalyseOptions, MediaRecord, analyse
 from haechi.services.faces import Gallery
 from haechi.services.matching import HitVerifier
+from haechi.services.parallel import ordered_map
 from haechi.signals import vpdq as vpdq_signal
 from haechi.signals.local import QUERY_FEATURES, orb_features
 from haechi.signals.pdq import MIRRORED_TRANSFORMS, TRANSFORMS, compose
-from haechi.sources import MediaRef
-from haechi.store.models import BankEntry, VideoHash
+from haechi.sources import MediaRef, iter_media
+from haechi.store.models import Bank, BankEntry, VideoHash
+
+if TYPE_CHECKING:
+    from haechi.runtime import Runtime
 
 #: order of methods in a match list when distances tie: exact before perceptual before local
 _METHOD_RANK = {"exact": 0, "vpdq": 1, "pdq": 1, "pdq_trimmed": 2, "pdq_band": 2, "local": 3}
@@ -345,3 +352,108 @@ class Scanner:
                         "distance": dist, "transform": transform, "method": method, "t_s": qframes[qf].t_s})
         return sorted(out, key=lambda m: (_METHOD_RANK[m["method"]], -m.get("query_match_percent", 0),
                                           m["distance"]))
+
+
+# -- use-cases (take a Runtime; the facade and the doors call these) --------------------------------
+
+#: printed with every face match: the output is a lead, not an identification
+FACE_NOTE = ("A face match is a lead for a human reviewer, never a verdict: similar-looking people "
+             "and deepfakes both produce matches. Check before acting.")
+
+
+def scan_refs(rt: Runtime, refs: Iterable[MediaRef], banks: list[str] | None = None, threshold: int | None = None,
+              faces: bool = False, assess: bool = False) -> Iterator[dict[str, Any]]:
+    """Scan media references from any source (files, web captures, exports) against ``banks``
+    (all when None). Yields per file the ``hash`` fields plus ``matches`` (best first); with
+    ``faces`` also ``faces``; with ``assess`` also ``assessment``.
+
+    Raises InputError (threshold outside 0..128), NotFound (a named bank does not exist)."""
+    from haechi.services import faces as face_service
+
+    threshold = rt.settings.pdq_threshold if threshold is None else threshold
+    if not 0 <= threshold <= 128:
+        raise InputError(str(threshold), "threshold must be between 0 and 128")
+    with rt.db.session() as s:
+        query = select(Bank.id, Bank.name)
+        if banks:
+            query = query.where(Bank.name.in_(banks))
+        bank_names = {int(r[0]): r[1] for r in s.execute(query)}
+        for wanted in banks or []:
+            if wanted not in bank_names.values():
+                raise NotFound("bank", wanted)
+        local_index = rt.local_index(s, list(bank_names)) if rt.settings.local_features else None
+    pdq_index = rt.refresh_index()
+    gallery = None
+    if faces:
+        from haechi.signals.faces import engine
+
+        engine(cnn=rt.settings.face_cnn)  # load the models once, before the workers fork, so they share them
+        with rt.db.session() as s:
+            gallery = face_service.load_gallery(s, rt.cipher)
+    opts = rt.analyse_options(dihedral=True, trim=True, faces=faces,
+                              local_features=QUERY_FEATURES if local_index is not None else 0)
+    set_search_context(SearchContext(opts, pdq_index, local_index, threshold, rt.settings.quality_floor,
+                                     gallery, rt.settings.face_threshold, assess))
+    try:
+        with rt.db.session() as s:
+            scanner = Scanner(s, bank_names, rt.settings.quality_floor, rt.settings.vpdq_query_match_percent,
+                              rt.settings.vpdq_compared_match_percent, rt.settings.video_seconds_per_hash)
+            for record, raw in ordered_map(analyse_and_search, refs, rt.settings.workers):
+                out = record.public()
+                out["matches"] = scanner.match(record, raw)
+                if faces:
+                    out["faces"] = raw.faces or []
+                    if any(f["match"] for f in out["faces"]):
+                        out["faces_note"] = FACE_NOTE
+                if assess:
+                    out["assessment"] = raw.assessment
+                yield out
+    finally:
+        set_search_context(None)
+
+
+def scan_paths(rt: Runtime, paths: Iterable[str | os.PathLike[str]], banks: list[str] | None = None,
+               threshold: int | None = None, faces: bool = False, assess: bool = False) -> Iterator[dict[str, Any]]:
+    """:func:`scan_refs` over files, folders and archives (walked and opened within the limits)."""
+    return scan_refs(rt, iter_media(paths, rt.limits()), banks, threshold, faces, assess)
+
+
+def lookup(rt: Runtime, signal_type: str, signal: str, banks: list[str] | None = None) -> list[dict[str, Any]]:
+    """Bank entries matching one hash: exact for md5/sha256, within ``pdq_threshold`` bits for PDQ
+    (frames of banked videos included). Each: bank, entry_id, content_id (HMA: the media file's
+    first entry), label, signal_type, distance (bits); best first. Every index hit is checked
+    against the entry's current signal first (issue #21).
+
+    Raises InputError (signal type), BadSignal (the hash)."""
+    from haechi.signals import SIGNAL_TYPES
+
+    if signal_type not in ("pdq", "md5", "sha256"):
+        raise InputError(signal_type, "lookup signal_type must be pdq, md5 or sha256")
+    value = SIGNAL_TYPES[signal_type].normalize(signal)
+    found: list[tuple[int, int]] = []  # entry id, distance
+    hits = rt.refresh_index().search(as_codes([value]), rt.settings.pdq_threshold) if signal_type == "pdq" else None
+    with rt.db.session() as s:
+        if hits is not None:
+            verifier = HitVerifier(s)
+            verifier.prefetch(hits.label.tolist())
+            for i, (label, dist) in enumerate(zip(hits.label.tolist(), hits.distance.tolist(), strict=True)):
+                if verifier.ok(label, hits.code_hex(i)):  # the entry holds this hash now
+                    found.append((label if label >= 0 else vpdq_signal.split_label(label)[0], dist))
+        else:
+            found = [(i, 0) for i in s.scalars(select(BankEntry.id).where(
+                BankEntry.signal_type == signal_type, BankEntry.signal == value))]
+        best: dict[int, int] = {}
+        for entry_id, dist in found:
+            best[entry_id] = min(dist, best.get(entry_id, 999))
+        rows = s.execute(select(BankEntry.id, Bank.name, BankEntry.label, BankEntry.signal_type,
+                                BankEntry.content_ref, BankEntry.bank_id)
+                         .join(Bank, Bank.id == BankEntry.bank_id)
+                         .where(BankEntry.id.in_(list(best)))).all() if best else []
+        # content id (HMA): one id per media file = its first entry (the sha256 entry)
+        content: dict[int, int] = {}
+        for r in rows:
+            content[r[0]] = r[0] if r[4] is None else int(s.scalar(select(func.min(BankEntry.id)).where(
+                BankEntry.bank_id == r[5], BankEntry.content_ref == r[4])) or r[0])
+    out = [{"bank": r[1], "entry_id": r[0], "content_id": content[r[0]], "label": r[2], "signal_type": r[3],
+            "distance": best[r[0]]} for r in rows if not banks or r[1] in banks]
+    return sorted(out, key=lambda m: (m["distance"], m["entry_id"]))

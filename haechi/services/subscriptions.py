@@ -17,12 +17,12 @@ from urllib.parse import quote
 import httpx
 from sqlalchemy import select
 
-from haechi.errors import InputError
+from haechi.errors import InputError, RemoteError
 from haechi.services import banks as bank_service
 from haechi.store.models import Bank, BankEntry, BankSubscription
 
 if TYPE_CHECKING:
-    from haechi.app import Haechi
+    from haechi.runtime import Runtime
 
 LABEL = "pulled:{}"
 
@@ -42,19 +42,23 @@ def _page(body: Any, url: str) -> tuple[list[dict[str, Any]], list[int], str, bo
     return adds, gone, cursor, more
 
 
-def pull(h: Haechi, bank_name: str, source_url: str, remote_bank: str, token: str, *,
+def pull(rt: Runtime, bank_name: str, source_url: str, remote_bank: str, token: str, *,
          allow_private: bool = False, client: httpx.Client | None = None, page_size: int = 10_000
          ) -> dict[str, Any]:
     """Apply every page of ``remote_bank``'s changes at ``source_url`` since the last pull into
     local bank ``bank_name`` (created if missing). Returns counts, the new cursor and the local
-    entry ids added and removed (for the caller's in-memory index)."""
+    entry ids added and removed; this runtime's index follows at once (other processes' at their
+    next refresh).
+
+    Raises InputError (bad URL, no token, a bank pulled from elsewhere, an answer that is not a
+    sync feed), RemoteError (the source unreachable or answering an error: retry later)."""
     from haechi.sources.web import check_url
 
     base = source_url.rstrip("/")
     check_url(base + "/", allow_private)
     if not token:
         raise InputError("token", "a partner token of the source is needed ($HAECHI_REMOTE_TOKEN)")
-    with h.db.session() as s:
+    with rt.db.session() as s:
         bank = s.scalar(select(Bank).where(Bank.name == bank_name))
         if bank is None:
             bank = bank_service.create_bank(s, bank_name, f"pulled from {remote_bank} at {base}")
@@ -73,9 +77,11 @@ def pull(h: Haechi, bank_name: str, source_url: str, remote_bank: str, token: st
                 r = own.get(url, params={"limit": page_size, **({"cursor": cursor} if cursor else {})},
                             headers={"Authorization": f"Bearer {token}"})
             except httpx.HTTPError as exc:
-                raise InputError(url, f"could not reach the source: {type(exc).__name__}") from None
-            if r.status_code != 200:
+                raise RemoteError(url, f"could not reach the source: {type(exc).__name__}") from None
+            if r.status_code in (401, 403, 404):  # a wrong token or bank name: fix the request
                 raise InputError(url, f"the source answered {r.status_code}: {r.text[:200]}")
+            if r.status_code != 200:
+                raise RemoteError(url, f"the source answered {r.status_code}: {r.text[:200]}")
             try:
                 body = r.json()
             except ValueError:
@@ -84,7 +90,7 @@ def pull(h: Haechi, bank_name: str, source_url: str, remote_bank: str, token: st
             lines = "\n".join(json.dumps({"signal_type": a["signal_type"], "signal": a["signal"],
                                           "label": LABEL.format(a["entry_id"]),
                                           **({"quality": a["quality"]} if "quality" in a else {})}) for a in adds)
-            with h.db.session() as s:  # the page, its removals and the cursor: all or nothing
+            with rt.db.session() as s:  # the page, its removals and the cursor: all or nothing
                 bank = bank_service.get_bank(s, bank_name)
                 result = bank_service.import_text(s, bank, lines + "\n", url) if adds else None
                 removed = 0
@@ -112,4 +118,8 @@ def pull(h: Haechi, bank_name: str, source_url: str, remote_bank: str, token: st
         if client is None:
             own.close()
     totals["cursor"] = cursor
+    with rt.db.session() as s:
+        pairs = rt.stored_index_pairs(s, totals["new_entry_ids"])
+    rt.index_new(pairs)
+    rt.unindex(totals["removed_entry_ids"])
     return totals

@@ -16,15 +16,17 @@ import re
 import secrets
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy import delete as sql_delete
 from sqlalchemy import func, select
 
 from haechi.errors import InputError, NotFound
 from haechi.evidence import custody
 from haechi.services import accounts
-from haechi.store.models import Bank, BankEntry, Case, CaseItem, User
+from haechi.services import banks as bank_service
+from haechi.store.models import Bank, BankEntry, Case, CaseItem, SubmissionSignal, User
 
 if TYPE_CHECKING:
-    from haechi.app import Haechi
+    from haechi.runtime import Runtime
 
 BANK = "victim-submitted"
 MAX_FILES = 200
@@ -88,24 +90,26 @@ def _video_signal(frames: Any, n: int) -> list[tuple[str, str]]:
     return [("vpdq", json.dumps(items, separators=(",", ":")))]
 
 
-def submit(h: Haechi, files: Any) -> dict[str, Any]:
+def submit(rt: Runtime, files: Any) -> dict[str, Any]:
     """Open a case for the hashes; returns the case number and the PIN (shown once)."""
     signals = _signals(files)
     submission = secrets.token_hex(8)
-    with h.db.session() as s:
+    with rt.db.session() as s:
         if s.scalar(select(Bank.id).where(Bank.name == BANK)) is None:
-            from haechi.services import banks as bank_service
-
             bank_service.create_bank(s, BANK, "hashes victims submitted from their own devices")
     from haechi.cases import service as cases
 
     pin = f"{secrets.randbelow(10**PIN_DIGITS):0{PIN_DIGITS}d}"
-    with h.db.session() as s:  # case and login together, or neither
-        case = cases.create_case(s, h.cipher, "victim-self-service", victim_ref=f"self:{submission}")
+    with rt.db.session() as s:  # case and login together, or neither
+        case = cases.create_case(s, rt.cipher, "victim-self-service", victim_ref=f"self:{submission}")
         accounts.add_user(s, case["case"], "victim", pin, actor="victim-self-service")
         custody.append(s, "victim_submit", "victim-self-service", case_ref=case["case"],
                        details={"hashes": len(signals), "files": len(files)})
-    h.add_signals(BANK, signals, label=f"self:{submission}")
+    bank_service.add_signals(rt, BANK, signals, label=f"self:{submission}")
+    with rt.db.session() as s:  # what this submission holds, whether or not someone submitted it first
+        case_id = _own_case(s, case["case"]).id
+        for entry_id in dict.fromkeys(bank_service.find_entries(s, bank_service.get_bank(s, BANK), signals)):
+            s.add(SubmissionSignal(case_id=case_id, entry_id=entry_id))
     return {"case": case["case"], "pin": pin, "hashes": len(signals)}
 
 
@@ -116,13 +120,12 @@ def _own_case(s: Any, case_ref: str) -> Case:
     return case
 
 
-def status(h: Haechi, case_ref: str) -> dict[str, Any]:
+def status(rt: Runtime, case_ref: str) -> dict[str, Any]:
     """What she may see of her own case: no media, no other case, no reviewer notes."""
-    with h.db.session() as s:
+    with rt.db.session() as s:
         case = _own_case(s, case_ref)
-        label = case.victim_ref
-        hashes = int(s.scalar(select(func.count()).select_from(BankEntry).join(Bank, Bank.id == BankEntry.bank_id)
-                              .where(Bank.name == BANK, BankEntry.label == label)) or 0)
+        hashes = int(s.scalar(select(func.count()).select_from(SubmissionSignal)
+                              .where(SubmissionSignal.case_id == case.id)) or 0)
         items = [{"status": i.status, "found_at": i.created_at.isoformat()[:10]}
                  for i in s.scalars(select(CaseItem).where(CaseItem.case_id == case.id).order_by(CaseItem.id))]
         counts: dict[str, int] = {}
@@ -132,20 +135,28 @@ def status(h: Haechi, case_ref: str) -> dict[str, Any]:
                 "items_by_status": counts, "opened": case.created_at.isoformat()[:10]}
 
 
-def withdraw(h: Haechi, case_ref: str) -> dict[str, Any]:
-    """Delete her hashes from every bank, close her case, disable her login."""
-    with h.db.session() as s:
+def withdraw(rt: Runtime, case_ref: str) -> dict[str, Any]:
+    """Release her hashes, close her case, disable her login. A hash is deleted from the bank
+    (and so from every platform that synchronises it) unless another submission still holds it;
+    what she is told never depends on that, so a withdrawal reveals nothing about anyone else."""
+    with rt.db.session() as s:
         case = _own_case(s, case_ref)
-        label = case.victim_ref
-        rows = s.execute(select(BankEntry.id, Bank.name).join(Bank, Bank.id == BankEntry.bank_id)
-                         .where(BankEntry.label == label)).all()
-    for entry_id, bank in rows:
-        h.remove_entry(bank, entry_id)
-    with h.db.session() as s:
+        held = list(s.scalars(select(SubmissionSignal.entry_id).where(SubmissionSignal.case_id == case.id)))
+        s.execute(sql_delete(SubmissionSignal).where(SubmissionSignal.case_id == case.id))
+        s.flush()
+        shared = set(s.scalars(select(SubmissionSignal.entry_id).where(SubmissionSignal.entry_id.in_(held))))
+        orphans = s.execute(select(BankEntry.id, Bank.name).join(Bank, Bank.id == BankEntry.bank_id)
+                            .where(BankEntry.id.in_(held))).all()
+    deleted = 0
+    for entry_id, bank in orphans:
+        if entry_id not in shared:
+            bank_service.remove(rt, bank, entry_id)
+            deleted += 1
+    with rt.db.session() as s:
         case = _own_case(s, case_ref)
         case.status = "closed"
         if s.scalar(select(User.id).where(User.username == case_ref)) is not None:
             accounts.disable_user(s, case_ref, actor="victim-self-service")
         custody.append(s, "victim_withdraw", "victim-self-service", case_ref=case_ref,
-                       details={"hashes_deleted": len(rows)})
-    return {"case": case_ref, "hashes_deleted": len(rows), "status": "withdrawn"}
+                       details={"hashes_released": len(held), "hashes_deleted": deleted})
+    return {"case": case_ref, "hashes_deleted": len(held), "status": "withdrawn"}

@@ -119,14 +119,14 @@ class FaceEngine:
 _engine: FaceEngine | None = None
 
 
-def engine() -> FaceEngine:
-    """The process's face engine (models loaded on first use, in each worker).
+def engine(cnn: bool | None = None) -> FaceEngine:
+    """The process's face engine (models loaded on first use, in each worker; a caller loads it
+    before the pool forks so workers share it).
 
-    ``HAECHI_FACE_CNN=1`` adds dlib's CNN detector, which finds full-profile and harder faces
-    at ~20x the cost (1.6 s per 640-px photo on this machine)."""
+    ``cnn`` (``Settings.face_cnn``, ``HAECHI_FACE_CNN=1``) adds dlib's CNN detector, which finds
+    full-profile and harder faces at ~20x the cost (1.6 s per 640-px photo on this machine);
+    ``None`` keeps the loaded engine, or loads the HOG-only one."""
     global _engine
-    if _engine is None:
-        import os
-
-        _engine = FaceEngine(cnn=os.environ.get("HAECHI_FACE_CNN", "") in ("1", "true", "yes"))
+    if _engine is None or (cnn is not None and (_engine._cnn is not None) != cnn):
+        _engine = FaceEngine(cnn=bool(cnn))
     return _engine

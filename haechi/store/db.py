@@ -8,7 +8,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -68,6 +68,11 @@ class Database:
                 if self.dialect == "sqlite":
                     conn.exec_driver_sql("PRAGMA foreign_keys=ON")
                     conn.commit()
+
+    def schema_version(self) -> str | None:
+        """The Alembic revision the database is at (a live query: it also proves the connection)."""
+        with self.engine.connect() as conn:
+            return conn.execute(text("select version_num from alembic_version")).scalar()
 
     def downgrade(self, revision: str = "base") -> None:
         cfg = Config()

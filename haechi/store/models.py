@@ -339,3 +339,18 @@ class IndexRemoval(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)  # the removal sequence
     entry_id: Mapped[int] = mapped_column(Integer, nullable=False)
     signal_type: Mapped[str] = mapped_column(String(32), nullable=False)
+
+
+class SubmissionSignal(Base):
+    """Which bank entries one victim's self-service submission holds. A hash two victims submit
+    is one bank entry held by two submissions: it stays while any of them holds it, a withdrawal
+    removes only what no one else holds, and each status counts her own hashes — so neither a
+    status page nor a withdrawal reveals or undoes another person's submission (issue #17)."""
+
+    __tablename__ = "submission_signals"
+    __table_args__ = (UniqueConstraint("case_id", "entry_id", name="uq_submission_entry"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), nullable=False, index=True)
+    entry_id: Mapped[int] = mapped_column(ForeignKey("bank_entries.id", ondelete="CASCADE"), nullable=False,
+                                          index=True)

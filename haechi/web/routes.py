@@ -25,7 +25,7 @@ from sqlalchemy import select
 
 from haechi.app import Haechi
 from haechi.errors import HaechiError
-from haechi.services import accounts, victims
+from haechi.services import accounts
 from haechi.store.models import User
 from haechi.web.i18n import t
 
@@ -228,9 +228,7 @@ def make_router(h: Haechi, *, secure_cookies: bool = True, login_limiter: Any = 
                     total=len(entries), next=i + 1 if i + 1 < len(entries) else None)
 
     def media(entry: dict[str, Any]) -> bytes | None:
-        from haechi.services.evidence import media_bytes
-
-        return media_bytes(h, entry["case"], entry["url"])
+        return h.media_bytes(entry["case"], entry["url"])
 
     @router.get("/media/{item_id}/{index}/blurred")
     def media_blurred(request: Request, item_id: int, index: int) -> Response:
@@ -415,7 +413,7 @@ def make_router(h: Haechi, *, secure_cookies: bool = True, login_limiter: Any = 
         except ValueError:
             return JSONResponse({"error": "InputError", "message": "body is not JSON"}, status_code=400)
         try:
-            result = victims.submit(h, body.get("files") if isinstance(body, dict) else None)
+            result = h.victim_submit(body.get("files") if isinstance(body, dict) else None)
         except HaechiError as exc:
             return JSONResponse({"error": type(exc).__name__, "message": str(exc)}, status_code=400)
         return JSONResponse(result)
@@ -435,15 +433,15 @@ def make_router(h: Haechi, *, secure_cookies: bool = True, login_limiter: Any = 
         session, who = gate(request, {"victim"}, login="/web/victim/login")
         if isinstance(who, Response):
             return who
-        return page(request, session, "victim_case.html", info=victims.status(h, who.username), withdrawn=None)
+        return page(request, session, "victim_case.html", info=h.victim_status(who.username), withdrawn=None)
 
     @router.post("/victim/withdraw")
     def victim_withdraw(request: Request, csrf: str = Form("")) -> Response:
         session, who = gate(request, {"victim"}, login="/web/victim/login", csrf=csrf)
         if isinstance(who, Response):
             return who
-        info = victims.status(h, who.username)
-        done = victims.withdraw(h, who.username)
+        info = h.victim_status(who.username)
+        done = h.victim_withdraw(who.username)
         resp = page(request, {"csrf": secrets.token_urlsafe(24), "lang": session.get("lang")}, "victim_case.html",
                     info=info, withdrawn=done)
         return resp

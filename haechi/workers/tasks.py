@@ -1,52 +1,26 @@
-"""Celery app and tasks.
+"""Celery task bodies (a door: each turns a job item into one facade call).
 
-Why these settings: ``acks_late`` + ``reject_on_worker_lost`` mean a message is acknowledged only
-after its task finished, so a worker killed mid-task (SIGKILL, OOM, power) leaves the message to
-be delivered again (RabbitMQ: at once; Redis: after ``visibility_timeout``). Tasks are
-idempotent: each item is keyed by (job, file) with a unique constraint, and an item already
-``done`` is skipped, so redelivery never duplicates work or results. ``prefetch_multiplier=1``
-keeps one task per worker process in flight. Retries back off exponentially on database or
-broker trouble.
-
-Configuration comes from the environment, as for every door: ``HAECHI_BROKER_URL``,
+The app, job rows, enqueueing and results live in :mod:`haechi.jobs` (why the Celery settings
+are what they are is written there). Configuration comes from the environment through
+:func:`haechi.config.resolve_settings`, as for every door: ``HAECHI_BROKER_URL``,
 ``HAECHI_DATABASE_URL``, ``HAECHI_HOME``, ``HAECHI_QUEUE`` (default ``haechi``),
-``HAECHI_VISIBILITY_TIMEOUT`` (seconds, Redis only; default 3600).
+``HAECHI_VISIBILITY_TIMEOUT`` (seconds, Redis only; default 3600), ``HAECHI_RECHECK_EVERY``,
+``HAECHI_WATCH_POLL_EVERY`` (beat periods, seconds).
 """
 
 from __future__ import annotations
 
-import json
-import os
 import time
 from typing import Any
 
-from celery import Celery
-from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
-from haechi.store.models import JobItem
+from haechi.config import resolve_settings
+from haechi.jobs import claim_item, finish_item, make_app
 
-QUEUE = os.environ.get("HAECHI_QUEUE", "haechi")
-
-
-def make_app(broker_url: str | None = None) -> Celery:
-    broker = broker_url or os.environ.get("HAECHI_BROKER_URL") or "redis://127.0.0.1:6379/0"
-    app = Celery("haechi", broker=broker)
-    app.conf.update(
-        task_acks_late=True,
-        task_reject_on_worker_lost=True,
-        worker_prefetch_multiplier=1,
-        task_default_queue=QUEUE,
-        task_serializer="json",
-        accept_content=["json"],
-        broker_connection_retry_on_startup=True,
-        broker_transport_options={"visibility_timeout": int(os.environ.get("HAECHI_VISIBILITY_TIMEOUT", "3600"))},
-        worker_hijack_root_logger=False,
-    )
-    return app
-
-
-app = make_app()
+SETTINGS = resolve_settings(workers=1)
+QUEUE = SETTINGS.queue
+app = make_app(SETTINGS)
 _haechi: Any = None
 
 
@@ -56,27 +30,14 @@ def _instance() -> Any:
     if _haechi is None:
         from haechi.app import Haechi
 
-        _haechi = Haechi(workers=1)
+        _haechi = Haechi(settings=SETTINGS)
     return _haechi
 
 
 def _claim(h: Any, job_id: str, key: str) -> tuple[str, dict[str, Any]] | None:
     """Mark the item running; None when it is unknown or already finished (a redelivery)."""
-    from haechi.store.models import Job
-
     with h.db.session() as s:
-        item = s.scalar(select(JobItem).where(JobItem.job_id == job_id, JobItem.key == key))
-        job = s.get(Job, job_id)
-        if item is None or job is None or item.status in ("done", "failed"):
-            return None
-        item.status, item.attempts = "running", item.attempts + 1
-        return job.kind, json.loads(job.params)
-
-
-def _finish(session: Any, job_id: str, key: str, status: str, row: dict[str, Any]) -> None:
-    item = session.scalar(select(JobItem).where(JobItem.job_id == job_id, JobItem.key == key))
-    if item is not None and item.status not in ("done", "failed"):
-        item.status, item.result = status, json.dumps(row, default=str)
+        return claim_item(s, job_id, key)
 
 
 def _scan(h: Any, job_id: str, key: str, params: dict[str, Any]) -> None:
@@ -87,7 +48,7 @@ def _scan(h: Any, job_id: str, key: str, params: dict[str, Any]) -> None:
     except Exception as exc:  # noqa: BLE001 - recorded on the item; the job goes on
         row, status = {"path": key, "error": f"{type(exc).__name__}: {exc}", "matches": []}, "failed"
     with h.db.session() as s:
-        _finish(s, job_id, key, status, row)
+        finish_item(s, job_id, key, status, row)
 
 
 def _capture(h: Any, job_id: str, key: str, params: dict[str, Any]) -> None:
@@ -95,16 +56,16 @@ def _capture(h: Any, job_id: str, key: str, params: dict[str, Any]) -> None:
     # the commit leaves no capture and a redelivered task; killed after it, the redelivery skips
     list(h.capture([key], case_ref=params.get("case"), actor=params.get("actor", "worker"),
                    screenshot=bool(params.get("screenshot", False)), allow_private=bool(params.get("allow_private")),
-                   on_record=lambda s, row: _finish(s, job_id, key, "failed" if row["error"] else "done", row)))
+                   on_record=lambda s, row: finish_item(s, job_id, key, "failed" if row["error"] else "done", row)))
 
 
 def _recheck(h: Any, job_id: str, key: str, params: dict[str, Any]) -> None:
     rows = list(h.recheck(item_ids=[int(key)], allow_private=bool(params.get("allow_private")),
                           actor=params.get("actor", "worker"),
-                          on_record=lambda s, row: _finish(s, job_id, key, "done", row)))
+                          on_record=lambda s, row: finish_item(s, job_id, key, "done", row)))
     if not rows:  # no longer notified/still up (or not a web item): nothing to re-check
         with h.db.session() as s:
-            _finish(s, job_id, key, "done", {"item": int(key), "status": "skipped"})
+            finish_item(s, job_id, key, "done", {"item": int(key), "status": "skipped"})
 
 
 def _crawl(h: Any, job_id: str, key: str, params: dict[str, Any]) -> None:
@@ -115,20 +76,18 @@ def _crawl(h: Any, job_id: str, key: str, params: dict[str, Any]) -> None:
                         screenshot=bool(params.get("screenshot", False)),
                         allow_private=bool(params.get("allow_private")), crawl_id=f"job-{job_id[:16]}"))
     with h.db.session() as s:
-        _finish(s, job_id, key, "done", {"root": key, "pages": len(rows),
+        finish_item(s, job_id, key, "done", {"root": key, "pages": len(rows),
                                         "captures": [r.get("capture_id") for r in rows]})
 
 
 def _watch(h: Any, job_id: str, key: str, params: dict[str, Any]) -> None:
-    from haechi.cases.watch import run_due
-
-    results = run_due(h, watch_ids=[int(key)], actor=params.get("actor", "watch"),
-                      allow_private=bool(params.get("allow_private")))
+    results = h.run_watches(watch_ids=[int(key)], actor=params.get("actor", "watch"),
+                            allow_private=bool(params.get("allow_private")))
     with h.db.session() as s:
-        _finish(s, job_id, key, "done", results[0] if results else {"watch": int(key), "status": "not_due"})
+        finish_item(s, job_id, key, "done", results[0] if results else {"watch": int(key), "status": "not_due"})
 
 
-#: the one place a distributed job kind is registered: kind -> handler(h, job_id, key, params)
+#: the body of each job kind (``haechi.jobs.KINDS`` names them): kind -> handler(h, job_id, key, params)
 JOB_KINDS = {"scan": _scan, "capture": _capture, "recheck": _recheck, "crawl": _crawl, "watch": _watch}
 
 
@@ -154,7 +113,7 @@ def _run(job_id: str, key: str) -> str:
     if claimed is None:
         return "skipped"
     kind, params = claimed
-    delay = float(os.environ.get("HAECHI_TEST_TASK_DELAY", "0"))
+    delay = h.settings.test_task_delay
     if delay:
         time.sleep(delay)
     h.refresh_index()
@@ -164,8 +123,8 @@ def _run(job_id: str, key: str) -> str:
         raise  # database trouble: retried with backoff
     except Exception as exc:  # noqa: BLE001 - recorded on the item; the job goes on
         with h.db.session() as s:
-            _finish(s, job_id, key, "failed", {"key": key, "error": f"{type(exc).__name__}: {str(exc)[:300]}"})
-    after = float(os.environ.get("HAECHI_TEST_TASK_DELAY_AFTER", "0"))
+            finish_item(s, job_id, key, "failed", {"key": key, "error": f"{type(exc).__name__}: {str(exc)[:300]}"})
+    after = h.settings.test_task_delay_after
     if after:
         time.sleep(after)  # tests kill the worker here: committed, not yet acknowledged
     return "ran"
@@ -173,8 +132,8 @@ def _run(job_id: str, key: str) -> str:
 
 # -- Celery beat: scheduled re-checks and watches ------------------------------------------------
 #: seconds between scheduled re-checks of notified items, and between looks for due watches
-RECHECK_EVERY = float(os.environ.get("HAECHI_RECHECK_EVERY", str(6 * 3600)))
-WATCH_POLL_EVERY = float(os.environ.get("HAECHI_WATCH_POLL_EVERY", "300"))
+RECHECK_EVERY = SETTINGS.recheck_every
+WATCH_POLL_EVERY = SETTINGS.watch_poll_every
 
 app.conf.beat_schedule = {
     "recheck-notified-items": {"task": "haechi.schedule_rechecks", "schedule": RECHECK_EVERY},
@@ -189,18 +148,16 @@ def schedule_rechecks() -> str | None:
     targets = h.recheck_targets()
     if not targets:
         return None
-    allow = os.environ.get("HAECHI_ALLOW_PRIVATE_URLS", "") == "1"
+    allow = h.settings.allow_private_urls
     return str(h.enqueue("recheck", [str(t[0]) for t in targets], {"actor": "beat", "allow_private": allow}))
 
 
 @app.task(name="haechi.schedule_watches")
 def schedule_watches() -> str | None:
     """Beat: one watch job over the watches that are due (None when none are)."""
-    from haechi.cases.watch import due_watch_ids
-
     h = _instance()
-    ids = due_watch_ids(h)
+    ids = h.due_watch_ids()
     if not ids:
         return None
-    allow = os.environ.get("HAECHI_ALLOW_PRIVATE_URLS", "") == "1"
+    allow = h.settings.allow_private_urls
     return str(h.enqueue("watch", [str(i) for i in ids], {"actor": "beat", "allow_private": allow}))

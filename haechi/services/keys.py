@@ -1,0 +1,57 @@
+"""Key rotation: every encrypted value re-encrypted under a new primary key in one transaction.
+
+Why one transaction and a two-key file in between: a failure anywhere leaves every value
+readable with the key file as it was (MultiFernet reads old and new), and the old key leaves the
+file only after the commit.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from cryptography.fernet import Fernet
+from sqlalchemy import select
+
+from haechi.errors import ConfigError
+from haechi.store.crypto import Cipher, load_or_create_key, write_key_file
+from haechi.store.models import Case, FaceEmbedding, LocalFeatureSet, Subject
+
+if TYPE_CHECKING:
+    from haechi.runtime import Runtime
+
+
+def rotate_keys(rt: Runtime) -> dict[str, int]:
+    """Re-encrypt local features, face embeddings, case contacts and subject names with a new key
+    (written to the key file) or with the first key of ``settings.secret_key`` ("new,old").
+    Returns how many values of each kind were re-encrypted. Raises ConfigError (an environment
+    key without a second, older key)."""
+    env_key = rt.settings.secret_key
+    key_file = rt.settings.key_file
+    old = load_or_create_key(key_file, env_key)
+    if env_key:
+        cipher = Cipher(old)
+        if cipher.key_count < 2:
+            raise ConfigError("to rotate, put the new key first in HAECHI_SECRET_KEY (new,old)")
+        new_primary = None
+    else:
+        new_primary = Fernet.generate_key()
+        cipher = Cipher(new_primary + b"," + old)
+        write_key_file(key_file, new_primary + b"," + old)  # both readable until the commit
+    counts = {"local_features": 0, "face_embeddings": 0, "case_contacts": 0, "subject_names": 0}
+    with rt.db.session() as s:
+        for feat in s.scalars(select(LocalFeatureSet)):
+            feat.ciphertext = cipher.rotate(feat.ciphertext)
+            counts["local_features"] += 1
+        for emb in s.scalars(select(FaceEmbedding)):
+            emb.ciphertext = cipher.rotate(emb.ciphertext)
+            counts["face_embeddings"] += 1
+        for case in s.scalars(select(Case).where(Case.contact_ciphertext.is_not(None))):
+            case.contact_ciphertext = cipher.rotate(case.contact_ciphertext)  # type: ignore[arg-type]
+            counts["case_contacts"] += 1
+        for subj in s.scalars(select(Subject).where(Subject.name_ciphertext.is_not(None))):
+            subj.name_ciphertext = cipher.rotate(subj.name_ciphertext)  # type: ignore[arg-type]
+            counts["subject_names"] += 1
+    if new_primary is not None:
+        write_key_file(key_file, new_primary)
+    rt.forget_keys_and_indexes()
+    return counts

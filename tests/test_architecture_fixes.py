@@ -1,0 +1,68 @@
+"""Behaviour fixes that came with the architecture work (issue #22, "Fix on the way"): each test
+failed before its fix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from haechi import Haechi
+from haechi.cli.main import app
+from haechi.config import resolve_settings
+from haechi.errors import RemoteError
+
+
+def test_an_unreachable_partner_feed_is_a_remote_error_exit_1_not_a_usage_error(tmp_path: Path) -> None:
+    """A systemd timer must tell "retry later" (exit 1) from "misconfigured" (exit 2)."""
+    with Haechi(home=tmp_path / "h") as h, pytest.raises(RemoteError):
+        h.pull_bank("pulled", "http://127.0.0.1:9", "remote", "token", allow_private=True)
+    runner = CliRunner()
+    r = runner.invoke(app, ["bank", "pull", "pulled", "--from", "http://127.0.0.1:9", "--allow-private",
+                            "--home", str(tmp_path / "h")], env={"HAECHI_REMOTE_TOKEN": "x"})
+    assert r.exit_code == 1, r.output
+    r = runner.invoke(app, ["bank", "remove", "no-such-bank", "1", "--home", str(tmp_path / "h")])
+    assert r.exit_code == 2  # a misspelt bank stays a usage error
+
+
+def test_a_failing_smtp_server_is_a_remote_error_and_nothing_is_marked_sent(tmp_path: Path) -> None:
+    from haechi.demo.samples import scene
+
+    scene(5).save(tmp_path / "found.png")
+    with Haechi(home=tmp_path / "h", workers=1) as h:
+        ref = h.create_case()["case"]
+        (item,) = list(h.add_case_items(ref, [str(tmp_path / "found.png")]))
+        n = h.draft_notice([item["id"]], "us", "en", recipient="abuse@example.org")
+        h.approve_notice(n["id"], by="second-person")
+        with pytest.raises(RemoteError):
+            h.send_notice(n["id"], smtp_host="127.0.0.1", smtp_port=9)
+        assert h.show_case(ref)["items"][0]["status"] == "found"
+
+
+@pytest.mark.parametrize("where", ["env", "toml"])
+def test_local_features_is_settable_like_every_other_setting(tmp_path: Path, where: str) -> None:
+    home = tmp_path / "h"
+    home.mkdir()
+    env = {"HAECHI_LOCAL_FEATURES": "0"} if where == "env" else {}
+    if where == "toml":
+        (home / "haechi.toml").write_text("local_features = false\n")
+    assert resolve_settings(home, env=env).local_features is False
+    assert resolve_settings(tmp_path / "other", env={}).local_features is True
+
+
+def test_every_haechi_variable_is_a_setting_read_once_and_the_key_never_printed(tmp_path: Path) -> None:
+    env = {"HAECHI_SENDER_NAME": "Kim Jiyoung", "HAECHI_SENDER_ORG": "Seoul Women's Association",
+           "HAECHI_SENDER_EMAIL": "takedown@centre.example", "HAECHI_TSA_URL": "http://tsa.example",
+           "HAECHI_RDAP_URL": "http://rdap.example", "HAECHI_FACE_CNN": "yes", "HAECHI_QUEUE": "q2",
+           "HAECHI_VISIBILITY_TIMEOUT": "9", "HAECHI_RECHECK_EVERY": "60", "HAECHI_WATCH_POLL_EVERY": "5",
+           "HAECHI_ALLOW_PRIVATE_URLS": "1", "HAECHI_SECRET_KEY": "c2VjcmV0LWtleS1ub3QtcHJpbnRlZA=="}
+    s = resolve_settings(tmp_path / "h", env=env)
+    assert (s.sender_name, s.sender_org, s.sender_email) == ("Kim Jiyoung", "Seoul Women's Association",
+                                                             "takedown@centre.example")
+    assert (s.tsa_url, s.rdap_url, s.face_cnn, s.queue, s.visibility_timeout) == (
+        "http://tsa.example", "http://rdap.example", True, "q2", 9)
+    assert (s.recheck_every, s.watch_poll_every, s.allow_private_urls) == (60.0, 5.0, True)
+    assert s.secret_key == env["HAECHI_SECRET_KEY"] and env["HAECHI_SECRET_KEY"] not in repr(s)
+    with Haechi(settings=s) as h:
+        assert h.sender().name == "Kim Jiyoung"

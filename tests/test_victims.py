@@ -1,0 +1,39 @@
+"""Victim self-service (issue #17, high 2): one victim can neither learn of nor undo another's
+submission — a shared hash stays while any submission holds it; status never shows de-duplication."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from haechi import Haechi
+from haechi.demo.samples import scene
+from haechi.signals.pdq import pdq_of
+
+
+def _file(seed: int) -> dict[str, str]:
+    return {"sha256": f"{seed:02d}" * 32, "md5": f"{seed:02d}" * 16, "pdq": pdq_of(np.asarray(scene(seed))).hash}
+
+
+def test_the_same_image_submitted_twice_shows_the_same_status_and_survives_one_withdrawal(
+        tmp_path: Path, database_url: str) -> None:
+    with Haechi(home=tmp_path / "h", database_url=database_url, workers=1) as h:
+        attacker = h.victim_submit([_file(41)])           # submits her image first (to probe, or to erase it)
+        victim = h.victim_submit([_file(41), _file(42)])
+        fresh = h.victim_submit([_file(43)])
+        # status is the same whether or not someone submitted the hash before: no oracle
+        assert h.victim_status(attacker["case"])["hashes"] == 3
+        assert h.victim_status(fresh["case"])["hashes"] == 3
+        assert h.victim_status(victim["case"])["hashes"] == 6
+        # the attacker withdraws: the victim's hash stays, and her status is unchanged
+        out = h.victim_withdraw(attacker["case"])
+        assert out["hashes_deleted"] == 3  # what the withdrawer is told does not reveal sharing either
+        assert [m["bank"] for m in h.lookup("pdq", _file(41)["pdq"])] == ["victim-submitted"]
+        assert h.lookup("md5", _file(41)["md5"])
+        assert h.victim_status(victim["case"])["hashes"] == 6
+        # the victim withdraws: now her hashes go, from every bank and index
+        h.victim_withdraw(victim["case"])
+        assert h.lookup("pdq", _file(41)["pdq"]) == [] and h.lookup("pdq", _file(42)["pdq"]) == []
+        assert h.lookup("sha256", _file(42)["sha256"]) == []
+        assert len(h.lookup("pdq", _file(43)["pdq"])) == 1  # someone else's submission is untouched
