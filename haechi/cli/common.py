@@ -7,14 +7,15 @@ import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
-from sqlalchemy.exc import OperationalError
 
-from haechi.app import Haechi
 from haechi.errors import AlreadyExists, HaechiError, InputError, NotFound, RemoteError
+
+if TYPE_CHECKING:
+    from haechi.app import Haechi
 
 HomeOpt = Annotated[
     str | None,
@@ -31,6 +32,8 @@ out = Console()
 def open_haechi(home: str | None, ctx: typer.Context | None = None) -> Haechi:
     if home is None and ctx is not None and ctx.obj:
         home = ctx.obj.get("home")
+    from haechi.app import Haechi  # here, not at the top: `haechi --help` must not load the library
+
     return Haechi(home=home)
 
 
@@ -62,7 +65,11 @@ def handled() -> Iterator[None]:
         err.print(f"[red]error:[/red] storage full writing {exc.filename or 'data'}: {exc.strerror}; nothing "
                   "half-written was kept — free space and run the command again")
         raise typer.Exit(1) from None
-    except OperationalError as exc:
+    except Exception as exc:
+        # sqlalchemy is loaded only by commands that open a database: without it, no such error
+        sa_exc = sys.modules.get("sqlalchemy.exc")
+        if sa_exc is None or not isinstance(exc, sa_exc.OperationalError):
+            raise
         text = str(exc.orig).lower()
         if not any(m in text for m in ("full", "disk i/o error", "no space left")):
             raise

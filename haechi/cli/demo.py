@@ -16,10 +16,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from haechi.app import Haechi
-from haechi.cli.common import HomeOpt, handled, out
-from haechi.demo.samples import scene
-from haechi.demo.transforms import FAMILIES, make_copy
+from haechi.cli.common import HomeOpt, handled, open_haechi, out
 
 
 def demo_command(
@@ -29,6 +26,9 @@ def demo_command(
     home: HomeOpt = None,
 ) -> None:
     """Run the whole core loop on generated images and print a table of results."""
+    from haechi.demo.samples import scene
+    from haechi.demo.transforms import FAMILIES, make_copy
+
     with tempfile.TemporaryDirectory(prefix="haechi-demo-") as tmp:
         root = Path(tmp)
         home = home or (ctx.obj or {}).get("home") or str(root / "home")
@@ -46,7 +46,7 @@ def demo_command(
                 expected[name] = family
         for k in range(distractors):
             scene(5000 + k).save(found / f"unrelated_{k:03d}.jpg", quality=85)
-        with handled(), Haechi(home=home) as h:
+        with handled(), open_haechi(home) as h:
             if "demo-reported" in {b["name"] for b in h.list_banks()}:
                 h.delete_bank("demo-reported")
             h.create_bank("demo-reported", "generated demo images")
@@ -104,7 +104,7 @@ def _video_demo(root: Path, home: str) -> bool:
     still(31, 9.4, (320, 240), fps=10).save(dump / "screenshot.jpg", quality=85)
     copies["still frame (screenshot)"] = dump / "screenshot.jpg"
     unrelated = write_video(dump / "unrelated.mp4", frames(seed=32), fps=10)
-    with handled(), Haechi(home=home) as h:
+    with handled(), open_haechi(home) as h:
         if "demo-videos" in {b["name"] for b in h.list_banks()}:
             h.delete_bank("demo-videos")
         h.create_bank("demo-videos", "generated demo clip")
