@@ -389,6 +389,10 @@ class Haechi:
         """The captured bytes of media ``url`` in ``case_ref``'s evidence (hash-checked), or None."""
         return evidence_service.media_bytes(self.runtime, case_ref, url)
 
+    def artefact_bytes(self, capture_id: int, name: str) -> bytes:
+        """The plaintext of a capture's artefact (WARC, screenshot), checked against custody."""
+        return evidence_service.artefact_bytes(self.runtime, capture_id, name)
+
     # -- faces ----------------------------------------------------------------------------------
     def faces(self, paths: Paths) -> Rows:
         """Detected faces per media file (boxes; video: on sampled frames, with ``t_s``)."""

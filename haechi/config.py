@@ -62,6 +62,9 @@ class Settings:
     #: file:///path, or s3://bucket/prefix (with s3_endpoint_url for a non-AWS server)
     storage_url: str | None = None
     s3_endpoint_url: str | None = None
+    #: evidence artefacts sealed at rest with the home's key (haechi.store.sealed); off only for a
+    #: deliberate plaintext store, e.g. a court's offline copy
+    encrypt_evidence: bool = True
     #: Fernet key(s) ("new,old" while rotating) instead of <home>/secret.key; never printed
     secret_key: str | None = field(default=None, repr=False)
     #: who notices come from (a centre's identity; issue #18 makes it required configuration)
@@ -116,7 +119,8 @@ def _flag(raw: object) -> bool:
 _SETTABLE: dict[str, Any] = {
     "pdq_threshold": int, "quality_floor": int, "max_pixels": int, "max_file_bytes": int, "max_archive_bytes": int,
     "max_video_bytes": int, "workers": int, "face_threshold": float, "broker_url": str, "storage_url": str,
-    "s3_endpoint_url": str, "video_seconds_per_hash": float, "video_max_frames": int, "local_features": _flag,
+    "s3_endpoint_url": str, "encrypt_evidence": _flag,
+    "video_seconds_per_hash": float, "video_max_frames": int, "local_features": _flag,
     "sender_name": str, "sender_org": str, "sender_email": str, "tsa_url": str, "tsa_cert": str, "rdap_url": str,
     "face_cnn": _flag, "queue": str, "visibility_timeout": int, "recheck_every": float, "watch_poll_every": float,
     "allow_private_urls": _flag, "test_task_delay": float, "test_task_delay_after": float,

@@ -80,11 +80,14 @@ class Runtime:
 
     @property
     def blobs(self) -> BlobStore:
-        """The evidence store (``storage_url``: local directory by default, or S3)."""
+        """The evidence store (``storage_url``: local directory by default, or S3), sealing every
+        artefact with the home's key unless ``encrypt_evidence`` is off (:mod:`haechi.store.sealed`)."""
         if self._blobs is None:
             from haechi.store.blobs import open_store
+            from haechi.store.sealed import SealedBlobStore
 
-            self._blobs = open_store(self.settings.storage_url, self.evidence_dir, self.settings.s3_endpoint_url)
+            store = open_store(self.settings.storage_url, self.evidence_dir, self.settings.s3_endpoint_url)
+            self._blobs = SealedBlobStore(store, self.cipher) if self.settings.encrypt_evidence else store
         return self._blobs
 
     def limits(self) -> Limits:
@@ -109,8 +112,8 @@ class Runtime:
             return s.scalar(select(Subject.id).where(Subject.withdrawn_at.is_(None)).limit(1)) is not None
 
     def forget_keys_and_indexes(self) -> None:
-        """Drop the cipher and the indexes (after a restore or a key rotation)."""
-        self._cipher, self._pdq_index, self._local_cache = None, None, None
+        """Drop the cipher, the store that uses it and the indexes (after a restore or a key rotation)."""
+        self._cipher, self._blobs, self._pdq_index, self._local_cache = None, None, None, None
 
     def close(self) -> None:
         """Release the database connections and the in-memory index (hundreds of MiB at 1M+

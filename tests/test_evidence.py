@@ -3,6 +3,7 @@ tamper detection, evidence packages verified offline. A test web server runs on 
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 import socket
@@ -24,6 +25,7 @@ from haechi.evidence.package import verify_package
 from haechi.sources.html_media import extract
 from haechi.sources.web import FetchLimits, check_url, fetch
 from haechi.store.models import CrawlState
+from haechi.store.sealed import MAGIC
 from tests.helpers import scene_jpeg as _jpeg
 
 HAS_CHROMIUM = Path("/usr/bin/chromium").exists()
@@ -162,7 +164,8 @@ def test_capture_records_warc_media_matches_and_custody(tmp_path: Path, site: st
         assert "metadata" in by_url["meta-data"]["error"]  # refused even with --allow-private
         warc = Path(row["warc"])
         assert row["sha256"]["capture.warc.gz"] and warc.stat().st_mode & 0o777 == 0o400
-        with warc.open("rb") as fh:
+        assert warc.read_bytes().startswith(MAGIC)  # sealed at rest; read through the store
+        with io.BytesIO(h.artefact_bytes(row["capture_id"], "capture.warc.gz")) as fh:
             records = [(r.rec_type, r.rec_headers.get_header("WARC-Target-URI")) for r in ArchiveIterator(fh)]
         assert ("response", f"{site}/redirect") in records and ("response", f"{site}/page.html") in records
         assert ("response", f"{site}/img/copy.jpg") in records
@@ -260,8 +263,8 @@ def test_evidence_package_round_trip_and_offline_verify(tmp_path: Path, site: st
 def test_capture_with_screenshot(tmp_path: Path, site: str) -> None:
     with Haechi(home=tmp_path / "home", workers=1) as h:
         (row,) = list(h.capture([f"{site}/page.html"], case_ref="C", allow_private=True))
+        png = h.artefact_bytes(row["capture_id"], "screenshot.png")
     assert row["error"] is None and row.get("screenshot_error") is None, row
-    png = Path(row["screenshot"]).read_bytes()
     assert png.startswith(b"\x89PNG") and row["sha256"]["screenshot.png"]
 
 
@@ -321,7 +324,7 @@ def test_ingest_warc_and_wacz(tmp_path: Path, site: str) -> None:
         list(h.add_to_bank("b", [tmp_path / "orig.jpg"], label="victim"))
         (cap,) = list(h.capture([f"{site}/page.html"], screenshot=False, allow_private=True))
         warc = tmp_path / "copy.warc.gz"
-        warc.write_bytes(Path(cap["warc"]).read_bytes())
+        warc.write_bytes(h.artefact_bytes(cap["capture_id"], "capture.warc.gz"))
         rows = list(h.ingest("warc", warc))
         items = [r for r in rows if r["kind"] == "item"]
         assert {r["url"].rsplit("/", 1)[-1] for r in items} >= {"copy.jpg", "og.jpg", "other.jpg"}

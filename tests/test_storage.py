@@ -19,6 +19,7 @@ from haechi.errors import ConfigError, NotFound
 from haechi.evidence.package import verify_package
 from haechi.services.evidence import media_bytes, verify_artefacts
 from haechi.store.blobs import LocalBlobStore, open_store, read_bytes
+from haechi.store.sealed import raw_store
 from tests.test_evidence import site  # noqa: F401 - the test web server fixture
 
 CREDS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
@@ -69,8 +70,8 @@ def test_captures_go_to_object_storage_and_verify_from_there(tmp_path: Path, sit
         assert not any(p.is_file() for p in h.evidence_dir.rglob("*"))  # the staging copy is gone
         keys = list(h.blobs.keys())
         assert len(keys) == len(cap["sha256"]) and all(k.endswith(tuple(cap["sha256"])) for k in keys)
-        assert verify_artefacts(h) == []
-        img = media_bytes(h, "CASE-S3", f"{site}/img/copy.jpg")
+        assert verify_artefacts(h.runtime) == []
+        img = media_bytes(h.runtime, "CASE-S3", f"{site}/img/copy.jpg")
         assert img is not None and img[:2] == b"\xff\xd8"
         out = tmp_path / "case.zip"
         assert h.export_evidence("CASE-S3", out, actor="officer")["files"] == len(keys)
@@ -81,15 +82,19 @@ def test_captures_go_to_object_storage_and_verify_from_there(tmp_path: Path, sit
         warc_key = next(k for k in keys if k.endswith(".warc.gz"))
         boto3.client("s3", endpoint_url=s3).put_object(Bucket="evidence", Key=f"centre-a/{warc_key}",
                                                        Body=b"replaced")
-        problems = verify_artefacts(h)
+        problems = verify_artefacts(h.runtime)
         assert len(problems) == 1 and "modified" in problems[0]
         with pytest.raises(Exception, match="tampered"):
             h.export_evidence("CASE-S3", tmp_path / "again.zip", actor="officer")
-    # the backup (taken before the change) restores into a home with a local store
+        key = h.settings.key_file.read_bytes()
+    # the backup (taken before the change) restores into a home with a local store, given the key
+    # from the secret store: the evidence in it is sealed and useless without it
+    (tmp_path / "restored").mkdir()
+    (tmp_path / "restored" / "secret.key").write_bytes(key)
     with Haechi(home=tmp_path / "restored", workers=1) as r:
         r.restore(backup)
-        assert verify_artefacts(r) == []
-        assert isinstance(r.blobs, LocalBlobStore) and len(list(r.blobs.keys())) == len(keys)
+        assert verify_artefacts(r.runtime) == []
+        assert isinstance(raw_store(r.blobs), LocalBlobStore) and len(list(r.blobs.keys())) == len(keys)
 
 
 def test_local_store_keys_and_errors(tmp_path: Path) -> None:

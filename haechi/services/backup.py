@@ -26,6 +26,7 @@ from haechi import __version__
 from haechi.errors import InputError
 from haechi.store.blobs import read_bytes
 from haechi.store.models import Base
+from haechi.store.sealed import raw_store
 
 if TYPE_CHECKING:
     from haechi.runtime import Runtime
@@ -73,7 +74,7 @@ def backup(rt: Runtime, out: Path, include_key: bool = False) -> dict[str, Any]:
                 lines = [json.dumps({k: _encode(v) for k, v in row.items()}, ensure_ascii=False) for row in rows]
                 _add(tar, f"db/{table.name}.jsonl", ("\n".join(lines) + "\n" if lines else "").encode(), manifest)
                 counts[table.name] = len(rows)
-        store = rt.blobs
+        store = raw_store(rt.blobs)  # sealed artefacts are copied sealed: unreadable without the key
         files = 0
         for key in store.keys():  # noqa: SIM118 - a BlobStore, not a dict
             _add(tar, f"evidence/{key}", read_bytes(store, key), manifest)
@@ -148,6 +149,11 @@ def restore(rt: Runtime, path: Path) -> dict[str, Any]:
                     sql = (f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), "  # noqa: S608
                            f"COALESCE((SELECT MAX(id) FROM {table.name}), 0) + 1, false)")
                     s.execute(text(sql))
+    if "secret.key" in blobs and not rt.settings.key_file.exists():  # first: sealing below may need it
+        from haechi.store.crypto import write_key_file
+
+        write_key_file(rt.settings.key_file, blobs["secret.key"])
+        rt.forget_keys_and_indexes()
     store = rt.blobs
     with tempfile.TemporaryDirectory(dir=rt.settings.home) as staging:
         for name, data in blobs.items():
@@ -161,8 +167,4 @@ def restore(rt: Runtime, path: Path) -> dict[str, Any]:
                 store.put_file(key, target)
                 if local is None:
                     target.unlink()
-    if "secret.key" in blobs and not rt.settings.key_file.exists():
-        from haechi.store.crypto import write_key_file
-
-        write_key_file(rt.settings.key_file, blobs["secret.key"])
     return {"restored": meta["tables"], "evidence_files": meta["evidence_files"], "key_restored": "secret.key" in blobs}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -130,11 +131,22 @@ def verify_artefacts(rt: Runtime, case_ref: str | None = None) -> list[str]:
                 key = f"{cap.folder}/{name}"
                 if not store.exists(key):
                     problems.append(f"capture {cap.id}: artefact {name} is missing ({_location(store, key)})")
-                elif sha256_of(store, key) != digest:
+                    continue
+                try:
+                    actual = sha256_of(store, key)
+                except InputError as exc:  # a sealed artefact that fails authentication
+                    problems.append(f"capture {cap.id}: artefact {name} was modified ({exc.reason})")
+                    continue
+                if actual != digest:
                     problems.append(f"capture {cap.id}: artefact {name} was modified (hash differs)")
             tsr_key = f"{cap.folder}/{TSR_NAME}"
             if TSR_NAME in artefacts and store.exists(tsr_key):
-                check = verify_token(read_bytes(store, tsr_key), stamped_bytes(artefacts), _tsa_cert(rt))
+                try:
+                    token = read_bytes(store, tsr_key)
+                except InputError as exc:
+                    problems.append(f"capture {cap.id}: trusted timestamp token unreadable ({exc.reason})")
+                    continue
+                check = verify_token(token, stamped_bytes(artefacts), _tsa_cert(rt))
                 if not check["ok"]:
                     problems.append(f"capture {cap.id}: trusted timestamp: {check['problem']}")
     return problems
@@ -323,3 +335,17 @@ def evidence_package(rt: Runtime, case_ref: str, actor: str) -> bytes:
 
 def _tsa_cert(rt: Runtime) -> bytes | None:
     return tsa_settings(rt.settings.tsa_url, rt.settings.tsa_cert)[1]
+
+
+def artefact_bytes(rt: Runtime, capture_id: int, name: str) -> bytes:
+    """The plaintext of one artefact of a capture (``capture.warc.gz``, ``screenshot.png``...),
+    checked against the SHA-256 the custody log recorded. Raises NotFound, InputError (modified)."""
+    with rt.db.session() as s:
+        cap = s.get(Capture, capture_id)
+        if cap is None or name not in json.loads(cap.artefacts):
+            raise NotFound("artefact", f"{name} of capture {capture_id}")
+        folder, digest = cap.folder, json.loads(cap.artefacts)[name]
+    data = read_bytes(rt.blobs, f"{folder}/{name}")
+    if hashlib.sha256(data).hexdigest() != digest:
+        raise InputError(f"{name} of capture {capture_id}", "artefact was modified (hash differs)")
+    return data
