@@ -54,6 +54,8 @@ class LocalHit:
     coverage: float
     #: area of the inliers' convex hull / area of the hull of all bank keypoints in view
     spread: float = 0.0
+    #: the 2×3 similarity transform, query working frame → bank working frame (row-major)
+    matrix: tuple[float, ...] = ()
 
 
 #: below this many descriptors search is exact (flat); above, an inverted file probing 1/16 of
@@ -73,6 +75,7 @@ class LocalIndex:
         self._owner = np.zeros(0, np.int64)
         self._points = np.zeros((0, 2), np.float32)
         self._count = 0
+        self._dims: dict[int, tuple[int, int]] = {}
 
     def add(self, label: int, features: LocalFeatures) -> None:
         if len(features) == 0:
@@ -80,11 +83,16 @@ class LocalIndex:
         self._desc.append(np.ascontiguousarray(features.descriptors))
         self._owners.append(np.full(len(features), label, np.int64))
         self._pts.append(features.points.astype(np.float32))
+        self._dims[label] = (features.width, features.height)
         self._count += len(features)
         self._index = None
 
     def __len__(self) -> int:
         return self._count
+
+    def frame(self, label: int) -> tuple[int, int]:
+        """Width and height of bank image ``label``'s working frame (where its keypoints lie)."""
+        return self._dims.get(label, (0, 0))
 
     def build(self) -> None:
         """Build the search structure now (before worker processes fork, so they share it)."""
@@ -162,7 +170,7 @@ class LocalIndex:
             return None
         return LocalHit(label=label, inliers=inliers, matches=int(len(q_sel)),
                         distance=median_distance, rotation_deg=rotation, scale=scale,
-                        coverage=coverage, spread=spread)
+                        coverage=coverage, spread=spread, matrix=tuple(float(v) for v in matrix.ravel()))
 
     def _points_in_view(self, label: int, matrix: np.ndarray, query: LocalFeatures) -> np.ndarray:
         """The bank image's keypoints that land inside the query frame."""

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from haechi.errors import AlreadyExists, BadSignal, InputError, NotFound
 from haechi.services.analyse import MediaRecord
-from haechi.signals import SIGNAL_TYPES
+from haechi.signals import SIGNAL_TYPES, template
 from haechi.signals import vpdq as vpdq_signal
 from haechi.store.crypto import Cipher
 from haechi.store.models import Bank, BankEntry, BankRemoval, BankSubscription, LocalFeatureSet, VideoHash
@@ -149,8 +149,10 @@ def add_records(
                                       bands=vpdq_signal.pack_bands(record.bands())))
         pdq_entry = next((e for e in new if e.signal_type == "pdq"), None)
         if pdq_entry is not None and record.local is not None and len(record.local) and cipher:
-            session.add(LocalFeatureSet(entry_id=pdq_entry.id, bank_id=bank.id,
-                                        ciphertext=cipher.encrypt(record.local.to_bytes())))
+            blob = record.local.to_bytes()
+            if record.rgb is not None:  # for dense verification of local matches (signals.template)
+                blob += template.pack(template.make_template(record.rgb))
+            session.add(LocalFeatureSet(entry_id=pdq_entry.id, bank_id=bank.id, ciphertext=cipher.encrypt(blob)))
         result.entry_ids = [e.id for e in new]
         yield result, new
 

@@ -20,11 +20,13 @@ from haechi.services.analyse import AnalyseOptions, MediaRecord, analyse
 from haechi.services.faces import Gallery
 from haechi.services.matching import HitVerifier
 from haechi.services.parallel import ordered_map
+from haechi.signals import template
 from haechi.signals import vpdq as vpdq_signal
 from haechi.signals.local import QUERY_FEATURES, orb_features
 from haechi.signals.pdq import MIRRORED_TRANSFORMS, TRANSFORMS, compose
 from haechi.sources import MediaRef, iter_media
-from haechi.store.models import Bank, BankEntry, VideoHash
+from haechi.store.crypto import Cipher
+from haechi.store.models import Bank, BankEntry, LocalFeatureSet, VideoHash
 
 if TYPE_CHECKING:
     from haechi.runtime import Runtime
@@ -51,7 +53,8 @@ class RawHits:
     pdq: list[tuple[int, int, str, str, str]] = field(default_factory=list)
     #: video queries: (query frame index, label, distance, transform, method, indexed code) per frame hit
     frames: list[tuple[int, int, int, str, str, str]] = field(default_factory=list)
-    local: list[tuple[LocalHit, str]] = field(default_factory=list)  # hit, transform
+    #: hit, transform, and the query aligned to the banked image (template size) with its mask
+    local: list[tuple[LocalHit, str, Any, Any]] = field(default_factory=list)
     #: with --faces: one dict per detected face ({box, subject, similarity, match[, t_s]})
     faces: list[dict[str, Any]] | None = None
     #: with --assess: the synthetic-media assessment of the file
@@ -94,14 +97,24 @@ class SearchContext:
             # only banked video frames carry band hashes; keep hits on those
             raw.pdq += [h for h in self._pdq(record.band_variants, TRANSFORMS, "pdq_band") if h[0] < 0]
         if self.local_index is not None and record.local is not None and len(record.local):
-            raw.local = [(hit, rotation_name(hit.rotation_deg)) for hit in self.local_index.search(record.local)]
+            raw.local = [(hit, rotation_name(hit.rotation_deg), *self._aligned(record.rgb, hit))
+                         for hit in self.local_index.search(record.local)]
             if not raw.pdq and not raw.local and record.rgb is not None:
                 # mirrored copies (often also cropped): ORB is not mirror-invariant, so look
                 # again at the mirrored image — only when nothing else matched
-                mirrored = orb_features(record.rgb[:, ::-1], len(record.local) or QUERY_FEATURES)
-                raw.local = [(hit, compose(rotation_name(hit.rotation_deg), "flip_h"))
+                flipped = record.rgb[:, ::-1]
+                mirrored = orb_features(flipped, len(record.local) or QUERY_FEATURES)
+                raw.local = [(hit, compose(rotation_name(hit.rotation_deg), "flip_h"), *self._aligned(flipped, hit))
                              for hit in self.local_index.search(mirrored)]
         return raw
+
+    def _aligned(self, rgb: Any, hit: LocalHit) -> tuple[Any, Any]:
+        """The query warped into the hit's banked frame at template size (for dense verification
+        in the parent, which holds the banked templates), or (None, None)."""
+        if rgb is None or not hit.matrix or self.local_index is None:
+            return None, None
+        width, height = self.local_index.frame(hit.label)
+        return template.aligned_query(rgb, hit.matrix, width, height)
 
     def search_faces(self, record: MediaRecord) -> list[dict[str, Any]]:
         """Each detected face with its most similar enrolled subject. A match is a lead for a
@@ -184,8 +197,9 @@ class Scanner:
     def __init__(self, session: Session, bank_names: dict[int, str], quality_floor: int = 50,
                  query_match_percent: float = vpdq_signal.DEFAULT_QUERY_MATCH_PERCENT,
                  compared_match_percent: float = vpdq_signal.DEFAULT_COMPARED_MATCH_PERCENT,
-                 seconds_per_hash: float = 1.0) -> None:
+                 seconds_per_hash: float = 1.0, cipher: Cipher | None = None) -> None:
         self.session = session
+        self.cipher = cipher
         self.bank_names = bank_names
         self.quality_floor = quality_floor
         self.query_match_percent = query_match_percent
@@ -216,6 +230,17 @@ class Scanner:
                 else:
                     self._entries[entry_id] = EntryInfo(row[0], self.bank_names[row[1]], row[1], row[2],
                                                         row[3], row[4])
+
+    def _agreement(self, label: int, aligned: Any, mask: Any) -> template.Agreement | None:
+        """Dense agreement of an aligned query with bank entry ``label``'s template; None when
+        either is missing (banked before templates, or no key to read them): a lead."""
+        if aligned is None or self.cipher is None:
+            return None
+        token = self.session.scalar(select(LocalFeatureSet.ciphertext).where(LocalFeatureSet.entry_id == label))
+        if token is None:
+            return None
+        bank_template = template.unpack_after_features(self.cipher.decrypt(token))
+        return None if bank_template is None else template.agreement(aligned, mask, bank_template)
 
     def _exact(self, record: MediaRecord) -> list[tuple[EntryInfo, int, str, str]]:
         conds = [(BankEntry.signal_type == "sha256") & (BankEntry.signal == record.sha256),
@@ -260,15 +285,20 @@ class Scanner:
         if raw.local:
             seen_content = {info.content_ref for info, *_ in found if info.content_ref}
             seen_ids = {info.id for info, *_ in found}
-            for hit, transform in raw.local:
+            for hit, transform, aligned, mask in raw.local:
                 self._resolve([hit.label])
                 info = self._entries.get(hit.label)
                 if info is None or info.id in seen_ids or (info.content_ref in seen_content):
                     continue
                 found.append((info, hit.distance, transform, "local"))
+                agree = self._agreement(hit.label, aligned, mask)
                 extra[info.id] = {"inliers": hit.inliers, "scale": round(hit.scale, 3),
                                   "rotation_deg": round(hit.rotation_deg, 1),
-                                  "coverage": round(hit.coverage, 3)}
+                                  "coverage": round(hit.coverage, 3),
+                                  "verdict": "copy" if agree is not None and agree.is_copy else "lead",
+                                  "agreement": None if agree is None else {
+                                      "cells": agree.cells, "p25": round(agree.p25, 3),
+                                      "median": round(agree.median, 3)}}
         matches: dict[int, dict[str, Any]] = {}
         for info, distance, transform, method in sorted(
                 found, key=lambda f: (_METHOD_RANK[f[3]], f[1])):
@@ -277,7 +307,7 @@ class Scanner:
             signal_type = "orb" if method == "local" else info.signal_type
             m: dict[str, Any] = {"bank": info.bank, "entry_id": info.id, "label": info.label,
                                  "signal_type": signal_type, "distance": distance,
-                                 "transform": transform, "method": method}
+                                 "transform": transform, "method": method, "verdict": "copy"}
             m.update(extra.get(info.id, {}))
             matches[info.id] = m
         return sorted(matches.values(), key=lambda m: (_METHOD_RANK[m["method"]], m["distance"]))
@@ -319,7 +349,7 @@ class Scanner:
         for info, distance, transform, method in found:  # exact copies of the file
             out.append({"bank": info.bank, "entry_id": info.id, "label": info.label,
                         "signal_type": info.signal_type, "distance": distance, "transform": transform,
-                        "method": method})
+                        "method": method, "verdict": "copy"})
         exact_content = {info.content_ref for info, *_ in found if info.content_ref}
         for entry_id, e in per_entry.items():
             vinfo = self._entries[entry_id]
@@ -343,13 +373,14 @@ class Scanner:
                         "compared_segments": vpdq_signal.segments(
                             [all_c[n].t_s for n in e["c"] if n < len(all_c)], gap),
                         "distance": e["best"], "transform": max(e["transforms"], key=e["transforms"].get),
-                        "method": "vpdq"})
+                        "method": "vpdq", "verdict": "copy"})
         for label, (qf, dist, transform, method) in images.items():
             iinfo = self._entries.get(label)
             if iinfo is None or iinfo.signal_type != "pdq":
                 continue
             out.append({"bank": iinfo.bank, "entry_id": iinfo.id, "label": iinfo.label, "signal_type": "pdq",
-                        "distance": dist, "transform": transform, "method": method, "t_s": qframes[qf].t_s})
+                        "distance": dist, "transform": transform, "method": method, "t_s": qframes[qf].t_s,
+                        "verdict": "copy"})
         return sorted(out, key=lambda m: (_METHOD_RANK[m["method"]], -m.get("query_match_percent", 0),
                                           m["distance"]))
 
@@ -397,7 +428,8 @@ def scan_refs(rt: Runtime, refs: Iterable[MediaRef], banks: list[str] | None = N
     try:
         with rt.db.session() as s:
             scanner = Scanner(s, bank_names, rt.settings.quality_floor, rt.settings.vpdq_query_match_percent,
-                              rt.settings.vpdq_compared_match_percent, rt.settings.video_seconds_per_hash)
+                              rt.settings.vpdq_compared_match_percent, rt.settings.video_seconds_per_hash,
+                              rt.cipher if local_index is not None else None)
             for record, raw in ordered_map(analyse_and_search, refs, rt.settings.workers):
                 out = record.public()
                 out["matches"] = scanner.match(record, raw)
@@ -455,5 +487,5 @@ def lookup(rt: Runtime, signal_type: str, signal: str, banks: list[str] | None =
             content[r[0]] = r[0] if r[4] is None else int(s.scalar(select(func.min(BankEntry.id)).where(
                 BankEntry.bank_id == r[5], BankEntry.content_ref == r[4])) or r[0])
     out = [{"bank": r[1], "entry_id": r[0], "content_id": content[r[0]], "label": r[2], "signal_type": r[3],
-            "distance": best[r[0]]} for r in rows if not banks or r[1] in banks]
+            "distance": best[r[0]], "verdict": "copy"} for r in rows if not banks or r[1] in banks]
     return sorted(out, key=lambda m: (m["distance"], m["entry_id"]))
