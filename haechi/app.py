@@ -185,6 +185,11 @@ class Haechi:
         """:meth:`scan` over media references from any source (files, web captures, exports)."""
         return scan.scan_refs(self.runtime, refs, banks, threshold, faces, assess)
 
+    def scan_bytes(self, name: str, data: bytes, banks: list[str] | None = None) -> Obj:
+        """:meth:`scan` of one media file given as bytes (an upload): the same matcher as every door."""
+        (row,) = list(scan.scan_refs(self.runtime, [MediaRef(path=name, data=data)], banks))
+        return row
+
     def assess(self, paths: Paths, explain_dir: PathLike | None = None) -> Rows:
         """Per file: verdict (synthetic | likely_synthetic | inconclusive | no_evidence_found),
         score, reasons and each detector's result. ``explain_dir`` receives heat maps."""
