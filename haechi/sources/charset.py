@@ -34,10 +34,16 @@ _XML = re.compile(rb"""^\s*<\?xml[^>]*encoding\s*=\s*["']([A-Za-z0-9_.+-]+)""", 
 #: how far into the document a <meta charset> is looked for (the standard says 1024; pages
 #: with long comments or scripts first are common, and a later meta still wins in browsers)
 PRESCAN_BYTES = 8192
-#: codecs tried, in this order, when nothing is declared and the bytes are not UTF-8, each with
-#: the script it should produce (what a Korean-, Japanese- or Chinese-locale browser falls back to)
-_GUESSES = (("cp949", (0xAC00, 0xD7A3)), ("cp932", (0x3040, 0x30FF)), ("gb18030", (0x4E00, 0x9FFF)),
-            ("big5hkscs", (0x4E00, 0x9FFF)))
+#: when nothing is declared and the bytes are not UTF-8: each codec, the characters its text is
+#: made of, and the share of non-ASCII characters that must be of them for the guess to stand.
+#: Order matters: GB18030 decodes almost any bytes to Han characters, so Korean (Hangul) and
+#: Japanese (kana) are recognised first, as a Korean- or Japanese-locale browser would.
+_GUESSES: tuple[tuple[str, tuple[tuple[int, int], ...], float], ...] = (
+    ("cp949", ((0xAC00, 0xD7A3),), 0.7),
+    ("cp932", ((0x3040, 0x30FF),), 0.15),
+    ("gb18030", ((0x4E00, 0x9FFF), (0x3000, 0x303F), (0xFF00, 0xFFEF)), 0.7),
+    ("big5hkscs", ((0x4E00, 0x9FFF), (0x3000, 0x303F), (0xFF00, 0xFFEF)), 0.7),
+)
 
 
 def codec_for(label: str | None) -> str | None:
@@ -69,17 +75,15 @@ def _guess(body: bytes) -> str:
     except UnicodeDecodeError as exc:
         if exc.start >= len(body) - 3 and exc.reason == "unexpected end of data":
             return "utf-8"  # a truncated body cut inside a character
-    best, best_share = "cp1252", 0.0
-    for codec, (lo, hi) in _GUESSES:
+    for codec, ranges, needed in _GUESSES:
         try:
             text = body.decode(codec)
         except UnicodeDecodeError:
             continue
-        wide = [c for c in text if ord(c) >= 0x80]
-        share = sum(lo <= ord(c) <= hi for c in wide) / len(wide) if wide else 0.0
-        if share > best_share:
-            best, best_share = codec, share
-    return best
+        wide = [ord(c) for c in text if ord(c) >= 0x80]
+        if wide and sum(any(lo <= c <= hi for lo, hi in ranges) for c in wide) >= needed * len(wide):
+            return codec
+    return "cp1252"
 
 
 def sniff(body: bytes, content_type: str = "") -> str:

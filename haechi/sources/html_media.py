@@ -47,10 +47,11 @@ _WS = " \t\n\r\f"
 _CSS_COMMENT = re.compile(r"/\*.*?(\*/|\Z)", re.S)
 _FONT_FACE = re.compile(r"@font-face\s*\{[^}]*\}?", re.I)
 _IMPORT = re.compile(r"""@import\s+(?:url\(\s*(?:"([^"]*)"|'([^']*)'|([^)\s]*))\s*\)|"([^"]*)"|'([^']*)')""", re.I)
-_URL = re.compile(r"""url\(\s*(?:"((?:[^"\\\n]|\\.)*)"|'((?:[^'\\\n]|\\.)*)'|((?:[^\s()"'\\]|\\.)*))\s*\)""",
+_ESC = r"\\[0-9a-fA-F]{1,6}[ \t\n\r\f]?|\\."  # a CSS escape: hex digits and one optional space, or one char
+_URL = re.compile(rf"""url\(\s*(?:"((?:{_ESC}|[^"\\\n])*)"|'((?:{_ESC}|[^'\\\n])*)'|((?:{_ESC}|[^\s()"'\\])*))\s*\)""",
                   re.I | re.S)
 _IMAGE_SET = re.compile(r"image-set\(", re.I)
-_CSS_STRING = re.compile(r""""((?:[^"\\\n]|\\.)*)"|'((?:[^'\\\n]|\\.)*)'""", re.S)
+_CSS_STRING = re.compile(rf""""((?:{_ESC}|[^"\\\n])*)"|'((?:{_ESC}|[^'\\\n])*)'""", re.S)
 _CSS_ESCAPE = re.compile(r"\\(?:([0-9a-fA-F]{1,6})[ \t\n\r\f]?|(.))", re.S)
 
 

@@ -58,7 +58,7 @@ def _host(host: str, url: str) -> str:
     try:
         return idna.encode(host.rstrip("."), uts46=True, transitional=False).decode("ascii") + (
             "." if host.endswith(".") else "")
-    except idna.IDNAError as exc:
+    except (idna.IDNAError, UnicodeError) as exc:
         raise InputError(url, f"host name {host!r} is not a valid internationalised domain name: {exc}") from None
 
 
