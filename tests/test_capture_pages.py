@@ -113,6 +113,10 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(b"", "text/plain", 302, extra=[("Location", "/data/사진.jpg".encode())])
         if path == "/data/사진.jpg":
             return self._send(IMG["k"], jpeg, extra=[("Content-Disposition", "inline; filename=\"사진.jpg\"".encode())])
+        if path == "/rawname.jpg":  # an unquoted non-ASCII parameter, as some boards send it
+            return self._send(IMG["k"], jpeg, extra=[
+                ("Content-Disposition", "attachment; filename=a.jpg; 사진 설명".encode()),
+                ("X-Legacy", "사진".encode("cp949"))])
         if path == "/写真.jpg":
             return self._send(IMG["k"], jpeg)
         if path == "/q" and unquote_to_bytes(raw_query) == "name=사진".encode("cp949"):
@@ -125,6 +129,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(b"@import 'more.css'; .s{background-image:url(../img/s.jpg)}", "text/css")
         if path == "/css/more.css":
             return self._send(b".m{background:url('/img/m.jpg')} @font-face{src:url(/f.woff2)}", "text/css")
+        if path == "/octet":  # a picture linked directly, served by a CDN as a generic download
+            return self._send(IMG["a"], "application/octet-stream")
         if path in ("/img/s.jpg", "/img/m.jpg"):
             return self._send(IMG[path[5]], jpeg)
         if path in ("/px.gif", "/blank.gif"):
@@ -203,6 +209,17 @@ def test_the_korean_content_disposition_header_is_kept_in_the_warc(tmp_path: Pat
     assert "%EC%82%AC%EC%A7%84" in image.get_header("Content-Disposition")  # RFC 8187-encoded by warcio
 
 
+def test_any_header_bytes_are_recorded(tmp_path: Path, site: str) -> None:
+    """Header values warcio cannot encode itself (found by fuzz_capture) are percent-encoded."""
+    cap = _capture(tmp_path, f"{site}/rawname.jpg")
+    assert _bodies(cap) == {"rawname.jpg": IMG["k"]}
+    records = assert_valid_warc(cap.folder / "capture.warc.gz")
+    (http,) = [http for t, _, http, _ in records if t == "response"]
+    assert http.get_header("Content-Disposition") == (
+        "attachment; filename=a.jpg; %EC%82%AC%EC%A7%84 %EC%84%A4%EB%AA%85")
+    assert http.get_header("X-Legacy") == "%BB%E7%C1%F8"
+
+
 def test_chunked_bodies_are_recorded_without_a_false_transfer_encoding(tmp_path: Path, site: str) -> None:
     cap = _capture(tmp_path, f"{site}/chunked.html")
     assert _bodies(cap) == {"c.jpg": IMG["c"]}
@@ -219,6 +236,11 @@ def test_gzip_pages_keep_their_content_encoding(tmp_path: Path, site: str) -> No
     records = assert_valid_warc(cap.folder / "capture.warc.gz")
     (http,) = [http for t, h, http, _ in records if t == "response" and _target(h).endswith("gzip.html")]
     assert http.get_header("Content-Encoding") == "gzip" and http.get_header("Transfer-Encoding") is None
+
+
+def test_a_picture_linked_directly_is_the_medium_whatever_its_content_type(tmp_path: Path, site: str) -> None:
+    cap = _capture(tmp_path, f"{site}/octet")
+    assert [(m.url, m.body, m.how) for m in cap.media] == [(f"{site}/octet", IMG["a"], "the page itself")]
 
 
 def test_warcinfo_version_matches_the_records(tmp_path: Path, site: str) -> None:
@@ -292,14 +314,36 @@ def test_a_failure_while_writing_one_medium_leaves_a_valid_warc(tmp_path: Path, 
     assert f"{site}/cdn/b.jpg" in targets and f"{site}/cdn/a.jpg" not in targets
 
 
-def test_a_capture_that_fails_leaves_no_artefact(tmp_path: Path, site: str) -> None:
+def test_a_browser_or_recording_failure_is_the_captures_error_not_the_batchs(
+        tmp_path: Path, site: str, monkeypatch: pytest.MonkeyPatch) -> None:
     class Broken:
         def render(self, url: str) -> Any:
             raise RuntimeError("browser crashed")
 
-    with pytest.raises(RuntimeError):
-        capture_page(f"{site}/tme.html", tmp_path / "evidence", "2026-11-30T10:00:00Z", limits=LIMITS,
-                     screenshotter=Broken())  # type: ignore[arg-type]
+    cap = _capture(tmp_path, f"{site}/tme.html", screenshotter=Broken())
+    assert "browser crashed" in (cap.screenshot_error or "") and _bodies(cap) == {"a.jpg": IMG["a"], "b.jpg": IMG["b"]}
+    real = warc_mod.EvidenceWarc.exchange
+
+    def failing(self: warc_mod.EvidenceWarc, url: str, *args: Any) -> None:
+        if url.endswith("tme.html"):
+            raise UnicodeEncodeError("ascii", "사", 0, 1, "ordinal not in range(128)")
+        real(self, url, *args)
+
+    monkeypatch.setattr(warc_mod.EvidenceWarc, "exchange", failing)
+    cap = _capture(tmp_path, f"{site}/tme.html")
+    assert cap.outcome == "failed" and "recording failed: UnicodeEncodeError" in (cap.error or "")
+    records = assert_valid_warc(cap.folder / "capture.warc.gz")
+    assert [t for t, _, _, _ in records] == ["warcinfo", "metadata"]
+
+
+def test_a_capture_that_cannot_be_written_leaves_no_artefact(tmp_path: Path, site: str,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    def disk_full(self: warc_mod.EvidenceWarc) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(warc_mod.EvidenceWarc, "commit", disk_full)
+    with pytest.raises(OSError):
+        capture_page(f"{site}/tme.html", tmp_path / "evidence", "2026-11-30T10:00:00Z", limits=LIMITS)
     assert [p for p in (tmp_path / "evidence").rglob("*") if p.is_file()] == []
     assert orphans(tmp_path / "evidence", []) == []
 

@@ -36,6 +36,7 @@ from typing import Any
 
 from haechi.errors import InputError
 from haechi.evidence.warc import EvidenceWarc
+from haechi.media import sniff_media_type
 from haechi.sources.charset import decode_html, header_charset
 from haechi.sources.html_media import MAX_STYLESHEETS, FoundMedia, extract_css, extract_page
 from haechi.sources.web import FetchLimits, FetchResult, Unreachable, check_url, fetch
@@ -152,7 +153,12 @@ def _capture_into(cap: PageCapture, warc: EvidenceWarc, limits: FetchLimits, med
         cap.outcome = "unreachable" if isinstance(exc, Unreachable) else "failed"
         warc.note(url, {"outcome": cap.outcome, "reason": exc.reason, "attempted-at": cap.captured_at})
         return
-    warc.result(page)
+    try:
+        warc.result(page)
+    except Exception as exc:  # noqa: BLE001 - a page that cannot be recorded is this capture's error, not the batch's
+        cap.error, cap.reason, cap.outcome = f"{url}: recording failed: {_why(exc)}", _why(exc), "failed"
+        warc.note(url, {"outcome": cap.outcome, "reason": cap.reason, "attempted-at": cap.captured_at})
+        return
     cap.final_url, cap.status = page.final_url, page.status
     cap.outcome, cap.reason = outcome_of(page.status)
     cap.page_sha256 = hashlib.sha256(page.body).hexdigest()
@@ -165,7 +171,8 @@ def _capture_into(cap: PageCapture, warc: EvidenceWarc, limits: FetchLimits, med
             refs = extract_page(text, page.final_url, cap.charset)
             found, cap.links = list(refs.media), refs.links
             found += _stylesheet_media(cap, warc, refs.stylesheets, {m.url for m in found}, media_limits)
-        elif page.content_type.startswith(("image/", "video/")):
+        elif page.content_type.startswith(("image/", "video/")) or sniff_media_type(page.body[:4096]) != "unknown":
+            # a picture linked directly; CDNs often send them as application/octet-stream
             cap.media.append(CapturedMedia(page.final_url, page.body, how="the page itself", status=page.status))
             fetched.add(page.final_url)
     if screenshotter is not None:
@@ -176,6 +183,8 @@ def _capture_into(cap: PageCapture, warc: EvidenceWarc, limits: FetchLimits, med
             found += [FoundMedia(u, "browser loaded") for u in shot.media if u not in known]
         except InputError as exc:
             cap.screenshot_error = str(exc)
+        except Exception as exc:  # noqa: BLE001 - a browser failure costs the screenshot, not the capture
+            cap.screenshot_error = f"{url}: screenshot failed: {_why(exc)}"
     for i, ref in enumerate(m for m in found if m.url not in fetched):
         if i >= MAX_MEDIA_PER_PAGE:
             cap.media.append(CapturedMedia(ref.url, None, f"{ref.url}: not fetched: over the limit of "

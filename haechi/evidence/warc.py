@@ -32,11 +32,11 @@ _HOP_BY_HOP_CHANGED = "transfer-encoding"
 
 
 def _text(value: bytes) -> str:
-    """A header value as text: UTF-8 if it is, else Latin-1 (warcio percent-encodes non-ASCII)."""
-    try:
-        return value.decode("utf-8")
-    except UnicodeDecodeError:
-        return value.decode("latin-1")
+    """A header name or value as the ASCII text warcio can write: bytes outside printable ASCII
+    (UTF-8 or legacy-encoded file names, control characters) are percent-encoded, as warcio
+    itself tries to (RFC 8187) but without failing on values it cannot parse (found by
+    fuzz_capture: ``attachment; filename=a.jpg; 사진`` made it raise UnicodeEncodeError)."""
+    return "".join(chr(b) if 0x20 <= b < 0x7F or b == 0x09 else f"%{b:02X}" for b in value)
 
 
 def response_headers(wire: Wire) -> tuple[list[tuple[str, str]], list[str]]:
