@@ -6,8 +6,10 @@ and :func:`haechi.evidence.warc.check_warc`."""
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import io
+import resource
 import socket
 import threading
 from collections.abc import Iterator
@@ -346,6 +348,37 @@ def test_a_capture_that_cannot_be_written_leaves_no_artefact(tmp_path: Path, sit
         capture_page(f"{site}/tme.html", tmp_path / "evidence", "2026-11-30T10:00:00Z", limits=LIMITS)
     assert [p for p in (tmp_path / "evidence").rglob("*") if p.is_file()] == []
     assert orphans(tmp_path / "evidence", []) == []
+
+
+@contextlib.contextmanager
+def _file_size_limit(limit: int) -> Iterator[None]:
+    """Writes past ``limit`` bytes fail with EFBIG, as on a full disk (Python ignores SIGXFSZ)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+
+
+def test_a_full_disk_fails_the_capture_and_leaves_nothing(tmp_path: Path, site: str) -> None:
+    """Not one medium's row: the disk is full for every URL. The half-written record is cut off
+    and the capture's folder removed, so nothing exists without its custody entry."""
+    with _file_size_limit(len(IMG["a"]) + 4000), pytest.raises(OSError):
+        capture_page(f"{site}/tme.html", tmp_path / "evidence", "2026-11-30T10:00:00Z", limits=LIMITS)
+    assert [p for p in (tmp_path / "evidence").rglob("*") if p.is_file()] == []
+
+
+def test_a_record_that_does_not_fit_is_cut_off_whole(tmp_path: Path, site: str) -> None:
+    res = fetch(f"{site}/cdn/a.jpg", LIMITS)
+    warc = warc_mod.EvidenceWarc(tmp_path / "w.warc.gz", "test")
+    warc.result(res)
+    size = warc.part.stat().st_size
+    with _file_size_limit(size + len(IMG["a"]) // 2), pytest.raises(OSError):
+        warc.result(res)
+    assert warc.part.stat().st_size == size
+    warc.commit()
+    assert [t for t, _, _, _ in assert_valid_warc(tmp_path / "w.warc.gz")] == ["warcinfo", "request", "response"]
 
 
 @pytest.mark.parametrize(("page", "status", "outcome"), [("gone.html", 410, "gone"), ("error.html", 503, "http_error"),

@@ -155,6 +155,8 @@ def _capture_into(cap: PageCapture, warc: EvidenceWarc, limits: FetchLimits, med
         return
     try:
         warc.result(page)
+    except OSError:
+        raise  # the disk, not the page: the whole capture fails and is removed
     except Exception as exc:  # noqa: BLE001 - a page that cannot be recorded is this capture's error, not the batch's
         cap.error, cap.reason, cap.outcome = f"{url}: recording failed: {_why(exc)}", _why(exc), "failed"
         warc.note(url, {"outcome": cap.outcome, "reason": cap.reason, "attempted-at": cap.captured_at})
@@ -183,6 +185,8 @@ def _capture_into(cap: PageCapture, warc: EvidenceWarc, limits: FetchLimits, med
             found += [FoundMedia(u, "browser loaded") for u in shot.media if u not in known]
         except InputError as exc:
             cap.screenshot_error = str(exc)
+        except OSError:
+            raise
         except Exception as exc:  # noqa: BLE001 - a browser failure costs the screenshot, not the capture
             cap.screenshot_error = f"{url}: screenshot failed: {_why(exc)}"
     for i, ref in enumerate(m for m in found if m.url not in fetched):
@@ -202,6 +206,8 @@ def _fetch_medium(ref: FoundMedia, warc: EvidenceWarc, limits: FetchLimits) -> C
     try:
         res = fetch(ref.url, limits, accept="image/*,video/*,*/*;q=0.5")
         warc.result(res)
+    except OSError:
+        raise  # writing the WARC failed (a full disk): not this URL's fault, the capture fails
     except Exception as exc:  # noqa: BLE001 - one URL failing never stops the others; the reason is its row
         return CapturedMedia(ref.url, None, _why(exc) if isinstance(exc, InputError) else f"{ref.url}: {_why(exc)}",
                              ref.how)
@@ -222,6 +228,8 @@ def _stylesheet_media(cap: PageCapture, warc: EvidenceWarc, sheets: list[str], k
         try:
             res = fetch(sheet, sheet_limits, accept="text/css,*/*;q=0.1")
             warc.result(res)
+        except OSError:
+            raise
         except Exception as exc:  # noqa: BLE001 - a broken style sheet never stops the capture
             cap.resources.append(Resource(sheet, "stylesheet", error=_why(exc)))
             continue

@@ -14,6 +14,7 @@ never leaves half a record in the file (:class:`EvidenceWarc`).
 
 from __future__ import annotations
 
+import contextlib
 import io
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -85,8 +86,15 @@ class EvidenceWarc:
         for record in records:
             writer.write_record(record)
         assert self._fh is not None, "WARC already closed"
-        self._fh.write(buf.getvalue())
-        self._fh.flush()
+        start = self._fh.tell()
+        try:
+            self._fh.write(buf.getvalue())
+            self._fh.flush()
+        except OSError:  # a full disk: cut the half-written record off, the caller decides
+            with contextlib.suppress(OSError):
+                self._fh.seek(start)
+                self._fh.truncate(start)
+            raise
 
     def exchange(self, url: str, status: int, wire: Wire, ip: str) -> None:
         """A request record and its response record, linked by ``WARC-Concurrent-To``."""
