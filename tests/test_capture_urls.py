@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from haechi.errors import InputError
-from haechi.sources.charset import decode_html, sniff
+from haechi.sources.charset import decode_css, decode_html, sniff
 from haechi.sources.urls import to_uri
 
 
@@ -110,3 +110,12 @@ def test_undeclared_korean_japanese_and_chinese_decode_to_their_text() -> None:
 def test_decoding_never_raises(raw: bytes, content_type: str) -> None:
     text, codec = decode_html(raw, content_type)
     assert isinstance(text, str) and codec
+
+
+def test_style_sheets_are_decoded_by_the_css_rules() -> None:
+    css = ".a{background:url('/사진.jpg')}"
+    assert decode_css(b'@charset "euc-kr";' + css.encode("cp949")).endswith(css)
+    assert decode_css(css.encode("cp949"), "text/css; charset=euc-kr") == css
+    assert decode_css(css.encode("cp949"), "text/css", "cp949") == css  # the page's encoding
+    assert decode_css(b"\xef\xbb\xbf" + css.encode(), "text/css; charset=euc-kr") == css  # BOM first
+    assert decode_css(css.encode()) == css

@@ -37,7 +37,7 @@ from typing import Any
 from haechi.errors import InputError
 from haechi.evidence.warc import EvidenceWarc
 from haechi.media import sniff_media_type
-from haechi.sources.charset import decode_html, header_charset
+from haechi.sources.charset import decode_css, decode_html
 from haechi.sources.html_media import MAX_STYLESHEETS, FoundMedia, extract_css, extract_page
 from haechi.sources.web import FetchLimits, FetchResult, Unreachable, check_url, fetch
 
@@ -237,8 +237,8 @@ def _stylesheet_media(cap: PageCapture, warc: EvidenceWarc, sheets: list[str], k
             cap.resources.append(Resource(sheet, "stylesheet", res.status, f"{sheet}: HTTP {res.status}"))
             continue
         cap.resources.append(Resource(sheet, "stylesheet", res.status))
-        codec = header_charset(_content_type_header(res)) or cap.charset or "utf-8"
-        found, imports = extract_css(res.body.decode(codec, "replace"), res.final_url, cap.charset or "utf-8", known)
+        css = decode_css(res.body, _content_type_header(res), cap.charset)
+        found, imports = extract_css(css, res.final_url, cap.charset or "utf-8", known)
         media += found
         for imp in imports:
             if imp not in seen:

@@ -103,6 +103,21 @@ def sniff(body: bytes, content_type: str = "") -> str:
     return _guess(body)
 
 
+_CSS_CHARSET = re.compile(rb'^@charset "([A-Za-z0-9_:.()+-]+)";')
+
+
+def decode_css(body: bytes, content_type: str = "", referrer_codec: str | None = None) -> str:
+    """A style sheet as text, by the CSS Syntax order: BOM, HTTP charset, ``@charset``, then
+    the referring page's encoding, then UTF-8."""
+    codec = next((c for bom, c in _BOMS if body.startswith(bom)), None) or header_charset(content_type)
+    if codec is None:
+        match = _CSS_CHARSET.match(body[:128])
+        codec = codec_for(match.group(1).decode("ascii")) if match else None
+    codec = codec or referrer_codec or "utf-8"
+    start = next((len(bom) for bom, c in _BOMS if body.startswith(bom) and c == codec), 0)
+    return body[start:].decode(codec, errors="replace")
+
+
 def decode_html(body: bytes, content_type: str = "") -> tuple[str, str]:
     """(text, codec) of a page; undecodable bytes become U+FFFD, as in a browser."""
     codec = sniff(body, content_type)
