@@ -59,6 +59,16 @@ def main() -> None:
     put("html", "a.html", b'<html><head><meta property="og:image" content="/o.jpg"><base href="/b/"></head>'
         b'<img src="a.jpg" srcset="b.jpg 1x, c.jpg 2x"><video poster="p.jpg"><source src="v.mp4"></video>'
         b'<a href="/next">n</a>')
+    put("capture", "tme.html", b"<div class='tgme_widget_message'><a style=\"width:480px;background-image:"
+        b"url('/cdn/file/a.jpg')\"></a></div><style>.b{background:url(\"b.png\")} @import 'c.css';</style>")
+    put("capture", "euckr.html", "<meta http-equiv='Content-Type' content='text/html; charset=euc-kr'><p>사진</p>"
+        "<img src='/data/사진.jpg?q=사진'>".encode("cp949"))
+    put("capture", "sjis.html", "<p>写真をアップロード</p><img src='/写真.jpg'>".encode("cp932"))
+    put("capture", "srcset.html", b'<picture><source srcset="https://c.example/f_auto,w_400/a.jpg 400w, '
+        b'x.jpg (1,2) 2x,, y.jpg"></picture><img data-src="/l.jpg" data-srcset="/m.jpg 1x" poster="p.jpg">'
+        b'<a href="/full.JPEG">f</a><meta name="twitter:image" content="//cdn.example/t.jpg"><base href="http://[x">')
+    put("capture", "a.css", b"@charset 'utf-8'; .a{background:-webkit-image-set('a.png' 1x, url(b\\2c c.png) 2x)}"
+        b"@font-face{src:url(f.woff2)} /* url(no.jpg) */")
     put("api", "a", b'{"pdq":"' + b"ab" * 32 + b'"}' + b"\x00" * 8 + b"pdq")
 
 

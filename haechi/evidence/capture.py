@@ -4,37 +4,70 @@ page's media, each hashed (and scanned against banks by the caller).
 Evidentiary copy vs working copy (Berkeley Protocol): the WARC and screenshot are written once
 into ``<home>/evidence/<yyyy-mm-dd>/<capture id>/``, made read-only, and their SHA-256 go into
 the custody log; everything later works from copies.
+
+Why it is built this way:
+
+* One URL failing never stops the others. Each medium and style sheet is fetched and written on
+  its own; whatever goes wrong (HTTP 404, a time-out, a bug) becomes that URL's row with its
+  reason, and the next URL is captured.
+* An artefact is committed whole or not at all: the WARC is written as ``.part`` with whole
+  records appended (:class:`haechi.evidence.warc.EvidenceWarc`) and renamed at the end; if the
+  capture itself fails, its folder is removed. :func:`discard` removes a capture the caller
+  could not record; :func:`orphans` finds folders no custody entry covers.
+* HTTP status is evidence: a 404/410/5xx page is recorded as what it is (``outcome``), and a
+  page that cannot be reached now (DNS, connection, time-out) is still a capture — a WARC with
+  a ``metadata`` record of the attempt — with ``outcome="unreachable"`` and the reason.
+* Pages are decoded with their declared or sniffed charset (EUC-KR, Shift_JIS...) and every
+  URL is requested as a browser would encode it (:mod:`haechi.sources.urls`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
-import io
 import os
+import shutil
+import stat
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from http import HTTPStatus
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
-from warcio.statusandheaders import StatusAndHeaders
-from warcio.warcwriter import WARCWriter
-
-from haechi import __version__
 from haechi.errors import InputError
-from haechi.sources.html_media import extract
-from haechi.sources.web import FetchLimits, FetchResult, check_url, fetch
+from haechi.evidence.warc import EvidenceWarc
+from haechi.media import sniff_media_type
+from haechi.sources.charset import decode_css, decode_html
+from haechi.sources.html_media import MAX_STYLESHEETS, FoundMedia, extract_css, extract_page
+from haechi.sources.web import FetchLimits, FetchResult, Unreachable, check_url, fetch
 
 CHROMIUM = "/usr/bin/chromium"
 MAX_MEDIA_PER_PAGE = 100
+#: style sheets are read for their background images; a bigger one is not a style sheet we need
+MAX_STYLESHEET_BYTES = 2 * 1024 * 1024
+WARC_NAME = "capture.warc.gz"
 _HTML_TYPES = ("text/html", "application/xhtml+xml")
+#: what a capture's outcome means for a case item found at that URL
+ITEM_STATUS = {"captured": "found", "gone": "unreachable", "http_error": "unreachable", "unreachable": "unreachable",
+               "failed": "unreachable"}
 
 
 @dataclass
 class CapturedMedia:
     url: str
     body: bytes | None
+    error: str | None = None
+    how: str = "page"  # how the page referenced it ("img srcset", "css style attribute", "browser loaded"...)
+    status: int | None = None  # the HTTP status it was served with
+
+
+@dataclass
+class Resource:
+    """A style sheet (or other non-media resource) fetched for the page, and how that went."""
+
+    url: str
+    kind: str
+    status: int | None = None
     error: str | None = None
 
 
@@ -51,35 +84,24 @@ class PageCapture:
     page_sha256: str | None = None  # of the page body, for de-duplicating crawls
     error: str | None = None
     screenshot_error: str | None = None
+    #: captured (2xx/3xx) | gone (404, 410) | http_error (other 4xx/5xx) | unreachable (DNS,
+    #: connection, time-out) | failed (refused redirect, over a limit, bad encoding)
+    outcome: str = "captured"
+    reason: str | None = None  # why, when the outcome is not "captured"
+    charset: str | None = None  # the codec the page was decoded with
+    resources: list[Resource] = field(default_factory=list)
+
+    @property
+    def item_status(self) -> str:
+        """The status a case item at this URL gets: ``found`` only when the page answered."""
+        return ITEM_STATUS[self.outcome]
 
 
-def _reason(status: int) -> str:
-    try:
-        return HTTPStatus(status).phrase
-    except ValueError:
-        return "Unknown"
-
-
-def _write_exchange(writer: WARCWriter, res: FetchResult, url: str, status: int, headers: list[tuple[str, str]],
-                    body: bytes, ip: str) -> None:
-    path = urlsplit(url).path or "/"
-    if urlsplit(url).query:
-        path += "?" + urlsplit(url).query
-    req = writer.create_warc_record(
-        url, "request", payload=io.BytesIO(b""),
-        http_headers=StatusAndHeaders(f"GET {path} HTTP/1.1", res.request_headers, is_http_request=True))
-    resp = writer.create_warc_record(
-        url, "response", payload=io.BytesIO(body),
-        http_headers=StatusAndHeaders(f"{status} {_reason(status)}", headers, protocol="HTTP/1.1"),
-        warc_headers_dict={"WARC-IP-Address": ip})
-    writer.write_record(req)
-    writer.write_record(resp)
-
-
-def _write_result(writer: WARCWriter, res: FetchResult) -> None:
-    for hop in res.hops:
-        _write_exchange(writer, res, hop.url, hop.status, hop.headers, b"", hop.ip)
-    _write_exchange(writer, res, res.final_url, res.status, res.headers, res.raw_body, res.ip)
+def outcome_of(status: int) -> tuple[str, str | None]:
+    """(outcome, reason) of a page answered with HTTP ``status``."""
+    if status < 400:
+        return "captured", None
+    return ("gone" if status in (404, 410) else "http_error"), f"HTTP {status}"
 
 
 def sha256_file(path: Path) -> str:
@@ -90,58 +112,173 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
+def _why(exc: Exception) -> str:
+    return str(exc) if isinstance(exc, InputError) else f"{type(exc).__name__}: {exc}"
+
+
 def capture_page(url: str, evidence_dir: Path, captured_at: str, *, limits: FetchLimits,
                  screenshotter: Screenshotter | None = None, media_limits: FetchLimits | None = None) -> PageCapture:
-    """Fetch ``url`` and its media into a new evidence folder. Never raises for a bad page:
-    the problem goes into ``error`` (a malformed or refused URL still raises InputError)."""
-    check_url(url, limits.allow_private)  # refuse before creating anything
+    """Fetch ``url`` and its media into a new evidence folder. Never raises for a bad or
+    unreachable page: the problem goes into ``error``/``outcome``/``reason``. A malformed or
+    refused URL still raises InputError (before anything is created)."""
+    with contextlib.suppress(Unreachable):  # an unreachable page is recorded below as an attempt
+        check_url(url, limits.allow_private)  # refuse before creating anything
     folder = evidence_dir / captured_at[:10] / uuid.uuid4().hex
     folder.mkdir(parents=True)
     cap = PageCapture(url=url, captured_at=captured_at, folder=folder)
-    warc_path = folder / "capture.warc.gz"
-    with warc_path.open("wb") as fh:
-        writer = WARCWriter(fh, gzip=True)
-        writer.write_record(writer.create_warcinfo_record(warc_path.name, {
-            "software": f"Haechi {__version__}", "format": "WARC File Format 1.1",
-            "description": f"capture of {url} at {captured_at}"}))
+    try:
+        warc = EvidenceWarc(folder / WARC_NAME, f"capture of {url} at {captured_at}")
         try:
-            page = fetch(url, limits, accept="text/html,application/xhtml+xml,*/*;q=0.8")
-        except InputError as exc:
-            cap.error = str(exc)
-            page = None
-        if page is not None:
-            _write_result(writer, page)
-            cap.final_url, cap.status = page.final_url, page.status
-            cap.page_sha256 = hashlib.sha256(page.body).hexdigest()
-            looks_html = page.body[:512].lstrip().lower().startswith((b"<!doctype", b"<html"))
-            if page.content_type in _HTML_TYPES or looks_html:
-                media_urls, cap.links = extract(page.body.decode("utf-8", errors="replace"), page.final_url)
-            elif page.content_type.startswith(("image/", "video/")):
-                media_urls = []
-                cap.media.append(CapturedMedia(page.final_url, page.body))
-            else:
-                media_urls = []
-            for murl in media_urls[:MAX_MEDIA_PER_PAGE]:
-                try:
-                    mres = fetch(murl, media_limits or limits, accept="image/*,video/*,*/*;q=0.5")
-                except InputError as exc:
-                    cap.media.append(CapturedMedia(murl, None, str(exc)))
-                    continue
-                _write_result(writer, mres)
-                if mres.status >= 400:
-                    cap.media.append(CapturedMedia(murl, None, f"{murl}: HTTP {mres.status}"))
-                else:
-                    cap.media.append(CapturedMedia(murl, mres.body))
-    if screenshotter is not None and cap.error is None:
+            _capture_into(cap, warc, limits, media_limits or limits, screenshotter)
+            warc.commit()
+        except BaseException:
+            warc.abort()
+            raise
+        for f in sorted(folder.iterdir()):
+            cap.artefacts[f.name] = sha256_file(f)
+            os.chmod(f, 0o400)  # the evidentiary copy is never modified
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    return cap
+
+
+def _capture_into(cap: PageCapture, warc: EvidenceWarc, limits: FetchLimits, media_limits: FetchLimits,
+                  screenshotter: Screenshotter | None) -> None:
+    url = cap.url
+    try:
+        page = fetch(url, limits, accept="text/html,application/xhtml+xml,*/*;q=0.8")
+    except InputError as exc:
+        cap.error, cap.reason = str(exc), exc.reason
+        cap.outcome = "unreachable" if isinstance(exc, Unreachable) else "failed"
+        warc.note(url, {"outcome": cap.outcome, "reason": exc.reason, "attempted-at": cap.captured_at})
+        return
+    try:
+        warc.result(page)
+    except OSError:
+        raise  # the disk, not the page: the whole capture fails and is removed
+    except Exception as exc:  # noqa: BLE001 - a page that cannot be recorded is this capture's error, not the batch's
+        cap.error, cap.reason, cap.outcome = f"{url}: recording failed: {_why(exc)}", _why(exc), "failed"
+        warc.note(url, {"outcome": cap.outcome, "reason": cap.reason, "attempted-at": cap.captured_at})
+        return
+    cap.final_url, cap.status = page.final_url, page.status
+    cap.outcome, cap.reason = outcome_of(page.status)
+    cap.page_sha256 = hashlib.sha256(page.body).hexdigest()
+    found: list[FoundMedia] = []
+    fetched: set[str] = set()
+    if page.status < 400:
+        looks_html = page.body[:1024].lstrip(b"\xef\xbb\xbf \t\r\n").lower().startswith((b"<!doctype", b"<html"))
+        if page.content_type in _HTML_TYPES or looks_html:
+            text, cap.charset = decode_html(page.body, _content_type_header(page))
+            refs = extract_page(text, page.final_url, cap.charset)
+            found, cap.links = list(refs.media), refs.links
+            found += _stylesheet_media(cap, warc, refs.stylesheets, {m.url for m in found}, media_limits)
+        elif page.content_type.startswith(("image/", "video/")) or sniff_media_type(page.body[:4096]) != "unknown":
+            # a picture linked directly; CDNs often send them as application/octet-stream
+            cap.media.append(CapturedMedia(page.final_url, page.body, how="the page itself", status=page.status))
+            fetched.add(page.final_url)
+    if screenshotter is not None:
         try:
-            png = screenshotter.shoot(url)
-            (folder / "screenshot.png").write_bytes(png)
+            shot = screenshotter.render(url)
+            (cap.folder / "screenshot.png").write_bytes(shot.png)
+            known = {m.url for m in found} | fetched
+            found += [FoundMedia(u, "browser loaded") for u in shot.media if u not in known]
         except InputError as exc:
             cap.screenshot_error = str(exc)
-    for f in sorted(folder.iterdir()):
-        cap.artefacts[f.name] = sha256_file(f)
-        os.chmod(f, 0o400)  # the evidentiary copy is never modified
-    return cap
+        except OSError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a browser failure costs the screenshot, not the capture
+            cap.screenshot_error = f"{url}: screenshot failed: {_why(exc)}"
+    for i, ref in enumerate(m for m in found if m.url not in fetched):
+        if i >= MAX_MEDIA_PER_PAGE:
+            cap.media.append(CapturedMedia(ref.url, None, f"{ref.url}: not fetched: over the limit of "
+                                                          f"{MAX_MEDIA_PER_PAGE} media per page", ref.how))
+            continue
+        cap.media.append(_fetch_medium(ref, warc, media_limits))
+
+
+def _content_type_header(res: FetchResult) -> str:
+    return next((v for k, v in res.headers if k.lower() == "content-type"), "")
+
+
+def _fetch_medium(ref: FoundMedia, warc: EvidenceWarc, limits: FetchLimits) -> CapturedMedia:
+    """One medium, fetched and written on its own: any failure is its row, never the page's."""
+    try:
+        res = fetch(ref.url, limits, accept="image/*,video/*,*/*;q=0.5")
+        warc.result(res)
+    except OSError:
+        raise  # writing the WARC failed (a full disk): not this URL's fault, the capture fails
+    except Exception as exc:  # noqa: BLE001 - one URL failing never stops the others; the reason is its row
+        return CapturedMedia(ref.url, None, _why(exc) if isinstance(exc, InputError) else f"{ref.url}: {_why(exc)}",
+                             ref.how)
+    if res.status >= 400:
+        return CapturedMedia(ref.url, None, f"{ref.url}: HTTP {res.status}", ref.how, res.status)
+    return CapturedMedia(ref.url, res.body, how=ref.how, status=res.status)
+
+
+def _stylesheet_media(cap: PageCapture, warc: EvidenceWarc, sheets: list[str], known: set[str],
+                      limits: FetchLimits) -> list[FoundMedia]:
+    """Background images of the page's style sheets (and the sheets they import), each sheet
+    recorded in the WARC."""
+    sheet_limits = FetchLimits(max_bytes=min(limits.max_bytes, MAX_STYLESHEET_BYTES), timeout_s=limits.timeout_s,
+                               max_redirects=limits.max_redirects, allow_private=limits.allow_private)
+    queue, seen, media = list(sheets), set(sheets), []
+    while queue and len(cap.resources) < MAX_STYLESHEETS:
+        sheet = queue.pop(0)
+        try:
+            res = fetch(sheet, sheet_limits, accept="text/css,*/*;q=0.1")
+            warc.result(res)
+        except OSError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a broken style sheet never stops the capture
+            cap.resources.append(Resource(sheet, "stylesheet", error=_why(exc)))
+            continue
+        if res.status >= 400:
+            cap.resources.append(Resource(sheet, "stylesheet", res.status, f"{sheet}: HTTP {res.status}"))
+            continue
+        cap.resources.append(Resource(sheet, "stylesheet", res.status))
+        css = decode_css(res.body, _content_type_header(res), cap.charset)
+        found, imports = extract_css(css, res.final_url, cap.charset or "utf-8", known)
+        media += found
+        for imp in imports:
+            if imp not in seen:
+                seen.add(imp)
+                queue.append(imp)
+    return media
+
+
+def discard(cap: PageCapture) -> None:
+    """Remove a capture's folder (read-only files included) — for a caller that could not
+    record it in the custody log, so no artefact exists without its entry."""
+    if cap.folder.exists():
+        for f in cap.folder.iterdir():
+            f.chmod(stat.S_IRUSR | stat.S_IWUSR)
+        shutil.rmtree(cap.folder, ignore_errors=True)
+
+
+def orphans(evidence_dir: Path, recorded: Iterable[str]) -> list[str]:
+    """Capture folders (``<date>/<id>`` under ``evidence_dir``) and half-written files that no
+    recorded capture covers: evidence without a custody entry, for ``evidence verify``."""
+    known = set(recorded)
+    found: list[str] = []
+    if not evidence_dir.is_dir():
+        return found
+    for day in sorted(p for p in evidence_dir.iterdir() if p.is_dir()):
+        for folder in sorted(p for p in day.iterdir() if p.is_dir()):
+            rel = folder.relative_to(evidence_dir).as_posix()
+            if rel not in known:
+                found.append(f"{rel}: capture folder without a custody entry")
+            else:
+                found += [f"{rel}/{f.name}: half-written file" for f in sorted(folder.glob("*.part"))]
+    return found
+
+
+@dataclass
+class Rendered:
+    """What the browser made of a page: the screenshot and the media it actually loaded."""
+
+    png: bytes
+    media: list[str] = field(default_factory=list)
 
 
 class Screenshotter:
@@ -187,6 +324,12 @@ class Screenshotter:
             self._pw = None
 
     def shoot(self, url: str) -> bytes:
+        return self.render(url).png
+
+    def render(self, url: str) -> Rendered:
+        """Load ``url``, take a full-page screenshot and list the images and videos the page
+        loaded (HTTP status below 400), in the order they arrived: what scripts and CSS
+        fetched that the markup alone does not show."""
         from playwright.sync_api import Error as PlaywrightError
 
         if self._browser is None:
@@ -206,8 +349,17 @@ class Screenshotter:
         try:
             context.route("**/*", guard)
             page = context.new_page()
+            loaded: list[str] = []
+
+            def seen(response: Any) -> None:
+                if (response.request.resource_type in ("image", "media") and response.status < 400
+                        and response.url.startswith(("http://", "https://")) and response.url not in loaded):
+                    loaded.append(response.url.split("#")[0])
+
+            page.on("response", seen)
             page.goto(url, wait_until="load", timeout=self.timeout_s * 1000)
-            return bytes(page.screenshot(full_page=True, timeout=self.timeout_s * 1000))
+            png = bytes(page.screenshot(full_page=True, timeout=self.timeout_s * 1000))
+            return Rendered(png, loaded)
         except PlaywrightError as exc:
             raise InputError(url, f"screenshot failed: {str(exc).splitlines()[0]}") from None
         finally:

@@ -6,6 +6,13 @@ link-local, multicast, reserved and cloud-metadata addresses (unless ``allow_pri
 then connects to *that* address, sending the original Host header and TLS server name, so what
 was checked is what is contacted. Redirects are followed by hand, each hop checked the same
 way. Bodies are streamed with a byte cap and a deadline.
+
+URLs are first turned into the URI a browser sends (IDNA host, percent-encoded UTF-8 path:
+:func:`haechi.sources.urls.to_uri`). A URL that cannot be reached right now (the name does not
+resolve, the connection fails or times out) raises :class:`Unreachable`, so a capture can
+record *that* as evidence of where the material was, apart from a URL that is refused.
+Every hop keeps what went over the wire (request target and headers, status line, raw
+headers, body as transferred) so the WARC can record it faithfully.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ import httpx
 
 from haechi import __version__
 from haechi.errors import InputError
+from haechi.sources.urls import to_uri
 
 USER_AGENT = f"Haechi/{__version__} (+evidence capture; NCII takedown support)"
 _METADATA_HOSTS = {"metadata.google.internal", "metadata", "instance-data"}
@@ -37,12 +45,36 @@ class FetchLimits:
     allow_private: bool = False
 
 
+#: a redirect's body is kept (for the WARC) up to this many bytes
+MAX_REDIRECT_BODY = 64 * 1024
+
+
+class Unreachable(InputError):
+    """The URL could not be reached now: its host does not resolve, the connection failed or
+    timed out. Not a refusal: the same URL may answer later, and the attempt is evidence."""
+
+
+@dataclass
+class Wire:
+    """One HTTP exchange as it went over the wire (bodies after transfer decoding, before
+    content decoding: httpx de-chunks)."""
+
+    request_target: bytes = b"/"
+    request_headers: list[tuple[bytes, bytes]] = field(default_factory=list)
+    http_version: str = "HTTP/1.1"
+    reason: str = ""
+    headers: list[tuple[bytes, bytes]] = field(default_factory=list)
+    body: bytes = b""
+    truncated: bool = False  # body cut at a limit (redirect bodies only)
+
+
 @dataclass
 class Hop:
     url: str
     status: int
     headers: list[tuple[str, str]]
     ip: str
+    wire: Wire = field(default_factory=Wire)
 
 
 @dataclass
@@ -57,6 +89,7 @@ class FetchResult:
     hops: list[Hop] = field(default_factory=list)
     request_headers: list[tuple[str, str]] = field(default_factory=list)
     raw_body: bytes = b""  # as transferred (what the WARC records, with its Content-Encoding)
+    wire: Wire = field(default_factory=Wire)
 
     @property
     def content_type(self) -> str:
@@ -83,9 +116,10 @@ def is_public(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
 
 
 def check_url(url: str, allow_private: bool = False) -> tuple[str, str, int, str]:
-    """Validate ``url``; returns (scheme, host, port, ip to connect to). Raises InputError."""
+    """Validate ``url``; returns (scheme, host, port, ip to connect to). Raises InputError
+    (:class:`Unreachable` when the host name does not resolve)."""
     try:
-        parts = urlsplit(url)
+        parts = urlsplit(to_uri(url))
     except ValueError as exc:
         raise InputError(url, f"malformed URL: {exc}") from None
     if parts.scheme not in ("http", "https"):
@@ -108,7 +142,7 @@ def check_url(url: str, allow_private: bool = False) -> tuple[str, str, int, str
         try:
             infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
         except (socket.gaierror, UnicodeError) as exc:
-            raise InputError(url, f"cannot resolve host {host!r}: {exc}") from None
+            raise Unreachable(url, f"cannot resolve host {host!r}: {exc}") from None
         addrs = []
         for info in infos:
             ip = _parse_ip(str(info[4][0]).split("%")[0])
@@ -131,7 +165,7 @@ def fetch(url: str, limits: FetchLimits = FetchLimits(), *, accept: str = "*/*")
     started = time.time()
     deadline = time.monotonic() + limits.timeout_s
     hops: list[Hop] = []
-    current = url
+    current = to_uri(url)
     for _ in range(limits.max_redirects + 1):
         scheme, host, port, ip = check_url(current, limits.allow_private)
         parts = urlsplit(current)
@@ -142,38 +176,50 @@ def fetch(url: str, limits: FetchLimits = FetchLimits(), *, accept: str = "*/*")
                    "Accept-Encoding": "gzip, deflate, identity"}
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            raise InputError(url, f"timed out after {limits.timeout_s:.0f}s")
+            raise Unreachable(url, f"timed out after {limits.timeout_s:.0f}s")
         try:
             with httpx.Client(timeout=httpx.Timeout(remaining), follow_redirects=False, trust_env=False) as client:
                 request = client.build_request("GET", target, headers=headers,
                                                extensions={"sni_hostname": host} if scheme == "https" else {})
                 response = client.send(request, stream=True)
+                truncated = False
                 try:
                     body = bytearray()
-                    if response.status_code not in (301, 302, 303, 307, 308):
-                        for chunk in response.iter_raw():
-                            body += chunk
-                            if len(body) > limits.max_bytes:
-                                raise InputError(url, f"response is over the limit of {limits.max_bytes} bytes")
-                            if time.monotonic() > deadline:
-                                raise InputError(url, f"timed out after {limits.timeout_s:.0f}s")
+                    redirect = response.status_code in (301, 302, 303, 307, 308)
+                    for chunk in response.iter_raw():
+                        body += chunk
+                        if redirect and len(body) > MAX_REDIRECT_BODY:
+                            del body[MAX_REDIRECT_BODY:]
+                            truncated = True
+                            break
+                        if len(body) > limits.max_bytes:
+                            raise InputError(url, f"response is over the limit of {limits.max_bytes} bytes")
+                        if time.monotonic() > deadline:
+                            raise Unreachable(url, f"timed out after {limits.timeout_s:.0f}s")
                 finally:
                     response.close()
         except httpx.TimeoutException:
-            raise InputError(url, f"timed out after {limits.timeout_s:.0f}s") from None
+            raise Unreachable(url, f"timed out after {limits.timeout_s:.0f}s") from None
         except httpx.HTTPError as exc:
-            raise InputError(url, f"fetch failed: {type(exc).__name__}: {exc}") from None
+            raise Unreachable(url, f"fetch failed: {type(exc).__name__}: {exc}") from None
         resp_headers = [(k, v) for k, v in response.headers.multi_items()]
-        hop = Hop(current, response.status_code, resp_headers, ip)
+        wire = Wire(request_target=request.url.raw_path, request_headers=list(request.headers.raw),
+                    http_version=response.http_version, reason=response.reason_phrase,
+                    headers=list(response.headers.raw), body=bytes(body), truncated=truncated)
+        hop = Hop(current, response.status_code, resp_headers, ip, wire)
         location = response.headers.get("location")
         if response.status_code in (301, 302, 303, 307, 308) and location:
             hops.append(hop)
-            current = urljoin(current, location)
+            try:
+                current = to_uri(urljoin(current, location.strip()))
+            except ValueError as exc:
+                raise InputError(url, f"bad redirect location {location!r}: {exc}") from None
             continue
         raw = bytes(body)
         return FetchResult(url=url, final_url=current, status=response.status_code, headers=resp_headers,
                            body=_decode(raw, response.headers.get("content-encoding", ""), url, limits.max_bytes),
-                           ip=ip, started_at=started, hops=hops, request_headers=list(headers.items()), raw_body=raw)
+                           ip=ip, started_at=started, hops=hops, request_headers=list(headers.items()), raw_body=raw,
+                           wire=wire)
     raise InputError(url, f"more than {limits.max_redirects} redirects")
 
 
