@@ -63,6 +63,8 @@ def _db(home: Path) -> sqlite3.Connection:
 
 
 def _integrity(home: Path) -> None:
+    if not (home / "haechi.db").exists():  # killed before it opened the database (a loaded machine)
+        return
     with _db(home) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         assert conn.execute("PRAGMA foreign_key_check").fetchall() == []

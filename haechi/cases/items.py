@@ -21,8 +21,8 @@ from haechi.store.models import Case, CaseItem
 if TYPE_CHECKING:
     from haechi.runtime import Runtime
 
-#: items a re-check looks at: notified, or found still up at the last re-check
-RECHECKED = (ItemStatus.NOTIFIED, ItemStatus.STILL_UP)
+#: items a re-check looks at: notified, found still up at the last re-check, or not reachable yet
+RECHECKED = (ItemStatus.NOTIFIED, ItemStatus.STILL_UP, ItemStatus.UNREACHABLE)
 
 
 def add_case_items(rt: Runtime, case_ref: str, targets: list[str], actor: str, capture: bool = True,
@@ -37,10 +37,19 @@ def add_case_items(rt: Runtime, case_ref: str, targets: list[str], actor: str, c
         if target.startswith(("http://", "https://")):
             if capture:
                 (cap,) = list(evidence_service.capture_urls(rt, [target], case_ref, actor, screenshot, allow_private))
-                if cap["error"]:
+                if cap.get("capture_id") is None:  # refused or not recordable: no item
                     yield {"url": target, "error": cap["error"]}
                     continue
                 media = [{k: m.get(k) for k in ("url", "sha256", "md5", "pdq", "matches")} for m in cap["media"]]
+                if cap.get("item_status") == ItemStatus.UNREACHABLE:  # recorded where it was; captured again later
+                    with rt.db.session() as s:
+                        item, created = cases.add_item(s, case_ref, target, media, actor, False)
+                        if created:
+                            cases.set_item_status(s, item["id"], ItemStatus.UNREACHABLE, actor,
+                                                  {"reason": cap.get("reason"), "http_status": cap.get("status")})
+                            item["status"] = str(ItemStatus.UNREACHABLE)
+                    yield dict(item, duplicate=not created, error=None, reason=cap.get("reason"))
+                    continue
             else:
                 from haechi.sources.web import check_url
 
@@ -95,14 +104,21 @@ def recheck(rt: Runtime, actor: str, case_ref: str | None = None, allow_private:
     """Re-fetch every notified item: removed (404/410/451/gone), still_up (its media still
     matches the banks) or changed; a new capture is the proof. The capture and the item's new
     status are recorded in one transaction (with ``on_record``'s work, if given)."""
+    statuses = _statuses(rt, [t[0] for t in recheck_targets(rt, case_ref, item_ids)])
     for item_id, url, cref, media in recheck_targets(rt, case_ref, item_ids):
         before = {m.get("sha256") for m in json.loads(media)}
+        was = statuses.get(item_id, ItemStatus.NOTIFIED)
         result: dict[str, Any] = {}
 
         def record(s: Any, cap: dict[str, Any], item_id: int = item_id, url: str = url, cref: str = cref,
-                   before: set[Any] = before, result: dict[str, Any] = result) -> None:
-            if cap["error"] or (cap["status"] or 0) in (404, 410, 451):
+                   before: set[Any] = before, result: dict[str, Any] = result, was: str = was) -> None:
+            if (cap["status"] or 0) in (404, 410, 451):
                 status = ItemStatus.REMOVED
+            elif cap["error"] or cap.get("item_status") == ItemStatus.UNREACHABLE:
+                # a fetch error is not a removal (a host can fail or refuse one fetcher): unchanged
+                status = ItemStatus(was) if was != ItemStatus.UNREACHABLE else ItemStatus.UNREACHABLE
+            elif was == ItemStatus.UNREACHABLE:
+                status = ItemStatus.FOUND  # reachable at last: an item like any other
             elif any(m["matches"] for m in cap["media"]) or before & {m["sha256"] for m in cap["media"]}:
                 status = ItemStatus.STILL_UP
             else:
@@ -116,3 +132,8 @@ def recheck(rt: Runtime, actor: str, case_ref: str | None = None, allow_private:
 
         list(evidence_service.capture_urls(rt, [url], cref, actor, False, allow_private, on_record=record))
         yield result
+
+
+def _statuses(rt: Runtime, item_ids: list[int]) -> dict[int, str]:
+    with rt.db.session() as s:
+        return dict(s.execute(select(CaseItem.id, CaseItem.status).where(CaseItem.id.in_(item_ids))).all())

@@ -42,6 +42,9 @@ class ItemStatus(StrEnum):
     REMOVED = "removed"
     STILL_UP = "still_up"
     REUPLOADED = "reuploaded"
+    #: the URL could not be reached or answered an error when added: where the material was is
+    #: itself evidence, so it is kept and captured again later
+    UNREACHABLE = "unreachable"
 
 
 class NoticeStatus(StrEnum):

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from haechi.errors import InputError, NotFound, RemoteError
 from haechi.evidence import custody
-from haechi.evidence.capture import Screenshotter, capture_page, sha256_file
+from haechi.evidence.capture import Screenshotter, capture_page, discard, orphans, sha256_file
 from haechi.evidence.package import write_package
 from haechi.evidence.timestamp import TSR_NAME, request_timestamp, stamped_bytes, tsa_settings, verify_token
 from haechi.services.scan import scan_refs
@@ -54,59 +54,73 @@ def _capture_urls(rt: Runtime, urls: Iterable[str], case_ref: str | None, actor:
             yield {"url": url, "final_url": None, "status": None, "captured_at": captured_at, "warc": None,
                    "screenshot": None, "sha256": {}, "media": [], "custody_entry": None, "error": str(exc)}
             continue
-        refs = [MediaRef(path=m.url, data=m.body) if m.body is not None else MediaRef(path=m.url, error=m.error)
-                for m in cap.media]
-        media: list[dict[str, Any]] = []
-        for row in scan_refs(rt, refs, faces=faces) if refs else []:
-            item = {"url": row["path"], "sha256": row["sha256"], "md5": row["md5"], "pdq": row["pdq"],
-                    "media_type": row["media_type"], "matches": row["matches"], "error": row["error"]}
-            if row.get("vpdq"):
-                item["vpdq"] = row["vpdq"]
-            if faces:
-                item["faces"] = row.get("faces", [])
-            media.append(item)
-        rel = cap.folder.relative_to(rt.evidence_dir).as_posix()
-        stamp_info: dict[str, Any] = {}
-        tsa_url, _ = tsa_settings(rt.settings.tsa_url, rt.settings.tsa_cert)
-        if tsa_url and cap.error is None:
-            try:
-                stamp = request_timestamp(stamped_bytes(cap.artefacts), tsa_url)
-                tsr = cap.folder / TSR_NAME
-                tsr.write_bytes(stamp.token)
-                tsr.chmod(0o400)
-                cap.artefacts[TSR_NAME] = sha256_file(tsr)
-                stamp_info = {"timestamp": {"tsa": tsa_url, "gen_time": stamp.gen_time, "serial": stamp.serial}}
-            except RemoteError as exc:  # the TSA failed: the capture still stands, with the reason
-                stamp_info = {"timestamp_error": str(exc)}
-        store = rt.blobs
-        for name in cap.artefacts:  # a no-op for the local store; an upload for object storage
-            store.put_file(f"{rel}/{name}", cap.folder / name)
-        details = {"url": url, "final_url": cap.final_url, "status": cap.status, "folder": str(rel),
-                   "media": len(media), "matched": sum(bool(m["matches"]) for m in media),
-                   "media_sha256": {m["url"]: m["sha256"] for m in media if m["sha256"]}}
-        if cap.error:
-            details["error"] = cap.error
-        details.update(stamp_info)
-        with rt.db.session() as s:
-            entry = custody.append(s, "capture", actor, case_ref=case_ref, details=details, artefacts=cap.artefacts)
-            cap_row = Capture(case_ref=case_ref, url=url, final_url=cap.final_url, status=cap.status,
-                          captured_at=captured_at, folder=str(rel), artefacts=json.dumps(cap.artefacts),
-                          media=json.dumps(media), custody_entry_id=entry.id, error=cap.error)
-            s.add(cap_row)
-            s.flush()
-            entry_info = {"id": entry.id, "entry_hash": entry.entry_hash, "prev_hash": entry.prev_hash}
-            out: dict[str, Any] = {
-                "url": url, "final_url": cap.final_url, "status": cap.status, "captured_at": captured_at,
-                "warc": _location(store, f"{rel}/capture.warc.gz"),
-                "screenshot": _location(store, f"{rel}/screenshot.png") if "screenshot.png" in cap.artefacts
-                else None,
-                "sha256": cap.artefacts, "media": media, "custody_entry": entry_info, "capture_id": cap_row.id,
-                "case": case_ref, "links": cap.links, "page_sha256": cap.page_sha256, "error": cap.error}
-            if cap.screenshot_error:
-                out["screenshot_error"] = cap.screenshot_error
-            out.update(stamp_info)
-            if on_record is not None:
-                on_record(s, out)
+        try:
+            refs = [MediaRef(path=m.url, data=m.body) if m.body is not None else MediaRef(path=m.url, error=m.error)
+                    for m in cap.media]
+            media: list[dict[str, Any]] = []
+            for captured, row in zip(cap.media, scan_refs(rt, refs, faces=faces) if refs else [], strict=True):
+                item = {"url": row["path"], "sha256": row["sha256"], "md5": row["md5"], "pdq": row["pdq"],
+                        "media_type": row["media_type"], "matches": row["matches"], "error": row["error"],
+                        "how": captured.how, "http_status": captured.status}
+                if row.get("vpdq"):
+                    item["vpdq"] = row["vpdq"]
+                if faces:
+                    item["faces"] = row.get("faces", [])
+                media.append(item)
+            rel = cap.folder.relative_to(rt.evidence_dir).as_posix()
+            stamp_info: dict[str, Any] = {}
+            tsa_url, _ = tsa_settings(rt.settings.tsa_url, rt.settings.tsa_cert)
+            if tsa_url and cap.error is None:
+                try:
+                    stamp = request_timestamp(stamped_bytes(cap.artefacts), tsa_url)
+                    tsr = cap.folder / TSR_NAME
+                    tsr.write_bytes(stamp.token)
+                    tsr.chmod(0o400)
+                    cap.artefacts[TSR_NAME] = sha256_file(tsr)
+                    stamp_info = {"timestamp": {"tsa": tsa_url, "gen_time": stamp.gen_time, "serial": stamp.serial}}
+                except RemoteError as exc:  # the TSA failed: the capture still stands, with the reason
+                    stamp_info = {"timestamp_error": str(exc)}
+            store = rt.blobs
+            for name in cap.artefacts:  # a no-op for the local store; an upload for object storage
+                store.put_file(f"{rel}/{name}", cap.folder / name)
+            details = {"url": url, "final_url": cap.final_url, "status": cap.status, "folder": str(rel),
+                       "outcome": cap.outcome, "reason": cap.reason, "item_status": cap.item_status,
+                       "charset": cap.charset,
+                       "media": len(media), "matched": sum(bool(m["matches"]) for m in media),
+                       "media_sha256": {m["url"]: m["sha256"] for m in media if m["sha256"]}}
+            if cap.error:
+                details["error"] = cap.error
+            details.update(stamp_info)
+            with rt.db.session() as s:
+                entry = custody.append(s, "capture", actor, case_ref=case_ref, details=details, artefacts=cap.artefacts)
+                cap_row = Capture(case_ref=case_ref, url=url, final_url=cap.final_url, status=cap.status,
+                              captured_at=captured_at, folder=str(rel), artefacts=json.dumps(cap.artefacts),
+                              media=json.dumps(media), custody_entry_id=entry.id, error=cap.error)
+                s.add(cap_row)
+                s.flush()
+                entry_info = {"id": entry.id, "entry_hash": entry.entry_hash, "prev_hash": entry.prev_hash}
+                out: dict[str, Any] = {
+                    "url": url, "final_url": cap.final_url, "status": cap.status, "captured_at": captured_at,
+                    "warc": _location(store, f"{rel}/capture.warc.gz"),
+                    "screenshot": _location(store, f"{rel}/screenshot.png") if "screenshot.png" in cap.artefacts
+                    else None,
+                    "sha256": cap.artefacts, "media": media, "custody_entry": entry_info, "capture_id": cap_row.id,
+                    "case": case_ref, "links": cap.links, "page_sha256": cap.page_sha256, "error": cap.error,
+                    "outcome": cap.outcome, "reason": cap.reason, "item_status": cap.item_status,
+                    "charset": cap.charset,
+                    "resources": [{"url": r.url, "kind": r.kind, "status": r.status} for r in cap.resources]}
+                if cap.screenshot_error:
+                    out["screenshot_error"] = cap.screenshot_error
+                out.update(stamp_info)
+                if on_record is not None:
+                    on_record(s, out)
+        except Exception as exc:  # noqa: BLE001 - one URL failing never stops the others
+            # nothing was recorded: no artefact may stay without its custody entry
+            discard(cap)
+            yield {"url": url, "final_url": cap.final_url, "status": cap.status, "captured_at": captured_at,
+                   "warc": None, "screenshot": None, "sha256": {}, "media": [], "custody_entry": None,
+                   "outcome": "failed", "error": f"{url}: could not be recorded: {type(exc).__name__}: {exc}"}
+            continue
         if store.local_path(f"{rel}/capture.warc.gz") is None:  # uploaded and recorded: drop the staging copy
             shutil.rmtree(cap.folder, ignore_errors=True)
         yield out
@@ -119,7 +133,8 @@ def _location(store: BlobStore, key: str) -> str:
 
 def verify_artefacts(rt: Runtime, case_ref: str | None = None) -> list[str]:
     """Every stored artefact still has the hash the custody log recorded."""
-    problems = []
+    problems: list[str] = []
+    recorded: list[str] = []
     store = rt.blobs
     with rt.db.session() as s:
         query = select(Capture)
@@ -127,6 +142,7 @@ def verify_artefacts(rt: Runtime, case_ref: str | None = None) -> list[str]:
             query = query.where(Capture.case_ref == case_ref)
         for cap in s.scalars(query):
             artefacts = json.loads(cap.artefacts)
+            recorded.append(cap.folder)
             for name, digest in artefacts.items():
                 key = f"{cap.folder}/{name}"
                 if not store.exists(key):
@@ -149,6 +165,8 @@ def verify_artefacts(rt: Runtime, case_ref: str | None = None) -> list[str]:
                 check = verify_token(token, stamped_bytes(artefacts), _tsa_cert(rt))
                 if not check["ok"]:
                     problems.append(f"capture {cap.id}: trusted timestamp: {check['problem']}")
+    if case_ref is None and store.local_path("probe") is not None:  # a local store: look for orphans
+        problems += [f"orphan: {o}" for o in orphans(rt.evidence_dir, recorded)]
     return problems
 
 
@@ -201,8 +219,10 @@ def crawl(rt: Runtime, root: str, depth: int, same_site: bool, max_pages: int, r
     if resume and state is None:
         raise NotFound("crawl", resume)
     if state is None:
-        check_root = root.strip()
+        from haechi.sources.urls import to_uri
         from haechi.sources.web import check_url
+
+        check_root = to_uri(root.strip())  # as links are compared: an IDN or Korean root equals them
 
         check_url(check_root, allow_private)
         state = {"id": crawl_id or uuid.uuid4().hex[:12], "root": check_root, "depth": depth, "same_site": same_site,

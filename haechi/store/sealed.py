@@ -124,9 +124,33 @@ def open_sealed(raw: IO[bytes], name: str, cipher: Cipher) -> IO[bytes]:
     """A readable plaintext stream of a stored object, sealed or (legacy) plain."""
     head = raw.read(len(MAGIC))
     if not is_sealed(head):
-        raw.seek(0)
-        return raw
+        return io.BufferedReader(_Prefixed(head, raw))  # object streams (S3) cannot seek back
     return io.BufferedReader(_Unsealer(raw, name, cipher), buffer_size=CHUNK)
+
+
+class _Prefixed(io.RawIOBase):
+    """``head`` (already read) followed by the rest of ``raw``."""
+
+    def __init__(self, head: bytes, raw: IO[bytes]) -> None:
+        super().__init__()
+        self._head, self._raw = head, raw
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: bytearray | memoryview) -> int:  # type: ignore[override]
+        if self._head:
+            n = min(len(b), len(self._head))
+            b[:n] = self._head[:n]
+            self._head = self._head[n:]
+            return n
+        data = self._raw.read(len(b))
+        b[:len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        self._raw.close()
+        super().close()
 
 
 class SealedBlobStore:

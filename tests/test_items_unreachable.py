@@ -1,0 +1,39 @@
+"""Issue #16 (HTTP status is evidence) and #17 medium 8 (a fetch error is not a removal), as a
+caseworker meets them: where the material was is recorded even when the page cannot be reached
+now, and a host that fails a re-check does not make a notified item "removed"."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+from haechi import Haechi
+from haechi.demo.site import serve
+from tests.helpers import scene_jpeg
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_an_unreachable_url_is_still_an_item_and_a_failed_recheck_is_not_a_removal(tmp_path: Path) -> None:
+    dead = f"http://127.0.0.1:{_closed_port()}/thread/1"
+    routes = {"/t.html": ("text/html", b'<html><img src="/a.jpg"></html>'), "/a.jpg": ("image/jpeg", scene_jpeg(71))}
+    with Haechi(home=tmp_path / "h", workers=1) as h, serve(routes) as site:
+        ref = h.create_case()["case"]
+        (item,) = list(h.add_case_items(ref, [dead], allow_private=True))
+        assert item["error"] is None and item["status"] == "unreachable" and item["reason"]
+        (live,) = list(h.add_case_items(ref, [f"{site}/t.html"], allow_private=True))
+        assert live["status"] == "found"
+        n = h.draft_notice([live["id"]], "us", "en", recipient="abuse@host.example")
+        h.approve_notice(n["id"], by="second-person")
+        h.send_notice(n["id"], export_dir=tmp_path / "out")
+        h.set_item_status(live["id"], "notified")
+    # the host is now down: the re-check records the attempt and leaves the item notified
+    with Haechi(home=tmp_path / "h", workers=1) as h:
+        rows = {r["item"]: r for r in h.recheck(ref, allow_private=True)}
+        assert rows[live["id"]]["status"] == "notified"
+        assert rows[item["id"]]["status"] == "unreachable"  # re-checked too, still not reachable
+        assert h.verify_custody(ref)["ok"]
