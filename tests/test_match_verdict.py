@@ -101,3 +101,20 @@ def test_an_image_from_before_templates_gives_a_lead_not_a_copy(tmp_path: Path) 
         (row,) = list(h.scan([copy]))
     local = [m for m in row["matches"] if m["method"] == "local"]
     assert all(m["verdict"] == "lead" for m in local)
+
+
+def test_exchange_exports_carry_copies_only(tmp_path: Path) -> None:
+    from haechi.cases import service as cases
+
+    with Haechi(home=tmp_path / "h", workers=1) as h:
+        ref = h.create_case()["case"]
+        copy = {"url": "https://x.example/a.jpg", "pdq": "a" * 64, "md5": "b" * 32,
+                "matches": [{"bank": "v", "method": "local", "verdict": "copy"}]}
+        lead = {"url": "https://x.example/b.jpg", "pdq": "c" * 64, "md5": "d" * 32,
+                "matches": [{"bank": "v", "method": "local", "verdict": "lead"}]}
+        old = {"url": "https://x.example/c.jpg", "pdq": "e" * 64, "md5": "f" * 32,
+               "matches": [{"bank": "v", "method": "pdq"}]}  # recorded before verdicts: a PDQ match
+        with h.db.session() as s:
+            cases.add_item(s, ref, "https://x.example/t/1", [copy, lead, old], "kim")
+        text = h.exchange_export("stopncii", case_ref=ref)
+    assert "a" * 64 in text and "e" * 64 in text and "c" * 64 not in text and "d" * 32 not in text

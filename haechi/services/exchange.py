@@ -33,10 +33,19 @@ def export(rt: Runtime, fmt: str, bank: str | None = None, case_ref: str | None 
         else:
             for item in cases.show_case(s, str(case_ref))["items"]:
                 for m in item["media"]:
+                    if not is_copy(m):
+                        continue  # a lead (same scene or person) is for a reviewer, never exchanged
                     for t in ("pdq", "md5"):
                         if m.get(t):
                             signals.append(ExchangedSignal(t, m[t], case_ref))
     return ex.dump(signals)
+
+
+def is_copy(media: dict[str, Any]) -> bool:
+    """Whether a case item's medium matched a banked image as a ``copy`` (issue #20). Media
+    recorded before verdicts existed count by method: every method but ``local`` is a copy."""
+    return any(m.get("verdict", "lead" if m.get("method") == "local" else "copy") == "copy"
+               for m in media.get("matches") or [])
 
 
 def import_file(rt: Runtime, fmt: str, bank: str, file: str | os.PathLike[str]) -> dict[str, Any]:
