@@ -31,6 +31,13 @@ from haechi.store.models import Bank, BankEntry, LocalFeatureSet, VideoHash
 if TYPE_CHECKING:
     from haechi.runtime import Runtime
 
+#: faces: a match must beat the next subject by this much (cosine); "strong" from this far above
+#: the threshold; smaller faces (px, shorter side) give no reliable embedding; candidates looked at
+FACE_MARGIN = 0.02
+FACE_STRONG = 0.03
+MIN_FACE_PX = 40
+FACE_CANDIDATES = 20
+
 #: order of methods in a match list when distances tie: exact before perceptual before local
 _METHOD_RANK = {"exact": 0, "vpdq": 1, "pdq": 1, "pdq_trimmed": 2, "pdq_band": 2, "local": 3}
 
@@ -118,18 +125,31 @@ class SearchContext:
 
     def search_faces(self, record: MediaRecord) -> list[dict[str, Any]]:
         """Each detected face with its most similar enrolled subject. A match is a lead for a
-        reviewer: the subject is named only at or above the threshold."""
+        reviewer: the subject is named only when her similarity clears the threshold *and* beats
+        every other subject's by ``FACE_MARGIN`` (issue #20: a never-enrolled face once reached
+        0.923 against 0.92); ``band`` says how strong ("strong" from ``FACE_STRONG`` above the
+        threshold, else "possible"); faces too small for a reliable embedding are marked so."""
         out = []
         for box, emb, t_s in record.face_data or []:
-            face: dict[str, Any] = {"box": box.box(), "subject": None, "similarity": None, "match": False}
-            if emb is not None and self.gallery is not None:
-                hits = self.gallery.index.search(emb)[0]
-                if hits:
-                    best = hits[0]
-                    face["similarity"] = round(best.similarity, 4)
-                    face["match"] = best.similarity >= self.face_threshold
+            face: dict[str, Any] = {"box": box.box(), "subject": None, "similarity": None, "match": False,
+                                    "band": None}
+            if min(box.w, box.h) < MIN_FACE_PX:
+                face["too_small"] = True
+            elif emb is not None and self.gallery is not None:
+                per_subject: dict[str, float] = {}
+                for hit in self.gallery.index.search(emb, k=FACE_CANDIDATES)[0]:
+                    subject = self.gallery.subjects.get(hit.label)
+                    if subject is not None and hit.similarity > per_subject.get(subject, -1.0):
+                        per_subject[subject] = hit.similarity
+                ranked = sorted(per_subject.items(), key=lambda kv: -kv[1])
+                if ranked:
+                    subject, best = ranked[0]
+                    runner_up = ranked[1][1] if len(ranked) > 1 else -1.0
+                    face["similarity"] = round(best, 4)
+                    face["match"] = best >= self.face_threshold and best - runner_up >= FACE_MARGIN
                     if face["match"]:
-                        face["subject"] = self.gallery.subjects.get(best.label)
+                        face["subject"] = subject
+                        face["band"] = "strong" if best >= self.face_threshold + FACE_STRONG else "possible"
             if t_s is not None:
                 face["t_s"] = t_s
             out.append(face)
