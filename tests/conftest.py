@@ -31,6 +31,27 @@ def _pg_available() -> bool:
         return False
 
 
+def _reference_watermark_without_torch() -> None:
+    """Let tests import ``invisible-watermark`` (the reference the vendored DWT-DCT decoder is
+    checked against, installed --no-deps by ``make``) without torch: its ``rivaGan`` module
+    imports torch at load time, so stand in for that one module."""
+    import importlib.util
+    import sys
+    import types
+
+    if importlib.util.find_spec("torch") is not None or "imwatermark.rivaGan" in sys.modules:
+        return
+    stub = types.ModuleType("imwatermark.rivaGan")
+
+    class RivaWatermark:
+        def __init__(self, *a: object, **k: object) -> None:
+            raise RuntimeError("RivaGAN watermarks need torch, which the tests do not install")
+
+    stub.RivaWatermark = RivaWatermark  # type: ignore[attr-defined]
+    sys.modules["imwatermark.rivaGan"] = stub
+
+
+_reference_watermark_without_torch()
 PG_AVAILABLE = _pg_available()
 REQUIRE_PG = bool(os.environ.get("HAECHI_REQUIRE_POSTGRES"))
 
