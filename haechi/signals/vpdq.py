@@ -148,6 +148,8 @@ class VPDQSignal(SignalType):
     name: ClassVar[str] = "vpdq"
     exact: ClassVar[bool] = False
     content_types: ClassVar[tuple[str, ...]] = (VIDEO,)
+    #: hashing videos decodes them with PyAV (FFmpeg); reported by `haechi doctor` when missing
+    dependencies: ClassVar[dict[str, tuple[str, ...]]] = {"python": ("av",)}
     field_names: ClassVar[dict[str, str]] = {VIDEO: "vpdq"}
 
     @classmethod
