@@ -7,6 +7,7 @@ import shutil
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from haechi.cli.common import HomeOpt, JsonOpt, emit_json, handled, open_haechi, out
@@ -120,7 +121,7 @@ def doctor_command(ctx: typer.Context, json_out: JsonOpt = False, home: HomeOpt 
         for r in results:
             status = ("[green]ok[/green]" if r["ok"] else "[yellow]optional, not installed[/yellow]"
                       if r.get("optional") else "[red]problem[/red]")
-            table.add_row(r["check"], status, str(r["detail"]))
+            table.add_row(r["check"], status, escape(str(r["detail"])))
         out.print(table)
     raise typer.Exit(0 if all(r["ok"] or r.get("optional") for r in results) else 1)
 
