@@ -56,7 +56,26 @@ PG_AVAILABLE = _pg_available()
 REQUIRE_PG = bool(os.environ.get("HAECHI_REQUIRE_POSTGRES"))
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+#: whole modules that are slow: every test starts `haechi` subprocesses (CLI runs, SIGKILLs),
+#: drives Chromium, or runs Celery workers against Redis
+SLOW_MODULES = {"test_cli.py", "test_crash_safety.py", "test_browser.py", "test_distributed.py"}
+#: single slow tests in modules that hold no `import pytest` of their own at module level
+SLOW_TESTS = {"test_assess.py::test_learned_detector_scores_blended_faces_above_real_ones",  # real photos
+              "test_assess.py::test_learned_detector_on_video_frames"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark ``slow`` what the inner loop (``pytest -m "not slow"``, ``make test-fast``) leaves
+    out; ``make test`` runs everything. Other slow tests carry ``@pytest.mark.slow`` themselves,
+    and the PostgreSQL half of ``database_url`` is marked where it is parametrised."""
+    slow = pytest.mark.slow
+    for item in items:
+        module = item.path.name
+        if module in SLOW_MODULES or f"{module}::{item.originalname}" in SLOW_TESTS:
+            item.add_marker(slow)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.slow)])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'haechi.db'}"
