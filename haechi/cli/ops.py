@@ -63,8 +63,7 @@ def _check(name: str, fn: Any) -> dict[str, Any]:
 
 
 def doctor_command(ctx: typer.Context, json_out: JsonOpt = False, home: HomeOpt = None) -> None:
-    """Check database, broker, storage, keys and the plugins' optional dependencies; say what is
-    missing. Exit 1 for a problem; a missing optional dependency is reported, not a problem."""
+    """Check database, broker, storage, keys and optional tools; say what is missing."""
     from sqlalchemy import text
 
     results = []
