@@ -7,21 +7,31 @@ STAMP := $(VENV)/.installed
 system-deps:
 	@sh scripts/system-deps.sh
 
-.PHONY: system-deps demo test lint typecheck check bench bench-hash bench-match bench-match-10m bench-robustness bench-video bench-faces bench-capture bench-assess bench-api bench-notice bench-workers fuzz fuzz-smoke clean model model-eval crash-safety soak reliability-report
+.PHONY: system-deps demo test test-fast wheel-check lint typecheck check bench bench-hash bench-match bench-match-10m bench-robustness bench-video bench-faces bench-capture bench-assess bench-api bench-notice bench-workers fuzz fuzz-smoke clean model model-eval crash-safety soak reliability-report
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
-	# the SD watermark decoder; --no-deps because its metadata pulls in torch (see assess/detectors/watermark.py)
+	# test-only: the reference the vendored SD watermark decoder (haechi/assess/detectors/_dwtdct.py) is
+	# checked against; --no-deps because its metadata pulls in torch. Haechi itself does not need it.
 	$(BIN)/pip install --quiet --no-deps invisible-watermark==0.2.0
 	touch $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/haechi demo
 
+# everything, slow tests included (subprocess CLI runs, Chromium, Redis/Celery, PostgreSQL, real photos)
 test: $(STAMP) system-deps
 	$(BIN)/python -m pytest -q
+
+# the inner loop: without the tests marked slow (< 3 min on 2 cores)
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not slow"
+
+# `pip install` of the built wheel alone, in a fresh venv, runs `haechi demo` and `haechi doctor`
+wheel-check:
+	sh scripts/check_wheel.sh $(PYTHON)
 
 lint: $(STAMP)
 	$(BIN)/ruff check haechi bench tests fuzz scripts

@@ -43,7 +43,9 @@ def main() -> int:
     seen: set[str] = set()
     requirement_names("haechi", seen)
     seen.discard("haechi")
-    extra = ["invisible-watermark"]  # installed --no-deps by the Makefile
+    # not a dependency: invisible-watermark's DWT-DCT decoder is vendored (MIT, notice kept) in
+    # haechi/assess/detectors/_dwtdct.py; the package itself is installed by make for tests only
+    extra = ["invisible-watermark"]
     rows = []
     for name in sorted(seen | set(extra)):
         try:
@@ -58,7 +60,10 @@ def main() -> int:
            "licence as Haechi) on the real photos in ../shared/data (faces_*, photos_misc; see their SOURCE.md).",
            "Those repositories are MIT/Apache-2.0/BSD/public domain; some state no separate image copyright, so",
            "a centre that needs certainty retrains with `make model` on its own consented photos.",
-           "Training-only: torch (BSD-3-Clause), onnx (Apache-2.0).", "",
+           "Training-only: torch (BSD-3-Clause), onnx (Apache-2.0).",
+           "Vendored: the DWT-DCT watermark decoder of invisible-watermark 0.2.0 (MIT, Copyright (c) 2021",
+           "ShieldMnt) in `haechi/assess/detectors/_dwtdct.py`, with its licence notice; the package itself",
+           "(listed below) is installed by `make` for the tests only.", "",
            "| package | version | licence |", "|---|---|---|"]
     out += [f"| {n} | {v} | {lic} |" for n, v, lic in rows]
     Path(__file__).resolve().parents[1].joinpath("docs", "licences.md").write_text("\n".join(out) + "\n")

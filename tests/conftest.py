@@ -31,11 +31,51 @@ def _pg_available() -> bool:
         return False
 
 
+def _reference_watermark_without_torch() -> None:
+    """Let tests import ``invisible-watermark`` (the reference the vendored DWT-DCT decoder is
+    checked against, installed --no-deps by ``make``) without torch: its ``rivaGan`` module
+    imports torch at load time, so stand in for that one module."""
+    import importlib.util
+    import sys
+    import types
+
+    if importlib.util.find_spec("torch") is not None or "imwatermark.rivaGan" in sys.modules:
+        return
+    stub = types.ModuleType("imwatermark.rivaGan")
+
+    class RivaWatermark:
+        def __init__(self, *a: object, **k: object) -> None:
+            raise RuntimeError("RivaGAN watermarks need torch, which the tests do not install")
+
+    stub.RivaWatermark = RivaWatermark  # type: ignore[attr-defined]
+    sys.modules["imwatermark.rivaGan"] = stub
+
+
+_reference_watermark_without_torch()
 PG_AVAILABLE = _pg_available()
 REQUIRE_PG = bool(os.environ.get("HAECHI_REQUIRE_POSTGRES"))
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+#: whole modules that are slow: every test starts `haechi` subprocesses (CLI runs, SIGKILLs),
+#: drives Chromium, or runs Celery workers against Redis
+SLOW_MODULES = {"test_cli.py", "test_crash_safety.py", "test_browser.py", "test_distributed.py"}
+#: single slow tests in modules that hold no `import pytest` of their own at module level
+SLOW_TESTS = {"test_assess.py::test_learned_detector_scores_blended_faces_above_real_ones",  # real photos
+              "test_assess.py::test_learned_detector_on_video_frames"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark ``slow`` what the inner loop (``pytest -m "not slow"``, ``make test-fast``) leaves
+    out; ``make test`` runs everything. Other slow tests carry ``@pytest.mark.slow`` themselves,
+    and the PostgreSQL half of ``database_url`` is marked where it is parametrised."""
+    slow = pytest.mark.slow
+    for item in items:
+        module = item.path.name
+        if module in SLOW_MODULES or f"{module}::{item.originalname}" in SLOW_TESTS:
+            item.add_marker(slow)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.slow)])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'haechi.db'}"

@@ -323,6 +323,7 @@ def test_security_headers_and_declared_oversize_bodies(api: tuple[TestClient, di
     assert big.status_code == 413 and big.json()["error"] == "TooLarge"
 
 
+@pytest.mark.slow
 def test_serve_with_two_worker_processes(tmp_path: Path) -> None:
     """``haechi serve --workers 2``: both processes answer from the same home, and a bank
     change made after they started is visible to lookups (through the database)."""
@@ -345,6 +346,7 @@ def test_serve_with_two_worker_processes(tmp_path: Path) -> None:
         assert len(worker_pids(server.pid)) == 2  # the supervisor's two worker processes
 
 
+@pytest.mark.slow
 def test_platform_pulls_a_centres_bank_and_a_withdrawal_reaches_it(tmp_path: Path) -> None:
     """A platform running Haechi keeps a copy of a support centre's victim bank with
     ``haechi bank pull``; her copies match there; after she withdraws at the centre, the next

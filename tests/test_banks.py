@@ -116,6 +116,7 @@ def test_unreadable_file_in_add_leaves_bank_intact(haechi: Haechi, images: Path,
     assert haechi.list_banks()[0]["entries"] == 6
 
 
+@pytest.mark.slow
 def test_large_import_into_a_live_index_honours_the_quality_floor(tmp_path: Path, database_url: str) -> None:
     """70,000 lines into an instance whose index is loaded (a server): more ids than PostgreSQL
     binds in one statement (65,535); the new entries are matchable at once, except the ones below the quality

@@ -95,6 +95,7 @@ def test_no_victim_data_in_the_clear_anywhere(tmp_path: Path, database_url: str)
         assert _scan_files(home, needles) == [] and _scan_database(database_url, needles) == []
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not FR.is_dir(), reason="needs ../shared/data/faces_face_recognition")
 def test_withdrawal_forgets_the_name(tmp_path: Path) -> None:
     with Haechi(home=tmp_path / "home", workers=1) as h:

@@ -259,6 +259,7 @@ def test_evidence_package_round_trip_and_offline_verify(tmp_path: Path, site: st
         verify_package(tmp_path / "junk.zip")
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not HAS_CHROMIUM, reason="Debian chromium not installed")
 def test_capture_with_screenshot(tmp_path: Path, site: str) -> None:
     with Haechi(home=tmp_path / "home", workers=1) as h:

@@ -31,6 +31,7 @@ def _paths(*names: str) -> list[Path]:
     return [FR / n for n in names]
 
 
+@pytest.mark.slow
 @needs_faces
 def test_enroll_list_and_scan_finds_only_her(haechi: Haechi) -> None:
     result = haechi.enroll_subject("subject-017", _paths("obama_01.jpg", "obama_02.jpg"),
@@ -77,6 +78,7 @@ def test_enrolment_needs_exactly_one_face_and_stores_nothing_on_failure(sqlite_h
         assert s.scalar(select(func.count()).select_from(FaceEmbedding)) == 0
 
 
+@pytest.mark.slow
 @needs_faces
 def test_withdrawal_deletes_every_embedding_and_stops_matching(haechi: Haechi) -> None:
     haechi.enroll_subject("s-withdraw", _paths("obama_01.jpg", "obama_02.jpg"), consent_ref="c1")
@@ -149,6 +151,7 @@ def test_faces_command_reports_no_faces_and_errors(sqlite_haechi: Haechi, tmp_pa
     assert "junk.jpg" in rows["junk.jpg"]["error"]
 
 
+@pytest.mark.slow
 @needs_faces
 def test_subject_cli(tmp_path: Path) -> None:
     from typer.testing import CliRunner
@@ -171,6 +174,7 @@ def test_subject_cli(tmp_path: Path) -> None:
     assert json.loads(res.output.splitlines()[0])["embeddings"] == 0
 
 
+@pytest.mark.slow
 @needs_faces
 def test_key_rotation_reencrypts_without_loss(tmp_path: Path, images: Path) -> None:
     home = tmp_path / "home"
@@ -199,6 +203,7 @@ def test_key_rotation_reencrypts_without_loss(tmp_path: Path, images: Path) -> N
         Cipher(old_key).decrypt(token)
 
 
+@pytest.mark.slow
 @needs_faces
 def test_cnn_detector_option_adds_detections() -> None:
     from haechi.signals.faces import FaceEngine

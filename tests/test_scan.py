@@ -115,6 +115,7 @@ def test_low_quality_images_do_not_pdq_match(sqlite_haechi: Haechi, tmp_path: Pa
     assert row["matches"] == []
 
 
+@pytest.mark.slow
 def test_real_photo_suite_recall_and_no_false_matches() -> None:
     """A smaller draw of bench/bench_robustness.py on ../shared/data, same bar: >= 97%, 0 false."""
     data = require_shared()

@@ -142,6 +142,7 @@ def test_deletions_by_another_process_reach_this_ones_index(tmp_path: Path, data
         assert later.lookup("pdq", a) == [] and later.lookup("pdq", b) == []
 
 
+@pytest.mark.slow
 def test_a_cli_import_and_delete_while_two_server_processes_run(tmp_path: Path) -> None:
     """``haechi serve --workers 2``; the CLI imports, deletes and re-imports while it runs:
     every lookup, whichever process answers, says exactly what the database holds."""
@@ -266,6 +267,7 @@ def _oracle(h: Haechi, code: str) -> list[list[Any]]:
                   if _bits_apart(sig, code) <= h.settings.pdq_threshold)
 
 
+@pytest.mark.slow
 @given(ops=_ops)
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 def test_random_interleavings_across_two_processes_match_a_brute_force_oracle(

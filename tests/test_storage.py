@@ -60,6 +60,7 @@ def s3() -> Iterator[str]:
                 os.environ[k] = v
 
 
+@pytest.mark.slow
 def test_captures_go_to_object_storage_and_verify_from_there(tmp_path: Path, site: str, s3: str) -> None:  # noqa: F811
     import boto3
 

@@ -17,8 +17,9 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
-import cv2
 import numpy as np
+
+from haechi._lazy import cv2  # single-threaded, imported on first use (see haechi._lazy)
 
 #: side of the model's input crop
 CROP = 128

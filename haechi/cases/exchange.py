@@ -4,8 +4,13 @@ A ``SignalExchange`` is one class: a name, ``dump`` (signals → text) and ``loa
 signals). Register a new exchange in ``EXCHANGES``. Formats:
 - ``stopncii``: CSV ``case_reference,hash_type,hash_value`` with PDQ and MD5 (the two hash types
   StopNCII shares with its partner platforms);
-- ``hma``: JSON lines ``{"pdq": "..."}`` / ``{"md5": "..."}`` / ``{"vpdq": "..."}`` — the body
-  HMA's ``POST /c/bank/{name}/signal`` takes, so each line can be sent to an HMA bank as is.
+- ``hma``: JSON lines ``{"pdq": "..."}`` / ``{"vpdq": "..."}`` / ``{"video_md5": "..."}`` /
+  ``{"video_sha256": "..."}`` — the body HMA's ``POST /c/bank/{name}/signal`` takes, so each line
+  can be sent to an HMA bank as is. Names are python-threatexchange's
+  (:meth:`haechi.signals.SignalType.exchange_name`): HMA answers 400 "No such signal type" for
+  any other (``blueprints/curation.py``), so an image's MD5 or SHA-256 — which tx has no type
+  for — is not written, and an MD5 is written only when the signal says it is a video's
+  (``content_type``). Haechi's older ``{"md5": ...}`` lines are still read.
 """
 
 from __future__ import annotations
@@ -25,6 +30,9 @@ class ExchangedSignal:
     signal_type: str
     signal: str
     case_ref: str | None = None
+    #: "photo" | "video" when known (tx's content types): formats that name signals per content
+    #: type (``hma``) need it for MD5 and SHA-256
+    content_type: str | None = None
 
 
 class SignalExchange(Protocol):
@@ -88,11 +96,20 @@ class StopNCIIExchange:
 
 class HMAExchange:
     name: ClassVar[str] = "hma"
-    signal_types: ClassVar[tuple[str, ...]] = ("pdq", "md5", "vpdq")
+    signal_types: ClassVar[tuple[str, ...]] = ("pdq", "md5", "sha256", "vpdq")
+    #: names read on import: tx's (pdq, vpdq, video_md5, video_sha256) and Haechi's older ``md5``
+    read_names: ClassVar[dict[str, str]] = {"pdq": "pdq", "vpdq": "vpdq", "video_md5": "md5",
+                                            "video_sha256": "sha256", "md5": "md5"}
 
     def dump(self, signals: list[ExchangedSignal]) -> str:
-        return "".join(json.dumps({s.signal_type: s.signal}) + "\n" for s in signals
-                       if s.signal_type in self.signal_types)
+        lines = []
+        for s in signals:
+            if s.signal_type not in self.signal_types:
+                continue
+            field_name = SIGNAL_TYPES[s.signal_type].exchange_name(s.content_type)
+            if field_name is not None:
+                lines.append(json.dumps({field_name: s.signal}) + "\n")
+        return "".join(lines)
 
     def load(self, text: str, source: str) -> tuple[list[ExchangedSignal], list[str]]:
         out: list[ExchangedSignal] = []
@@ -109,12 +126,18 @@ class HMAExchange:
             if not isinstance(obj, dict) or len(obj) != 1:
                 errors.append(f"{where}: expected one {{signal_type: signal}} per line")
                 continue
-            ((signal_type, value),) = obj.items()
-            got = _valid(str(signal_type).lower(), str(value), where, self.signal_types)
+            ((name, value),) = obj.items()
+            name = str(name).lower()
+            if name not in self.read_names:
+                errors.append(f"{where}: hash type {name!r} not exchanged in this format "
+                              f"({', '.join(self.read_names)})")
+                continue
+            got = _valid(self.read_names[name], str(value), where, self.signal_types)
             if isinstance(got, str):
                 errors.append(got)
             else:
-                out.append(got)
+                video = name.startswith("video_") or name == "vpdq"
+                out.append(ExchangedSignal(got.signal_type, got.signal, content_type="video" if video else None))
         return out, errors
 
 

@@ -47,7 +47,8 @@ def scan_command(
     ctx: typer.Context,
     paths: PathsArg,
     bank: Annotated[list[str] | None, typer.Option("--bank", help="Bank to match (repeatable; default all).")] = None,
-    threshold: Annotated[int, typer.Option("--threshold", help="PDQ Hamming distance threshold.")] = 31,
+    threshold: Annotated[int | None, typer.Option(
+        "--threshold", help="PDQ Hamming distance threshold (default: the pdq_threshold setting, 31).")] = None,
     faces: Annotated[bool, typer.Option("--faces", help="Also find enrolled subjects' faces.")] = False,
     assess: Annotated[bool, typer.Option("--assess", help="Also assess whether each file is synthetic.")] = False,
     distributed: Annotated[bool | None, typer.Option(

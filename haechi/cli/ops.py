@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import os
 import shutil
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from haechi.cli.common import HomeOpt, JsonOpt, emit_json, handled, open_haechi, out
@@ -104,23 +104,9 @@ def doctor_command(ctx: typer.Context, json_out: JsonOpt = False, home: HomeOpt 
             conn.ensure_connection(max_retries=1, timeout=3)
         return f"{url.split('@')[-1]} reachable"
 
-    def chromium() -> str:
-        if not Path("/usr/bin/chromium").exists():
-            raise FileNotFoundError("/usr/bin/chromium missing: capture screenshots need Debian's chromium "
-                                    "(make system-deps)")
-        return "/usr/bin/chromium"
-
-    def optional() -> str:
-        import importlib.util
-
-        missing = [m for m in ("c2pa", "imwatermark", "dlib", "av") if importlib.util.find_spec(m) is None]
-        if missing:
-            raise ImportError(f"missing: {', '.join(missing)} (re-run make)")
-        return "c2pa, invisible-watermark, dlib, PyAV present"
-
-    for name, fn in (("database", database), ("storage", storage), ("encryption key", keys), ("broker", broker),
-                     ("chromium", chromium), ("optional libraries", optional)):
+    for name, fn in (("database", database), ("storage", storage), ("encryption key", keys), ("broker", broker)):
         results.append(_check(name, fn))
+    results += _plugin_checks()
     h.close()
     if json_out:
         for r in results:
@@ -128,9 +114,34 @@ def doctor_command(ctx: typer.Context, json_out: JsonOpt = False, home: HomeOpt 
     else:
         table = Table("check", "status", "detail")
         for r in results:
-            table.add_row(r["check"], "[green]ok[/green]" if r["ok"] else "[red]problem[/red]", str(r["detail"]))
+            status = ("[green]ok[/green]" if r["ok"] else "[yellow]optional, not installed[/yellow]"
+                      if r.get("optional") else "[red]problem[/red]")
+            table.add_row(r["check"], status, escape(str(r["detail"])))
         out.print(table)
-    raise typer.Exit(0 if all(r["ok"] for r in results) else 1)
+    raise typer.Exit(0 if all(r["ok"] or r.get("optional") for r in results) else 1)
+
+
+def _plugin_checks() -> list[dict[str, Any]]:
+    """One row per plugin registry (what is registered), then one per missing optional
+    dependency with the plugins that need it: "optional, not installed", not a problem — the
+    plugin reports itself unavailable and everything else works (see haechi.plugins)."""
+    from haechi import plugins
+
+    rows: list[dict[str, Any]] = []
+    found: list[plugins.Plugin] = []
+    for reg in plugins.REGISTRIES:
+        def listed(reg: str = reg) -> str:
+            entries = plugins.index((reg,))
+            found.extend(entries)
+            return ", ".join(p.name for p in entries)
+
+        rows.append(_check(f"plugins: {reg.replace('_', ' ')}", listed))
+    for dep, needing in plugins.missing_dependencies(found).items():
+        users = ", ".join(f"{p.registry.replace('_', ' ').rstrip('s')} {p.name}" for p in needing)
+        rows.append({"check": f"optional: {dep.name}", "ok": False, "optional": True,
+                     "status": "optional, not installed",
+                     "detail": f"{dep} not installed; needed by {users} (everything else works)"})
+    return rows
 
 
 def backup_command(ctx: typer.Context, out_file: Annotated[str, typer.Argument(help="Archive to write (.tar.gz).")],

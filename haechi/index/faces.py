@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import faiss
 import numpy as np
+
+from haechi._lazy import faiss  # imported on first use, single-threaded (see haechi._lazy)
 
 DIM = 128
 HNSW_AFTER = 5_000_000

@@ -9,16 +9,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import cv2
-import faiss
 import numpy as np
-
-from haechi.signals.local import LocalFeatures
 
 # Scans fork worker processes; a libgomp thread pool started in the parent makes OpenMP hang
 # in forked children (seen: a scan after an in-process scan deadlocked on a futex). Haechi's
-# parallelism is one process per core, so faiss runs single-threaded and never starts a pool.
-faiss.omp_set_num_threads(1)
+# parallelism is one process per core, so faiss (and OpenCV) run single-threaded and never start
+# a pool; both are imported on first use, configured first (haechi._lazy).
+from haechi._lazy import cv2, faiss
+from haechi.signals.local import LocalFeatures
 
 RATIO = 0.8
 MAX_DESCRIPTOR_DISTANCE = 64

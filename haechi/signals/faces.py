@@ -74,7 +74,7 @@ class FaceEngine:
 
     def detect(self, rgb: np.ndarray) -> list[FaceBox]:
         """Faces in an RGB image (coordinates in that image), largest first."""
-        import cv2
+        from haechi._lazy import cv2
 
         h, w = rgb.shape[:2]
         scale = min(1.0, DETECT_LONG_SIDE / max(h, w))

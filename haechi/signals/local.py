@@ -13,13 +13,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 
-# Scans fork worker processes. OpenCV's thread pool, once started in a parent, deadlocks forked
-# children (seen: a pooled scan after an in-process one hung on a futex). Parallelism here is one
-# process per core, so OpenCV stays single-threaded everywhere.
-cv2.setNumThreads(1)
+# OpenCV is imported on first use, single-threaded (a thread pool started before a fork
+# deadlocks the forked scan workers): see haechi._lazy
+from haechi._lazy import cv2
 
 #: images are resized so their longer side is this many pixels before feature extraction
 WORK_SIDE = 640

@@ -15,7 +15,7 @@ import pdqhash
 from PIL import Image
 
 from haechi.errors import BadSignal
-from haechi.signals.base import SignalType
+from haechi.signals.base import PHOTO, SignalType
 
 #: pdqhash.compute_dihedral returns hashes of the query turned back by each of the 8 dihedral
 #: transforms; index i matching a bank hash means the copy was made from the original by
@@ -105,6 +105,16 @@ def hamming(a: str, b: str) -> int:
 class PDQSignal(SignalType):
     name: ClassVar[str] = "pdq"
     exact: ClassVar[bool] = False
+    content_types: ClassVar[tuple[str, ...]] = (PHOTO,)
+    field_names: ClassVar[dict[str, str]] = {PHOTO: "pdq"}
+
+    @classmethod
+    def examples(cls) -> list[str]:
+        # from tx's PdqSignal.get_examples: pdq/data/bridge-mods and misc-images
+        return ["f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22",
+                "d8f8f0cec0f4a84f8e370a22038f67f0b36a2ed597231e1d72e6b39c4a9c9b22",
+                "e64cc9d91c623882f8d1f1d9a398e78c9f199b3bd83924f2b7e11e0bf861b064",
+                "6227401f601ff4ccafcc9fad4b0d95d371a2eb7265a3285234d228ca94deeb2d"]
 
     @classmethod
     def normalize(cls, value: str) -> str:

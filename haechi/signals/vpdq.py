@@ -25,7 +25,7 @@ from typing import ClassVar
 import numpy as np
 
 from haechi.errors import BadSignal
-from haechi.signals.base import SignalType
+from haechi.signals.base import VIDEO, SignalType
 from haechi.signals.pdq import PDQSignal
 
 DEFAULT_QUERY_MATCH_PERCENT = 80.0
@@ -147,6 +147,15 @@ class VPDQSignal(SignalType):
 
     name: ClassVar[str] = "vpdq"
     exact: ClassVar[bool] = False
+    content_types: ClassVar[tuple[str, ...]] = (VIDEO,)
+    #: hashing videos decodes them with PyAV (FFmpeg); reported by `haechi doctor` when missing
+    dependencies: ClassVar[dict[str, tuple[str, ...]]] = {"python": ("av",)}
+    field_names: ClassVar[dict[str, str]] = {VIDEO: "vpdq"}
+
+    @classmethod
+    def examples(cls) -> list[str]:
+        # as tx's VPDQSignal.get_examples: one frame per second from the PDQ examples, quality 100
+        return [to_exchange([VpdqFrame(h, 100, float(t)) for t, h in enumerate(PDQSignal.examples())])]
 
     @classmethod
     def normalize(cls, value: str) -> str:

@@ -109,6 +109,8 @@ class S3BlobStore:
     server. Enable bucket versioning or object lock for write-once evidence."""
 
     scheme: ClassVar[str] = "s3"
+    #: optional dependencies (auto-archiver manifest style), reported by `haechi doctor` via haechi.plugins
+    dependencies: ClassVar[dict[str, tuple[str, ...]]] = {"python": ("boto3",)}
 
     def __init__(self, url: str, endpoint_url: str | None = None) -> None:
         try:

@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any, ClassVar
 
-import cv2
 import numpy as np
 
+from haechi._lazy import cv2  # single-threaded, imported on first use (see haechi._lazy)
 from haechi.assess.base import DetectorResult, Media, Reason
 
 LONG_SIDE = 1024
@@ -29,6 +29,8 @@ MAX_HAMMING = 24
 
 class CopyMoveDetector:
     name: ClassVar[str] = "copy_move"
+    #: optional dependencies (auto-archiver manifest style), reported by `haechi doctor` via haechi.plugins
+    dependencies: ClassVar[dict[str, tuple[str, ...]]] = {"python": ("cv2",)}
 
     def run(self, media: Media) -> DetectorResult:
         if media.rgb is None:
@@ -41,7 +43,7 @@ class CopyMoveDetector:
             gray = cv2.resize(gray, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
         if min(gray.shape) < 64:
             return DetectorResult("not_applicable", data={"reason": "image too small"})
-        orb = cv2.ORB_create(nfeatures=4000, fastThreshold=10)  # type: ignore[attr-defined]
+        orb = cv2.ORB_create(nfeatures=4000, fastThreshold=10)
         kps, des = orb.detectAndCompute(gray, None)
         if des is None or len(kps) < 2 * MIN_PAIRS:
             return DetectorResult("ok", data={"keypoints": len(kps) if kps else 0})

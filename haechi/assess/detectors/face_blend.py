@@ -76,6 +76,8 @@ def _video_frames(media: Media) -> list[tuple[float, np.ndarray]]:
 
 class FaceBlendDetector:
     name: ClassVar[str] = "face_manipulation"
+    #: optional dependencies (auto-archiver manifest style), reported by `haechi doctor` via haechi.plugins
+    dependencies: ClassVar[dict[str, tuple[str, ...]]] = {"python": ("onnxruntime", "dlib", "cv2")}
 
     def run(self, media: Media) -> DetectorResult:
         model = _model()

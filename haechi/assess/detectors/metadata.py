@@ -38,6 +38,8 @@ def known_tool(text: str) -> dict[str, Any] | None:
 
 class MetadataDetector:
     name: ClassVar[str] = "metadata"
+    #: optional dependencies (auto-archiver manifest style), reported by `haechi doctor` via haechi.plugins
+    dependencies: ClassVar[dict[str, tuple[str, ...]]] = {"python": ("av",)}  # video container tags
 
     def run(self, media: Media) -> DetectorResult:
         if media.media_type == "video":

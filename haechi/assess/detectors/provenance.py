@@ -35,6 +35,8 @@ def _walk(obj: Any) -> list[dict[str, Any]]:
 
 class ProvenanceDetector:
     name: ClassVar[str] = "c2pa"
+    #: optional dependencies (auto-archiver manifest style), reported by `haechi doctor` via haechi.plugins
+    dependencies: ClassVar[dict[str, tuple[str, ...]]] = {"python": ("c2pa",)}
 
     def run(self, media: Media) -> DetectorResult:
         try:

@@ -2,51 +2,55 @@
 (``invisible-watermark``, DWT-DCT): SD 1.x/2.x scripts embed the bytes ``StableDiffusionV1``,
 SDXL's pipeline a fixed 48-bit pattern. A decoded watermark is hard evidence.
 
-``invisible-watermark`` declares torch as a dependency and imports it at module load for its
-RivaGAN method; Haechi installs it with ``--no-deps`` and registers a stub for that one module,
-so the DWT-DCT decoder works without torch.
+The decoder is vendored (:mod:`haechi.assess.detectors._dwtdct`, MIT, with its notice):
+``invisible-watermark`` declares torch and ``opencv-python`` as dependencies for its RivaGAN
+method, so a plain ``pip install`` of Haechi could not include it. Needs OpenCV and PyWavelets,
+both Haechi dependencies (declared in :mod:`haechi.plugins`).
 """
 
 from __future__ import annotations
 
-import sys
-import types
 from typing import Any, ClassVar
 
 import numpy as np
 
 from haechi.assess.base import HARD, DetectorResult, Media, Reason
+from haechi.assess.detectors import _dwtdct
 
 SD_V1 = b"StableDiffusionV1"
 SDXL_BITS = [int(b) for b in "101100111110110010010000011110111011000110011110"]
 MIN_SIDE = 256
 
 
+class _Decoder:
+    """``imwatermark.WatermarkDecoder``'s interface (``bytes`` and ``bits``, ``dwtDct`` only)."""
+
+    def __init__(self, kind: str, length: int) -> None:
+        if kind not in ("bytes", "bits"):
+            raise ValueError(f"watermark type {kind!r} is not supported")
+        self.kind, self.length = kind, length
+
+    def decode(self, bgr: np.ndarray, method: str = "dwtDct") -> Any:
+        if method != "dwtDct":
+            raise ValueError(f"watermark method {method!r} is not supported")
+        bits = _dwtdct.decode_bits(bgr, self.length)
+        return _dwtdct.bytes_of(bits) if self.kind == "bytes" else [int(b) for b in bits]
+
+
 def _decoder_class() -> Any:
-    if "imwatermark.rivaGan" not in sys.modules:
-        stub = types.ModuleType("imwatermark.rivaGan")
-
-        class RivaWatermark:  # noqa: D401 - stand-in: Haechi never uses the torch-based method
-            def __init__(self, *a: Any, **k: Any) -> None:
-                raise RuntimeError("RivaGAN watermarks need torch, which Haechi does not install")
-
-        stub.RivaWatermark = RivaWatermark  # type: ignore[attr-defined]
-        sys.modules["imwatermark.rivaGan"] = stub
-    from imwatermark import WatermarkDecoder
-
-    return WatermarkDecoder
+    """The decoder class (kept for callers of the time the decoder was an optional package)."""
+    return _Decoder
 
 
 class WatermarkDetector:
     name: ClassVar[str] = "invisible_watermark"
+    #: optional dependencies (auto-archiver manifest style), reported by `haechi doctor` via haechi.plugins
+    dependencies: ClassVar[dict[str, tuple[str, ...]]] = {"python": ("cv2", "pywt")}
 
     def run(self, media: Media) -> DetectorResult:
         if media.rgb is None:
             return DetectorResult("not_applicable")
-        try:
-            decoder_cls = _decoder_class()
-        except ImportError:
-            return DetectorResult("unavailable", error="invisible-watermark is not installed (make installs it)")
+        decoder_cls = _decoder_class()
         h, w = media.rgb.shape[:2]
         if min(h, w) < MIN_SIDE:
             return DetectorResult("not_applicable", data={"reason": f"smaller than {MIN_SIDE} px"})
