@@ -9,8 +9,7 @@ RUN apt-get update \
 WORKDIR /opt/haechi
 COPY pyproject.toml README.md ./
 COPY haechi ./haechi
-RUN pip install --no-cache-dir '.[s3]' \
- && pip install --no-cache-dir --no-deps invisible-watermark==0.2.0
+RUN pip install --no-cache-dir '.[s3]'   # the whole tool: the watermark decoder is vendored
 RUN useradd --uid 10001 --home-dir /srv/haechi --create-home haechi
 USER 10001
 ENV HAECHI_HOME=/srv/haechi

@@ -272,6 +272,22 @@ def _exchanged(signal: str, video_blob: bytes | None) -> str:
     return vpdq_signal.to_exchange(vpdq_signal.unpack(video_blob)) if video_blob is not None else signal
 
 
+def content_types(session: Session, bank: Bank) -> dict[int, str | None]:
+    """Entry id → ``"video"`` or ``"photo"`` (threatexchange's content types) for entries that
+    came from one media file (their ``content_ref`` group holds a vPDQ or a PDQ), else None."""
+    groups: dict[str, set[str]] = {}
+    rows = session.execute(select(BankEntry.id, BankEntry.content_ref, BankEntry.signal_type)
+                           .where(BankEntry.bank_id == bank.id)).all()
+    for _, ref, signal_type in rows:
+        if ref is not None:
+            groups.setdefault(ref, set()).add(signal_type)
+    out: dict[int, str | None] = {}
+    for entry_id, ref, signal_type in rows:
+        kinds = groups.get(ref, set()) if ref is not None else {signal_type}
+        out[entry_id] = "video" if "vpdq" in kinds else "photo" if "pdq" in kinds else None
+    return out
+
+
 def export_signals(session: Session, bank: Bank, fmt: str = "jsonl") -> Iterator[str]:
     """Exchange lines (JSONL or CSV with a header) that :func:`import_signals` reads back."""
     if fmt not in ("jsonl", "csv"):

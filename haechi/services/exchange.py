@@ -27,17 +27,21 @@ def export(rt: Runtime, fmt: str, bank: str | None = None, case_ref: str | None 
         raise InputError("export", "give exactly one of --bank or --case")
     with rt.db.session() as s:
         if bank is not None:
-            for line in bank_service.export_signals(s, bank_service.get_bank(s, bank), "jsonl"):
+            the_bank = bank_service.get_bank(s, bank)
+            kinds = bank_service.content_types(s, the_bank)
+            for line in bank_service.export_signals(s, the_bank, "jsonl"):
                 row = json.loads(line)
-                signals.append(ExchangedSignal(row["signal_type"], row["signal"], None))
+                signals.append(ExchangedSignal(row["signal_type"], row["signal"], None,
+                                               kinds.get(int(row["entry_id"]))))
         else:
             for item in cases.show_case(s, str(case_ref))["items"]:
                 for m in item["media"]:
                     if not is_copy(m):
                         continue  # a lead (same scene or person) is for a reviewer, never exchanged
+                    kind = "video" if m.get("media_type") == "video" else "photo"
                     for t in ("pdq", "md5"):
                         if m.get(t):
-                            signals.append(ExchangedSignal(t, m[t], case_ref))
+                            signals.append(ExchangedSignal(t, m[t], case_ref, kind))
     return ex.dump(signals)
 
 
