@@ -40,15 +40,13 @@ class Channel:
     documented_in: str | None = None
     note: str | None = None
     warning: str | None = None
-
-    @property
-    def starts_clock(self) -> bool:
-        return self.kind in ("email", "form", "given")
+    #: the platform's route for material depicting a minor (media links may go there)
+    minors: bool = False
 
     def public(self) -> dict[str, Any]:
         return {"kind": self.kind, "address": self.address, "platform": self.platform, "process": self.process,
                 "verified_on": self.verified_on, "documented_in": self.documented_in, "note": self.note,
-                "warning": self.warning}
+                "warning": self.warning, "minors": self.minors}
 
 
 @lru_cache(maxsize=1)
@@ -86,14 +84,18 @@ def channel_for(entry: dict[str, Any], regime: str, minor: bool) -> Channel | No
     """The registry's channel of a platform for a regime (the minors' route for a minor's case:
     None when the platform has none, so nothing goes to a generic desk)."""
     channels = entry.get("channels") or {}
-    chosen = channels.get("minor") if minor else channels.get(regime) or channels.get("default")
+    if minor:  # the platform's minors' route, or a Korean platform's own 22-5 form: never a generic desk
+        chosen = channels.get("minor") or (channels.get("kr") if regime == "kr" else None)
+    else:
+        chosen = channels.get(regime) or channels.get("default")
     if not chosen:
         return None
     kind = "proxy" if entry.get("kind") == "proxy" else ("email" if chosen.get("email") else "form")
     verified = chosen.get("verified_on")
     return Channel(kind, chosen.get("email") or chosen.get("form"), entry["platform"],
                    bool(chosen.get("process")) and kind != "proxy", str(verified) if verified else None,
-                   chosen.get("documented_in"), chosen.get("note"), entry.get("warning"))
+                   chosen.get("documented_in"), chosen.get("note"), entry.get("warning"),
+                   minors=minor and chosen is channels.get("minor"))
 
 
 def _emails(entity: dict[str, Any]) -> list[str]:

@@ -202,14 +202,14 @@ def draft_notice(session: Session, item_ids: list[int], regime: str, lang: str, 
         raise InputError("items", f"{entry['platform']} takes at most {entry['max_urls']} URLs per request: "
                                   "draft several notices")
     # media links of a minor's case go only to a minors' channel, never to a generic desk
-    with_media = not case.minor or channel.kind == "minor"
+    with_media = not case.minor or channel.minors
     targets = [locate(i.id, i.url, json.loads(i.media), i.synthetic, case.minor, with_media) for i in items]
     hours = deadline_hours or int(spec.get("reply_hours") or spec.get("deadline_hours") or 0)
     subject, body = render(regime, lang, case.case_ref, targets, sender, hours, member_state, trusted_flagger)
     notice = Notice(case_id=case.id, item_ids=json.dumps(sorted(item_ids)), regime=regime, lang=lang,
                     recipient=channel.address, subject=subject, body=body, status=NoticeStatus.DRAFT,
                     deadline_hours=hours, drafted_by=actor, platform=channel.platform or _platform_key(items[0]),
-                    channel="email" if channel.kind == "minor" else channel.kind, channel_process=channel.process)
+                    channel=channel.kind, channel_process=channel.process)
     session.add(notice)
     session.flush()
     custody.append(session, "notice_draft", actor, case_ref=case.case_ref,
@@ -236,8 +236,7 @@ def _channel(entry: dict[str, Any] | None, item: CaseItem, regime: str, minor: b
     if entry is not None:
         found = channel_for(entry, regime, minor)
         if found is not None:
-            return Channel("minor", found.address, found.platform, found.process, found.verified_on,
-                           found.documented_in, found.note, found.warning) if minor and found.kind == "email" else found
+            return found
         return Channel("none", None, entry["platform"],
                        note="no channel in the registry for this case (a minor's case needs a minors' route)")
     if minor or not item.host:
@@ -251,7 +250,7 @@ def _warnings(channel: Channel, sender: Sender) -> list[str]:
     out = [f"cannot be approved yet: {p}" for p in sender_problems(sender)]
     if channel.address is None:
         out.append("no recipient: find the platform's channel and draft again with --to (cannot be approved)")
-    if channel.kind in ("email", "form", "minor") and channel.verified_on is None:
+    if channel.kind in ("email", "form") and channel.verified_on is None:
         out.append(f"the channel {channel.address} is not verified (host registry): check it before submitting")
     if channel.kind == "last_resort":
         out.append("last resort: an RDAP abuse contact (CDN or ISP) is not the platform and starts no legal clock")
