@@ -261,7 +261,7 @@ class Haechi:
 
     def recheck_targets(self, case_ref: str | None = None, item_ids: list[int] | None = None) -> list[tuple[int, str,
                         str, str]]:
-        """(item id, url, case, media JSON) of notified or still-up web items to re-check."""
+        """(item id, url, case, media JSON) of web items to re-check (removed ones on their schedule)."""
         return case_items.recheck_targets(self.runtime, case_ref, item_ids)
 
     def recheck(self, case_ref: str | None = None, allow_private: bool = False, actor: str | None = None,

@@ -355,9 +355,11 @@ def mark_submitted(session: Session, notice_id: int, at: datetime, ref: str, act
     if not ref.strip():
         raise InputError("--ref", "give the platform's confirmation or ticket reference")
     if at > datetime.now(UTC) + timedelta(minutes=5):
-        raise InputError("--at", f"{at.isoformat()} is in the future")
+        raise InputError("--at", f"{at.isoformat()} is in the future (a time without a zone is UTC: add it, "
+                                 "e.g. +09:00)")
     if n.approved_at is not None and at < _utc(n.approved_at) - timedelta(minutes=5):
-        raise InputError("--at", f"{at.isoformat()} is before the notice was approved")
+        raise InputError("--at", f"{at.isoformat()} is before the notice was approved (a time without a zone is "
+                                 "UTC: add it, e.g. +09:00)")
     n.submission_ref = ref.strip()
     _received(session, n, at)
     case = session.get(Case, n.case_id)

@@ -185,7 +185,7 @@ def notice_send(ctx: typer.Context, notice: int,
 
 @notice_app.command("submitted")
 def notice_submitted(ctx: typer.Context, notice: int,
-                     at: Annotated[str, typer.Option("--at", help="When the platform confirmed it (ISO 8601).")],
+                     at: Annotated[str, typer.Option("--at", help="Received at (ISO 8601, no zone = UTC).")],
                      ref: Annotated[str, typer.Option("--ref", help="The platform's confirmation or ticket number.")],
                      by: ByOpt = None, json_out: JsonOpt = False, home: HomeOpt = None) -> None:
     """Record that you submitted the notice through the platform's form: its clock starts at --at."""
@@ -198,7 +198,7 @@ def notice_submitted(ctx: typer.Context, notice: int,
 @notice_app.command("reply")
 def notice_reply(ctx: typer.Context, notice: int,
                  kind: Annotated[str, typer.Argument(help="receipt | decision (DSA Art. 16(4) / 16(5)).")],
-                 at: Annotated[str, typer.Option("--at", help="When the platform said it (ISO 8601).")],
+                 at: Annotated[str, typer.Option("--at", help="When the platform said it (ISO 8601; no zone = UTC).")],
                  outcome: Annotated[str | None, typer.Option("--outcome", help="Decision: removed, refused...")] = None,
                  by: ByOpt = None, json_out: JsonOpt = False, home: HomeOpt = None) -> None:
     """Record what the platform answered: its confirmation of receipt or its decision."""
