@@ -226,9 +226,11 @@ class Haechi:
                                          allow_private)
 
     def draft_notice(self, item_ids: list[int], regime: str, lang: str, actor: str | None = None,
-                     deadline_hours: int | None = None, recipient: str | None = None) -> Obj:
+                     deadline_hours: int | None = None, recipient: str | None = None, personal_details: bool = False
+                     ) -> Obj:
         """A draft takedown notice for items of one platform, in ``regime`` and ``lang``, with ``warnings``."""
-        return notices.draft(self.runtime, item_ids, regime, lang, _who(actor), deadline_hours, recipient)
+        return notices.draft(self.runtime, item_ids, regime, lang, _who(actor), deadline_hours, recipient,
+                             personal_details)
 
     def approve_notice(self, notice_id: int, by: str) -> Obj:
         """Approve a draft (refused: placeholder sender, no recipient, approver = drafter)."""

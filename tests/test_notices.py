@@ -331,10 +331,10 @@ def test_setup_writes_the_centre_identity_and_keeps_other_settings(tmp_path: Pat
     assert runner.invoke(app, ["setup", "--home", str(home), "--no-interactive", "--local", "ko-only"]).exit_code == 2
 
 
-def test_migration_starts_clocks_only_for_notices_that_were_mailed(tmp_path: Path) -> None:
+def test_migration_starts_clocks_only_for_notices_that_were_mailed(database_url: str) -> None:
     from haechi.store.db import Database
 
-    db = Database(f"sqlite:///{tmp_path / 'old.db'}", migrate=False)
+    db = Database(database_url, migrate=False)
     db.migrate("0014_submission_signals")
     with db.engine.begin() as conn:
         conn.execute(text("INSERT INTO cases (id, case_ref, status, created_at) VALUES (1, 'C-1', 'open', "
@@ -354,3 +354,4 @@ def test_migration_starts_clocks_only_for_notices_that_were_mailed(tmp_path: Pat
         assert mailed is not None and exported is not None
         assert mailed.status == "sent" and mailed.received_at is not None
         assert exported.status == "exported" and exported.received_at is None
+    db.engine.dispose()

@@ -178,3 +178,12 @@ def test_locate_never_prints_a_local_path_and_links_telegram_messages() -> None:
     assert locate(12, "https://board.example/p/1", media, False, True, with_media=False).media == ()
     text = render("kr", "ko", "C-1", [tg], SENDER)[1]
     assert "https://t.me/c/1234567/42" in text and "telegram:" not in text and "텔레그램 메시지" in text
+
+
+@pytest.mark.parametrize("regime", REGIMES)
+def test_personal_details_are_asked_for_only_when_requested(regime: str) -> None:
+    element = templates()["elements"]["personal_details"]
+    for lang in LANGS:
+        assert element[lang] not in body(regime, lang, [REAL])
+        assert element[lang] in body(regime, lang, [REAL], personal_details=True)
+    assert "신상정보" in body(regime, "ko", [REAL], personal_details=True)

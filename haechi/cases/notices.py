@@ -41,13 +41,13 @@ def sender_status(settings: Settings) -> dict[str, Any]:
 
 
 def draft(rt: Runtime, item_ids: list[int], regime: str, lang: str, actor: str, deadline_hours: int | None = None,
-          recipient: str | None = None) -> dict[str, Any]:
+          recipient: str | None = None, personal_details: bool = False) -> dict[str, Any]:
     """A draft notice (see :func:`haechi.cases.service.draft_notice`), with ``warnings`` saying
     what stands between it and sending."""
     s = rt.settings
     with rt.db.session() as session:
         return cases.draft_notice(session, item_ids, regime, lang, sender(s), actor, deadline_hours, recipient,
-                                  s.rdap_url, s.eu_member_state, s.trusted_flagger)
+                                  s.rdap_url, s.eu_member_state, s.trusted_flagger, personal_details)
 
 
 def approve(rt: Runtime, notice_id: int, by: str) -> dict[str, Any]:

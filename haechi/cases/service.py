@@ -168,7 +168,7 @@ MINOR_ROUTES = {
 
 def draft_notice(session: Session, item_ids: list[int], regime: str, lang: str, sender: Sender, actor: str,
                  deadline_hours: int | None = None, recipient: str | None = None, rdap_url: str | None = None,
-                 member_state: str = "", trusted_flagger: str = "") -> dict[str, Any]:
+                 member_state: str = "", trusted_flagger: str = "", personal_details: bool = False) -> dict[str, Any]:
     """A draft notice for items of one case on one PLATFORM (x.com and pbs.twimg.com are one),
     addressed to the channel the host registry names for the regime. ``deadline_hours`` is the
     reply time a Korean notice asks for (Korean law has no hour limit); US/UK hours are the law's.
@@ -205,7 +205,8 @@ def draft_notice(session: Session, item_ids: list[int], regime: str, lang: str, 
     with_media = not case.minor or channel.minors
     targets = [locate(i.id, i.url, json.loads(i.media), i.synthetic, case.minor, with_media) for i in items]
     hours = deadline_hours or int(spec.get("reply_hours") or spec.get("deadline_hours") or 0)
-    subject, body = render(regime, lang, case.case_ref, targets, sender, hours, member_state, trusted_flagger)
+    subject, body = render(regime, lang, case.case_ref, targets, sender, hours, member_state, trusted_flagger,
+                           personal_details=personal_details)
     notice = Notice(case_id=case.id, item_ids=json.dumps(sorted(item_ids)), regime=regime, lang=lang,
                     recipient=channel.address, subject=subject, body=body, status=NoticeStatus.DRAFT,
                     deadline_hours=hours, drafted_by=actor, platform=channel.platform or _platform_key(items[0]),

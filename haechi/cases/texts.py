@@ -128,8 +128,9 @@ def _offences(t: dict[str, Any], regime: str, lang: str, targets: list[Target]) 
 
 def render(regime: str, lang: str, case_ref: str, targets: list[Target] | list[str], sender: Sender,
            reply_hours: int | None = None, member_state: str = "", trusted_flagger: str = "",
-           date: str | None = None) -> tuple[str, str]:
-    """(subject, body) of a notice. ``targets`` may be plain URLs (a real recording each).
+           date: str | None = None, personal_details: bool = False) -> tuple[str, str]:
+    """(subject, body) of a notice. ``targets`` may be plain URLs (a real recording each);
+    ``personal_details`` adds the request to delete the person's details posted with the content.
     Raises InputError for an unknown regime or language, or a template that does not fill."""
     from haechi.cases.service import templates
 
@@ -142,7 +143,7 @@ def render(regime: str, lang: str, case_ref: str, targets: list[Target] | list[s
     tgts = [x if isinstance(x, Target) else Target(x) for x in targets]
     signer, org = sender.names(lang)
     law = (t.get("member_state_law") or {}).get(member_state.upper(), member_state) if member_state else ""
-    optional = {"member_state": law, "trusted_flagger": trusted_flagger}
+    optional = {"member_state": law, "trusted_flagger": trusted_flagger, "personal_details": personal_details}
     try:
         basis = (t["bases"].get(sender.basis) or {}).get(lang, "")
         basis = basis.format(registration=f" (No. {sender.registration})" if sender.registration else "")

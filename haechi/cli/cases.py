@@ -139,10 +139,13 @@ def notice_draft(ctx: typer.Context, items: Annotated[list[int], typer.Argument(
                  deadline_hours: Annotated[int | None, typer.Option(
                      "--deadline-hours", help="kr only: the reply time asked for (Korean law: without delay).")] = None,
                  to: Annotated[str | None, typer.Option("--to", help="Recipient (default: host registry).")] = None,
+                 personal_details: Annotated[bool, typer.Option(
+                     "--personal-details", help="Also ask to delete the person's details posted with it.")] = False,
                  by: ByOpt = None, json_out: JsonOpt = False, home: HomeOpt = None) -> None:
     """Draft a notice meeting the regime's required elements, in the language given."""
     with handled(), open_haechi(home, ctx) as h:
-        notice = h.draft_notice(items, regime, lang, actor=by, deadline_hours=deadline_hours, recipient=to)
+        notice = h.draft_notice(items, regime, lang, actor=by, deadline_hours=deadline_hours, recipient=to,
+                                personal_details=personal_details)
     if json_out:
         emit_json(notice)
         return
