@@ -187,3 +187,11 @@ def test_personal_details_are_asked_for_only_when_requested(regime: str) -> None
         assert element[lang] not in body(regime, lang, [REAL])
         assert element[lang] in body(regime, lang, [REAL], personal_details=True)
     assert "신상정보" in body(regime, "ko", [REAL], personal_details=True)
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_take_it_down_signature_is_an_authorized_persons(lang: str) -> None:
+    text = body("us", lang, [REAL])
+    assert templates()["regime_elements"]["us"]["signature"][lang].split("{")[0] in text and SENDER.name in text
+    if lang == "en":
+        assert "authorized to act on behalf of the identifiable individual" in text
