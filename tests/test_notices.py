@@ -355,3 +355,25 @@ def test_migration_starts_clocks_only_for_notices_that_were_mailed(database_url:
         assert mailed.status == "sent" and mailed.received_at is not None
         assert exported.status == "exported" and exported.received_at is None
     db.engine.dispose()
+
+
+def test_dmca_route_warns_and_refuses_deepfakes_and_minors(tmp_path: Path) -> None:
+    with Haechi(home=tmp_path / "h", **CENTRE) as h:
+        ref = h.create_case()["case"]
+        selfie = _item(h, ref, "https://imgur.com/s", ["https://i.imgur.com/s.jpg"])
+        fake = _item(h, ref, "https://imgur.com/f", ["https://i.imgur.com/f.jpg"], synthetic=True)
+        n = h.draft_notice([selfie], "dmca", "en", actor="kim")
+        assert any("Lumen" in w and "counter-notice" in w for w in n["warnings"])
+        with pytest.raises(InputError) as exc:
+            h.draft_notice([fake], "dmca", "en")
+        assert "synthetic" in str(exc.value)
+        h.approve_notice(n["id"], by="park")
+        _backdate(h, n["id"], 80)
+        h.send_notice(n["id"], export_dir=tmp_path / "out")
+        h.notice_submitted(n["id"], datetime.now(UTC) - timedelta(hours=73), "DMCA-1")
+        (row,) = h.due()
+        assert row["clock"] == "expeditious" and "512(c)(1)(C)" in row["why"] and row["overdue"]
+        h.set_case_minor(ref)
+        with pytest.raises(InputError) as exc:
+            h.draft_notice([selfie], "dmca", "en")
+        assert "never a DMCA notice" in str(exc.value)

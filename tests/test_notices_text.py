@@ -195,3 +195,18 @@ def test_take_it_down_signature_is_an_authorized_persons(lang: str) -> None:
     assert templates()["regime_elements"]["us"]["signature"][lang].split("{")[0] in text and SENDER.name in text
     if lang == "en":
         assert "authorized to act on behalf of the identifiable individual" in text
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_dmca_notice_has_the_512c3_elements_and_reveals_nothing_intimate(lang: str) -> None:
+    t = templates()
+    text = body("dmca", lang, [REAL])
+    for element in ("work", "good_faith", "accuracy"):
+        assert t["regime_elements"]["dmca"][element][lang] in text
+    assert "512(c)(3)" in text and REAL.page in text and REAL.media[0] in text and SENDER.email in text
+    assert t["regime_reasons"]["dmca"]["real"][lang] in text and t["reasons"]["real"][lang] not in text
+    assert t["bases"]["kr_deletion_support"][lang] not in text  # may be published: no centre's statute
+    if lang == "en":
+        own = text.replace(SENDER.org, "")  # the centre's own name is its choice (the warning says so)
+        assert not re.search(r"intimate|sexual|consent|depicted|victim|deepfake", own, re.IGNORECASE)
+        assert "under penalty of perjury" in text

@@ -163,6 +163,8 @@ MINOR_ROUTES = {
     "us": "report to NCMEC's CyberTipline (https://report.cybertip.org/), not a TAKE IT DOWN notice",
     "uk": "report to the Internet Watch Foundation (https://report.iwf.org.uk/), not an NCII notice",
     "eu": "report to the national INHOPE hotline (https://www.inhope.org/), not a DSA notice",
+    "dmca": "never a DMCA notice (it is forwarded and may be published): report to NCMEC's CyberTipline "
+            "(https://report.cybertip.org/) or the IWF (https://report.iwf.org.uk/)",
 }
 
 
@@ -192,6 +194,9 @@ def draft_notice(session: Session, item_ids: list[int], regime: str, lang: str, 
     if deadline_hours is not None and regime != "kr":
         raise InputError("--deadline-hours", "only a Korean notice asks for a reply time; the US and UK hours are "
                                              "set by law and the DSA sets none")
+    if regime == "dmca" and any(i.synthetic for i in items):
+        raise InputError("items", "a DMCA notice claims copyright in the person's own image; for a synthetic item "
+                                  "use the kr, us, eu or uk regime")
     platforms = {_platform_key(i) for i in items}
     if len(platforms) != 1:
         raise InputError("items", f"items are on different platforms ({', '.join(sorted(platforms))}): "
@@ -216,8 +221,8 @@ def draft_notice(session: Session, item_ids: list[int], regime: str, lang: str, 
     custody.append(session, "notice_draft", actor, case_ref=case.case_ref,
                    details={"notice": notice.id, "regime": regime, "lang": lang, "items": sorted(item_ids),
                             "channel": channel.kind, "platform": notice.platform})
-    return dict(notice_public(notice, sender), channel_info=channel.public(),
-                warnings=_warnings(channel, sender))
+    warnings = _warnings(channel, sender) + ([" ".join(spec["warning"].split())] if spec.get("warning") else [])
+    return dict(notice_public(notice, sender), channel_info=channel.public(), warnings=warnings)
 
 
 def _item_host(item: CaseItem) -> str | None:

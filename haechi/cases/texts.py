@@ -109,8 +109,8 @@ def locate(item_id: int, url: str, media: list[dict[str, Any]], synthetic: bool,
     return Target(page, tuple(dict.fromkeys(found)), kind)
 
 
-def _location_block(t: dict[str, Any], lang: str, targets: list[Target]) -> str:
-    labels, reasons = t["labels"], t["reasons"]
+def _location_block(t: dict[str, Any], regime: str, lang: str, targets: list[Target]) -> str:
+    labels, reasons = t["labels"], {**t["reasons"], **(t.get("regime_reasons") or {}).get(regime, {})}
     lines = []
     for n, target in enumerate(targets, 1):
         label = labels["message" if target.telegram else "page"][lang]
@@ -147,7 +147,7 @@ def render(regime: str, lang: str, case_ref: str, targets: list[Target] | list[s
     try:
         basis = (t["bases"].get(sender.basis) or {}).get(lang, "")
         basis = basis.format(registration=f" (No. {sender.registration})" if sender.registration else "")
-        values = {"case": case_ref, "items": _location_block(t, lang, tgts), "count": len(tgts),
+        values = {"case": case_ref, "items": _location_block(t, regime, lang, tgts), "count": len(tgts),
                   "signer": signer, "org": org, "email": sender.email, "phone": sender.phone,
                   "date": date or datetime.now(UTC).date().isoformat(),
                   "reply_hours": reply_hours or spec.get("reply_hours", ""),

@@ -134,7 +134,7 @@ def case_minor(ctx: typer.Context, case: str,
 
 @notice_app.command("draft")
 def notice_draft(ctx: typer.Context, items: Annotated[list[int], typer.Argument(help="Item ids (one platform).")],
-                 regime: Annotated[str, typer.Option("--regime", help="kr|us|eu|uk")],
+                 regime: Annotated[str, typer.Option("--regime", help="kr|us|eu|uk|dmca")],
                  lang: Annotated[str, typer.Option("--lang", help="ko|en|ja|zh|vi|th|es")] = "en",
                  deadline_hours: Annotated[int | None, typer.Option(
                      "--deadline-hours", help="kr only: the reply time asked for (Korean law: without delay).")] = None,
