@@ -295,6 +295,18 @@ def test_removed_content_that_returns_is_found_on_the_next_scheduled_recheck(tmp
         ROUTES["/back/page"] = (200, "text/html", b'<html><img src="/back/1.jpg"></html>')
         (row,) = list(h.recheck(ref, allow_private=True))
         assert row["status"] == "reuploaded" and h.show_case(ref)["items"][0]["status"] == "reuploaded"
+        # a new notice reaches the platform: the item is notified again; its next removal restarts the schedule
+        n = h.draft_notice([item["id"]], "kr", "ko", actor="kim", recipient="abuse@board.example")
+        h.approve_notice(n["id"], by="park")
+        h.send_notice(n["id"], export_dir=tmp_path / "out")
+        h.notice_submitted(n["id"], datetime.now(UTC), "T-2")
+        assert h.show_case(ref)["items"][0]["status"] == "notified"
+        del ROUTES["/back/page"]
+        (row,) = list(h.recheck(ref, allow_private=True))
+        removed_at = h.show_case(ref)["items"][0]["removed_at"]
+        assert row["status"] == "removed"
+        assert cases._utc(datetime.fromisoformat(removed_at)) > datetime.now(UTC) - timedelta(hours=1)
+        assert h.recheck_targets(ref) == []
     # the schedule itself: 1, 7, 30 days, then every 30
     days, every = removed_schedule(h.settings)
     t0 = datetime(2026, 1, 1, tzinfo=UTC)

@@ -344,7 +344,7 @@ def mark_sent(session: Session, notice_id: int, actor: str, channel: str, receiv
 def _received(session: Session, n: Notice, at: datetime) -> None:
     n.status, n.received_at = NoticeStatus.SENT, at
     for item in session.scalars(select(CaseItem).where(CaseItem.id.in_(json.loads(n.item_ids)))):
-        if item.status == ItemStatus.FOUND:
+        if item.status in (ItemStatus.FOUND, ItemStatus.REUPLOADED):  # a re-upload is notified anew
             item.status, item.notified_at = ItemStatus.NOTIFIED, at
 
 
@@ -495,9 +495,9 @@ def set_item_status(session: Session, item_id: int, status: str, actor: str, det
     item = session.get(CaseItem, item_id)
     if item is None:
         raise NotFound("item", str(item_id))
+    if status == ItemStatus.REMOVED and (item.removed_at is None or item.status != ItemStatus.REMOVED):
+        item.removed_at = datetime.now(UTC)  # each removal (also after a re-upload) restarts its re-checks
     item.status = status
-    if status == "removed" and item.removed_at is None:
-        item.removed_at = datetime.now(UTC)
     case = session.get(Case, item.case_id)
     custody.append(session, "item_status", actor, case_ref=case.case_ref if case else None,
                    details={"item": item_id, "status": status, **(details or {})})
