@@ -1,10 +1,14 @@
 """Cases, items and takedown notices.
 
 A case holds items (where a victim's media was found). Notices are drafted from editable
-templates (``templates/notices.yaml``) for a legal regime and a language, addressed from the
-editable host registry (``templates/hosts.yaml``), approved by a named person, and sent once:
-the Message-ID is fixed at approval, so a retry after a crash never sends a second, different
-mail. Every step is a custody-log entry that names the case, never the victim.
+templates (``templates/notices.yaml``, filled by :mod:`haechi.cases.texts`) for a legal regime
+and a language, one per platform, addressed to the channel the editable host registry names
+for the regime (``templates/hosts.yaml``, :mod:`haechi.cases.recipients`), approved by a
+second person while the centre's identity is real, and sent once: the Message-ID is fixed at
+approval, so a retry after a crash never sends a second, different mail. A notice's clock
+starts when the platform received it (SMTP, or a submission a person recorded), never at
+export; :func:`due` says which clock runs and why (``templates/clocks.yaml``). Every step is a
+custody-log entry that names the case, never the victim.
 """
 
 from __future__ import annotations
