@@ -231,16 +231,28 @@ class Haechi:
                                          allow_private)
 
     def draft_notice(self, item_ids: list[int], regime: str, lang: str, actor: str | None = None,
-                     deadline_hours: int | None = None, recipient: str | None = None) -> Obj:
-        """A draft takedown notice for items of one case, in ``regime`` and ``lang``."""
-        with self.db.session() as s:
-            return cases.draft_notice(s, item_ids, regime, lang, self.sender(), _who(actor), deadline_hours,
-                                      recipient, self.settings.rdap_url)
+                     deadline_hours: int | None = None, recipient: str | None = None, personal_details: bool = False
+                     ) -> Obj:
+        """A draft takedown notice for items of one platform, in ``regime`` and ``lang``, with ``warnings``."""
+        return notices.draft(self.runtime, item_ids, regime, lang, _who(actor), deadline_hours, recipient,
+                             personal_details)
 
     def approve_notice(self, notice_id: int, by: str) -> Obj:
-        if not by.strip():
-            raise InputError("--by", "approval needs the approver's name")
-        return self._tx(lambda s: cases.approve_notice(s, notice_id, by))
+        """Approve a draft (refused: placeholder sender, no recipient, approver = drafter)."""
+        return notices.approve(self.runtime, notice_id, by)
+
+    def notice_submitted(self, notice_id: int, at: datetime, ref: str, actor: str | None = None) -> Obj:
+        """Record that the platform received the notice through its form (its clock starts at ``at``)."""
+        return notices.submitted(self.runtime, notice_id, at, ref, _who(actor))
+
+    def notice_reply(self, notice_id: int, kind: str, at: datetime, outcome: str | None = None,
+                     actor: str | None = None) -> Obj:
+        """Record the provider's confirmation of receipt or decision (``kind``: receipt | decision)."""
+        return notices.reply(self.runtime, notice_id, kind, at, outcome, _who(actor))
+
+    def set_case_minor(self, case_ref: str, minor: bool = True, actor: str | None = None) -> Obj:
+        """Mark a case as concerning a minor (the minors' route for its notices)."""
+        return self._tx(lambda s: cases.set_minor(s, case_ref, minor, _who(actor)))
 
     def send_notice(self, notice_id: int, smtp_host: str | None = None, smtp_port: int = 25,
                     export_dir: PathLike | None = None, actor: str | None = None) -> Obj:
@@ -256,7 +268,7 @@ class Haechi:
 
     def recheck_targets(self, case_ref: str | None = None, item_ids: list[int] | None = None) -> list[tuple[int, str,
                         str, str]]:
-        """(item id, url, case, media JSON) of notified or still-up web items to re-check."""
+        """(item id, url, case, media JSON) of web items to re-check (removed ones on their schedule)."""
         return case_items.recheck_targets(self.runtime, case_ref, item_ids)
 
     def recheck(self, case_ref: str | None = None, allow_private: bool = False, actor: str | None = None,

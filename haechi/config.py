@@ -71,6 +71,23 @@ class Settings:
     sender_name: str = "Deletion support team"
     sender_org: str = "Digital sex crime victim support centre"
     sender_email: str = "takedown@example.org"
+    #: the rest of the centre's identity (haechi/cases/templates/README.md): the signer's phone and
+    #: role, the legal basis the centre acts on (a key of ``bases`` in notices.yaml), a designated
+    #: body's registration number, and names per language (JSON/TOML table {"ko": {"name", "org"}})
+    sender_phone: str = ""
+    sender_role: str = ""
+    sender_basis: str = ""
+    sender_registration: str = ""
+    sender_local: str = ""
+    #: a centre with one caseworker may let the drafter approve (four-eyes off, said in the log)
+    single_person_centre: bool = False
+    #: EU notices: the Member State whose law is cited (ISO code, e.g. DE) and the centre's
+    #: trusted-flagger status under DSA Art. 22 (e.g. "awarded by Coimisiun na Mean, 2025-03-01")
+    eu_member_state: str = ""
+    trusted_flagger: str = ""
+    #: removed items are re-checked this many days after removal, then every `..._then_every` days
+    recheck_removed_days: str = "1,7,30"
+    recheck_removed_then_every: int = 30
     #: RFC 3161 timestamp authority (URL) and its certificate (PEM path) for evidence
     tsa_url: str | None = None
     tsa_cert: str | None = None
@@ -115,6 +132,16 @@ def _flag(raw: object) -> bool:
     raise ValueError(raw)
 
 
+def _json_table(raw: object) -> str:
+    """A table from TOML (a dict) or the environment (JSON text), kept as canonical JSON text."""
+    import json
+
+    value = json.loads(raw) if isinstance(raw, str) else raw
+    if not isinstance(value, dict):
+        raise ValueError(raw)
+    return json.dumps(value, sort_keys=True, ensure_ascii=False)
+
+
 #: settings a config file or the environment may set (HAECHI_<NAME> upper-case), with their types
 _SETTABLE: dict[str, Any] = {
     "pdq_threshold": int, "quality_floor": int, "max_pixels": int, "max_file_bytes": int, "max_archive_bytes": int,
@@ -124,6 +151,9 @@ _SETTABLE: dict[str, Any] = {
     "sender_name": str, "sender_org": str, "sender_email": str, "tsa_url": str, "tsa_cert": str, "rdap_url": str,
     "face_cnn": _flag, "queue": str, "visibility_timeout": int, "recheck_every": float, "watch_poll_every": float,
     "allow_private_urls": _flag, "test_task_delay": float, "test_task_delay_after": float,
+    "sender_phone": str, "sender_role": str, "sender_basis": str, "sender_registration": str,
+    "sender_local": _json_table, "single_person_centre": _flag, "eu_member_state": str, "trusted_flagger": str,
+    "recheck_removed_days": str, "recheck_removed_then_every": int,
 }
 #: settings only the environment may set: a secret never sits in a config file
 _ENV_ONLY: dict[str, Any] = {"secret_key": str}

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from haechi.cases import service as cases
 from haechi.cases.service import ItemStatus
@@ -16,9 +17,10 @@ from haechi.errors import InputError
 from haechi.services import evidence as evidence_service
 from haechi.services.scan import scan_paths
 from haechi.sources import MediaRef
-from haechi.store.models import Case, CaseItem
+from haechi.store.models import Capture, Case, CaseItem
 
 if TYPE_CHECKING:
+    from haechi.config import Settings
     from haechi.runtime import Runtime
 
 #: items a re-check looks at: notified, found still up at the last re-check, or not reachable yet
@@ -85,24 +87,67 @@ def media_synthetic(rt: Runtime, case_ref: str, media: list[dict[str, Any]]) -> 
     return False
 
 
-def recheck_targets(rt: Runtime, case_ref: str | None = None, item_ids: list[int] | None = None
-                    ) -> list[tuple[int, str, str, str]]:
-    """(item id, url, case, media JSON) of notified or still-up web items to re-check."""
+def removed_schedule(settings: Settings) -> tuple[list[float], float]:
+    """(days after removal at which a removed item is re-checked, then every ... days): content
+    comes back after a 44-2 temporary measure (up to 30 days), an appeal or a counter-notice."""
+    try:
+        days = sorted(float(d) for d in settings.recheck_removed_days.split(",") if d.strip())
+    except ValueError:
+        raise InputError("recheck_removed_days", f"{settings.recheck_removed_days!r}: days like 1,7,30") from None
+    if not days or days[0] <= 0 or settings.recheck_removed_then_every <= 0:
+        raise InputError("recheck_removed_days", "give positive days and a positive recheck_removed_then_every")
+    return days, float(settings.recheck_removed_then_every)
+
+
+def last_point(removed_at: datetime, days: list[float], every: float, now: datetime) -> datetime | None:
+    """The latest scheduled re-check time at or before ``now`` (None: the first is still ahead)."""
+    points = [removed_at + timedelta(days=d) for d in days]
+    if now < points[0]:
+        return None
+    if now < points[-1]:
+        return max(p for p in points if p <= now)
+    steps = int((now - points[-1]) / timedelta(days=every))
+    return points[-1] + timedelta(days=every * steps)
+
+
+def recheck_targets(rt: Runtime, case_ref: str | None = None, item_ids: list[int] | None = None,
+                    now: datetime | None = None) -> list[tuple[int, str, str, str]]:
+    """(item id, url, case, media JSON) of web items to re-check: notified or still up, and
+    removed ones whose scheduled re-check (``recheck_removed_days``) has come since the last
+    capture of their URL."""
+    now = now or datetime.now(UTC)
+    days, every = removed_schedule(rt.settings)
+    statuses = [str(x) for x in (*RECHECKED, ItemStatus.REMOVED)]
     with rt.db.session() as s:
-        q = select(CaseItem.id, CaseItem.url, Case.case_ref, CaseItem.media).join(
-            Case, Case.id == CaseItem.case_id).where(CaseItem.status.in_([str(x) for x in RECHECKED]))
+        q = select(CaseItem.id, CaseItem.url, Case.case_ref, CaseItem.media, CaseItem.status, CaseItem.removed_at
+                   ).join(Case, Case.id == CaseItem.case_id).where(CaseItem.status.in_(statuses))
         if case_ref:
             q = q.where(Case.case_ref == case_ref)
         if item_ids is not None:
             q = q.where(CaseItem.id.in_(item_ids))
-        return [(i, u, c, m) for i, u, c, m in s.execute(q).all() if u.startswith(("http://", "https://"))]
+        out = []
+        for i, u, c, m, status, removed_at in s.execute(q).all():
+            if not u.startswith(("http://", "https://")):
+                continue
+            if status == ItemStatus.REMOVED:
+                point = last_point(cases._utc(removed_at or now), days, every, now)
+                last = s.scalar(select(func.max(Capture.captured_at)).where(Capture.case_ref == c, Capture.url == u))
+                if point is None or (last is not None and _iso(last) >= point):
+                    continue
+            out.append((i, u, c, m))
+        return out
+
+
+def _iso(text: str) -> datetime:
+    return cases._utc(datetime.fromisoformat(text.replace("Z", "+00:00")))
 
 
 def recheck(rt: Runtime, actor: str, case_ref: str | None = None, allow_private: bool = False,
             item_ids: list[int] | None = None, on_record: Callable[[Any, dict[str, Any]], None] | None = None
             ) -> Iterator[dict[str, Any]]:
-    """Re-fetch every notified item: removed (404/410/451/gone), still_up (its media still
-    matches the banks) or changed; a new capture is the proof. The capture and the item's new
+    """Re-fetch every notified item (and removed ones on their schedule): removed (404/410/451/
+    gone), still_up (its media still matches the banks), reuploaded (a removed item whose media is
+    back) or changed; a new capture is the proof. The capture and the item's new
     status are recorded in one transaction (with ``on_record``'s work, if given)."""
     statuses = _statuses(rt, [t[0] for t in recheck_targets(rt, case_ref, item_ids)])
     for item_id, url, cref, media in recheck_targets(rt, case_ref, item_ids):
@@ -120,7 +165,11 @@ def recheck(rt: Runtime, actor: str, case_ref: str | None = None, allow_private:
             elif was == ItemStatus.UNREACHABLE:
                 status = ItemStatus.FOUND  # reachable at last: an item like any other
             elif any(m["matches"] for m in cap["media"]) or before & {m["sha256"] for m in cap["media"]}:
-                status = ItemStatus.STILL_UP
+                was = s.get(CaseItem, item_id)
+                # a removed item found again at its URL has come back (a lapsed temporary measure,
+                # an appeal, a re-upload): it needs a new notice
+                status = ItemStatus.REUPLOADED if was is not None and was.status == ItemStatus.REMOVED \
+                    else ItemStatus.STILL_UP
             else:
                 status = ItemStatus.REMOVED  # the page is there but the media is gone or different
             cases.set_item_status(s, item_id, status, actor, {"recheck_capture": cap.get("capture_id"),

@@ -1,10 +1,14 @@
 """Cases, items and takedown notices.
 
 A case holds items (where a victim's media was found). Notices are drafted from editable
-templates (``templates/notices.yaml``) for a legal regime and a language, addressed from the
-editable host registry (``templates/hosts.yaml``), approved by a named person, and sent once:
-the Message-ID is fixed at approval, so a retry after a crash never sends a second, different
-mail. Every step is a custody-log entry that names the case, never the victim.
+templates (``templates/notices.yaml``, filled by :mod:`haechi.cases.texts`) for a legal regime
+and a language, one per platform, addressed to the channel the editable host registry names
+for the regime (``templates/hosts.yaml``, :mod:`haechi.cases.recipients`), approved by a
+second person while the centre's identity is real, and sent once: the Message-ID is fixed at
+approval, so a retry after a crash never sends a second, different mail. A notice's clock
+starts when the platform received it (SMTP, or a submission a person recorded), never at
+export; :func:`due` says which clock runs and why (``templates/clocks.yaml``). Every step is a
+custody-log entry that names the case, never the victim.
 """
 
 from __future__ import annotations
@@ -12,7 +16,6 @@ from __future__ import annotations
 import json
 import smtplib
 import statistics
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import make_msgid
@@ -26,6 +29,8 @@ import yaml
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from haechi.cases.recipients import Channel, channel_for, lookup_host
+from haechi.cases.texts import Sender, locate, render, sender_problems
 from haechi.errors import InputError, NotFound
 from haechi.evidence import custody
 from haechi.store.crypto import Cipher
@@ -48,10 +53,12 @@ class ItemStatus(StrEnum):
 
 
 class NoticeStatus(StrEnum):
-    """A notice's life: drafted, approved by a second person, sent (or exported)."""
+    """A notice's life: drafted, approved by a second person, exported for a form (nothing
+    received yet), sent = received by the platform (SMTP accepted, or a submission confirmed)."""
 
     DRAFT = "draft"
     APPROVED = "approved"
+    EXPORTED = "exported"
     SENT = "sent"
 
 
@@ -66,18 +73,8 @@ def templates() -> dict[str, Any]:
 
 
 @lru_cache(maxsize=1)
-def host_registry() -> list[dict[str, Any]]:
-    return list(yaml.safe_load((TEMPLATES / "hosts.yaml").read_text(encoding="utf-8"))["hosts"])
-
-
-def lookup_host(host: str | None) -> dict[str, Any] | None:
-    if not host:
-        return None
-    host = host.lower().rstrip(".")
-    for entry in host_registry():
-        if any(host == m or host.endswith("." + m) for m in entry["match"]):
-            return entry
-    return None
+def clocks() -> dict[str, Any]:
+    return yaml.safe_load((TEMPLATES / "clocks.yaml").read_text(encoding="utf-8"))
 
 
 def _utc(dt: datetime) -> datetime:
@@ -111,8 +108,10 @@ def show_case(session: Session, case_ref: str) -> dict[str, Any]:
             "closed_at": case.closed_at.isoformat() if case.closed_at else None,
             "has_contact": case.contact_ciphertext is not None,
             "items": [item_public(i) for i in items],
+            "minor": case.minor,
             "notices": [{"id": n.id, "regime": n.regime, "lang": n.lang, "status": n.status, "recipient": n.recipient,
-                         "items": json.loads(n.item_ids)} for n in notices]}
+                         "platform": n.platform, "channel": n.channel, "items": json.loads(n.item_ids),
+                         "received_at": n.received_at.isoformat() if n.received_at else None} for n in notices]}
 
 
 def item_public(i: CaseItem) -> dict[str, Any]:
@@ -147,7 +146,7 @@ def add_item(session: Session, case_ref: str, url: str, media: list[dict[str, An
     if existing is not None:
         return item_public(existing), False
     host = urlsplit(url).hostname if url.startswith(("http://", "https://")) else None
-    entry = lookup_host(host)
+    entry = lookup_host(host or ("t.me" if url.startswith("telegram:") else None))
     item = CaseItem(case_id=case.id, url=url, host=host, platform=entry["platform"] if entry else None,
                     media=json.dumps(media), status="found", synthetic=synthetic)
     session.add(item)
@@ -157,80 +156,135 @@ def add_item(session: Session, case_ref: str, url: str, media: list[dict[str, An
     return item_public(item), True
 
 
-@dataclass(frozen=True)
-class Sender:
-    name: str
-    org: str
-    email: str
+def set_minor(session: Session, case_ref: str, minor: bool, actor: str) -> dict[str, Any]:
+    """Mark a case as concerning a minor: its notices take the minors' route (no media links to
+    generic desks; US/UK/EU: NCMEC, IWF or a national hotline instead of an NCII notice)."""
+    case = _case(session, case_ref)
+    case.minor = minor
+    custody.append(session, "case_minor", actor, case_ref=case_ref, details={"minor": minor})
+    return show_case(session, case_ref)
 
 
-def render(regime: str, lang: str, case_ref: str, urls: list[str], sender: Sender, deadline_hours: int
-           ) -> tuple[str, str]:
-    """(subject, body) of a notice. Raises InputError for an unknown regime/language or a
-    template that does not fill."""
-    t = templates()
-    if regime not in t["regimes"]:
-        raise InputError(regime, f"regime must be one of {', '.join(t['regimes'])}")
-    if lang not in t["languages"]:
-        raise InputError(lang, f"language must be one of {', '.join(t['languages'])}")
-    values = {"case": case_ref, "items": "\n".join(f"  - {u}" for u in urls), "count": len(urls),
-              "sender": sender.name, "email": sender.email, "org": sender.org,
-              "date": datetime.now(UTC).date().isoformat(), "deadline_hours": deadline_hours}
-    parts: list[str] = []
-    subject = ""
-    try:
-        for element in t["regimes"][regime]["required"]:
-            if element == "subject":
-                subject = t["elements"]["subject"][lang].format(**values)
-                continue
-            text = (t["legal_basis"][regime][lang] if element == "legal_basis"
-                    else t["elements"][element][lang])
-            parts.append(text.format(**values))
-    except (KeyError, IndexError, ValueError) as exc:
-        raise InputError(f"templates/notices.yaml ({regime}/{lang})", f"template error: {exc!r}") from None
-    return subject, "\n\n".join(parts) + "\n"
+#: where a minor's case goes instead of an NCII notice, per regime (KR: the notice itself, citing 아청법)
+MINOR_ROUTES = {
+    "us": "report to NCMEC's CyberTipline (https://report.cybertip.org/), not a TAKE IT DOWN notice",
+    "uk": "report to the Internet Watch Foundation (https://report.iwf.org.uk/), not an NCII notice",
+    "eu": "report to the national INHOPE hotline (https://www.inhope.org/), not a DSA notice",
+    "dmca": "never a DMCA notice (it is forwarded and may be published): report to NCMEC's CyberTipline "
+            "(https://report.cybertip.org/) or the IWF (https://report.iwf.org.uk/)",
+}
 
 
 def draft_notice(session: Session, item_ids: list[int], regime: str, lang: str, sender: Sender, actor: str,
-                 deadline_hours: int | None = None, recipient: str | None = None, rdap_url: str | None = None
-                 ) -> dict[str, Any]:
-    items = list(session.scalars(select(CaseItem).where(CaseItem.id.in_(item_ids))))
+                 deadline_hours: int | None = None, recipient: str | None = None, rdap_url: str | None = None,
+                 member_state: str = "", trusted_flagger: str = "", personal_details: bool = False) -> dict[str, Any]:
+    """A draft notice for items of one case on one PLATFORM (x.com and pbs.twimg.com are one),
+    addressed to the channel the host registry names for the regime. ``deadline_hours`` is the
+    reply time a Korean notice asks for (Korean law has no hour limit); US/UK hours are the law's.
+    Raises NotFound (items), InputError (mixed cases or platforms, a closed case, a local-file
+    item, too many URLs for the platform's form, a minor's case outside the minors' route)."""
+    items = list(session.scalars(select(CaseItem).where(CaseItem.id.in_(item_ids)).order_by(CaseItem.id)))
     if len(items) != len(set(item_ids)):
         missing = set(item_ids) - {i.id for i in items}
         raise NotFound("item", ", ".join(map(str, sorted(missing))))
-    cases = {i.case_id for i in items}
-    if len(cases) != 1:
+    if len({i.case_id for i in items}) != 1:
         raise InputError("items", "a notice covers items of one case")
-    hosts = {i.host for i in items}
-    if len(hosts) != 1:
-        raise InputError("items", f"items are on different hosts ({', '.join(sorted(map(str, hosts)))}): "
-                                  "draft one notice per host")
-    case = session.get(Case, cases.pop())
+    case = session.get(Case, items[0].case_id)
     assert case is not None
     if case.status != "open":
         raise InputError(case.case_ref, "case is closed: no new notices")
-    hours = deadline_hours or int(templates()["regimes"].get(regime, {}).get("deadline_hours", 48))
-    subject, body = render(regime, lang, case.case_ref, [i.url for i in items], sender, hours)
-    host = hosts.pop()
-    entry = lookup_host(host)
-    recipient = recipient or (entry or {}).get("email") or (entry or {}).get("form")
-    if recipient is None and host:
-        from haechi.cases.recipients import rdap_abuse_contact
-
-        recipient = rdap_abuse_contact(host, rdap_url)
+    spec = templates()["regimes"].get(regime)
+    if spec is None:
+        raise InputError(regime, f"regime must be one of {', '.join(templates()['regimes'])}")
+    if case.minor and regime in MINOR_ROUTES:
+        raise InputError(case.case_ref, f"the case concerns a minor: {MINOR_ROUTES[regime]}")
+    if deadline_hours is not None and regime != "kr":
+        raise InputError("--deadline-hours", "only a Korean notice asks for a reply time; the US and UK hours are "
+                                             "set by law and the DSA sets none")
+    if regime == "dmca" and any(i.synthetic for i in items):
+        raise InputError("items", "a DMCA notice claims copyright in the person's own image; for a synthetic item "
+                                  "use the kr, us, eu or uk regime")
+    platforms = {_platform_key(i) for i in items}
+    if len(platforms) != 1:
+        raise InputError("items", f"items are on different platforms ({', '.join(sorted(platforms))}): "
+                                  "draft one notice per platform")
+    entry = lookup_host(_item_host(items[0]))
+    channel = _channel(entry, items[0], regime, case.minor, recipient, rdap_url)
+    if entry and entry.get("max_urls") and len(items) > int(entry["max_urls"]):
+        raise InputError("items", f"{entry['platform']} takes at most {entry['max_urls']} URLs per request: "
+                                  "draft several notices")
+    # media links of a minor's case go only to a minors' channel, never to a generic desk
+    with_media = not case.minor or channel.minors
+    targets = [locate(i.id, i.url, json.loads(i.media), i.synthetic, case.minor, with_media) for i in items]
+    hours = deadline_hours or int(spec.get("reply_hours") or spec.get("deadline_hours") or 0)
+    subject, body = render(regime, lang, case.case_ref, targets, sender, hours, member_state, trusted_flagger,
+                           personal_details=personal_details)
     notice = Notice(case_id=case.id, item_ids=json.dumps(sorted(item_ids)), regime=regime, lang=lang,
-                    recipient=recipient, subject=subject, body=body, status=NoticeStatus.DRAFT, deadline_hours=hours)
+                    recipient=channel.address, subject=subject, body=body, status=NoticeStatus.DRAFT,
+                    deadline_hours=hours, drafted_by=actor, platform=channel.platform or _platform_key(items[0]),
+                    channel=channel.kind, channel_process=channel.process)
     session.add(notice)
     session.flush()
     custody.append(session, "notice_draft", actor, case_ref=case.case_ref,
-                   details={"notice": notice.id, "regime": regime, "lang": lang, "items": sorted(item_ids)})
-    return notice_public(notice, sender)
+                   details={"notice": notice.id, "regime": regime, "lang": lang, "items": sorted(item_ids),
+                            "channel": channel.kind, "platform": notice.platform})
+    warnings = _warnings(channel, sender) + ([" ".join(spec["warning"].split())] if spec.get("warning") else [])
+    return dict(notice_public(notice, sender), channel_info=channel.public(), warnings=warnings)
+
+
+def _item_host(item: CaseItem) -> str | None:
+    return "t.me" if item.url.startswith("telegram:") else item.host
+
+
+def _platform_key(item: CaseItem) -> str:
+    entry = lookup_host(_item_host(item))
+    return entry["platform"] if entry else (item.host or "local file")
+
+
+def _channel(entry: dict[str, Any] | None, item: CaseItem, regime: str, minor: bool, recipient: str | None,
+             rdap_url: str | None) -> Channel:
+    if recipient:
+        return Channel("given", recipient, entry["platform"] if entry else None,
+                       note="typed by a person: not checked against the host registry")
+    if entry is not None:
+        found = channel_for(entry, regime, minor)
+        if found is not None:
+            return found
+        return Channel("none", None, entry["platform"],
+                       note="no channel in the registry for this case (a minor's case needs a minors' route)")
+    if minor or not item.host:
+        return Channel("none", None, None, note="no registry entry; a minor's case never goes to an RDAP contact")
+    from haechi.cases.recipients import rdap_channel
+
+    return rdap_channel(item.host, rdap_url) or Channel("none", None, None, note="no registry entry, no RDAP contact")
+
+
+def _warnings(channel: Channel, sender: Sender) -> list[str]:
+    out = [f"cannot be approved yet: {p}" for p in sender_problems(sender)]
+    if channel.address is None:
+        out.append("no recipient: find the platform's channel and draft again with --to (cannot be approved)")
+    if channel.kind in ("email", "form") and channel.verified_on is None:
+        out.append(f"the channel {channel.address} is not verified (host registry): check it before submitting")
+    if channel.kind == "last_resort":
+        out.append("last resort: an RDAP abuse contact (CDN or ISP) is not the platform and starts no legal clock")
+    if channel.warning:
+        out.append(channel.warning)
+    if channel.kind == "form":
+        out.append("a web form: export the notice (send --export), submit it there, then record the submission: "
+                   "haechi notice submitted ID --at TIME --ref REFERENCE (the clock starts then)")
+    return out
 
 
 def notice_public(n: Notice, sender: Sender | None = None) -> dict[str, Any]:
     out = {"id": n.id, "regime": n.regime, "lang": n.lang, "status": n.status, "recipient": n.recipient,
+           "platform": n.platform, "channel": n.channel, "channel_process": n.channel_process,
            "subject": n.subject, "text": n.body, "items": json.loads(n.item_ids), "deadline_hours": n.deadline_hours,
-           "approved_by": n.approved_by, "sent_at": n.sent_at.isoformat() if n.sent_at else None,
+           "drafted_by": n.drafted_by, "approved_by": n.approved_by,
+           "sent_at": n.sent_at.isoformat() if n.sent_at else None,
+           "received_at": n.received_at.isoformat() if n.received_at else None,
+           "submission_ref": n.submission_ref,
+           "receipt_at": n.receipt_at.isoformat() if n.receipt_at else None,
+           "decision_at": n.decision_at.isoformat() if n.decision_at else None, "decision": n.decision,
            "message_id": n.message_id}
     if sender is not None:
         out["eml"] = to_eml(n, sender).as_string()
@@ -239,7 +293,8 @@ def notice_public(n: Notice, sender: Sender | None = None) -> dict[str, Any]:
 
 def to_eml(n: Notice, sender: Sender) -> EmailMessage:
     msg = EmailMessage()
-    msg["From"] = f"{sender.name} <{sender.email}>"
+    signer, org = sender.names(n.lang)
+    msg["From"] = f"{signer.split(',')[0]} ({org}) <{sender.email}>"
     msg["To"] = n.recipient if n.recipient and "@" in n.recipient else "undisclosed-recipients:;"
     msg["Subject"] = n.subject
     if n.message_id:
@@ -248,30 +303,111 @@ def to_eml(n: Notice, sender: Sender) -> EmailMessage:
     return msg
 
 
-def approve_notice(session: Session, notice_id: int, by: str) -> dict[str, Any]:
+def approve_notice(session: Session, notice_id: int, by: str, sender: Sender, single_person_centre: bool = False
+                   ) -> dict[str, Any]:
+    """Approve a draft. Refused (InputError) while the sender is a placeholder or not the sender
+    the text was drafted with, without a recipient, or by the person who drafted it (four-eyes;
+    ``single_person_centre`` lets a one-person centre approve its own drafts, said in the log)."""
     n = session.get(Notice, notice_id)
     if n is None:
         raise NotFound("notice", str(notice_id))
-    if n.status == NoticeStatus.DRAFT:
-        n.status, n.approved_by, n.approved_at = NoticeStatus.APPROVED, by, datetime.now(UTC)
-        n.message_id = make_msgid(domain="haechi.local")  # fixed now: a resend reuses it
-        case = session.get(Case, n.case_id)
-        custody.append(session, "notice_approve", by, case_ref=case.case_ref if case else None,
-                       details={"notice": n.id})
+    if n.status != NoticeStatus.DRAFT:
+        return notice_public(n)
+    problems = sender_problems(sender)
+    if problems:
+        raise InputError("sender", "; ".join(problems) + " (haechi setup, or the sender_* settings: "
+                                                         "haechi/cases/templates/README.md)")
+    if sender.email not in n.body or sender.names(n.lang)[0] not in n.body:
+        raise InputError(str(notice_id), "the notice was drafted with another sender identity: draft it again")
+    if not n.recipient:
+        raise InputError(str(notice_id), "the notice has no recipient: draft it again with --to ADDRESS")
+    same = n.drafted_by is not None and by.strip().lower() == n.drafted_by.strip().lower()
+    if same and not single_person_centre:
+        raise InputError(str(notice_id), f"{by} drafted this notice: another person must approve it (four-eyes; "
+                                         "a one-person centre sets single_person_centre = true)")
+    n.status, n.approved_by, n.approved_at = NoticeStatus.APPROVED, by, datetime.now(UTC)
+    n.message_id = make_msgid(domain="haechi.local")  # fixed now: a resend reuses it
+    case = session.get(Case, n.case_id)
+    custody.append(session, "notice_approve", by, case_ref=case.case_ref if case else None,
+                   details={"notice": n.id, "four_eyes": not same})
     return notice_public(n)
 
 
-def mark_sent(session: Session, notice_id: int, actor: str, channel: str) -> None:
+def mark_sent(session: Session, notice_id: int, actor: str, channel: str, received: bool) -> None:
+    """Record a send (SMTP: the platform received it now) or an export (nothing received yet)."""
     n = session.get(Notice, notice_id)
     assert n is not None
     now = datetime.now(UTC)
-    n.status, n.sent_at = NoticeStatus.SENT, now
-    for item in session.scalars(select(CaseItem).where(CaseItem.id.in_(json.loads(n.item_ids)))):
-        if item.status == "found":
-            item.status, item.notified_at = "notified", now
+    n.sent_at = now
+    if received:
+        _received(session, n, now)
+    else:
+        n.status = NoticeStatus.EXPORTED
     case = session.get(Case, n.case_id)
     custody.append(session, "notice_send", actor, case_ref=case.case_ref if case else None,
                    details={"notice": n.id, "channel": channel, "message_id": n.message_id})
+
+
+def _received(session: Session, n: Notice, at: datetime) -> None:
+    n.status, n.received_at = NoticeStatus.SENT, at
+    for item in session.scalars(select(CaseItem).where(CaseItem.id.in_(json.loads(n.item_ids)))):
+        if item.status in (ItemStatus.FOUND, ItemStatus.REUPLOADED):  # a re-upload is notified anew
+            item.status, item.notified_at = ItemStatus.NOTIFIED, at
+
+
+def mark_submitted(session: Session, notice_id: int, at: datetime, ref: str, actor: str) -> dict[str, Any]:
+    """A person confirms that the platform received the notice (a form's confirmation, at ``at``
+    with its reference ``ref``): the clock starts at ``at``. Raises NotFound, InputError (not
+    approved, already received, a time in the future or before approval, no reference)."""
+    n = session.get(Notice, notice_id)
+    if n is None:
+        raise NotFound("notice", str(notice_id))
+    if n.status not in (NoticeStatus.APPROVED, NoticeStatus.EXPORTED):
+        raise InputError(str(notice_id), f"notice is {n.status}: only an approved or exported notice is submitted")
+    at = _utc(at)
+    if not ref.strip():
+        raise InputError("--ref", "give the platform's confirmation or ticket reference")
+    if at > datetime.now(UTC) + timedelta(minutes=5):
+        raise InputError("--at", f"{at.isoformat()} is in the future (a time without a zone is UTC: add it, "
+                                 "e.g. +09:00)")
+    if n.approved_at is not None and at < _utc(n.approved_at) - timedelta(minutes=5):
+        raise InputError("--at", f"{at.isoformat()} is before the notice was approved (a time without a zone is "
+                                 "UTC: add it, e.g. +09:00)")
+    n.submission_ref = ref.strip()
+    _received(session, n, at)
+    case = session.get(Case, n.case_id)
+    custody.append(session, "notice_submitted", actor, case_ref=case.case_ref if case else None,
+                   details={"notice": n.id, "at": at.isoformat(), "ref": n.submission_ref})
+    return notice_public(n)
+
+
+#: what a provider may tell us after receiving a notice (DSA Art. 16(4) and 16(5))
+REPLIES = ("receipt", "decision")
+
+
+def record_reply(session: Session, notice_id: int, kind: str, at: datetime, outcome: str | None, actor: str
+                 ) -> dict[str, Any]:
+    """Record the provider's confirmation of receipt or its decision (``outcome``: removed,
+    restricted, refused, ...). Raises NotFound, InputError (unknown kind, not yet received)."""
+    n = session.get(Notice, notice_id)
+    if n is None:
+        raise NotFound("notice", str(notice_id))
+    if kind not in REPLIES:
+        raise InputError(kind, f"reply must be one of {', '.join(REPLIES)}")
+    if n.received_at is None:
+        raise InputError(str(notice_id), "the platform has not received this notice yet (send or submitted first)")
+    at = _utc(at)
+    if kind == "receipt":
+        n.receipt_at = at
+    else:
+        if not outcome:
+            raise InputError("--outcome", "a decision needs its outcome (removed, restricted, refused, ...)")
+        n.decision_at, n.decision = at, outcome
+        n.receipt_at = n.receipt_at or at
+    case = session.get(Case, n.case_id)
+    custody.append(session, f"notice_{kind}", actor, case_ref=case.case_ref if case else None,
+                   details={"notice": n.id, "at": at.isoformat(), "outcome": outcome})
+    return notice_public(n)
 
 
 def smtp_send(msg: EmailMessage, host: str, port: int, starttls: bool = False, user: str | None = None,
@@ -285,23 +421,78 @@ def smtp_send(msg: EmailMessage, host: str, port: int, starttls: bool = False, u
 
 
 def due(session: Session, within_hours: float = 12.0, now: datetime | None = None) -> list[dict[str, Any]]:
-    """Sent notices whose items are not yet removed: overdue ones and those due soon."""
+    """Notices that need someone: a clock that has run out or runs out within ``within_hours``
+    (with the escalation route once it has), and notices whose clock has not started (exported,
+    never confirmed as submitted; or sent to a last-resort contact). Each row says which clock
+    runs and why (``templates/clocks.yaml``)."""
     now = now or datetime.now(UTC)
     out = []
-    for n in session.scalars(select(Notice).where(Notice.status == NoticeStatus.SENT)):
-        assert n.sent_at is not None
-        deadline = _utc(n.sent_at) + timedelta(hours=n.deadline_hours)
+    rows = session.scalars(select(Notice).where(Notice.status.in_([NoticeStatus.SENT, NoticeStatus.EXPORTED]))
+                           .order_by(Notice.id))
+    for n in rows:
         pending = [i for i in session.scalars(select(CaseItem).where(CaseItem.id.in_(json.loads(n.item_ids))))
-                   if i.status not in ("removed",)]
+                   if i.status != ItemStatus.REMOVED]
         if not pending:
             continue
-        left = (deadline - now).total_seconds() / 3600
-        if left <= within_hours:
-            case = session.get(Case, n.case_id)
-            out.append({"notice": n.id, "case": case.case_ref if case else None, "deadline": deadline.isoformat(),
-                        "hours_left": round(left, 1), "overdue": left < 0, "items": [i.url for i in pending],
-                        "recipient": n.recipient})
-    return sorted(out, key=lambda d: d["hours_left"])
+        row = _clock(n, now)
+        if row is None or (row["hours_left"] is not None and row["hours_left"] > within_hours):
+            continue
+        case = session.get(Case, n.case_id)
+        out.append({"notice": n.id, "case": case.case_ref if case else None, "regime": n.regime,
+                    "platform": n.platform, **row, "items": [_public_url(i.url) for i in pending],
+                    "recipient": n.recipient})
+    return sorted(out, key=lambda d: (d["hours_left"] is None, d["hours_left"] or 0.0))
+
+
+def _public_url(url: str) -> str:
+    from haechi.cases.recipients import telegram_link
+
+    return (telegram_link(url) or url) if url.startswith("telegram:") else url
+
+
+def _clock(n: Notice, now: datetime) -> dict[str, Any] | None:
+    """Which clock runs for a notice: kind, why, deadline, hours left, overdue, escalation."""
+    spec = clocks()["regimes"].get(n.regime, {})
+
+    def row(kind: str, why: str, deadline: datetime | None, escalate: bool = False) -> dict[str, Any]:
+        left = None if deadline is None else round((deadline - now).total_seconds() / 3600, 1)
+        overdue = left is not None and left < 0
+        return {"clock": kind, "why": why.strip(), "deadline": deadline.isoformat() if deadline else None,
+                "hours_left": left, "overdue": overdue,
+                "escalation": spec.get("escalation", "").strip() if overdue or escalate else None}
+
+    if n.received_at is None:
+        return row("not_started", "exported but no submission recorded: the platform has not received it, so no "
+                                  "clock has started. Submit it through the platform's form, then record it: "
+                                  f"haechi notice submitted {n.id} --at TIME --ref REFERENCE", None)
+    received = _utc(n.received_at)
+    if n.channel in ("last_resort", "proxy"):
+        return row("none", "sent to a last-resort contact (CDN, ISP or proxy found by RDAP), not the platform: "
+                           "no legal clock runs. Find the platform's own channel and notify it.", None)
+    kind = spec.get("kind")
+    if kind == "receipt_decision":
+        if n.decision_at is not None:
+            if (n.decision or "").lower() in ("removed", "restricted", "disabled"):
+                return None  # the provider acted; re-checks watch the content
+            until = _add_months(_utc(n.decision_at), int(spec.get("appeal_months", 6)))
+            return row("appeal_window", f"decision '{n.decision}' on {_utc(n.decision_at).date()}: the internal "
+                                        "complaint (DSA Art. 20) is open for at least 6 months. " + spec["why"],
+                       until, escalate=True)
+        if n.receipt_at is None:
+            return row("receipt", "no confirmation of receipt yet (DSA Art. 16(4)); a reminder, not a deadline. "
+                       + spec["why"], received + timedelta(hours=float(spec.get("remind_receipt_hours", 48))))
+        return row("decision", "receipt confirmed, no decision yet (DSA Art. 16(5)); a reminder, not a deadline. "
+                   + spec["why"], received + timedelta(hours=float(spec.get("remind_decision_hours", 168))))
+    hours = float(spec.get("hours") or n.deadline_hours)
+    if kind == "statutory" and not n.channel_process:
+        return row("reminder", spec.get("not_statutory", spec["why"]), received + timedelta(hours=hours))
+    return row(str(kind), spec["why"], received + timedelta(hours=hours))
+
+
+def _add_months(dt: datetime, months: int) -> datetime:
+    month = dt.month - 1 + months
+    year, month = dt.year + month // 12, month % 12 + 1
+    return dt.replace(year=year, month=month, day=min(dt.day, 28))
 
 
 def set_item_status(session: Session, item_id: int, status: str, actor: str, details: dict[str, Any] | None = None
@@ -311,9 +502,9 @@ def set_item_status(session: Session, item_id: int, status: str, actor: str, det
     item = session.get(CaseItem, item_id)
     if item is None:
         raise NotFound("item", str(item_id))
+    if status == ItemStatus.REMOVED and (item.removed_at is None or item.status != ItemStatus.REMOVED):
+        item.removed_at = datetime.now(UTC)  # each removal (also after a re-upload) restarts its re-checks
     item.status = status
-    if status == "removed" and item.removed_at is None:
-        item.removed_at = datetime.now(UTC)
     case = session.get(Case, item.case_id)
     custody.append(session, "item_status", actor, case_ref=case.case_ref if case else None,
                    details={"item": item_id, "status": status, **(details or {})})

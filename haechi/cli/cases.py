@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -107,27 +108,59 @@ def case_close(ctx: typer.Context, case: str, by: ByOpt = None, home: HomeOpt = 
     out.print(f"closed {case}")
 
 
+def _when(value: str, flag: str) -> datetime:
+    """A time given on the command line (ISO 8601; no zone = UTC)."""
+    from datetime import UTC
+
+    from haechi.errors import InputError
+
+    try:
+        dt = datetime.fromisoformat(value)
+    except ValueError:
+        raise InputError(flag, f"{value!r} is not an ISO 8601 time (e.g. 2026-11-30T14:05 or 2026-11-30T14:05+09:00)"
+                         ) from None
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+
+
+@case_app.command("minor")
+def case_minor(ctx: typer.Context, case: str,
+               off: Annotated[bool, typer.Option("--off", help="The person is not a minor after all.")] = False,
+               by: ByOpt = None, home: HomeOpt = None) -> None:
+    """Mark a case as concerning a minor: notices take the minors' route (아청법; NCMEC, IWF abroad)."""
+    with handled(), open_haechi(home, ctx) as h:
+        h.set_case_minor(case, not off, actor=by)
+    out.print(f"{case}: " + ("not a minor" if off else "minor (minors' route)"))
+
+
 @notice_app.command("draft")
-def notice_draft(ctx: typer.Context, items: Annotated[list[int], typer.Argument(help="Item ids (one host).")],
-                 regime: Annotated[str, typer.Option("--regime", help="kr|us|eu|uk")],
+def notice_draft(ctx: typer.Context, items: Annotated[list[int], typer.Argument(help="Item ids (one platform).")],
+                 regime: Annotated[str, typer.Option("--regime", help="kr|us|eu|uk|dmca")],
                  lang: Annotated[str, typer.Option("--lang", help="ko|en|ja|zh|vi|th|es")] = "en",
-                 deadline_hours: Annotated[int | None, typer.Option("--deadline-hours")] = None,
+                 deadline_hours: Annotated[int | None, typer.Option(
+                     "--deadline-hours", help="kr only: the reply time asked for (Korean law: without delay).")] = None,
                  to: Annotated[str | None, typer.Option("--to", help="Recipient (default: host registry).")] = None,
+                 personal_details: Annotated[bool, typer.Option(
+                     "--personal-details", help="Also ask to delete the person's details posted with it.")] = False,
                  by: ByOpt = None, json_out: JsonOpt = False, home: HomeOpt = None) -> None:
     """Draft a notice meeting the regime's required elements, in the language given."""
     with handled(), open_haechi(home, ctx) as h:
-        notice = h.draft_notice(items, regime, lang, actor=by, deadline_hours=deadline_hours, recipient=to)
+        notice = h.draft_notice(items, regime, lang, actor=by, deadline_hours=deadline_hours, recipient=to,
+                                personal_details=personal_details)
     if json_out:
         emit_json(notice)
-    else:
-        out.print(f"notice {notice['id']} (draft) to {notice['recipient'] or 'unknown recipient'}\n")
-        sys.stdout.write(f"Subject: {notice['subject']}\n\n{notice['text']}\n")
+        return
+    info = notice.get("channel_info") or {}
+    out.print(f"notice {notice['id']} (draft) for {notice['platform'] or 'unknown platform'} via "
+              f"{info.get('kind')}: {notice['recipient'] or 'no recipient'}")
+    for w in notice.get("warnings", []):
+        out.print(f"[yellow]warning:[/yellow] {w}")
+    sys.stdout.write(f"\nSubject: {notice['subject']}\n\n{notice['text']}\n")
 
 
 @notice_app.command("approve")
 def notice_approve(ctx: typer.Context, notice: int, by: Annotated[str, typer.Option("--by", help="Approver.")],
                    home: HomeOpt = None) -> None:
-    """Approve a drafted notice: nothing is sent without this."""
+    """Approve a drafted notice (another person than its drafter): nothing is sent without this."""
     with handled(), open_haechi(home, ctx) as h:
         n = h.approve_notice(notice, by)
     out.print(f"notice {n['id']} approved by {n['approved_by']}")
@@ -137,31 +170,66 @@ def notice_approve(ctx: typer.Context, notice: int, by: Annotated[str, typer.Opt
 def notice_send(ctx: typer.Context, notice: int,
                 smtp_host: Annotated[str | None, typer.Option("--smtp-host")] = None,
                 smtp_port: Annotated[int, typer.Option("--smtp-port")] = 25,
-                export: Annotated[str | None, typer.Option("--export", help="Write .eml for a web form.")] = None,
+                export: Annotated[str | None, typer.Option(
+                    "--export", help="Write .eml/.txt for a web form (starts no clock).")] = None,
                 by: ByOpt = None, json_out: JsonOpt = False, home: HomeOpt = None) -> None:
     """Send an approved notice by SMTP (or export it). Sending twice is a no-op."""
     with handled(), open_haechi(home, ctx) as h:
         n = h.send_notice(notice, smtp_host, smtp_port, export, actor=by)
     if json_out:
         emit_json(n)
+    elif n["already_sent"]:
+        out.print(f"notice {n['id']}: already received by the platform")
+    elif n["status"] == "exported":
+        out.print(f"notice {n['id']}: exported to {export}; {n['next']}")
     else:
-        out.print(f"notice {n['id']}: " + ("already sent" if n["already_sent"] else f"sent {n['sent_at']}"))
+        out.print(f"notice {n['id']}: sent {n['sent_at']} (the clock starts now)")
+
+
+@notice_app.command("submitted")
+def notice_submitted(ctx: typer.Context, notice: int,
+                     at: Annotated[str, typer.Option("--at", help="Received at (ISO 8601, no zone = UTC).")],
+                     ref: Annotated[str, typer.Option("--ref", help="The platform's confirmation or ticket number.")],
+                     by: ByOpt = None, json_out: JsonOpt = False, home: HomeOpt = None) -> None:
+    """Record that you submitted the notice through the platform's form: its clock starts at --at."""
+    with handled(), open_haechi(home, ctx) as h:
+        n = h.notice_submitted(notice, _when(at, "--at"), ref, actor=by)
+    emit_json(n) if json_out else out.print(f"notice {n['id']}: received by {n['platform']} at {n['received_at']}"
+                                            f" (ref {n['submission_ref']})")
+
+
+@notice_app.command("reply")
+def notice_reply(ctx: typer.Context, notice: int,
+                 kind: Annotated[str, typer.Argument(help="receipt | decision (DSA Art. 16(4) / 16(5)).")],
+                 at: Annotated[str, typer.Option("--at", help="When the platform said it (ISO 8601; no zone = UTC).")],
+                 outcome: Annotated[str | None, typer.Option("--outcome", help="Decision: removed, refused...")] = None,
+                 by: ByOpt = None, json_out: JsonOpt = False, home: HomeOpt = None) -> None:
+    """Record what the platform answered: its confirmation of receipt or its decision."""
+    with handled(), open_haechi(home, ctx) as h:
+        n = h.notice_reply(notice, kind, _when(at, "--at"), outcome, actor=by)
+    emit_json(n) if json_out else out.print(f"notice {n['id']}: {kind} recorded")
 
 
 def due_command(ctx: typer.Context, within: Annotated[float, typer.Option("--within", help="Hours.")] = 12.0,
                 json_out: JsonOpt = False, home: HomeOpt = None) -> None:
-    """Overdue and soon-due notices (legal deadlines)."""
+    """Notices needing action: which clock runs and why, overdue ones with their escalation route,
+    and exported notices whose clock has not started."""
     with handled(), open_haechi(home, ctx) as h:
         rows = h.due(within)
     if json_out:
         for r in rows:
             emit_json(r)
         return
-    table = Table("notice", "case", "deadline", "hours left", "items")
+    table = Table("notice", "case", "platform", "clock", "deadline", "hours left", "items")
     for r in rows:
-        table.add_row(str(r["notice"]), r["case"] or "", r["deadline"][:16],
-                      f"[red]{r['hours_left']}[/red]" if r["overdue"] else str(r["hours_left"]), str(len(r["items"])))
+        left = "-" if r["hours_left"] is None else str(r["hours_left"])
+        table.add_row(str(r["notice"]), r["case"] or "", r["platform"] or "", r["clock"], (r["deadline"] or "-")[:16],
+                      f"[red]{left}[/red]" if r["overdue"] else left, str(len(r["items"])))
     out.print(table)
+    for r in rows:
+        out.print(f"notice {r['notice']} ({r['clock']}): {r['why']}")
+        if r["escalation"]:
+            out.print(f"  [red]escalate:[/red] {r['escalation']}")
 
 
 def recheck_command(ctx: typer.Context, case: Annotated[str | None, typer.Option("--case")] = None,

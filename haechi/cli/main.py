@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from haechi.cli import bank, cases, evidence, ops, service, subject
+from haechi.cli import bank, cases, evidence, ops, service, setup, subject
 from haechi.cli.common import HomeOpt
 from haechi.cli.demo import demo_command
 from haechi.cli.hashing import assess_command, hash_command, scan_command
@@ -39,6 +39,7 @@ app.command("restore")(ops.restore_command)
 app.add_typer(cases.case_app, name="case")
 app.add_typer(cases.notice_app, name="notice")
 app.command("due")(cases.due_command)
+app.command("setup")(setup.setup_command)
 app.command("recheck")(cases.recheck_command)
 app.command("stats")(cases.stats_command)
 app.add_typer(cases.watch_app, name="watch")

@@ -230,6 +230,8 @@ class Case(Base):
     status: Mapped[str] = mapped_column(String(16), nullable=False, default="open")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
     closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    #: the depicted person is a minor: notices take the minors' route (issue #18 section 7)
+    minor: Mapped[bool] = mapped_column(default=False, nullable=False)
 
 
 class CaseItem(Base):
@@ -271,6 +273,21 @@ class Notice(Base):
     approved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     message_id: Mapped[str | None] = mapped_column(String(300), nullable=True, unique=True)
+    #: who drafted it (four-eyes: the drafter cannot approve), the platform and the channel kind
+    #: (email | form | given | last_resort | proxy) and whether the registry documents it as the
+    #: platform's statutory process for the regime
+    drafted_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    platform: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    channel: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    channel_process: Mapped[bool] = mapped_column(default=False, nullable=False)
+    #: when the platform received it (SMTP accepted, or a form submission confirmed by a person):
+    #: every clock starts here, never at export
+    received_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    submission_ref: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    #: DSA Art. 16(4) confirmation of receipt and Art. 16(5) decision, as the provider reported them
+    receipt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    decision_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    decision: Mapped[str | None] = mapped_column(String(200), nullable=True)
 
 
 class Watch(Base):
