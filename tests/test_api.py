@@ -25,11 +25,15 @@ from tests.helpers import scene_jpeg as _jpeg
 from tests.helpers import served
 
 ROLES = ["admin", "caseworker", "reviewer", "partner", "victim"]
+#: a complete centre identity: approve and send refuse a placeholder sender (issue #18)
+CENTRE = {"sender_name": "Kim Ji-won", "sender_org": "Seoul Digital Sex Crime Victim Support Centre",
+          "sender_email": "takedown@seoul-centre.kr", "sender_phone": "+82 2 1234 5678",
+          "sender_basis": "kr_deletion_support"}
 
 
 @pytest.fixture
 def api(tmp_path: Path, database_url: str) -> Iterator[tuple[TestClient, dict[str, str], Haechi]]:
-    h = Haechi(home=tmp_path / "home", database_url=database_url, workers=1)
+    h = Haechi(home=tmp_path / "home", database_url=database_url, workers=1, **CENTRE)
     tokens = {}
     with h.db.session() as s:
         for role in ROLES:
@@ -289,7 +293,8 @@ def test_case_work_over_the_api(api: tuple[TestClient, dict[str, str], Haechi], 
         nid = notice.json()["id"]
         reviewer = _auth(tokens["reviewer"])
         assert local.post(f"/api/notices/{nid}/approve", headers=reviewer).status_code == 403
-        approved = local.post(f"/api/notices/{nid}/approve", headers=cw)
+        assert local.post(f"/api/notices/{nid}/approve", headers=cw).status_code == 400  # four-eyes: the drafter
+        approved = local.post(f"/api/notices/{nid}/approve", headers=_auth(tokens["admin"]))
         assert approved.status_code == 200 and approved.json()["status"] == "approved"
         assert local.get("/api/stats", headers=reviewer).json()["items_found"] >= 1
         pkg = local.get(f"/api/cases/{case}/evidence", headers=cw)

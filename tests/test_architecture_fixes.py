@@ -27,13 +27,16 @@ def test_an_unreachable_partner_feed_is_a_remote_error_exit_1_not_a_usage_error(
 
 
 def test_a_failing_smtp_server_is_a_remote_error_and_nothing_is_marked_sent(tmp_path: Path) -> None:
-    from haechi.demo.samples import scene
 
-    scene(5).save(tmp_path / "found.png")
-    with Haechi(home=tmp_path / "h", workers=1) as h:
+    from haechi.cases import service as cases
+
+    centre = {"sender_name": "Kim Ji-won", "sender_org": "Seoul Centre", "sender_email": "takedown@seoul-centre.kr",
+              "sender_phone": "+82 2 1234 5678", "sender_basis": "kr_deletion_support"}
+    with Haechi(home=tmp_path / "h", workers=1, **centre) as h:
         ref = h.create_case()["case"]
-        (item,) = list(h.add_case_items(ref, [str(tmp_path / "found.png")]))
-        n = h.draft_notice([item["id"]], "us", "en", recipient="abuse@example.org")
+        with h.db.session() as s:  # a notice locates content by its public URL, never a local file
+            item, _ = cases.add_item(s, ref, "https://imgur.com/found", [], "test")
+        n = h.draft_notice([item["id"]], "us", "en", recipient="abuse@imgur.com")
         h.approve_notice(n["id"], by="second-person")
         with pytest.raises(RemoteError):
             h.send_notice(n["id"], smtp_host="127.0.0.1", smtp_port=9)

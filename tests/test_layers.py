@@ -76,12 +76,13 @@ def test_only_config_and_the_cli_read_the_environment(module: str) -> None:
 
 
 def test_the_facade_is_a_thin_delegation() -> None:
-    """About 5 lines per operation, and no method longer than a few statements (the use-cases live below)."""
+    """About five lines per operation (signature, docstring, one-line body, blank) and no method
+    with logic of its own: the use-cases live below."""
     source = (ROOT / "app.py").read_text(encoding="utf-8").splitlines()
-    assert len(source) <= 420, f"app.py has {len(source)} lines"  # 78 operations: signature, docstring, one line
     cls = next(n for n in MODULES[FACADE].body if isinstance(n, ast.ClassDef) and n.name == "Haechi")
-    long = [f.name for f in cls.body if isinstance(f, ast.FunctionDef)
-            and len([s for s in f.body if not isinstance(s, ast.Expr)]) > 4]
+    methods = [f for f in cls.body if isinstance(f, ast.FunctionDef)]
+    assert len(source) <= 60 + 5 * len(methods), f"app.py: {len(source)} lines for {len(methods)} methods"
+    long = [f.name for f in methods if len([s for s in f.body if not isinstance(s, ast.Expr)]) > 4]
     assert not long, f"facade methods with logic of their own: {long}"
 
 

@@ -23,10 +23,16 @@ ORIGINAL = io.BytesIO()
 scene(123).save(ORIGINAL, "JPEG", quality=90)
 
 
+#: a complete centre identity: approve and send refuse a placeholder sender (issue #18)
+CENTRE = {"sender_name": "Kim Ji-won", "sender_org": "Seoul Digital Sex Crime Victim Support Centre",
+          "sender_email": "takedown@seoul-centre.kr", "sender_phone": "+82 2 1234 5678",
+          "sender_basis": "kr_deletion_support"}
+
+
 @pytest.fixture
 def web(tmp_path: Path) -> Iterator[tuple[TestClient, Haechi, str]]:
     with serve({"/p": ("text/html", b'<img src="/m.jpg">'), "/m.jpg": ("image/jpeg", ORIGINAL.getvalue())}) as base:
-        h = Haechi(home=tmp_path / "home", workers=1)
+        h = Haechi(home=tmp_path / "home", workers=1, **CENTRE)
         with h.db.session() as s:
             for role in ("reviewer", "caseworker", "victim"):
                 accounts.add_user(s, role, role, PW)

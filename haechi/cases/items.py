@@ -165,11 +165,9 @@ def recheck(rt: Runtime, actor: str, case_ref: str | None = None, allow_private:
             elif was == ItemStatus.UNREACHABLE:
                 status = ItemStatus.FOUND  # reachable at last: an item like any other
             elif any(m["matches"] for m in cap["media"]) or before & {m["sha256"] for m in cap["media"]}:
-                was = s.get(CaseItem, item_id)
                 # a removed item found again at its URL has come back (a lapsed temporary measure,
                 # an appeal, a re-upload): it needs a new notice
-                status = ItemStatus.REUPLOADED if was is not None and was.status == ItemStatus.REMOVED \
-                    else ItemStatus.STILL_UP
+                status = ItemStatus.REUPLOADED if was == ItemStatus.REMOVED else ItemStatus.STILL_UP
             else:
                 status = ItemStatus.REMOVED  # the page is there but the media is gone or different
             cases.set_item_status(s, item_id, status, actor, {"recheck_capture": cap.get("capture_id"),
