@@ -12,6 +12,11 @@ from haechi.demo.site import serve
 from tests.helpers import scene_jpeg
 
 
+#: a configured centre: notices are refused while the sender is a placeholder (issue #18)
+CENTRE = {"sender_name": "Kim Ji-won", "sender_org": "Seoul Centre", "sender_email": "takedown@seoul-centre.kr",
+          "sender_phone": "+82 2 1234 5678", "sender_basis": "kr_deletion_support"}
+
+
 def _closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -21,7 +26,7 @@ def _closed_port() -> int:
 def test_an_unreachable_url_is_still_an_item_and_a_failed_recheck_is_not_a_removal(tmp_path: Path) -> None:
     dead = f"http://127.0.0.1:{_closed_port()}/thread/1"
     routes = {"/t.html": ("text/html", b'<html><img src="/a.jpg"></html>'), "/a.jpg": ("image/jpeg", scene_jpeg(71))}
-    with Haechi(home=tmp_path / "h", workers=1) as h, serve(routes) as site:
+    with Haechi(home=tmp_path / "h", workers=1, **CENTRE) as h, serve(routes) as site:
         ref = h.create_case()["case"]
         (item,) = list(h.add_case_items(ref, [dead], allow_private=True))
         assert item["error"] is None and item["status"] == "unreachable" and item["reason"]
@@ -32,8 +37,25 @@ def test_an_unreachable_url_is_still_an_item_and_a_failed_recheck_is_not_a_remov
         h.send_notice(n["id"], export_dir=tmp_path / "out")
         h.set_item_status(live["id"], "notified")
     # the host is now down: the re-check records the attempt and leaves the item notified
-    with Haechi(home=tmp_path / "h", workers=1) as h:
+    with Haechi(home=tmp_path / "h", workers=1, **CENTRE) as h:
         rows = {r["item"]: r for r in h.recheck(ref, allow_private=True)}
         assert rows[live["id"]]["status"] == "notified"
         assert rows[item["id"]]["status"] == "unreachable"  # re-checked too, still not reachable
         assert h.verify_custody(ref)["ok"]
+
+
+def test_a_watched_page_showing_a_removed_image_again_marks_it_reuploaded(tmp_path: Path) -> None:
+    """Issue #18 part 6: content that returns after a temporary block is not invisible."""
+    img = scene_jpeg(72)
+    routes = {"/board": ("text/html", b'<html><img src="/a.jpg"></html>'), "/a.jpg": ("image/jpeg", img)}
+    with Haechi(home=tmp_path / "h", workers=1) as h, serve(routes) as site:
+        h.create_bank("victim")
+        (tmp_path / "o.jpg").write_bytes(img)
+        list(h.add_to_bank("victim", [tmp_path / "o.jpg"]))
+        ref = h.create_case()["case"]
+        (item,) = list(h.add_case_items(ref, [f"{site}/board"], allow_private=True))
+        h.add_watch(ref, f"{site}/board", "6h", allow_private=True)
+        h.set_item_status(item["id"], "removed")
+        (run,) = h.run_watches(run_all=True, allow_private=True)
+        assert run["returned_items"] == [item["id"]] and run["new_items"] == []
+        assert h.show_case(ref)["items"][0]["status"] == "reuploaded"

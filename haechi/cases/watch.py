@@ -89,6 +89,7 @@ def due_watch_ids(rt: Runtime) -> list[int]:
 def run_due(rt: Runtime, run_all: bool = False, actor: str = "watch", allow_private: bool = False,
             watch_ids: list[int] | None = None) -> list[dict[str, Any]]:
     from haechi.cases import service as cases
+    from haechi.cases.service import ItemStatus
     from haechi.services import evidence as evidence_service
 
     now = datetime.now(UTC)
@@ -109,22 +110,28 @@ def run_due(rt: Runtime, run_all: bool = False, actor: str = "watch", allow_priv
                     key = f"telegram:{row.get('chat_id')}/{row.get('message_id')}"
                     found.append((key, {"url": key, "sha256": row["sha256"], "md5": row["md5"], "pdq": row["pdq"],
                                         "matches": row["matches"]}))
-        new_items = []
+        new_items, returned = [], []
         with rt.db.session() as s:
-            known = {m.get("sha256") for i in s.scalars(select(CaseItem).where(CaseItem.case_id == case_id))
-                     for m in json.loads(i.media)}
-            came_back = any(i.status in ("notified", "removed") for i in
-                            s.scalars(select(CaseItem).where(CaseItem.case_id == case_id)))
+            items = list(s.scalars(select(CaseItem).where(CaseItem.case_id == case_id)))
+            known = {m.get("sha256"): (i.id, i.status) for i in items for m in json.loads(i.media)}
+            came_back = any(i.status in (ItemStatus.NOTIFIED, ItemStatus.REMOVED) for i in items)
         for url, media in found:
             if media["sha256"] in known:
+                item_id, status = known[media["sha256"]]
+                if status == ItemStatus.REMOVED:  # taken down once, back now: it needs a new notice
+                    with rt.db.session() as s:
+                        cases.set_item_status(s, item_id, ItemStatus.REUPLOADED, actor,
+                                              {"watch": watch_id, "seen_at": url})
+                    known[media["sha256"]] = (item_id, ItemStatus.REUPLOADED)
+                    returned.append(item_id)
                 continue
-            known.add(media["sha256"])
+            known[media["sha256"]] = (0, ItemStatus.FOUND)
             item_url = url if url != source else f"{source}#{media['sha256'][:12]}"
             with rt.db.session() as s:
                 item, created = cases.add_item(s, case_ref, item_url, [media], actor)
                 if created and came_back:
-                    cases.set_item_status(s, item["id"], "reuploaded", actor, {"watch": watch_id})
-                    item["status"] = "reuploaded"
+                    cases.set_item_status(s, item["id"], ItemStatus.REUPLOADED, actor, {"watch": watch_id})
+                    item["status"] = str(ItemStatus.REUPLOADED)
             if created:
                 new_items.append(item)
         with rt.db.session() as s:
@@ -132,5 +139,5 @@ def run_due(rt: Runtime, run_all: bool = False, actor: str = "watch", allow_priv
             if w is not None:
                 w.last_run = now
         results.append({"watch": watch_id, "case": case_ref, "source": source, "new_items": new_items,
-                        "error": error})
+                        "returned_items": returned, "error": error})
     return results
