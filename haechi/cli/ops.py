@@ -84,7 +84,7 @@ def doctor_command(ctx: typer.Context, json_out: JsonOpt = False, home: HomeOpt 
         return f"{h.settings.home} writable, mode {mode}, {free} MiB free; evidence in {store.url}"
 
     def keys() -> str:
-        if os.environ.get("HAECHI_SECRET_KEY"):
+        if h.settings.secret_key:
             return "HAECHI_SECRET_KEY set"
         key = h.settings.key_file
         if not key.exists():
@@ -104,7 +104,17 @@ def doctor_command(ctx: typer.Context, json_out: JsonOpt = False, home: HomeOpt 
             conn.ensure_connection(max_retries=1, timeout=3)
         return f"{url.split('@')[-1]} reachable"
 
-    for name, fn in (("database", database), ("storage", storage), ("encryption key", keys), ("broker", broker)):
+    def readable() -> str:
+        from haechi.services.keys import probe
+
+        problems = probe(h.runtime)
+        if problems:
+            raise PermissionError("; ".join(problems) + " — restore the right key (its fingerprint is in the "
+                                                         "backup's manifest)")
+        return f"stored encrypted data readable with key {h.cipher.fingerprint()}"
+
+    for name, fn in (("database", database), ("storage", storage), ("encryption key", keys),
+                     ("encrypted data", readable), ("broker", broker)):
         results.append(_check(name, fn))
     results += _plugin_checks()
     h.close()

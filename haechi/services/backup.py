@@ -82,7 +82,8 @@ def backup(rt: Runtime, out: Path, include_key: bool = False) -> dict[str, Any]:
         if include_key and rt.settings.key_file.exists():
             _add(tar, "secret.key", rt.settings.key_file.read_bytes(), manifest)
         meta = {"format": FORMAT, "tool": __version__, "dialect": rt.db.dialect, "tables": counts,
-                "evidence_files": files, "key_included": include_key, "files": manifest}
+                "evidence_files": files, "key_included": include_key, "key_fingerprint": rt.cipher.fingerprint(),
+                "files": manifest}
         data = json.dumps(meta, indent=1).encode()
         info = tarfile.TarInfo("manifest.json")
         info.size = len(data)
@@ -167,4 +168,15 @@ def restore(rt: Runtime, path: Path) -> dict[str, Any]:
                 store.put_file(key, target)
                 if local is None:
                     target.unlink()
-    return {"restored": meta["tables"], "evidence_files": meta["evidence_files"], "key_restored": "secret.key" in blobs}
+    from haechi.services.keys import probe
+
+    rt.forget_keys_and_indexes()
+    problems = probe(rt)
+    result = {"restored": meta["tables"], "evidence_files": meta["evidence_files"],
+              "key_restored": "secret.key" in blobs, "key_fingerprint": meta.get("key_fingerprint"),
+              "key_problems": problems}
+    if problems:  # said plainly, with which key is needed: otherwise every scan fails later
+        result["key_needed"] = (f"this backup's encrypted data needs the key with fingerprint "
+                                f"{meta.get('key_fingerprint') or '(unknown: an older backup)'}; put it in "
+                                f"{rt.settings.key_file} or $HAECHI_SECRET_KEY")
+    return result

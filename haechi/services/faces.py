@@ -20,7 +20,7 @@ import numpy as np
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from haechi.errors import AlreadyExists, InputError, NotFound
+from haechi.errors import AlreadyExists, ConfigError, InputError, NotFound
 from haechi.index.faces import DIM, FaceIndex
 from haechi.media import decode_image
 from haechi.signals.faces import FaceEngine
@@ -114,9 +114,17 @@ def load_gallery(session: Session, cipher: Cipher) -> Gallery | None:
         .where(Subject.withdrawn_at.is_(None)).order_by(FaceEmbedding.id)).all()
     if not rows:
         return None
-    vecs = np.stack([np.frombuffer(cipher.decrypt(token), dtype=np.float32) for _, token, _ in rows])
-    labels = np.array([r[0] for r in rows], dtype=np.int64)
-    return Gallery(FaceIndex(vecs, labels), {int(r[0]): r[2] for r in rows})
+    readable = []
+    for row in rows:
+        try:
+            readable.append((row, np.frombuffer(cipher.decrypt(row[1]), dtype=np.float32)))
+        except ConfigError:  # one undecryptable embedding never stops the rest (haechi doctor names it)
+            continue
+    if not readable:
+        return None
+    vecs = np.stack([v for _, v in readable])
+    labels = np.array([r[0] for r, _ in readable], dtype=np.int64)
+    return Gallery(FaceIndex(vecs, labels), {int(r[0]): r[2] for r, _ in readable})
 
 
 # -- use-cases (take a Runtime) -----------------------------------------------------------------

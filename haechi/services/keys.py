@@ -57,3 +57,43 @@ def rotate_keys(rt: Runtime) -> dict[str, int]:
         write_key_file(key_file, new_primary)
     rt.forget_keys_and_indexes()
     return counts
+
+
+def probe(rt: Runtime) -> list[str]:
+    """What this home's key cannot decrypt: one stored value of each encrypted kind (local
+    features, face embeddings, case contacts, subject names) and one sealed artefact are tried.
+    Empty when everything readable; each problem names the kind and the key's fingerprint."""
+    from haechi.errors import HaechiError
+    from haechi.store.sealed import raw_store
+
+    problems: list[str] = []
+    try:
+        cipher = rt.cipher
+    except HaechiError as exc:
+        return [f"the key cannot be used: {exc}"]
+    fp = cipher.fingerprint()
+    with rt.db.session() as s:
+        samples = {
+            "local features": s.scalar(select(LocalFeatureSet.ciphertext).limit(1)),
+            "face embeddings": s.scalar(select(FaceEmbedding.ciphertext).limit(1)),
+            "case contacts": s.scalar(select(Case.contact_ciphertext).where(Case.contact_ciphertext.is_not(None))
+                                      .limit(1)),
+            "subject names": s.scalar(select(Subject.name_ciphertext).where(Subject.name_ciphertext.is_not(None))
+                                      .limit(1)),
+        }
+    for kind, token in samples.items():
+        if token is None:
+            continue
+        try:
+            cipher.decrypt(token)
+        except HaechiError:
+            problems.append(f"{kind} cannot be decrypted with key {fp}")
+    store = rt.blobs
+    key = next(iter(raw_store(store).keys()), None)
+    if key is not None:
+        try:
+            with store.open(key) as fh:
+                fh.read(1)
+        except HaechiError:
+            problems.append(f"sealed evidence ({key}) cannot be decrypted with key {fp}")
+    return problems

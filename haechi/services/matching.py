@@ -15,18 +15,22 @@ hashes) — before it is reported.
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import numpy as np
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
+from haechi.errors import ConfigError
 from haechi.index.hamming import PENDING_LIMIT, HammingIndex, as_codes
 from haechi.index.local import LocalIndex
 from haechi.signals import vpdq as vpdq_signal
 from haechi.signals.local import LocalFeatures
 from haechi.store.crypto import Cipher
 from haechi.store.models import BankEntry, IndexRemoval, LocalFeatureSet, VideoHash
+
+log = logging.getLogger(__name__)
 
 #: bump when what the index holds changes (2: banked video frames; 3: chunk layouts; 4: removals
 #: applied from the removal log — indexes saved before ids were never reused are rebuilt)
@@ -187,6 +191,13 @@ def load_local_index(session: Session, bank_ids: list[int], cipher: Cipher) -> L
     index = LocalIndex()
     stmt = select(LocalFeatureSet.entry_id, LocalFeatureSet.ciphertext).where(
         LocalFeatureSet.bank_id.in_(bank_ids)).order_by(LocalFeatureSet.entry_id)
+    unreadable = 0
     for entry_id, token in session.execute(stmt):
-        index.add(int(entry_id), LocalFeatures.from_bytes(cipher.decrypt(token)))
+        try:
+            index.add(int(entry_id), LocalFeatures.from_bytes(cipher.decrypt(token)))
+        except ConfigError:  # one undecryptable row never stops exact and PDQ matching of the rest
+            unreadable += 1
+    if unreadable:
+        log.warning("local features of %d bank entries cannot be decrypted with this key "
+                    "(haechi doctor); they are skipped", unreadable)
     return index

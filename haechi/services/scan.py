@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from haechi.config import DEFAULT_FACE_THRESHOLD as FACE_MATCH_THRESHOLD
-from haechi.errors import InputError, NotFound
+from haechi.errors import ConfigError, InputError, NotFound
 from haechi.index.hamming import HammingIndex, as_codes
 from haechi.index.local import LocalHit, LocalIndex, rotation_name
 from haechi.services.analyse import AnalyseOptions, MediaRecord, analyse
@@ -259,7 +259,10 @@ class Scanner:
         token = self.session.scalar(select(LocalFeatureSet.ciphertext).where(LocalFeatureSet.entry_id == label))
         if token is None:
             return None
-        bank_template = template.unpack_after_features(self.cipher.decrypt(token))
+        try:
+            bank_template = template.unpack_after_features(self.cipher.decrypt(token))
+        except ConfigError:  # not readable with this key: no verification, so a lead
+            return None
         return None if bank_template is None else template.agreement(aligned, mask, bank_template)
 
     def _exact(self, record: MediaRecord) -> list[tuple[EntryInfo, int, str, str]]:

@@ -54,6 +54,13 @@ class Cipher:
         self.key_count = len(keys)
         self._primary = keys[0]
 
+    def fingerprint(self) -> str:
+        """A short public name of the primary key (SHA-256 of it, 16 hex): says *which* key data
+        needs, never the key itself."""
+        import hashlib
+
+        return hashlib.sha256(self._primary).hexdigest()[:16]
+
     def key_material(self) -> bytes:
         """The primary key, for deriving other secrets (e.g. the web session signing key)."""
         return self._primary
