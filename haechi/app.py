@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import getpass
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from functools import partial
 from pathlib import Path
@@ -394,9 +394,11 @@ class Haechi:
         """The custody chain and every artefact checked: ``{ok, entries, problems}``."""
         return evidence_service.verify_custody(self.runtime, case_ref)
 
-    def export_evidence(self, case_ref: str, out: PathLike, actor: str | None = None) -> Obj:
-        """Write the case's evidence package (zip, manifest, PDF; verifiable offline) to ``out``."""
-        return evidence_service.export_case(self.runtime, case_ref, Path(out), _who(actor))
+    def export_evidence(self, case_ref: str, out: PathLike, actor: str | None = None, recipients: Sequence[str] = (),
+                        passphrase: str | None = None, plaintext: bool = False) -> Obj:
+        """Write the case's evidence package to ``out``: age-encrypted, or plaintext only if asked."""
+        return evidence_service.export_case(self.runtime, case_ref, Path(out), _who(actor), recipients, passphrase,
+                                            plaintext)
 
     def evidence_package(self, case_ref: str, actor: str | None = None) -> bytes:
         """The case's evidence package as bytes (for a download); the export is logged as usual."""

@@ -228,7 +228,7 @@ def test_evidence_package_round_trip_and_offline_verify(tmp_path: Path, site: st
         list(h.capture([f"{site}/img/other.jpg"], case_ref="CASE-B", screenshot=False, allow_private=True))
         list(h.capture([f"{site}/img/og.jpg"], case_ref="CASE-A", screenshot=False, allow_private=True))
         out = tmp_path / "case-a.zip"
-        result = h.export_evidence("CASE-A", out, actor="officer")
+        result = h.export_evidence("CASE-A", out, actor="officer", plaintext=True)
         assert result["captures"] == 2
         assert h.verify_custody()["ok"]  # the export is itself a custody entry
     report = verify_package(out)
@@ -395,7 +395,7 @@ def test_trusted_timestamps_on_captures(tmp_path: Path, site: str, monkeypatch: 
             assert row["timestamp"]["tsa"] == tsa.url and row["sha256"]["timestamp.tsr"]
             assert h.verify_custody("TS")["ok"]
             out = tmp_path / "ts.zip"
-            h.export_evidence("TS", out)
+            h.export_evidence("TS", out, plaintext=True)
             assert verify_package(out)["ok"]
             # a token that covers other data is caught, even with its file hash updated in the log
             from haechi.evidence.timestamp import request_timestamp

@@ -66,7 +66,7 @@ def test_captured_evidence_is_sealed_on_disk_and_in_backups_and_still_verifies(t
         assert h.verify_custody("SEAL")["ok"]
         assert MARKER in (h.media_bytes("SEAL", f"{site}/img/a.jpg") or b"")  # the review queue can read it
         out = tmp_path / "court.zip"  # the package for a court is the plaintext copy, verifiable offline
-        h.export_evidence("SEAL", out)
+        h.export_evidence("SEAL", out, plaintext=True)
         assert verify_package(out)["ok"]
         backup = tmp_path / "b.tar"
         h.backup(backup)  # without the key
@@ -84,3 +84,40 @@ def test_captured_evidence_is_sealed_on_disk_and_in_backups_and_still_verifies(t
         raw[len(raw) // 2] ^= 1
         warc.write_bytes(bytes(raw))
         assert not h.verify_custody("SEAL")["ok"]
+
+
+def test_exported_packages_are_encrypted_unless_a_plaintext_copy_is_asked_for(tmp_path: Path) -> None:
+    """Issue #17 high 4: `evidence export` writes an age-encrypted package (recipient or passphrase);
+    the plaintext court copy needs --plaintext; `evidence verify` decrypts to check."""
+    import pyrage
+    from typer.testing import CliRunner
+
+    from haechi.cli.main import app
+
+    page = b"<html><body><p>" + MARKER + b"</p></body></html>"
+    home = str(tmp_path / "home")
+    identity = pyrage.x25519.Identity.generate()
+    (tmp_path / "id.txt").write_text(f"# created for the test\n{identity}\n")
+    runner = CliRunner()
+    with serve({"/p.html": ("text/html", page)}) as site:
+        r = runner.invoke(app, ["capture", f"{site}/p.html", "--case", "ENC", "--no-screenshot", "--allow-private",
+                                "--home", home])
+        assert r.exit_code == 0, r.output
+    refused = runner.invoke(app, ["evidence", "export", "ENC", str(tmp_path / "p.zip"), "--home", home])
+    assert refused.exit_code == 2 and "--plaintext" in refused.output and not (tmp_path / "p.zip").exists()
+    r = runner.invoke(app, ["evidence", "export", "ENC", str(tmp_path / "p.age"), "--recipient",
+                            str(identity.to_public()), "--home", home])
+    assert r.exit_code == 0, r.output
+    sealed = (tmp_path / "p.age").read_bytes()
+    assert MARKER not in sealed and not sealed.startswith(b"PK")
+    assert runner.invoke(app, ["evidence", "verify", str(tmp_path / "p.age")]).exit_code == 2  # no key given
+    ok = runner.invoke(app, ["evidence", "verify", str(tmp_path / "p.age"), "--identity", str(tmp_path / "id.txt")])
+    assert ok.exit_code == 0, ok.output
+    r = runner.invoke(app, ["evidence", "export", "ENC", str(tmp_path / "q.age"), "--passphrase-stdin",
+                            "--home", home], input="correct horse battery staple\n")
+    assert r.exit_code == 0 and MARKER not in (tmp_path / "q.age").read_bytes()
+    ok = runner.invoke(app, ["evidence", "verify", str(tmp_path / "q.age"), "--passphrase-stdin"],
+                       input="correct horse battery staple\n")
+    assert ok.exit_code == 0, ok.output
+    r = runner.invoke(app, ["evidence", "export", "ENC", str(tmp_path / "court.zip"), "--plaintext", "--home", home])
+    assert r.exit_code == 0 and verify_package(tmp_path / "court.zip")["ok"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -66,13 +67,26 @@ def capture_command(
 @app.command("verify")
 def verify(ctx: typer.Context,
            package: Annotated[Path | None, typer.Argument(help="An exported package to check offline.")] = None,
-           case: CaseOpt = None, json_out: JsonOpt = False, home: HomeOpt = None) -> None:
+           case: CaseOpt = None,
+           identity: Annotated[Path | None, typer.Option(
+               "--identity", help="age identity file (AGE-SECRET-KEY-...) of an encrypted package.")] = None,
+           passphrase_stdin: Annotated[bool, typer.Option(
+               "--passphrase-stdin", help="The package's passphrase, from stdin.")] = False,
+           json_out: JsonOpt = False, home: HomeOpt = None) -> None:
     """Check the custody log (or a package): any edit, deletion or reordering is reported."""
     with handled():
         if package is not None:
-            from haechi.evidence.package import verify_package
+            import tempfile
 
-            result = verify_package(package)
+            from haechi.evidence.package import verify_package
+            from haechi.services.evidence import open_package
+
+            key = next((ln.strip() for ln in identity.read_text().splitlines() if ln.startswith("AGE-SECRET-KEY")),
+                       None) if identity is not None else None
+            data = open_package(package, key, sys.stdin.readline().rstrip("\n") if passphrase_stdin else None)
+            with tempfile.TemporaryDirectory() as tmp:  # decrypted only for the check, then gone
+                (Path(tmp) / "package.zip").write_bytes(data)
+                result = verify_package(Path(tmp) / "package.zip")
         else:
             with open_haechi(home, ctx) as h:
                 result = h.verify_custody(case)
@@ -90,14 +104,30 @@ def verify(ctx: typer.Context,
 
 @app.command("export")
 def export(ctx: typer.Context, case: str, out_zip: Annotated[Path, typer.Argument(help="Package to write.")],
+           recipient: Annotated[list[str] | None, typer.Option(
+               "--recipient", help="Encrypt to this age public key (age1...); repeatable.")] = None,
+           recipient_file: Annotated[Path | None, typer.Option(
+               "--recipient-file", help="A file of age public keys, one per line.")] = None,
+           passphrase_stdin: Annotated[bool, typer.Option(
+               "--passphrase-stdin", help="Encrypt with a passphrase read from stdin.")] = False,
+           plaintext: Annotated[bool, typer.Option(
+               "--plaintext", help="Write the package in the clear (a court's offline copy).")] = False,
            by: ByOpt = None, json_out: JsonOpt = False, home: HomeOpt = None) -> None:
-    """Export a case's evidence: manifest, WARCs, screenshots, custody chain, PDF report."""
+    """Export a case's evidence: manifest, WARCs, screenshots, custody chain, PDF report —
+    encrypted with age to a recipient or passphrase, or in the clear only with --plaintext."""
+    recipients = list(recipient or [])
+    if recipient_file is not None:
+        recipients += [line.strip() for line in recipient_file.read_text().splitlines()
+                       if line.strip() and not line.startswith("#")]
+    passphrase = sys.stdin.readline().rstrip("\n") if passphrase_stdin else None
     with handled(), open_haechi(home, ctx) as h:
-        result = h.export_evidence(case, out_zip, actor=by)
+        result = h.export_evidence(case, out_zip, actor=by, recipients=recipients, passphrase=passphrase,
+                                   plaintext=plaintext)
     if json_out:
         emit_json(result)
     else:
-        out.print(f"exported {result['captures']} capture(s), {result['files']} file(s) to {result['out']}")
+        how = f"encrypted ({result['encrypted']})" if result.get("encrypted") else "IN THE CLEAR"
+        out.print(f"exported {result['captures']} capture(s), {result['files']} file(s) to {result['out']}, {how}")
 
 
 ingest_app = typer.Typer(help="Ingest collections: Telegram exports, web archives.", no_args_is_help=True)

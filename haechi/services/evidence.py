@@ -6,7 +6,8 @@ import hashlib
 import json
 import os
 import shutil
-from collections.abc import Callable, Iterable, Iterator
+import tempfile
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -170,7 +171,18 @@ def verify_artefacts(rt: Runtime, case_ref: str | None = None) -> list[str]:
     return problems
 
 
-def export_case(rt: Runtime, case_ref: str, out: Path, actor: str) -> dict[str, Any]:
+def export_case(rt: Runtime, case_ref: str, out: Path, actor: str, recipients: Sequence[str] = (),
+                passphrase: str | None = None, plaintext: bool = False) -> dict[str, Any]:
+    """Write the case's evidence package (zip: manifest, artefacts, custody chain, PDF) to ``out``,
+    encrypted with age to ``recipients`` (``age1...`` public keys) or a ``passphrase`` — or, only
+    when ``plaintext`` is asked for explicitly, in the clear (a court's offline copy). The package
+    holds intimate images: it never leaves Haechi readable by accident (issue #17).
+
+    Raises InputError (no encryption chosen, a bad recipient, tampered evidence), NotFound (case)."""
+    if not plaintext and not recipients and not passphrase:
+        raise InputError("export", "the package holds intimate images: give --recipient age1... (or "
+                                   "--passphrase-stdin) to encrypt it, or --plaintext for a court's copy")
+    parsed = _age_recipients(recipients)
     with rt.db.session() as s:
         captures = list(s.scalars(select(Capture).where(Capture.case_ref == case_ref).order_by(Capture.id)))
         if not captures:
@@ -189,9 +201,55 @@ def export_case(rt: Runtime, case_ref: str, out: Path, actor: str) -> dict[str, 
     store = rt.blobs
     files = {f"captures/{c['id']}/{name}": read_bytes(store, f"{c['folder']}/{name}")
              for c in cap_rows for name in c["artefacts"]}
-    manifest = write_package(out, case_ref, cap_rows, chain, files)
+    if plaintext:
+        manifest = write_package(out, case_ref, cap_rows, chain, files)
+    else:
+        import pyrage
+
+        with tempfile.TemporaryDirectory(dir=rt.settings.home) as tmp:  # the home: 0700, never /tmp
+            clear = Path(tmp) / "package.zip"
+            manifest = write_package(clear, case_ref, cap_rows, chain, files)
+            data = clear.read_bytes()
+        sealed = pyrage.passphrase.encrypt(data, passphrase) if passphrase else pyrage.encrypt(data, parsed)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(sealed)
     return {"case": case_ref, "out": str(out), "captures": len(cap_rows), "files": len(files),
-            "custody_entry": entry_hash, "manifest_sha256": manifest}
+            "custody_entry": entry_hash, "manifest_sha256": manifest,
+            "encrypted": None if plaintext else ("passphrase" if passphrase else "age")}
+
+
+def _age_recipients(recipients: Sequence[str]) -> list[Any]:
+    if not recipients:
+        return []
+    from pyrage import RecipientError, x25519
+
+    out = []
+    for r in recipients:
+        try:
+            out.append(x25519.Recipient.from_str(r.strip()))
+        except (RecipientError, ValueError):
+            raise InputError(r[:20], "not an age recipient (age1...)") from None
+    return out
+
+
+def open_package(path: Path, identity: str | None = None, passphrase: str | None = None) -> bytes:
+    """The zip inside an exported package: decrypted with an age ``identity`` (AGE-SECRET-KEY-...)
+    or ``passphrase``, or read as it is when it is a plaintext package. Raises InputError."""
+    data = Path(path).read_bytes()
+    if data.startswith(b"PK"):
+        return data
+    import pyrage
+
+    try:
+        if passphrase is not None:
+            return bytes(pyrage.passphrase.decrypt(data, passphrase))
+        if identity is not None:
+            return bytes(pyrage.decrypt(data, [pyrage.x25519.Identity.from_str(identity.strip())]))
+    except (pyrage.DecryptError, pyrage.IdentityError, ValueError) as exc:
+        raise InputError(str(path), f"cannot decrypt the package: {exc}") from None
+    raise InputError(str(path), "an encrypted package: give --identity FILE or --passphrase-stdin")
 
 
 def crawl(rt: Runtime, root: str, depth: int, same_site: bool, max_pages: int, rate: float, case_ref: str | None,
@@ -343,13 +401,13 @@ def verify_custody(rt: Runtime, case_ref: str | None = None) -> dict[str, Any]:
     return result
 
 
-def evidence_package(rt: Runtime, case_ref: str, actor: str) -> bytes:
-    """The case's evidence package as bytes (for a download); the export is logged as usual."""
-    import tempfile
-
-    with tempfile.TemporaryDirectory() as tmp:
+def evidence_package(rt: Runtime, case_ref: str, actor: str, recipients: Sequence[str] = (),
+                     passphrase: str | None = None) -> bytes:
+    """The case's evidence package as bytes (an authenticated download): encrypted when a
+    recipient or passphrase is given, else the plaintext copy; the export is logged as usual."""
+    with tempfile.TemporaryDirectory(dir=rt.settings.home) as tmp:
         out = Path(tmp) / "package.zip"
-        export_case(rt, case_ref, out, actor)
+        export_case(rt, case_ref, out, actor, recipients, passphrase, plaintext=not recipients and not passphrase)
         return out.read_bytes()
 
 
