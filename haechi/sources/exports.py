@@ -7,7 +7,6 @@ capture candidates. Paths inside an export are confined to the export folder.
 
 from __future__ import annotations
 
-import json
 import zipfile
 import zlib
 from collections.abc import Iterator
@@ -18,7 +17,6 @@ from typing import Any, BinaryIO
 from haechi.errors import InputError
 from haechi.sources import MediaRef
 
-MAX_RESULT_JSON = 512 * 1024 * 1024
 _MEDIA_TYPES = ("image/", "video/")
 
 
@@ -33,67 +31,18 @@ class ExportScan:
     items: list[ExportItem] = field(default_factory=list)
     links: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
-
-
-def _text_links(message: dict[str, Any]) -> list[str]:
-    links = []
-    entities = message.get("text_entities") or (message.get("text") if isinstance(message.get("text"), list) else [])
-    for ent in entities or []:
-        if not isinstance(ent, dict):
-            continue
-        if ent.get("type") == "link" and isinstance(ent.get("text"), str):
-            links.append(ent["text"])
-        elif ent.get("type") == "text_link" and isinstance(ent.get("href"), str):
-            links.append(ent["href"])
-    return [u if u.startswith(("http://", "https://")) else "https://" + u for u in links]
-
-
-def _chats(data: dict[str, Any]) -> list[dict[str, Any]]:
-    if isinstance(data.get("messages"), list):
-        return [data]
-    chats = data.get("chats", {})
-    listed = chats.get("list", []) if isinstance(chats, dict) else []
-    return [c for c in listed if isinstance(c, dict) and isinstance(c.get("messages"), list)]
+    #: what the source held, by count and reason: nothing is dropped in silence
+    summary: dict[str, Any] = field(default_factory=dict)
 
 
 def telegram(export_dir: Path, max_file_bytes: int) -> ExportScan:
-    """Read a Telegram Desktop JSON export (``result.json`` + media folders)."""
-    root = export_dir.resolve()
-    result = root / "result.json"
-    if not result.is_file():
-        raise InputError(str(export_dir), "no result.json: not a Telegram Desktop JSON export")
-    if result.stat().st_size > MAX_RESULT_JSON:
-        raise InputError(str(result), "result.json is too large")
-    try:
-        data = json.loads(result.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InputError(str(result), f"malformed JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise InputError(str(result), "malformed export: top level is not an object")
-    out = ExportScan()
-    for chat in _chats(data):
-        chat_name = str(chat.get("name") or chat.get("id") or "")
-        for msg in chat["messages"]:
-            if not isinstance(msg, dict) or msg.get("type") != "message":
-                continue
-            out.links += [u for u in _text_links(msg) if u not in out.links]
-            rel = msg.get("photo") or msg.get("file")
-            if not isinstance(rel, str) or not rel or rel.startswith("(File not included"):
-                continue
-            context = {"chat": chat_name, "chat_id": chat.get("id"), "message_id": msg.get("id"),
-                       "date": msg.get("date"), "sender": msg.get("from"), "sender_id": msg.get("from_id"),
-                       "media_path": rel}
-            path = (root / rel).resolve()
-            name = f"{export_dir}/{rel}"
-            if root not in path.parents:
-                out.items.append(ExportItem(MediaRef(path=name, error="path escapes the export folder"), context))
-            elif not path.is_file():
-                out.items.append(ExportItem(MediaRef(path=name, error="media file missing from the export"), context))
-            elif path.stat().st_size > max_file_bytes:
-                out.items.append(ExportItem(MediaRef(path=name, error="file is over the size limit"), context))
-            else:
-                out.items.append(ExportItem(MediaRef(path=name, file=str(path)), context))
-    return out
+    """Read a Telegram Desktop export, JSON (``result.json``) or HTML (``messages*.html``), one
+    chat or a whole account: one item per message with media (see :mod:`haechi.sources.telegram`)."""
+    from haechi.sources.telegram import read_export
+
+    found = read_export(export_dir)  # sizes: checked by the hasher (videos are streamed)
+    return ExportScan(items=[ExportItem(m.ref, m.context) for m in found.items], links=found.links,
+                      errors=found.errors, summary=found.summary())
 
 
 def _warc_streams(path: Path) -> Iterator[tuple[str, BinaryIO]]:
