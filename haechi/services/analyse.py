@@ -126,6 +126,10 @@ class MediaRecord:
 def read_ref(ref: MediaRef, max_file_bytes: int) -> bytes:
     if ref.data is not None:
         return ref.data
+    if ref.record is not None:
+        from haechi.sources.warc import read_payload
+
+        return read_payload(ref.record, ref.path, max_file_bytes)
     assert ref.file is not None
     try:
         with open(ref.file, "rb") as fh:
