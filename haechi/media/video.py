@@ -20,6 +20,7 @@ import numpy as np
 from PIL import Image, ImageSequence
 
 from haechi.errors import MediaError
+from haechi.media.formats import pil_formats
 
 #: sampled frames are scaled so the short side is at most this: PDQ works on a 64x64
 #: downsample, so 256 keeps 4x oversampling while hashing ~4x faster than at 512
@@ -58,11 +59,11 @@ class VideoInfo:
 
 
 def is_animated_image(data: bytes) -> bool:
-    """GIF/WebP/APNG with more than one frame: hashed as video, not as a still."""
+    """GIF/WebP/APNG/AVIF/HEIF with more than one frame: hashed as video, not as a still."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            im = Image.open(io.BytesIO(data))
+            im = Image.open(io.BytesIO(data), formats=pil_formats())
             return bool(getattr(im, "is_animated", False)) and int(getattr(im, "n_frames", 1)) > 1
     except Exception:  # noqa: BLE001 - not an image Pillow can open: not animated
         return False
@@ -125,7 +126,7 @@ def _iter_animated(data: bytes, name: str, limits: VideoLimits, info: VideoInfo)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            im = Image.open(io.BytesIO(data))
+            im = Image.open(io.BytesIO(data), formats=pil_formats())
             info.width, info.height = im.size
             if im.width * im.height > limits.max_pixels:
                 raise MediaError(name, f"frame size {im.width}x{im.height} is over the pixel limit")
