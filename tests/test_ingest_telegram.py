@@ -265,3 +265,12 @@ def test_ingest_matches_the_thumbnail_of_an_absent_video_and_says_why(sqlite_hae
     assert by_id[2]["error"] and not by_id[2]["matches"]
     assert by_id[7]["media_type"] == "video" and by_id[7]["error"] is None
     assert by_id[5]["media_type"] == "image" and by_id[5]["pdq"]
+
+
+def test_fuzz_finding_nul_byte_in_a_media_path_is_a_row_not_a_crash(tmp_path: Path) -> None:
+    """fuzz_exports: a raw NUL inside a path (raw control characters are accepted, as Telegram
+    writes them) raised ValueError out of Path.resolve."""
+    (tmp_path / "result.json").write_bytes(b'{"name": "c", "id": 1, "messages": [{"id": 1, "type": "message", '
+                                           b'"photo": "ph\x01\x00otos/a.jpg"}]}')
+    (item,) = exports.telegram(tmp_path, 10**6).items
+    assert item.ref.error and "invalid media path" in item.ref.error and "\x00" not in item.ref.path

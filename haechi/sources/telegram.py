@@ -154,7 +154,10 @@ def _add(out: TelegramScan, root: Path, shown_root: Path, base: Path, anchor: st
 
 
 def _confined(root: Path, base: Path, rel: str) -> tuple[str | None, Path]:
-    path = (base / rel).resolve()
+    try:
+        path = (base / rel).resolve()
+    except (ValueError, OSError) as exc:  # a NUL byte in the name (fuzz_exports), a name too long
+        return f"invalid media path: {exc}", base
     if root not in path.parents:
         return "path escapes the export folder", path
     if not path.is_file():
@@ -167,7 +170,7 @@ def _shown(shown_root: Path, root: Path, base: Path, rel: str) -> str:
         inner = (base / rel).relative_to(root) if not Path(rel).is_absolute() else Path(rel)
     except ValueError:
         inner = Path(rel)
-    return f"{shown_root}/{inner.as_posix()}"
+    return f"{shown_root}/{inner.as_posix()}".replace("\x00", "\\x00")
 
 
 # -- JSON ----------------------------------------------------------------------------------
