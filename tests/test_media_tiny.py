@@ -81,3 +81,24 @@ def test_scan_of_a_folder_with_a_beacon_and_a_spacer_reports_every_file(sqlite_h
     assert all(r["error"] is None for r in rows)
     assert rows[3]["matches"]
     assert rows[1]["pdq_quality"] == 0
+
+
+def test_api_upload_of_a_tracking_pixel_is_not_a_500(tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from haechi.api.app import create_app
+    from haechi.services import accounts
+
+    with Haechi(home=tmp_path / "home", workers=1) as h:
+        with h.db.session() as s:
+            accounts.add_user(s, "cw", "caseworker", "correct horse battery staple")
+        with h.db.session() as s:
+            token = accounts.create_token(s, "cw", "test")
+        client = TestClient(create_app(h, lookup_rate=10_000))
+        auth = {"Authorization": f"Bearer {token}"}
+        assert client.post("/c/banks", json={"name": "B"}, headers=auth).status_code == 201
+        for name, data in (("px.gif", _gif(1, 1)), ("spacer.gif", _gif(600, 1)), ("icon.png", _png(16, 16))):
+            r = client.post("/c/bank/B/content", files={"photo": (name, data, "image/png")}, headers=auth)
+            assert r.status_code == 200, r.text
+            r = client.post("/h/hash", files={"photo": (name, data, "image/png")}, headers=auth)
+            assert r.status_code == 200 and r.json()["pdq_quality"] is not None, r.text
