@@ -274,3 +274,30 @@ def test_fuzz_finding_nul_byte_in_a_media_path_is_a_row_not_a_crash(tmp_path: Pa
                                            b'"photo": "ph\x01\x00otos/a.jpg"}]}')
     (item,) = exports.telegram(tmp_path, 10**6).items
     assert item.ref.error and "invalid media path" in item.ref.error and "\x00" not in item.ref.path
+
+
+def test_html_forwarded_media_keeps_sender_and_source(tmp_path: Path) -> None:
+    """A forward shows the forwarder as sender and the source channel (with the original post's date)
+    inside ``forwarded body``; a forward in several parts names its source only on the first."""
+    folder = tmp_path / "export"
+    (folder / "photos").mkdir(parents=True)
+    scene(1).save(folder / "photos/photo_1.jpg")
+    fwd = ('<div class="pull_left forwarded userpic_wrap"><div class="userpic"></div></div>'
+           '<div class="forwarded body"><div class="from_name">\nSomeChannel <span class="date details" '
+           'title="08.12.2020 03:40:00 UTC+03:00"> 08.12.2020 03:40:00</span>\n</div>'
+           '<div class="media_wrap clearfix">{media}</div></div>')
+    absent = _generic("media_video", "Video file", "Not included, change data exporting settings to download.")
+    photo = ('<a class="photo_wrap clearfix pull_left" href="photos/photo_1.jpg">'
+             '<img class="photo" src="photos/photo_1_thumb.jpg"/></a>')
+    part2 = fwd.format(media=photo).replace('<div class="from_name">\nSomeChannel <span class="date details" '
+                                            'title="08.12.2020 03:40:00 UTC+03:00"> 08.12.2020 03:40:00</span>\n'
+                                            '</div>', "")
+    msgs = [_html_msg(7, sender="Dave").replace('<div class="body">\n', '<div class="body">\n' + fwd.format(
+                media=absent), 1),
+            _html_msg(8, joined=True).replace('<div class="body">\n', '<div class="body">\n' + part2, 1),
+            _html_msg(9, photo, sender="Erin")]
+    (folder / "messages.html").write_text(_HEAD.format(name="c") + "".join(msgs) + _TAIL, encoding="utf-8")
+    items = _by_id(exports.telegram(folder, 10**8))
+    assert [(items[i].context["sender"], items[i].context["forwarded_from"]) for i in (7, 8, 9)] == [
+        ("Dave", "SomeChannel"), ("Dave", "SomeChannel"), ("Erin", None)]
+    assert items[7].context["media_status"] == "absent" and items[8].ref.file and items[9].ref.file

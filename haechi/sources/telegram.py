@@ -246,7 +246,8 @@ def _read_json(root: Path, shown: Path) -> TelegramScan:
             thumb = msg.get("thumbnail") if isinstance(msg.get("thumbnail"), str) else None
             context = {"chat": chat_name, "chat_id": chat.get("id"), "chat_type": chat.get("type"),
                        "list": list_name, "message_id": msg.get("id"), "date": msg.get("date"),
-                       "sender": msg.get("from"), "sender_id": msg.get("from_id"), "media_kind": _json_kind(msg),
+                       "sender": msg.get("from"), "sender_id": msg.get("from_id"),
+                       "forwarded_from": msg.get("forwarded_from"), "media_kind": _json_kind(msg),
                        "mime_type": msg.get("mime_type")}
             rel = None if placeholder else (raw or None)
             _add(out, root, shown, root, f"{shown}/result.json", context, rel, thumb, placeholder)
@@ -255,6 +256,8 @@ def _read_json(root: Path, shown: Path) -> TelegramScan:
 
 # -- HTML ----------------------------------------------------------------------------------
 _PAGE = re.compile(r"^messages(\d*)\.html$")
+#: the original post's date that follows the source's name in a forwarded message's header
+_FORWARD_DATE = re.compile(r"\s*\d{2}\.\d{2}\.\d{4} \d{2}:\d{2}:\d{2}\s*$")
 
 
 def _html_pages(root: Path) -> list[Path]:
@@ -287,6 +290,8 @@ class _HtmlMessage:
     joined: bool
     date: str | None = None
     sender: str | None = None
+    forwarded_from: str | None = None
+    forwarded: bool = False
     kind: str | None = None
     href: str | None = None
     thumb: str | None = None
@@ -330,10 +335,14 @@ class _ChatPage(HTMLParser):
         if m is None:
             return
         forwarded = self._inside("forwarded")
+        if "forwarded" in classes and "body" in classes:
+            m.forwarded = True
         if tag == "div" and "date" in classes and "details" in classes and m.date is None and not forwarded:
             m.date = a.get("title") or None
         elif tag == "div" and "from_name" in classes and not forwarded and m.sender is None:
             self._start("sender")
+        elif tag == "div" and "from_name" in classes and forwarded and m.forwarded_from is None:
+            self._start("forwarded_from")
         elif tag == "div" and "media_wrap" in classes:
             m.has_media = True
         if self._inside("media_wrap"):
@@ -384,6 +393,8 @@ class _ChatPage(HTMLParser):
             self.chat_name = text
         elif m is not None and self._capture == "sender":
             m.sender = text
+        elif m is not None and self._capture == "forwarded_from":
+            m.forwarded_from = _FORWARD_DATE.sub("", text) or None
         elif m is not None and self._capture == "title":
             m.title = m.title or text
         elif m is not None and self._capture == "description":
@@ -395,6 +406,7 @@ def _read_html(root: Path, shown: Path, pages: list[Path]) -> TelegramScan:
     out = TelegramScan(format="html")
     chat_dirs: set[Path] = set()
     sender: str | None = None
+    forwarded_from: str | None = None
     chat_dir: Path | None = None
     chat_name = ""
     for page in pages:
@@ -402,7 +414,7 @@ def _read_html(root: Path, shown: Path, pages: list[Path]) -> TelegramScan:
             out.errors.append(f"{page}: page is over {MAX_HTML_PAGE} bytes, not read")
             continue
         if page.parent != chat_dir:
-            chat_dir, sender, chat_name = page.parent, None, ""
+            chat_dir, sender, chat_name, forwarded_from = page.parent, None, "", None
         chat_dirs.add(page.parent)
         parser = _ChatPage()
         try:
@@ -413,10 +425,13 @@ def _read_html(root: Path, shown: Path, pages: list[Path]) -> TelegramScan:
             continue
         chat_name = parser.chat_name or chat_name
         rel_chat = page.parent.relative_to(root).as_posix()
+        chat_id = None if rel_chat == "." else rel_chat
         list_name = rel_chat.split("/")[0] if rel_chat != "." else "chat"
         for m in parser.messages:
             out.messages += 1
             sender = m.sender if (m.sender or not m.joined) else sender
+            # a forward in several parts names its source once: the joined parts carry it
+            forwarded_from = (m.forwarded_from or (forwarded_from if m.joined else None)) if m.forwarded else None
             out.links += [u for u in m.links if u not in out.links]
             if not m.has_media:
                 continue
@@ -428,9 +443,10 @@ def _read_html(root: Path, shown: Path, pages: list[Path]) -> TelegramScan:
                 continue
             if kind == "file" and not m.href and not m.description:
                 continue  # a location, contact, poll or game block: no media file
-            context = {"chat": chat_name, "chat_id": rel_chat, "list": list_name, "page": page.name,
+            context = {"chat": chat_name, "chat_id": chat_id, "list": list_name, "page": page.name,
                        "message_id": int(m.id) if m.id.lstrip("-").isdigit() else m.id, "date": m.date,
-                       "sender": sender, "sender_id": None, "media_kind": kind, "mime_type": None}
+                       "sender": sender, "sender_id": None, "forwarded_from": forwarded_from,
+                       "media_kind": kind, "mime_type": None}
             placeholder = m.description if absent_reason(m.description) else None
             thumb = m.thumb if m.thumb and m.thumb != m.href else None
             anchor = _shown(shown, root, page.parent, page.name)
