@@ -301,3 +301,21 @@ def test_html_forwarded_media_keeps_sender_and_source(tmp_path: Path) -> None:
     assert [(items[i].context["sender"], items[i].context["forwarded_from"]) for i in (7, 8, 9)] == [
         ("Dave", "SomeChannel"), ("Dave", "SomeChannel"), ("Erin", None)]
     assert items[7].context["media_status"] == "absent" and items[8].ref.file and items[9].ref.file
+
+
+def test_summary_counts_every_media_message_once(sqlite_haechi: Haechi, json_export: Path,
+                                                 tmp_path: Path) -> None:
+    """The mechanism of the ingest summary row: reader counts plus what hashing did."""
+    sqlite_haechi.create_bank("known")
+    scene(2).save(tmp_path / "still.png")
+    list(sqlite_haechi.add_to_bank("known", [tmp_path / "still.png"]))
+    found = exports.telegram(json_export, 10**8)
+    tally = exports.IngestTally(found)
+    for item, row in zip(found.items, sqlite_haechi.scan_refs(i.ref for i in found.items), strict=True):
+        tally.add(item.context, row)
+    summary = tally.row()
+    assert summary["kind"] == "summary" and summary["messages"] == 10 and summary["media_messages"] == 9
+    # hashed: photo, absent video's thumbnail, webp sticker, Lottie sticker's thumbnail, round video
+    assert summary["hashed"] == 5 and summary["matched"] >= 1 and summary["failed"] == {}
+    assert summary["hashed"] + sum(summary["failed"].values()) + sum(summary["skipped"].values()) + (
+        sum(summary["absent"].values()) - summary["thumbnails_for_absent_media"]) == summary["media_messages"]

@@ -46,3 +46,32 @@ def warc(path: Path, max_file_bytes: int) -> ExportScan:
     found = read_archive(path, max_file_bytes)
     return ExportScan(items=[ExportItem(i.ref, i.context) for i in found.items], links=found.links,
                       errors=found.errors, summary=found.summary())
+
+
+@dataclass
+class IngestTally:
+    """The closing ``{"kind": "summary"}`` row of an ingest: what the source held (messages or
+    records, media found, absent or skipped and why — from the reader) and what hashing did with
+    it (hashed, matched, failed and why — counted from the scanned rows). Never a silent drop:
+    every media item is counted once, as hashed, absent, skipped or failed."""
+
+    found: ExportScan
+    hashed: int = 0
+    matched: int = 0
+    failed: dict[str, int] = field(default_factory=dict)
+
+    def add(self, context: dict[str, Any], row: dict[str, Any]) -> None:
+        """Count one scanned item (``context``: the item's context, ``row``: its scan result)."""
+        if context.get("media_status") in ("absent", "skipped") and not context.get("hashed"):
+            return  # counted by the reader, with its reason
+        error = row.get("error")
+        if error:
+            reason = str(error).rsplit(": ", 1)[-1]
+            self.failed[reason] = self.failed.get(reason, 0) + 1
+            return
+        self.hashed += 1
+        self.matched += bool(row.get("matches"))
+
+    def row(self) -> dict[str, Any]:
+        return {"kind": "summary", **self.found.summary, "hashed": self.hashed, "matched": self.matched,
+                "failed": dict(self.failed), "links": len(self.found.links), "errors": len(self.found.errors)}
