@@ -197,3 +197,16 @@ def test_a_record_that_cannot_be_read_again_is_an_error_row(tmp_path: Path) -> N
     ref = MediaRef(path="a!x", record=RecordLocator(str(path), None, 5))  # not where a record starts
     rec = analyse(ref, AnalyseOptions(max_pixels=10**8, max_file_bytes=10**8))
     assert rec.error and "a!x" in rec.error
+
+
+@pytest.mark.parametrize("gz", [False, True])
+def test_old_arc_files_are_read_as_warc(tmp_path: Path, gz: bool) -> None:
+    jpeg = _jpeg(7)
+    desc = b"1 0 Haechi\nURL IP-address Archive-date Content-type Archive-length\n"
+    header = b"filedesc://t.arc 0.0.0.0 20260101000000 text/plain %d\n" % len(desc) + desc + b"\n"
+    http = b"HTTP/1.0 200 OK\r\nContent-Length: %d\r\n\r\n" % len(jpeg) + jpeg
+    record = b"http://x.example/a.jpg 1.2.3.4 20260101000000 application/octet-stream %d\n" % len(http) + http + b"\n"
+    path = _write(tmp_path / ("t.arc.gz" if gz else "t.arc"), [header, record], gz)
+    (item,) = exports.warc(path, 10**8).items
+    assert item.context["url"] == "http://x.example/a.jpg" and item.ref.record is not None
+    assert read_payload(item.ref.record, item.ref.path, 10**8) == jpeg

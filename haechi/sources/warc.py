@@ -97,7 +97,7 @@ def read_payload(loc: RecordLocator, source: str, limit: int) -> bytes:
 
     try:
         with _open_at(loc) as fh:
-            record = next(iter(ArchiveIterator(fh)))
+            record = next(iter(ArchiveIterator(fh, arc2warc=True)))
             data: bytes = record.content_stream().read(limit + 1)
     except (ArchiveLoadFailed, OSError, StopIteration, zipfile.BadZipFile, EOFError, ValueError, zlib.error) as exc:
         raise InputError(source, f"cannot read the archived record again: {exc or type(exc).__name__}") from None
@@ -130,7 +130,7 @@ def read_archive(path: Path, max_file_bytes: int) -> WarcScan:
     try:
         for member, stream in _streams(path):
             shown = f"{path}!{member}" if member else str(path)
-            it = ArchiveIterator(stream)
+            it = ArchiveIterator(stream, arc2warc=True)  # old ARC files read as WARC records
             for record in it:
                 rtype = record.rec_type
                 if rtype is None:
