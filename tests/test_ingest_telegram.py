@@ -319,3 +319,8 @@ def test_summary_counts_every_media_message_once(sqlite_haechi: Haechi, json_exp
     assert summary["hashed"] == 5 and summary["matched"] >= 1 and summary["failed"] == {}
     assert summary["hashed"] + sum(summary["failed"].values()) + sum(summary["skipped"].values()) + (
         sum(summary["absent"].values()) - summary["thumbnails_for_absent_media"]) == summary["media_messages"]
+
+
+def test_naming_result_json_itself_reads_its_folder(json_export: Path) -> None:
+    scan = exports.telegram(json_export / "result.json", 10**8)
+    assert len(scan.items) == 9 and scan.items[0].ref.path == f"{json_export}/photos/photo_1@21-11-2026_10-00-00.jpg"

@@ -88,8 +88,8 @@ def read_export(export_dir: Path) -> TelegramScan:
 
     Sizes are not checked here: the hasher holds pictures to the file limit and streams videos."""
     root = export_dir.resolve()
-    if root.is_file() and root.name == "result.json":
-        root = root.parent
+    if root.is_file() and root.name in ("result.json", "messages.html"):  # the file instead of its folder
+        root, export_dir = root.parent, export_dir.parent
     if not root.is_dir():
         raise InputError(str(export_dir), "no such folder (a Telegram Desktop export folder was expected)")
     if (root / "result.json").is_file():
