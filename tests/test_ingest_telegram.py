@@ -214,6 +214,7 @@ def _write_html_chat(folder: Path, name: str) -> None:
         _html_msg(8, _generic("media_voice_message", "Voice message", "", href="voice_messages/audio_1.ogg")),
         _html_msg(9, text='see <a href="https://example.org/leak">this</a> and <a href="messages.html">x</a>'),
         _html_msg(10, _generic("media_location", "Location", "")),
+        _html_msg(11, _generic("media_contact", "Member C", "+82 10 0000 0000")),
     ]
     (folder / "messages.html").write_text(_HEAD.format(name=name) + "".join(page1)
                                           + '<a class="pagination block_link" href="messages2.html">Next</a>'
@@ -239,7 +240,7 @@ def test_html_export_one_item_per_media_message_with_reasons(tmp_path: Path) -> 
     assert items[7].context["media_kind"] == "video_message" and items[7].ref.file
     assert items[8].context["media_status"] == "skipped"
     assert scan.links == ["https://example.org/leak"]
-    assert scan.summary["messages"] == 10 and scan.summary["format"] == "html"
+    assert scan.summary["messages"] == 11 and scan.summary["format"] == "html"  # a contact card is no media
 
 
 def test_full_account_html_export_reads_every_chat_folder(tmp_path: Path) -> None:

@@ -278,6 +278,9 @@ _VOID = {"img", "br", "hr", "meta", "link", "input", "source", "wbr", "area", "b
 _WRAPS = {"photo_wrap": "photo", "video_file_wrap": "video_file", "animated_wrap": "animation",
           "sticker_wrap": "sticker", "media_video": "video_file", "media_photo": "photo",
           "media_voice_message": "voice_message", "media_audio_file": "audio_file", "media_file": "file"}
+#: media blocks that hold no file (a contact card, a place, a poll, a call, a game, an invoice)
+_NOT_MEDIA = {"media_contact", "media_location", "media_live_location", "media_venue", "media_poll", "media_call",
+              "media_game", "media_invoice", "media_dice", "poll"}
 #: the title of a generic media block -> media kind (more precise than its class)
 _TITLES = {"photo": "photo", "video file": "video_file", "video message": "video_message",
            "animation": "animation", "sticker": "sticker", "voice message": "voice_message",
@@ -299,6 +302,7 @@ class _HtmlMessage:
     description: str = ""
     links: list[str] = field(default_factory=list)
     has_media: bool = False
+    not_media: bool = False
 
 
 class _ChatPage(HTMLParser):
@@ -349,6 +353,7 @@ class _ChatPage(HTMLParser):
             for cls in classes:
                 if cls in _WRAPS and m.kind is None:
                     m.kind = _WRAPS[cls]
+                m.not_media = m.not_media or cls in _NOT_MEDIA
             if tag == "a" and a.get("href") and m.href is None and not a["href"].startswith(("#", "http:", "https:",
                                                                                               "tg:", "mailto:")):
                 m.href = a["href"]
@@ -441,8 +446,8 @@ def _read_html(root: Path, shown: Path, pages: list[Path]) -> TelegramScan:
             if kind not in ("photo", "video_file", "video_message", "animation", "sticker", "voice_message",
                             "audio_file", "file"):
                 continue
-            if kind == "file" and not m.href and not m.description:
-                continue  # a location, contact, poll or game block: no media file
+            if (m.not_media and m.kind is None) or (kind == "file" and not m.href and not m.description):
+                continue  # a contact, place, poll or game block: no media file
             context = {"chat": chat_name, "chat_id": chat_id, "list": list_name, "page": page.name,
                        "message_id": int(m.id) if m.id.lstrip("-").isdigit() else m.id, "date": m.date,
                        "sender": sender, "sender_id": None, "forwarded_from": forwarded_from,
