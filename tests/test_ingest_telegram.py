@@ -118,11 +118,16 @@ def test_full_account_json_reads_every_chat_list(tmp_path: Path) -> None:
                                              "messages": [_msg(1, photo="chats/chat_001/photos/p1.jpg")]}]},
             "left_chats": {"about": "", "list": [{"name": "gone", "type": "private_supergroup", "id": 2,
                                                   "messages": [_msg(5, photo="chats/chat_002/photos/p2.jpg"),
-                                                               _msg(6, photo=NOT_INCLUDED)]}]}}
+                                                               _msg(6, photo=NOT_INCLUDED)]}]},
+            "profile_pictures": [{"date": "2026-01-01T00:00:00", "photo": "profile_pictures/p.jpg"}],
+            "contacts": {"about": "", "list": [{"first_name": "B", "phone_number": "+82"}]}}
+    (folder / "profile_pictures").mkdir()
+    scene(3).save(folder / "profile_pictures/p.jpg")
     (folder / "result.json").write_text(json.dumps(data), encoding="utf-8")
     scan = exports.telegram(folder, 10**8)
     assert [(i.context["list"], i.context["chat"], i.context["message_id"]) for i in scan.items] == [
-        ("chats", "one", 1), ("left_chats", "gone", 5), ("left_chats", "gone", 6)]
+        ("chats", "one", 1), ("left_chats", "gone", 5), ("left_chats", "gone", 6), ("profile_pictures", None, None)]
+    assert scan.items[3].ref.file and scan.items[3].ref.file.endswith("p.jpg")
     assert scan.items[1].ref.file and scan.summary["chats"] == 2
 
 

@@ -251,7 +251,35 @@ def _read_json(root: Path, shown: Path) -> TelegramScan:
                        "mime_type": msg.get("mime_type")}
             rel = None if placeholder else (raw or None)
             _add(out, root, shown, root, f"{shown}/result.json", context, rel, thumb, placeholder)
+    for list_name, entry in _json_account_media(data):  # profile pictures, stories: the account's own media
+        key = next(k for k in _ACCOUNT_MEDIA_KEYS if isinstance(entry.get(k), str))
+        raw = entry[key]
+        placeholder = raw if _PLACEHOLDER.search(raw) else None
+        context = {"chat": None, "chat_id": None, "chat_type": None, "list": list_name, "message_id": entry.get("id"),
+                   "date": entry.get("date"), "sender": None, "sender_id": None, "forwarded_from": None,
+                   "media_kind": "photo" if key == "photo" else "file", "mime_type": entry.get("mime_type")}
+        thumb = entry.get("thumbnail") if isinstance(entry.get("thumbnail"), str) else None
+        _add(out, root, shown, root, f"{shown}/result.json", context, None if placeholder else raw, thumb,
+             placeholder)
     return out
+
+
+_ACCOUNT_MEDIA_KEYS = ("photo", "file", "media")
+
+
+def _json_account_media(data: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """(list name, entry) for every other list of a whole-account export whose entries carry a
+    media path (``profile_pictures``, ``stories``…), not chats."""
+    found: list[tuple[str, dict[str, Any]]] = []
+    if isinstance(data.get("messages"), list):
+        return found  # one chat's export
+    for key, value in data.items():
+        listed = value.get("list") if isinstance(value, dict) else value
+        if not isinstance(listed, list):
+            continue
+        found += [(key, e) for e in listed if isinstance(e, dict) and "messages" not in e
+                  and any(isinstance(e.get(k), str) for k in _ACCOUNT_MEDIA_KEYS)]
+    return found
 
 
 # -- HTML ----------------------------------------------------------------------------------
