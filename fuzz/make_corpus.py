@@ -25,6 +25,24 @@ def img(fmt: str, **kw: object) -> bytes:
     return buf.getvalue()
 
 
+#: one Telegram Desktop HTML page: a photo, an absent video with its thumbnail, a joined message, a link
+TELEGRAM_PAGE = (
+    b'<div class="page_header"><div class="content"><div class="text bold">chat</div></div></div>'
+    b'<div class="history"><div class="message service" id="message-1"><div class="body details">1 May</div></div>'
+    b'<div class="message default clearfix" id="message1"><div class="body">'
+    b'<div class="pull_right date details" title="01.05.2026 10:00:00 UTC+09:00">10:00</div>'
+    b'<div class="from_name">A</div><div class="media_wrap clearfix">'
+    b'<a class="photo_wrap clearfix pull_left" href="photos/photo_1.jpg">'
+    b'<img class="photo" src="photos/photo_1_thumb.jpg"/></a></div></div></div>'
+    b'<div class="message default clearfix joined" id="message2"><div class="body">'
+    b'<div class="media_wrap clearfix"><div class="media clearfix pull_left media_video">'
+    b'<img class="thumb pull_left" src="photos/photo_1_thumb.jpg"/><div class="body">'
+    b'<div class="title bold">Video file</div>'
+    b'<div class="description">Exceeds maximum size, change data exporting settings to download.</div>'
+    b'</div></div></div><div class="text">see <a href="https://a.example/">x</a></div></div></div></div>'
+)
+
+
 def main() -> None:
     png, jpg, gif = img("PNG"), img("JPEG", quality=70), img("GIF")
     for name, data in (("a.png", png), ("a.jpg", jpg), ("a.gif", gif)):
@@ -56,6 +74,7 @@ def main() -> None:
     put("exports", "a.warc", b"WARC/1.1\r\nWARC-Type: resource\r\nWARC-Target-URI: https://a.example/a.png\r\n"
         b"Content-Type: image/png\r\nWARC-Date: 2026-01-01T00:00:00Z\r\nWARC-Record-ID: <urn:uuid:1>\r\n"
         b"Content-Length: " + str(len(png)).encode() + b"\r\n\r\n" + png + b"\r\n\r\n")
+    put("telegram", "messages.html", TELEGRAM_PAGE)
     put("html", "a.html", b'<html><head><meta property="og:image" content="/o.jpg"><base href="/b/"></head>'
         b'<img src="a.jpg" srcset="b.jpg 1x, c.jpg 2x"><video poster="p.jpg"><source src="v.mp4"></video>'
         b'<a href="/next">n</a>')

@@ -5,7 +5,7 @@ set -u
 cd "$(dirname "$0")"
 PY=${PY:-../.venv/bin/python}
 status=0
-for target in ${FUZZ_TARGETS:-decode archive exchange exports html capture assess api}; do
+for target in ${FUZZ_TARGETS:-decode archive exchange exports telegram html capture assess api}; do
   mkdir -p "corpus/$target" "work/$target" "findings/$target"
   if [ -n "${FUZZ_RUNS:-}" ]; then
     limit="-runs=$FUZZ_RUNS -seed=1"

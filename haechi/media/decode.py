@@ -16,6 +16,7 @@ import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from haechi.errors import MediaError
+from haechi.media.formats import identify, pil_formats, unsupported_reason
 
 # Never pad a truncated image with grey: that would give a hash of something that is not there.
 ImageFile.LOAD_TRUNCATED_IMAGES = False
@@ -24,8 +25,6 @@ ImageFile.LOAD_TRUNCATED_IMAGES = False
 #: large. PDQ works on a 64x64 downsample; at 512 the hash moves by <= 6 bits (measured on
 #: ../shared/data, see tests) while decoding is several times faster on large photos.
 DRAFT_MIN_SIDE = 512
-
-_VIDEO_MAGIC = (b"ftyp", b"moov", b"mdat")
 
 # EXIF orientations that swap width and height.
 _SWAPPING_ORIENTATIONS = {5, 6, 7, 8}
@@ -47,20 +46,11 @@ class DecodedImage:
 
 
 def sniff_media_type(head: bytes) -> str:
-    """Guess ``image``, ``video`` or ``unknown`` from the first bytes of a file."""
-    if head[4:8] in _VIDEO_MAGIC or head.startswith(b"\x1a\x45\xdf\xa3") or (
-        head.startswith(b"RIFF") and head[8:12] == b"AVI "
-    ):
-        return "video"
-    if head.startswith(b"FLV") or head[:4] == b"\x00\x00\x01\xba":
-        return "video"
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            Image.open(io.BytesIO(head + b"\x00" * 64)).close()
-        return "image"
-    except Exception:  # noqa: BLE001 - anything Pillow cannot identify is "unknown"
-        return "unknown"
+    """``image``, ``video`` or ``unknown`` from the first bytes of a file (the allow-list of
+    :mod:`haechi.media.formats`: AVIF/HEIC are images even though they are ISO-BMFF files like
+    MP4; an animated one is found to be a video when it is opened)."""
+    kind = identify(head).kind
+    return kind if kind in ("image", "video") else "unknown"
 
 
 def decode_image(
@@ -80,7 +70,7 @@ def decode_image(
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            im: Image.Image = Image.open(io.BytesIO(data))
+            im: Image.Image = Image.open(io.BytesIO(data), formats=pil_formats())
             width, height = im.size
             if width <= 0 or height <= 0:
                 raise MediaError(source, f"invalid image size {width}x{height}")
@@ -109,7 +99,7 @@ def decode_image(
     except MediaError:
         raise
     except UnidentifiedImageError:
-        raise MediaError(source, "not a recognised image format") from None
+        raise MediaError(source, unsupported_reason(data[:64])) from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise MediaError(source, f"over the pixel limit (possible decompression bomb): {exc}") from None
     except (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError, MemoryError, struct.error) as exc:

@@ -20,6 +20,7 @@ import numpy as np
 from PIL import Image, ImageSequence
 
 from haechi.errors import MediaError
+from haechi.media.formats import pil_formats
 
 #: sampled frames are scaled so the short side is at most this: PDQ works on a 64x64
 #: downsample, so 256 keeps 4x oversampling while hashing ~4x faster than at 512
@@ -55,14 +56,15 @@ class VideoInfo:
     height: int = 0
     duration_s: float | None = None
     truncated: bool = False  # a cap stopped decoding before the end
+    rotated: bool = False  # frames were turned upright by the display matrix
 
 
 def is_animated_image(data: bytes) -> bool:
-    """GIF/WebP/APNG with more than one frame: hashed as video, not as a still."""
+    """GIF/WebP/APNG/AVIF/HEIF with more than one frame: hashed as video, not as a still."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            im = Image.open(io.BytesIO(data))
+            im = Image.open(io.BytesIO(data), formats=pil_formats())
             return bool(getattr(im, "is_animated", False)) and int(getattr(im, "n_frames", 1)) > 1
     except Exception:  # noqa: BLE001 - not an image Pillow can open: not animated
         return False
@@ -125,7 +127,7 @@ def _iter_animated(data: bytes, name: str, limits: VideoLimits, info: VideoInfo)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            im = Image.open(io.BytesIO(data))
+            im = Image.open(io.BytesIO(data), formats=pil_formats())
             info.width, info.height = im.size
             if im.width * im.height > limits.max_pixels:
                 raise MediaError(name, f"frame size {im.width}x{im.height} is over the pixel limit")
@@ -200,6 +202,23 @@ def _iter_av(source: str | BinaryIO, name: str, limits: VideoLimits, info: Video
         container.close()
 
 
+def _upright(frame: Any, rgb: np.ndarray, info: VideoInfo) -> np.ndarray:
+    """The frame as a viewer shows it: phones store pixels sideways and say how to turn them in
+    the display matrix (``frame.rotation``, degrees counter-clockwise). Faces are only found, and
+    previews and assessments only make sense, the right way up; vPDQ would cope either way.
+    Turning a video a quarter also swaps its displayed width and height."""
+    try:
+        quarters = round(float(getattr(frame, "rotation", 0) or 0) / 90) % 4
+    except (TypeError, ValueError):
+        quarters = 0
+    if quarters == 0:
+        return np.ascontiguousarray(rgb)
+    if quarters % 2 and not info.rotated:
+        info.width, info.height = info.height, info.width
+    info.rotated = True
+    return np.ascontiguousarray(np.rot90(rgb, k=quarters))
+
+
 def _decode_sample(container: Any, stream: Any, limits: VideoLimits, info: VideoInfo) -> Iterator[SampledFrame]:
     # non-reference frames (most B-frames) are skipped: ~40% less decoding, and a sample lands
     # at most a frame or two from its instant, which PDQ does not notice
@@ -215,8 +234,8 @@ def _decode_sample(container: Any, stream: Any, limits: VideoLimits, info: Video
         last_t = max(last_t, t)
         if sampler.want(t, _thumb(_luma(frame))):
             w, h = _scaled(frame.width, frame.height, limits.short_side)
-            rgb = frame.to_ndarray(format="rgb24", width=w, height=h)
-            yield SampledFrame(number, round(t, 3), np.ascontiguousarray(rgb))
+            rgb = _upright(frame, frame.to_ndarray(format="rgb24", width=w, height=h), info)
+            yield SampledFrame(number, round(t, 3), rgb)
     if info.duration_s is None and last_t >= 0:
         info.duration_s = round(last_t + 1 / fps, 3)
 
@@ -236,7 +255,8 @@ def _seek_sample(container: Any, stream: Any, limits: VideoLimits, info: VideoIn
         ft = float(frame.time) if frame.time is not None else t
         if last is None or ft > last:
             w, h = _scaled(frame.width, frame.height, limits.short_side)
-            yield SampledFrame(count, round(ft, 3), frame.to_ndarray(format="rgb24", width=w, height=h))
+            yield SampledFrame(count, round(ft, 3),
+                               _upright(frame, frame.to_ndarray(format="rgb24", width=w, height=h), info))
             last = ft
             count += 1
         t += limits.seconds_per_hash

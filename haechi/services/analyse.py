@@ -26,6 +26,11 @@ from haechi.sources import MediaRef
 
 _CHUNK = 1 << 20
 
+#: the middle-band variant needs at least this many rows in its band: below it (a 1x1 tracking
+#: pixel, a 600x1 spacer, a 16-pixel icon) the band is empty or a few rows of PDQ quality 0, and
+#: pdqhash raised IndexError on the empty band, aborting the whole batch
+BAND_MIN_ROWS = 16
+
 
 @dataclass(frozen=True)
 class AnalyseOptions:
@@ -121,6 +126,10 @@ class MediaRecord:
 def read_ref(ref: MediaRef, max_file_bytes: int) -> bytes:
     if ref.data is not None:
         return ref.data
+    if ref.record is not None:
+        from haechi.sources.warc import read_payload
+
+        return read_payload(ref.record, ref.path, max_file_bytes)
     assert ref.file is not None
     try:
         with open(ref.file, "rb") as fh:
@@ -200,7 +209,8 @@ def analyse(ref: MediaRef, opts: AnalyseOptions) -> MediaRecord:
                 record.trimmed_variants = tp.variants or (tp.hash,)
                 record.trimmed_quality = tp.quality
             bp = _band_pdq(image.rgb, opts.dihedral)
-            record.band_variants, record.band_quality = bp.variants or (bp.hash,), bp.quality
+            if bp is not None:
+                record.band_variants, record.band_quality = bp.variants or (bp.hash,), bp.quality
         if opts.faces:
             record.face_data = _faces(image.rgb, image.width / image.rgb.shape[1], None, opts)
         if opts.local_features:
@@ -219,10 +229,14 @@ def _trimmed_pdq(rgb: np.ndarray, dihedral: bool) -> PDQResult | None:
     return None if trimmed is None else pdq_of(trimmed, dihedral=dihedral)
 
 
-def _band_pdq(rgb: np.ndarray, dihedral: bool) -> PDQResult:
-    """PDQ of the middle band (rows 15-85%): captions and subtitles live outside it."""
+def _band_pdq(rgb: np.ndarray, dihedral: bool) -> PDQResult | None:
+    """PDQ of the middle band (rows 15-85%): captions and subtitles live outside it. None when
+    the image is too small to have a band (see BAND_MIN_ROWS)."""
     h = rgb.shape[0]
-    return pdq_of(rgb[int(h * 0.15) : int(h * 0.85)], dihedral=dihedral)
+    top, bottom = int(h * 0.15), int(h * 0.85)
+    if bottom - top < BAND_MIN_ROWS or rgb.shape[1] < BAND_MIN_ROWS:
+        return None
+    return pdq_of(rgb[top:bottom], dihedral=dihedral)
 
 
 def _analyse_video(record: MediaRecord, source: Any, data: bytes | None, opts: AnalyseOptions) -> None:
@@ -237,7 +251,8 @@ def _analyse_video(record: MediaRecord, source: Any, data: bytes | None, opts: A
         pdq = pdq_of(frame.rgb, dihedral=opts.dihedral)
         fs = FrameSignals(frame.number, frame.t_s, pdq.hash, pdq.quality, variants=pdq.variants)
         band = _band_pdq(frame.rgb, opts.dihedral)
-        fs.band, fs.band_quality, fs.band_variants = band.hash, band.quality, band.variants
+        if band is not None:
+            fs.band, fs.band_quality, fs.band_variants = band.hash, band.quality, band.variants
         if opts.dihedral:
             fs.mirror_variants = pdq_of(frame.rgb[:, ::-1], dihedral=True).variants
         if opts.trim:

@@ -23,6 +23,10 @@ from haechi._lazy import cv2
 WORK_SIDE = 640
 BANK_FEATURES = 700
 QUERY_FEATURES = 1500
+#: below this short side an image has no ORB keypoints at all (a keypoint needs a 31-pixel patch
+#: plus the 15-pixel edge margin), and OpenCV's pyramid asserts on 1- and 2-pixel sides: 1x1
+#: tracking pixels and 600x1 spacers get empty features instead of a cv2.error that aborts a batch
+MIN_SIDE = 32
 
 
 @dataclass(frozen=True)
@@ -68,10 +72,15 @@ def orb_features(rgb: np.ndarray, nfeatures: int = BANK_FEATURES) -> LocalFeatur
     if scale < 1.0:
         gray = cv2.resize(gray, (max(1, round(w * scale)), max(1, round(h * scale))),
                           interpolation=cv2.INTER_AREA)
+    if min(gray.shape) < MIN_SIDE:  # also a 6000x40 banner, which the resize makes 640x4
+        return _empty(gray.shape[1], gray.shape[0])
     keypoints, descriptors = _orb(nfeatures).detectAndCompute(gray, None)
     if descriptors is None or not keypoints:
-        return LocalFeatures(np.zeros((0, 2), np.float32), np.zeros((0, 32), np.uint8),
-                             gray.shape[1], gray.shape[0])
+        return _empty(gray.shape[1], gray.shape[0])
     points = np.array([kp.pt for kp in keypoints], dtype=np.float32)
     return LocalFeatures(points, np.ascontiguousarray(descriptors, dtype=np.uint8),
                          gray.shape[1], gray.shape[0])
+
+
+def _empty(width: int, height: int) -> LocalFeatures:
+    return LocalFeatures(np.zeros((0, 2), np.float32), np.zeros((0, 32), np.uint8), width, height)

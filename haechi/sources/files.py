@@ -24,18 +24,31 @@ _TAR_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".tx
 
 
 @dataclass(frozen=True)
+class RecordLocator:
+    """Where a web-archive record starts: the WARC file (or WACZ with ``member``, the WARC inside
+    it) and the byte offset of the record. Small and picklable, so an archive's items are a list
+    of these and each payload is read by the process that hashes it."""
+
+    archive: str
+    member: str | None
+    offset: int
+
+
+@dataclass(frozen=True)
 class MediaRef:
     """One piece of media to process.
 
     ``path`` is what users see (``archive.zip!member.jpg`` for members). Exactly one of
-    ``file`` (read by the worker) or ``data`` (already read, for archive members) is set,
-    unless ``error`` says why it could not be read at all.
+    ``file`` (read by the worker), ``data`` (already read, for archive members) or ``record``
+    (a web-archive record, read by the worker) is set, unless ``error`` says why it could not be
+    read at all.
     """
 
     path: str
     file: str | None = None
     data: bytes | None = None
     error: str | None = None
+    record: RecordLocator | None = None
 
 
 @dataclass(frozen=True)
