@@ -27,7 +27,13 @@ def requirement_names(dist: str, seen: set[str]) -> None:
         requirement_names(name, seen)
 
 
+#: packages whose metadata names no licence, checked by hand (the licence file and README)
+CHECKED = {"pyrage": "MIT (LICENSE file; README 'Licensing')"}
+
+
 def licence(dist: str) -> str:
+    if dist in CHECKED:
+        return CHECKED[dist]
     meta = metadata.metadata(dist)
     expr = meta.get("License-Expression")
     if expr:

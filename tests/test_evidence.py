@@ -305,7 +305,7 @@ def test_ingest_telegram_export(tmp_path: Path) -> None:
         rows = list(h.ingest("telegram", export, case_ref="T-1", actor="worker"))
         items = {r["message_id"]: r for r in rows if r["kind"] == "item"}
         links = [r["url"] for r in rows if r["kind"] == "link"]
-        assert set(items) == {1, 3, 4, 5}
+        assert set(items) == {1, 3, 4, 5, 6}  # 6: media not in the export, a row with its reason
         assert items[1]["matches"][0]["label"] == "victim" and items[1]["chat"] == "leak room"
         assert items[1]["sender"] == "anon1" and items[1]["date"] == "2026-11-20T21:03:11"
         assert items[3]["matches"] == []
@@ -340,7 +340,7 @@ def test_ingest_warc_and_wacz(tmp_path: Path, site: str) -> None:
         assert len([r for r in h.ingest("warc", wacz) if r["kind"] == "item"]) == len(items)
         (tmp_path / "bad.warc").write_bytes(b"WARC/1.0\r\nthis is not a warc" * 10)
         bad = list(h.ingest("warc", tmp_path / "bad.warc"))
-        assert [r["kind"] for r in bad] == ["error"] and "bad.warc" in bad[0]["error"]
+        assert [r["kind"] for r in bad] == ["error", "summary"] and "bad.warc" in bad[0]["error"]  # summary: #16
 
 
 def test_crawl_is_bounded_deduplicated_and_resumable(tmp_path: Path, site: str) -> None:

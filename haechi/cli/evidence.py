@@ -135,9 +135,10 @@ ingest_app = typer.Typer(help="Ingest collections: Telegram exports, web archive
 
 def _ingest(ctx: typer.Context, kind: str, source: str, case: str | None, by: str | None, json_out: bool,
             home: str | None) -> None:
-    items = matched = 0
+    items = matched = errors = 0
+    summary: dict[str, object] = {}
     with handled(), open_haechi(home, ctx) as h:
-        table = Table("item", "when", "from", "matches", "error")
+        table = Table("item", "when", "from", "matches", "error or reason")
         links: list[str] = []
         for row in h.ingest(kind, source, case_ref=case, actor=by):
             if json_out:
@@ -148,23 +149,30 @@ def _ingest(ctx: typer.Context, kind: str, source: str, case: str | None, by: st
             elif row["kind"] == "item":
                 items += 1
                 matched += bool(row["matches"])
-                if row["matches"] or row["error"]:
+                if row["matches"] or row["error"] or row.get("media_status") in ("absent", "skipped"):
                     where = row.get("url") or f"{row.get('chat')} #{row.get('message_id')}"
                     table.add_row(where, str(row.get("date") or row.get("archived_at") or ""),
                                   str(row.get("sender") or ""),
                                   ", ".join(f"{m['bank']}:{m['signal_type']}" for m in row["matches"]),
-                                  row["error"] or "")
+                                  row["error"] or row.get("reason") or "")
+            elif row["kind"] == "summary":
+                summary = row
             else:
+                errors += 1
                 err.print(row["error"])
         if not json_out:
             out.print(table)
             out.print(f"{items} media item(s), {matched} matched; {len(links)} link(s) to capture")
+            if summary:
+                out.print("summary: " + ", ".join(f"{k} {v}" for k, v in summary.items() if k != "kind" and v))
+    raise typer.Exit(1 if errors else 0)
 
 
 @ingest_app.command("telegram")
 def ingest_telegram(ctx: typer.Context, export_dir: str, case: CaseOpt = None, by: ByOpt = None,
                     json_out: JsonOpt = False, home: HomeOpt = None) -> None:
-    """A Telegram Desktop JSON export: every message with media is hashed and scanned."""
+    """A Telegram Desktop export (JSON or HTML; one chat or a whole account): every message with
+    media is hashed and scanned; media the export does not hold is a row with its reason."""
     _ingest(ctx, "telegram", export_dir, case, by, json_out, home)
 
 

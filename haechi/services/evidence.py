@@ -363,8 +363,9 @@ def ingest(rt: Runtime, kind: str, source: str | os.PathLike[str], case_ref: str
            ) -> Iterator[dict[str, Any]]:
     """Hash and scan every media item of a Telegram export (``kind="telegram"``) or a WARC/WACZ
     file (``kind="warc"``). Yields ``{"kind": "item", ...context, hashes, matches}`` per item,
-    then ``{"kind": "link", "url"}`` per link found (capture candidates) and ``{"kind": "error"}``
-    per unreadable part; logs one custody entry. Raises InputError (kind, unreadable source)."""
+    then ``{"kind": "link", "url"}`` per link found (capture candidates), ``{"kind": "error"}``
+    per unreadable part and one closing ``{"kind": "summary"}``; logs one custody entry.
+    Raises InputError (kind, unreadable source)."""
     from haechi.sources import exports
 
     path = Path(source)
@@ -376,18 +377,22 @@ def ingest(rt: Runtime, kind: str, source: str | os.PathLike[str], case_ref: str
         raise InputError(kind, "ingest source must be telegram or warc")
     faces = rt.has_subjects()
     matched = 0
+    tally = exports.IngestTally(found)
     rows = scan_refs(rt, (item.ref for item in found.items), faces=faces)
     for item, row in zip(found.items, rows, strict=True):
         matched += bool(row["matches"])
+        tally.add(item.context, row)
         yield {"kind": "item", **item.context, **row}
     for url in found.links:
         yield {"kind": "link", "url": url}
     for error in found.errors:
         yield {"kind": "error", "error": error}
+    summary = tally.row()
+    yield summary  # never a silent drop: what was seen, hashed, absent, skipped and why
     with rt.db.session() as s:
         custody.append(s, f"ingest_{kind}", actor, case_ref=case_ref,
                        details={"source": str(path), "items": len(found.items), "matched": matched,
-                                "links": len(found.links)})
+                                "links": len(found.links), "summary": summary})
 
 
 def verify_custody(rt: Runtime, case_ref: str | None = None) -> dict[str, Any]:
