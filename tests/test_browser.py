@@ -133,6 +133,7 @@ def test_victim_hashes_in_browser_server_finds_copies_then_withdraws(tmp_path: P
     page.goto(f"{base}/web/victim?lang=ko")
     page.set_input_files("#files", [str(p) for p in photos])
     page.wait_for_selector("body[data-hashed='2']", timeout=60_000)
+    page.check("#adult")  # the eligibility step: 18 or older
     page.click("#send")
     page.wait_for_selector("#done:not([hidden]), #result:not(:empty)")
     assert page.text_content("#result") == "", page.text_content("#result")
@@ -157,6 +158,7 @@ def test_victim_hashes_in_browser_server_finds_copies_then_withdraws(tmp_path: P
         assert resp is not None and resp.status == 403, staff
     page.goto(f"{base}/web/victim/case")
     page.click("#withdraw")
+    page.click("#withdraw-confirm")  # withdrawal takes a second, explicit step
     page.wait_for_selector("[role=status]")
     (row,) = list(h.scan([copy]))
     assert not any(m["bank"] == "victim-submitted" for m in row["matches"])

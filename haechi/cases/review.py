@@ -1,0 +1,190 @@
+"""The review queue: captured media awaiting a person's decision, the evidence to decide on,
+and the custody entries that record every view and every decision.
+
+Why the queue is per *media*, not per item: one captured page often carries several images,
+of which one is the victim's and the rest are unrelated; a reviewer decides on each. An entry
+is keyed ``(item id, media index)`` — the index into the item's stored media list, which is
+written once at capture and never reordered.
+
+Why decisions live in the custody log (action ``review_decision``) and not in a table of their
+own: a decision is evidence about who judged what and when, which is exactly what the
+append-only, hash-chained log is for; the latest decision per media is read back from it. Views
+are logged the same way (action ``view``: ``reveal``, ``revisit``, ``hide`` with the seconds
+shown), so a centre can show a reviewer's exposure and an auditor can replay who saw what.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from haechi.errors import InputError, NotFound
+from haechi.evidence import custody
+from haechi.store.models import Case, CaseItem, CustodyEntry, Notice
+
+#: item statuses that still need a person to look (the rest are notified, removed, ...)
+REVIEWABLE = ("found", "still_up", "reuploaded")
+#: what a reviewer can decide about one media entry
+DECISIONS = ("confirmed", "not_a_match", "escalate")
+#: custody actions
+VIEW, DECISION = "view", "review_decision"
+
+
+@dataclass(frozen=True)
+class Match:
+    """One bank match of a media entry, as the scanner recorded it at capture."""
+
+    bank: str
+    label: str | None
+    method: str  # pdq | md5 | sha256 | local | vpdq ...
+    signal_type: str
+    distance: int | None  # Hamming bits for PDQ-family matches
+    transform: str | None  # e.g. original, flip_h, rot90
+    inliers: int | None = None  # local-feature (ORB) matches
+    t_s: float | None = None  # the video frame's time, for a frame match
+
+    @classmethod
+    def of(cls, m: dict[str, Any]) -> Match:
+        return cls(bank=str(m.get("bank", "")), label=m.get("label"), method=str(m.get("method", "")),
+                   signal_type=str(m.get("signal_type", "")), distance=m.get("distance"),
+                   transform=m.get("transform"), inliers=m.get("inliers"), t_s=m.get("t_s"))
+
+
+@dataclass(frozen=True)
+class Decision:
+    decision: str  # one of DECISIONS
+    actor: str
+    at: str  # ISO 8601 UTC, as in the custody log
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class QueueEntry:
+    """One captured media file of an item awaiting review."""
+
+    case: str
+    item: int
+    index: int
+    url: str
+    item_status: str
+    synthetic: bool
+    matches: tuple[Match, ...]
+    decision: Decision | None = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.item}/{self.index}"
+
+    @property
+    def masked_name(self) -> str:
+        """Where the media was, without its file name or path (a file name can be the victim's
+        name): ``host/…/•••.jpg``."""
+        return mask_url(self.url)
+
+
+def mask_url(url: str) -> str:
+    """``https://x.example/u/kim-jiyoung.jpg`` → ``x.example/…/•••.jpg``: host and extension only."""
+    parts = urlsplit(url)
+    name = parts.path.rsplit("/", 1)[-1]
+    ext = name.rsplit(".", 1)[-1].lower() if "." in name else ""
+    ext = ext if ext.isalnum() and len(ext) <= 5 else ""
+    return f"{parts.hostname or '?'}/…/•••{'.' + ext if ext else ''}"
+
+
+def _decisions(session: Session, case_refs: set[str]) -> dict[tuple[int, int], Decision]:
+    """The latest decision per (item, media index) among the given cases' custody entries."""
+    if not case_refs:
+        return {}
+    out: dict[tuple[int, int], Decision] = {}
+    rows = session.execute(select(CustodyEntry.actor, CustodyEntry.at, CustodyEntry.details)
+                           .where(CustodyEntry.action == DECISION, CustodyEntry.case_ref.in_(case_refs))
+                           .order_by(CustodyEntry.id)).all()
+    for actor, at, details in rows:
+        d = json.loads(details)
+        out[(int(d["item"]), int(d["media"]))] = Decision(str(d["decision"]), actor, at, str(d.get("note", "")))
+    return out
+
+
+def queue(session: Session, item_id: int | None = None) -> list[QueueEntry]:
+    """Captured media of items awaiting review in open cases, oldest case first, with their
+    matches and latest decision: two queries, not one per case (only item ``item_id``'s when
+    given). Positions are stable while the queue's items are unchanged, so previous/next keep
+    their place after a decision."""
+    query = (select(Case.case_ref, CaseItem.id, CaseItem.media, CaseItem.status, CaseItem.synthetic)
+             .join(Case, Case.id == CaseItem.case_id)
+             .where(Case.status == "open", CaseItem.status.in_(REVIEWABLE))
+             .order_by(Case.id, CaseItem.id))
+    if item_id is not None:
+        query = query.where(CaseItem.id == item_id)
+    rows = session.execute(query).all()
+    decided = _decisions(session, {r[0] for r in rows})
+    entries = []
+    for case_ref, item, media, status, synthetic in rows:
+        for k, m in enumerate(json.loads(media)):
+            if m.get("sha256"):
+                entries.append(QueueEntry(case=case_ref, item=item, index=k, url=str(m["url"]), item_status=status,
+                                          synthetic=bool(synthetic),
+                                          matches=tuple(Match.of(x) for x in m.get("matches") or []),
+                                          decision=decided.get((item, k))))
+    return entries
+
+
+def entry(session: Session, item_id: int, index: int) -> QueueEntry | None:
+    """The queue entry of one item's media, or None (not in the queue, or no such number):
+    looked up by its item alone, so a preview request does not rebuild the whole queue."""
+    if not 0 < item_id < 2**62:  # a path number no database id can be
+        return None
+    return next((e for e in queue(session, item_id) if e.index == index), None)
+
+
+def position(entries: list[QueueEntry], item_id: int, index: int) -> int:
+    """The 0-based position of an entry in the queue (0 when it has left the queue)."""
+    return next((k for k, e in enumerate(entries) if e.item == item_id and e.index == index), 0)
+
+
+def log_view(session: Session, actor: str, e: QueueEntry, event: str, **details: Any) -> None:
+    """A custody ``view`` entry: ``reveal`` (the original was asked for), ``revisit`` (shown again
+    inside the grant), ``hide`` (with ``seconds_shown``, and ``reason`` when not the button)."""
+    custody.append(session, VIEW, actor, case_ref=e.case,
+                   details={"item": e.item, "media": e.index, "event": event, **details})
+
+
+def decide(session: Session, actor: str, e: QueueEntry, decision: str, note: str = "") -> Decision:
+    """Record a reviewer's decision on one media entry in the custody log; raises InputError for
+    a decision not in :data:`DECISIONS` or a note over 1,000 characters."""
+    if decision not in DECISIONS:
+        raise InputError(decision, f"decision must be one of {', '.join(DECISIONS)}")
+    if len(note) > 1000:
+        raise InputError("note", "at most 1000 characters")
+    row = custody.append(session, DECISION, actor, case_ref=e.case,
+                         details={"item": e.item, "media": e.index, "decision": decision, "note": note})
+    return Decision(decision, actor, row.at, note)
+
+
+def case_decisions(session: Session, case_ref: str) -> dict[tuple[int, int], Decision]:
+    """The latest decision per (item, media index) of one case, for the case page."""
+    return _decisions(session, {case_ref})
+
+
+def exposure_today(session: Session, actor: str, now: datetime | None = None) -> int:
+    """How many originals ``actor`` revealed today (UTC): the per-reviewer exposure counter."""
+    day = (now or datetime.now(UTC)).strftime("%Y-%m-%d")
+    return int(session.scalar(select(func.count()).select_from(CustodyEntry).where(
+        CustodyEntry.action == VIEW, CustodyEntry.actor == actor, CustodyEntry.at >= day,
+        CustodyEntry.details.like('%"event":"reveal"%'))) or 0)
+
+
+def notice_for_approval(session: Session, notice_id: int) -> dict[str, Any]:
+    """A notice as the approver sees it (text, recipient, items); raises NotFound."""
+    from haechi.cases.service import notice_public
+
+    n = session.get(Notice, notice_id)
+    if n is None:
+        raise NotFound("notice", str(notice_id))
+    return notice_public(n)
