@@ -1,0 +1,151 @@
+"""Pages as their users meet them (#19): `/` leads to the app; the victim pages work on a
+phone (viewport), accept the case number in any case, ask before withdrawing, lock after five
+wrong PINs with a message that says so, and always show a quick exit, support contacts and a
+route for minors; every page renders in Korean with no English from the catalogues, no raw
+status values and no Python ``None``/``{}``."""
+
+from __future__ import annotations
+
+import html as htmllib
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from haechi import Haechi
+from haechi.api.app import create_app
+from haechi.services import accounts, victims
+from haechi.web.i18n import catalog
+from tests.test_web import ORIGINAL, PW, _csrf, _login
+
+#: Latin-script words a Korean page may show: language names, PIN/URL, legal regimes, the
+#: minors' service's own name, the notice language code, and the test's user name
+LATIN_OK = {"English", "Espa", "ol", "Ti", "ng", "Vi", "PIN", "URL", "KR", "US", "EU", "UK", "Take", "It", "Down",
+            "NCMEC", "ko", "jieun"}
+FILES = [{"sha256": "a" * 64, "md5": "b" * 32, "pdq": "c" * 64}]
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> Iterator[tuple[TestClient, Haechi]]:
+    h = Haechi(home=tmp_path / "home", workers=1)
+    with h.db.session() as s:
+        for role in ("reviewer", "caseworker"):
+            accounts.add_user(s, role, role, PW)
+    yield TestClient(create_app(h, secure_cookies=False)), h
+    h.close()
+
+
+def _victim_login(client: TestClient, case: str, pin: str) -> int:
+    r = client.get("/web/victim/login")
+    r = client.post("/web/victim/login", data={"case": case, "pin": pin, "csrf": _csrf(r.text)},
+                    follow_redirects=False)
+    return r.status_code
+
+
+def test_root_leads_to_the_web_app(app: tuple[TestClient, Haechi]) -> None:
+    client, _ = app
+    r = client.get("/", follow_redirects=False)
+    assert r.status_code == 307 and r.headers["location"] == "/web/"
+
+
+def test_victim_pages_work_on_a_phone_and_offer_a_way_out(app: tuple[TestClient, Haechi]) -> None:
+    client, h = app
+    sub = victims.submit(h, FILES)
+    for path in ("/web/victim?lang=ko", "/web/victim/login", "/web/victim/minor"):
+        page = client.get(path).text
+        assert '<meta name="viewport" content="width=device-width, initial-scale=1">' in page, path
+        assert 'id="quick-exit"' in page and "/web/static/quickexit.js" in page, path
+        assert 'href="tel:1366"' in page and "디지털성범죄피해자지원센터" in page, path
+    page = client.get("/web/victim").text
+    assert 'id="adult"' in page and 'href="/web/victim/minor"' in page  # the 18+ step and the minors' route
+    minor = client.get("/web/victim/minor").text
+    assert "tel:1388" in minor and "takeitdown.ncmec.org" in minor
+    # the case number in lower case, the PIN in groups with spaces: both fine
+    pin = " ".join(sub["pin"][i:i + 4] for i in range(0, 12, 4))
+    assert _victim_login(client, sub["case"].lower(), pin) == 303
+    page = client.get("/web/victim/case").text
+    assert 'id="withdraw"' in page and 'href="/web/victim/withdraw"' in page
+
+
+def test_withdrawal_asks_first(app: tuple[TestClient, Haechi]) -> None:
+    client, h = app
+    sub = victims.submit(h, FILES)
+    assert _victim_login(client, sub["case"], sub["pin"]) == 303
+    confirm = client.get("/web/victim/withdraw")
+    assert confirm.status_code == 200 and 'id="withdraw-confirm"' in confirm.text
+    # a POST without the confirmation only shows the question again
+    r = client.post("/web/victim/withdraw", data={"csrf": _csrf(confirm.text)})
+    assert r.status_code == 200 and 'id="withdraw-confirm"' in r.text
+    assert victims.status(h, sub["case"])["hashes"] == 3 and victims.status(h, sub["case"])["status"] == "open"
+    r = client.post("/web/victim/withdraw", data={"csrf": _csrf(confirm.text), "confirm": "yes"})
+    assert r.status_code == 200 and 'role="status"' in r.text
+    assert victims.status(h, sub["case"]) == {**victims.status(h, sub["case"]), "hashes": 0, "status": "closed"}
+
+
+def test_five_wrong_pins_say_too_many_tries(app: tuple[TestClient, Haechi]) -> None:
+    client, h = app
+    sub = victims.submit(h, FILES)
+    wrong = "0" * 12 if sub["pin"] != "0" * 12 else "1" * 12
+    for _ in range(5):
+        assert _victim_login(client, sub["case"], wrong) == 401
+    r = client.get("/web/victim/login?lang=ko")
+    r = client.post("/web/victim/login", data={"case": sub["case"], "pin": sub["pin"], "csrf": _csrf(r.text)})
+    assert r.status_code == 429 and "시도 횟수가 너무 많습니다" in r.text  # even the right PIN, for now
+    # another case is not locked by her attempts
+    other = victims.submit(h, [{"sha256": "d" * 64, "md5": "e" * 32}])
+    assert _victim_login(client, other["case"], other["pin"]) == 303
+
+
+def _visible_text(page: str) -> str:
+    page = re.sub(r"(?s)<(script|style)[^>]*>.*?</\1>", " ", page)
+    page = re.sub(r"(?s)<pre[^>]*>.*?</pre>", " ", page)  # a notice's own text is in its own language
+    page = re.sub(r"(?s)<code>.*?</code>", " ", page)  # an error's technical detail, under a Korean message
+    return htmllib.unescape(re.sub(r"<[^>]+>", " ", page))
+
+
+def test_korean_pages_show_no_english_none_or_raw_keys(tmp_path: Path) -> None:
+    """Render every staff and victim page in Korean with real data and compare against the
+    catalogues: no English catalogue string, no raw status/stat/error key, no None or {}."""
+    from haechi.demo.site import serve
+
+    with serve({"/p": ("text/html", b'<img src="/m.jpg">'), "/m.jpg": ("image/jpeg", ORIGINAL.getvalue())}) as base, \
+            Haechi(home=tmp_path / "home", workers=1) as h:
+        with h.db.session() as s:
+            accounts.add_user(s, "jieun", "caseworker", PW)  # a user name that is no catalogue word
+        ref = h.create_case(victim_ref="V-1")["case"]
+        list(h.add_case_items(ref, [f"{base}/p"], allow_private=True))
+        item = h.show_case(ref)["items"][0]["id"]
+        notice = h.draft_notice([item], "kr", "ko", recipient="abuse@x.example")["id"]
+        sub = victims.submit(h, FILES)
+        client = TestClient(create_app(h, secure_cookies=False))
+        client.get("/web/login?lang=ko")
+        _login(client, "jieun")
+        pages = {p: client.get(p) for p in ("/web/", f"/web/cases/{ref}", "/web/review", "/web/stats",
+                                             f"/web/notices/{notice}", "/web/cases/C-0000-00000",
+                                             "/web/notices/999999")}
+        pages["capture error"] = client.post(f"/web/cases/{ref}/items",
+                                             data={"url": "http://192.0.2.1/x", "csrf": _csrf(pages["/web/"].text)})
+        client.cookies.clear()
+        for p in ("/web/victim?lang=ko", "/web/victim/minor", "/web/victim/login"):
+            pages[p] = client.get(p)
+        _victim_login(client, sub["case"], sub["pin"])
+        pages["/web/victim/case"] = client.get("/web/victim/case")
+        pages["/web/victim/withdraw"] = client.get("/web/victim/withdraw")
+    en, ko = catalog("en"), catalog("ko")
+    korean = {str(m.id): str(m.string) for m in ko if m.id}
+    english = {str(m.string) for m in en if m.id and m.string and len(str(m.string)) >= 4
+               and korean.get(str(m.id), m.string) != m.string}
+    assert len(english) > 100
+    assert pages["/web/cases/C-0000-00000"].status_code == 404 and pages["capture error"].status_code == 400
+    for name, resp in pages.items():
+        assert resp.headers["content-type"].startswith("text/html"), name  # errors too: inside the app
+        text = _visible_text(resp.text)
+        assert 'lang="ko"' in resp.text, name
+        leaked = sorted(s for s in english if re.search(rf"(?<![\w-]){re.escape(s)}(?![\w-])", text))
+        assert not leaked, (name, leaked)
+        # and no English written into a template: the Latin words left are names, codes and data
+        words = set(re.findall(r"[A-Za-z]{2,}", re.sub(r"\S+://\S+|\S+@\S+|[CV]-[\d-]+|\S+\.jpg", " ", text)))
+        assert words <= LATIN_OK, (name, words - LATIN_OK)
+        assert not re.search(r"\b(None|st_\w+|stat_\w+|err_\w+)\b|\{\}", text), (name, text)
