@@ -127,6 +127,9 @@ def test_decisions_go_to_the_custody_log_and_move_on(queue: tuple[TestClient, Ha
     assert "Confirmed" in client.get("/web/review?i=1").text
     case = client.get(f"/web/cases/{ref}").text
     assert "Confirmed" in case and "Not a match" in case and "Not reviewed yet" in case
+    # each media's matches on the case page too: PDQ distances in bits, no local-feature fields
+    assert "victim-x" in case and "photo-1" in case and "0 bits" in case and "mirrored" in case
+    assert "matching points" not in case and "@" not in case.split('id="items"')[1].split("<h2>")[0]
 
 
 def test_every_view_is_logged_and_leaving_hides(queue: tuple[TestClient, Haechi, str]) -> None:

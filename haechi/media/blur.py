@@ -74,7 +74,7 @@ def content_type(data: bytes) -> str:
     """The MIME type to serve captured media under, from its bytes: WebM/MP4 for video
     containers, image/gif or image/webp for animations, ``image/<format>`` for stills, and
     ``application/octet-stream`` (which a browser will not render) for anything else."""
-    kind = sniff_media_type(data[:64])
+    kind = sniff_media_type(data)  # the whole file: Pillow reads only the header it needs
     if kind == "video":
         return "video/webm" if data[:4] == b"\x1a\x45\xdf\xa3" else "video/mp4"
     if kind == "image":

@@ -14,4 +14,5 @@
     ev.preventDefault();
     el.click();
   });
+  document.body.dataset.keys = "on"; // the shortcuts are live (tests wait for this)
 })();
