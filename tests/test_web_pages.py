@@ -82,6 +82,14 @@ def test_withdrawal_asks_first(app: tuple[TestClient, Haechi]) -> None:
     r = client.post("/web/victim/withdraw", data={"csrf": _csrf(confirm.text), "confirm": "yes"})
     assert r.status_code == 200 and 'role="status"' in r.text
     assert victims.status(h, sub["case"]) == {**victims.status(h, sub["case"]), "hashes": 0, "status": "closed"}
+    # logging in afterwards says so plainly — to her (right PIN) only; a wrong PIN learns nothing
+    client.get("/web/victim/login?lang=en")
+    assert _victim_login(client, sub["case"], sub["pin"]) == 401
+    r = client.get("/web/victim/login")
+    r = client.post("/web/victim/login", data={"case": sub["case"], "pin": sub["pin"], "csrf": _csrf(r.text)})
+    assert "You withdrew this case" in r.text
+    r = client.post("/web/victim/login", data={"case": sub["case"], "pin": "123412341234", "csrf": _csrf(r.text)})
+    assert "You withdrew" not in r.text and "Wrong case number or PIN" in r.text
 
 
 def test_five_wrong_pins_say_too_many_tries(app: tuple[TestClient, Haechi]) -> None:
@@ -149,3 +157,25 @@ def test_korean_pages_show_no_english_none_or_raw_keys(tmp_path: Path) -> None:
         words = set(re.findall(r"[A-Za-z]{2,}", re.sub(r"\S+://\S+|\S+@\S+|[CV]-[\d-]+|\S+\.jpg", " ", text)))
         assert words <= LATIN_OK, (name, words - LATIN_OK)
         assert not re.search(r"\b(None|st_\w+|stat_\w+|err_\w+)\b|\{\}", text), (name, text)
+
+
+def test_the_web_door_holds_no_queries() -> None:
+    """Pages only: no SQL, no ORM models, no session plumbing of its own in haechi/web (#22)."""
+    web = Path(__file__).resolve().parents[1] / "haechi" / "web"
+    for f in web.rglob("*.py"):
+        src = f.read_text()
+        for banned in ("select(", "sqlalchemy", "haechi.store", "custody.append", "from PIL", " s.get(", "s.execute("):
+            assert banned not in src, (f.name, banned)
+
+
+def test_language_links_after_a_post_lead_to_a_page_that_answers_get(app: tuple[TestClient, Haechi]) -> None:
+    client, _ = app
+    r = client.get("/web/login")
+    r = client.post("/web/login", data={"username": "x", "password": "wrong password!", "csrf": _csrf(r.text)})
+    assert r.status_code == 401 and 'href="/web/login?lang=ko"' in r.text
+    _login(client, "caseworker")
+    case = client.post("/web/cases", data={"csrf": _csrf(client.get("/web/").text)})
+    ref = case.url.path.rsplit("/", 1)[-1]
+    r = client.post(f"/web/cases/{ref}/items", data={"url": "http://192.0.2.1/x", "csrf": _csrf(case.text)})
+    assert r.status_code == 400 and 'href="/web/?lang=ko"' in r.text and f'href="/web/cases/{ref}"' in r.text
+    assert client.get("/web/?lang=ko").status_code == 200

@@ -164,3 +164,16 @@ def authenticate_password(session: Session, username: str, password: str) -> Pri
     except (VerificationError, InvalidHashError):
         return None
     return Principal(user.id, user.username, user.role)
+
+
+def is_disabled_login(session: Session, username: str, password: str) -> bool:
+    """Whether ``username``/``password`` are right for a *disabled* account: a door can then say
+    "this account was closed" instead of "wrong password" — only to someone who knows the
+    password (a victim who withdrew, logging in with her PIN), so it reveals nothing to a guesser."""
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None or not user.disabled or not user.password_hash:
+        return False
+    try:
+        return bool(_hasher.verify(user.password_hash, password))
+    except (VerificationError, InvalidHashError):
+        return False

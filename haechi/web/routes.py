@@ -212,7 +212,9 @@ def make_router(h: Haechi, *, secure_cookies: bool = True, login_limiter: Any = 
             who = accounts.authenticate_password(s, username, password)
         if who is None or not role_ok(who):
             failures.failed(account)
-            return page(request, session, template, status=401, error=True)
+            with h.db.session() as s:
+                closed = who is None and accounts.is_disabled_login(s, username, password)
+            return page(request, session, template, status=401, error="closed" if closed else True)
         failures.succeeded(account)
         session = {"user": {"id": who.user_id}, "csrf": secrets.token_urlsafe(24), "lang": session.get("lang")}
         home = "/web/victim/case" if who.can("self") else "/web/"
