@@ -207,6 +207,8 @@ def test_caseworker_creates_case_reveals_item_and_approves_notice(tmp_path: Path
             events = [json.loads(e.details).get("event") for e in s.scalars(
                 select(CustodyEntry).where(CustodyEntry.actor == "cw", CustodyEntry.action == "view"))]
         assert events == ["reveal", "hide"], events
+        page.click("#decide-confirmed")  # a notice names confirmed items only
+        page.wait_for_selector("#decision .badge.ok")
         page.goto(f"{base}/web/cases/{case}")
         page.select_option("select[name=regime]", "kr")
         page.select_option("select[name=lang]", "ko")

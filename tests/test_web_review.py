@@ -180,3 +180,29 @@ def test_revealed_video_is_muted(tmp_path: Path) -> None:
         client.post(f"/web/media/{item}/{idx}/reveal", data={"csrf": _csrf(page)})
         tag = re.search(r"<video[^>]*>", client.get("/web/review").text)
         assert tag and " muted" in tag.group(0) and "autoplay" not in tag.group(0)
+
+
+def test_notices_name_confirmed_items_only(queue: tuple[TestClient, Haechi, str]) -> None:
+    client, h, ref = queue
+    with h.db.session() as s:
+        accounts.add_user(s, "cw", "caseworker", PW)
+    client.cookies.clear()
+    r = client.get("/web/login?lang=en")
+    client.post("/web/login", data={"username": "cw", "password": PW, "csrf": _csrf(r.text)})
+    item = h.show_case(ref)["items"][0]["id"]
+    case = client.get(f"/web/cases/{ref}").text
+    assert re.search(rf'name="item" value="{item}" disabled', case)  # not confirmed yet: cannot be picked
+    data = {"csrf": _csrf(case), "regime": "kr", "lang": "ko", "item": str(item)}
+    r = client.post(f"/web/cases/{ref}/notices", data=data)
+    assert r.status_code == 400 and "not confirmed by a reviewer" in r.text and h.show_case(ref)["notices"] == []
+    assert client.post(f"/web/cases/{ref}/notices", data={**data, "item": []}).status_code == 400
+    page = client.get("/web/review?i=0").text
+    it, idx = _entry(page)
+    client.post(f"/web/media/{it}/{idx}/decide", data={"csrf": _csrf(page), "decision": "not_a_match"})
+    assert client.post(f"/web/cases/{ref}/notices", data=data).status_code == 400  # rejected is not confirmed
+    client.post(f"/web/media/{it}/{idx}/decide", data={"csrf": _csrf(page), "decision": "confirmed"})
+    case = client.get(f"/web/cases/{ref}").text
+    assert re.search(rf'name="item" value="{item}" checked', case)
+    r = client.post(f"/web/cases/{ref}/notices", data=data, follow_redirects=False)
+    assert r.status_code == 303
+    assert h.show_case(ref)["notices"][0]["items"] == [item]

@@ -188,3 +188,27 @@ def notice_for_approval(session: Session, notice_id: int) -> dict[str, Any]:
     if n is None:
         raise NotFound("notice", str(notice_id))
     return notice_public(n)
+
+
+def confirmed_items(session: Session, case_ref: str) -> set[int]:
+    """Items of a case with at least one media a reviewer confirmed (latest decision): the
+    only items a notice may name — a page that merely carried an unrelated image is not one."""
+    return {item for (item, _), d in case_decisions(session, case_ref).items() if d.decision == "confirmed"}
+
+
+def notice_items(session: Session, case_ref: str, picked: list[int]) -> list[int]:
+    """The items a notice drafted from ``picked`` will name; raises InputError when none is
+    picked or a picked item is not confirmed by a reviewer, is not in the case, or is no longer
+    awaiting action (notified or removed)."""
+    if not picked:
+        raise InputError("items", "choose at least one item a reviewer confirmed")
+    open_items = {i for i, s in session.execute(
+        select(CaseItem.id, CaseItem.status).join(Case, Case.id == CaseItem.case_id)
+        .where(Case.case_ref == case_ref)).all() if s in REVIEWABLE}
+    confirmed = confirmed_items(session, case_ref)
+    for item in picked:
+        if item not in open_items:
+            raise InputError(f"item {item}", f"not an open item of case {case_ref}")
+        if item not in confirmed:
+            raise InputError(f"item {item}", "not confirmed by a reviewer: decide it in the review queue first")
+    return sorted(set(picked))

@@ -259,7 +259,9 @@ def make_router(h: Haechi, *, secure_cookies: bool = True, login_limiter: Any = 
             return error(request, session, 404, "err_no_case", case_ref[:60])
         with h.db.session() as s:  # facade gap: Haechi has no case_decisions()
             decided = rq.case_decisions(s, case["case"])
-        return page(request, session, "case.html", can_edit=who.can("cases"), case=case, decided=decided)
+        confirmed = {item for (item, _), d in decided.items() if d.decision == "confirmed"}
+        return page(request, session, "case.html", can_edit=who.can("cases"), case=case, decided=decided,
+                    confirmed=confirmed, reviewable=rq.REVIEWABLE)
 
     # -- review queue ----------------------------------------------------------------------
     @router.get("/web/review", response_class=HTMLResponse)
@@ -425,12 +427,14 @@ def make_router(h: Haechi, *, secure_cookies: bool = True, login_limiter: Any = 
 
     @router.post("/web/cases/{case_ref}/notices")
     def case_draft_notice(request: Request, case_ref: str, regime: str = Form("kr", max_length=8),
-                          lang: str = Form("ko", max_length=8), csrf: str = Form("")) -> Response:
+                          lang: str = Form("ko", max_length=8), item: Annotated[list[int], Form()] = [],  # noqa: B006
+                          csrf: str = Form("")) -> Response:
         session, who = gate(request, "cases", csrf=csrf)
         if isinstance(who, Response):
             return who
         try:
-            ids = [i["id"] for i in h.show_case(case_ref)["items"] if i["status"] in rq.REVIEWABLE]
+            with h.db.session() as s:  # facade gap: draft_notice does not check reviewer decisions
+                ids = rq.notice_items(s, case_ref, item[:1000])
             notice = h.draft_notice(ids, regime, lang, actor=who.username)
         except HaechiError as exc:
             return error(request, session, 400, "err_notice", str(exc), back=f"/web/cases/{case_ref}")
