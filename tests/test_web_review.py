@@ -206,3 +206,28 @@ def test_notices_name_confirmed_items_only(queue: tuple[TestClient, Haechi, str]
     r = client.post(f"/web/cases/{ref}/notices", data=data, follow_redirects=False)
     assert r.status_code == 303
     assert h.show_case(ref)["notices"][0]["items"] == [item]
+
+
+def test_daily_exposure_limit_and_the_dashboard_count(queue: tuple[TestClient, Haechi, str]) -> None:
+    from fastapi import FastAPI
+
+    from haechi.web.routes import make_router
+
+    client, h, _ = queue
+    assert "Media to review: 3" in client.get("/web/").text
+    page = client.get("/web/review?i=0").text
+    it, idx = _entry(page)
+    client.post(f"/web/media/{it}/{idx}/decide", data={"csrf": _csrf(page), "decision": "escalate"})
+    assert "Media to review: 2" in client.get("/web/").text
+    app = FastAPI()
+    app.include_router(make_router(h, secure_cookies=False, exposure_limit=2))
+    limited = TestClient(app)
+    r = limited.get("/web/login?lang=en")
+    limited.post("/web/login", data={"username": "reviewer", "password": PW, "csrf": _csrf(r.text)})
+    for i, expected in ((0, 303), (1, 303), (2, 429)):
+        page = limited.get(f"/web/review?i={i}").text
+        it, idx = _entry(page)
+        r = limited.post(f"/web/media/{it}/{idx}/reveal", data={"csrf": _csrf(page)}, follow_redirects=False)
+        assert r.status_code == expected, i
+    assert "limit of originals" in r.text and limited.get(f"/web/media/{it}/{idx}/original").status_code == 403
+    assert [d["event"] for _, d in _custody(h, "view")].count("reveal") == 2

@@ -92,9 +92,11 @@ class FailedLogins:
 
 
 def make_router(h: Haechi, *, secure_cookies: bool = True, login_limiter: Any = None,
-                allow_private_urls: bool = False, support: tuple[dict[str, str], ...] = SUPPORT_CONTACTS
-                ) -> APIRouter:
-    """The web app's routes under ``/web`` (and ``/``, which leads to it)."""
+                allow_private_urls: bool = False, support: tuple[dict[str, str], ...] = SUPPORT_CONTACTS,
+                exposure_limit: int | None = None) -> APIRouter:
+    """The web app's routes under ``/web`` (and ``/``, which leads to it). ``support``: the
+    contacts victims see; ``exposure_limit``: originals one reviewer may reveal per UTC day
+    (None: no limit; the count is always shown)."""
     router = APIRouter(include_in_schema=False)
     templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
     secret = hashlib.sha256(b"haechi-web-session:" + h.cipher.key_material()).hexdigest()
@@ -246,7 +248,10 @@ def make_router(h: Haechi, *, secure_cookies: bool = True, login_limiter: Any = 
         session, who = gate(request, "cases.read")
         if isinstance(who, Response):
             return who
-        return page(request, session, "cases.html", cases=h.list_cases(), can_edit=who.can("cases"))
+        with h.db.session() as s:  # facade gap: Haechi has no review_queue()
+            to_review = sum(1 for e in rq.queue(s) if e.decision is None)
+        return page(request, session, "cases.html", cases=h.list_cases(), can_edit=who.can("cases"),
+                    to_review=to_review, due=h.due(within_hours=24))
 
     @router.get("/web/cases/{case_ref}", response_class=HTMLResponse)
     def case_page(request: Request, case_ref: str) -> Response:
@@ -324,6 +329,8 @@ def make_router(h: Haechi, *, secure_cookies: bool = True, login_limiter: Any = 
             entry = rq.entry(s, item_id, index)
             if entry is None:
                 return error(request, session, 404, "err_not_found", back="/web/review")
+            if exposure_limit is not None and rq.exposure_today(s, who.username) >= exposure_limit:
+                return error(request, session, 429, "err_exposure_limit", back="/web/review")
             rq.log_view(s, who.username, entry, "reveal")
             pos = rq.position(rq.queue(s), item_id, index)
         session["reveal"] = {"key": entry.key, "until": time.time() + REVEAL_SECONDS, "at": time.time()}
