@@ -79,7 +79,10 @@ class FailedLogins:
         now = time.monotonic()
         with self._lock:
             recent = [x for x in self._fails.get(name, []) if now - x < LOCK_SECONDS]
-            self._fails[name] = recent
+            if recent:
+                self._fails[name] = recent
+            else:
+                self._fails.pop(name, None)  # forgotten once the window passes: the map stays small
             return len(recent) >= MAX_FAILURES
 
     def failed(self, name: str) -> None:
