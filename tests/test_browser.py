@@ -215,6 +215,15 @@ def test_caseworker_creates_case_reveals_item_and_approves_notice(tmp_path: Path
         page.click("#draft-notice")
         page.wait_for_url("**/web/notices/*")
         page.screenshot(path=str(ARTIFACTS / "notice_draft.png"), full_page=True)
+        notice_url = page.url  # four eyes: a second caseworker approves what the first drafted
+        with h.db.session() as s:
+            accounts.add_user(s, "cw2", "caseworker", PW)
+        page.click("nav button")  # log out
+        page.fill("input[name=username]", "cw2")
+        page.fill("input[name=password]", PW)
+        page.click("main button")
+        page.wait_for_url(f"{base}/web/")
+        page.goto(notice_url)
         page.click("button:has-text('Approve')")
         page.wait_for_selector("h1:has-text('approved')")
         page.goto(f"{base}/web/stats")

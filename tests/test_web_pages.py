@@ -179,3 +179,31 @@ def test_language_links_after_a_post_lead_to_a_page_that_answers_get(app: tuple[
     r = client.post(f"/web/cases/{ref}/items", data={"url": "http://192.0.2.1/x", "csrf": _csrf(case.text)})
     assert r.status_code == 400 and 'href="/web/?lang=ko"' in r.text and f'href="/web/cases/{ref}"' in r.text
     assert client.get("/web/?lang=ko").status_code == 200
+
+
+def test_notice_four_eyes_channel_and_duplicate_warning(app: tuple[TestClient, Haechi], tmp_path: Path) -> None:
+    from haechi.demo.site import serve
+
+    client, h = app
+    with h.db.session() as s:
+        accounts.add_user(s, "second", "caseworker", PW)
+    with serve({"/p": ("text/html", b'<img src="/m.jpg">'), "/m.jpg": ("image/jpeg", ORIGINAL.getvalue())}) as base:
+        ref = h.create_case()["case"]
+        list(h.add_case_items(ref, [f"{base}/p"], allow_private=True))
+    item = h.show_case(ref)["items"][0]["id"]
+    first = h.draft_notice([item], "us", "en", actor="caseworker", recipient="abuse@x.example")["id"]
+    second = h.draft_notice([item], "us", "en", actor="caseworker", recipient="https://x.example/report")["id"]
+    _login(client, "caseworker")
+    page = client.get(f"/web/notices/{first}?lang=en").text
+    assert "Approve</button>" not in page and 'id="four-eyes"' in page  # her own draft
+    assert "e-mail" in page and f'href="/web/notices/{second}"' in page  # the identical one is flagged
+    r = client.post(f"/web/notices/{first}/approve", data={"csrf": _csrf(page)})
+    assert r.status_code == 403 and h.show_case(ref)["notices"][0]["status"] == "draft"
+    client.cookies.clear()
+    _login(client, "second")
+    page = client.get(f"/web/notices/{second}").text
+    assert "Approve</button>" in page and "web form" in page and 'id="drafted-by">caseworker<' in page
+    client.post(f"/web/notices/{first}/approve", data={"csrf": _csrf(page)})
+    assert h.show_case(ref)["notices"][0]["status"] == "approved"
+    page = client.get(f"/web/notices/{second}").text
+    assert re.search(rf'href="/web/notices/{first}">#{first}</a> \(approved\)', page)

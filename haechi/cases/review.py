@@ -181,13 +181,38 @@ def exposure_today(session: Session, actor: str, now: datetime | None = None) ->
 
 
 def notice_for_approval(session: Session, notice_id: int) -> dict[str, Any]:
-    """A notice as the approver sees it (text, recipient, items); raises NotFound."""
+    """A notice as the approver sees it (text, recipient, items) with what four-eyes approval
+    needs: ``drafted_by`` (from the custody log), ``channel`` (``email`` or ``form``, from the
+    recipient) and ``same_items`` (other notices of the case naming exactly these items, so a
+    second identical notice is seen before it is sent). Raises NotFound."""
     from haechi.cases.service import notice_public
 
     n = session.get(Notice, notice_id)
     if n is None:
         raise NotFound("notice", str(notice_id))
-    return notice_public(n)
+    out = notice_public(n)
+    case = session.get(Case, n.case_id)
+    out["case"] = case.case_ref if case else None
+    out["drafted_by"] = drafted_by(session, n)
+    recipient = n.recipient or ""
+    out["channel"] = "email" if "@" in recipient else "form" if recipient.startswith(("http://", "https://")) \
+        else None
+    items = sorted(json.loads(n.item_ids))
+    out["same_items"] = [{"id": o.id, "status": o.status} for o in session.scalars(
+        select(Notice).where(Notice.case_id == n.case_id, Notice.id != n.id).order_by(Notice.id))
+        if sorted(json.loads(o.item_ids)) == items]
+    return out
+
+
+def drafted_by(session: Session, n: Notice) -> str | None:
+    """Who drafted a notice: the actor of its ``notice_draft`` custody entry."""
+    case = session.get(Case, n.case_id)
+    for actor, details in session.execute(select(CustodyEntry.actor, CustodyEntry.details).where(
+            CustodyEntry.action == "notice_draft", CustodyEntry.case_ref == (case.case_ref if case else None),
+            CustodyEntry.details.like(f'%"notice":{n.id},%'))).all():
+        if json.loads(details).get("notice") == n.id:
+            return str(actor)
+    return None
 
 
 def confirmed_items(session: Session, case_ref: str) -> set[int]:
