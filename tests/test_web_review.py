@@ -206,6 +206,10 @@ def test_notices_name_confirmed_items_only(queue: tuple[TestClient, Haechi, str]
     r = client.post(f"/web/cases/{ref}/notices", data=data, follow_redirects=False)
     assert r.status_code == 303
     assert h.show_case(ref)["notices"][0]["items"] == [item]
+    notice = h.show_case(ref)["notices"][0]["id"]
+    case = client.get(f"/web/cases/{ref}").text  # the item says which notice names it, and its state
+    assert re.search(rf'<section class="card item" id="item-{item}">.*href="/web/notices/{notice}">Notice #{notice}</a>'
+                     r" \(draft\)", case, re.S)
 
 
 def test_daily_exposure_limit_and_the_dashboard_count(queue: tuple[TestClient, Haechi, str]) -> None:
