@@ -125,7 +125,7 @@ def test_korean_pages_show_no_english_none_or_raw_keys(tmp_path: Path) -> None:
         ref = h.create_case(victim_ref="V-1")["case"]
         list(h.add_case_items(ref, [f"{base}/p"], allow_private=True))
         item = h.show_case(ref)["items"][0]["id"]
-        notice = h.draft_notice([item], "kr", "ko", recipient="abuse@x.example")["id"]
+        notice = h.draft_notice([item], "kr", "ko", recipient="abuse@x.example", actor="jieun")["id"]
         sub = victims.submit(h, FILES)
         client = TestClient(create_app(h, secure_cookies=False))
         client.get("/web/login?lang=ko")
