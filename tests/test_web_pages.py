@@ -207,3 +207,21 @@ def test_notice_four_eyes_channel_and_duplicate_warning(app: tuple[TestClient, H
     assert h.show_case(ref)["notices"][0]["status"] == "approved"
     page = client.get(f"/web/notices/{second}").text
     assert re.search(rf'href="/web/notices/{first}">#{first}</a> \(approved\)', page)
+    # the approved notice leaves by hand (her mail client, or the platform's form) and is recorded
+    page = client.get(f"/web/notices/{first}").text
+    assert 'id="record-sent"' in page and 'value="email"' in page
+    eml = client.get(f"/web/notices/{first}/eml")
+    assert eml.status_code == 200 and b"Message-ID:" in eml.content and b"To: abuse@x.example" in eml.content
+    assert client.get(f"/web/notices/{second}/eml").status_code == 400  # a draft does not leave
+    assert client.post(f"/web/notices/{second}/sent", data={"csrf": _csrf(page), "channel": "form"}).status_code == 400
+    r = client.post(f"/web/notices/{first}/sent", data={"csrf": _csrf(page), "channel": "email"})
+    assert r.status_code == 200 and 'id="sent-at"' in r.text
+    client.post(f"/web/notices/{first}/sent", data={"csrf": _csrf(page), "channel": "email"})  # idempotent
+    shown = h.show_case(ref)
+    assert shown["notices"][0]["status"] == "sent" and shown["items"][0]["status"] == "notified"
+    from haechi.evidence.custody import rows_of
+
+    with h.db.session() as s:
+        sends = [r for r in rows_of(s) if r["action"] == "notice_send"]
+    assert len(sends) == 1 and sends[0]["actor"] == "second"
+    assert '"channel":"email:abuse@x.example"' in sends[0]["details"]

@@ -237,3 +237,40 @@ def notice_items(session: Session, case_ref: str, picked: list[int]) -> list[int
         if item not in confirmed:
             raise InputError(f"item {item}", "not confirmed by a reviewer: decide it in the review queue first")
     return sorted(set(picked))
+
+
+#: how a caseworker says a notice left Haechi: on the platform's web form, or from her own mail
+SUBMISSION_CHANNELS = ("form", "email")
+
+
+def record_submission(session: Session, notice_id: int, actor: str, channel: str) -> bool:
+    """Record that an approved notice was submitted by hand (the platform's web form, or her own
+    mail client): the notice becomes ``sent`` (its deadline starts now), its items ``notified``,
+    and the custody log says who and how. Returns False when it was already sent (nothing
+    changes); raises NotFound, or InputError for a draft or an unknown channel."""
+    from haechi.cases.service import mark_sent
+
+    if channel not in SUBMISSION_CHANNELS:
+        raise InputError(channel, f"channel must be one of {', '.join(SUBMISSION_CHANNELS)}")
+    n = session.get(Notice, notice_id)
+    if n is None:
+        raise NotFound("notice", str(notice_id))
+    if n.status == "sent":
+        return False
+    if n.status != "approved":
+        raise InputError(str(notice_id), "notice is not approved yet")
+    mark_sent(session, notice_id, actor, f"{channel}:{n.recipient or 'unknown'}")
+    return True
+
+
+def notice_eml(session: Session, notice_id: int, sender: Any) -> bytes:
+    """An approved or sent notice as an .eml file (its Message-ID fixed at approval); raises
+    NotFound, or InputError for a draft (a draft is not ready to leave)."""
+    from haechi.cases.service import to_eml
+
+    n = session.get(Notice, notice_id)
+    if n is None:
+        raise NotFound("notice", str(notice_id))
+    if n.status == "draft":
+        raise InputError(str(notice_id), "notice is not approved yet")
+    return bytes(to_eml(n, sender))

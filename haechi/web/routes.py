@@ -398,7 +398,7 @@ def make_router(h: Haechi, *, secure_cookies: bool = True, login_limiter: Any = 
         except HaechiError:
             return error(request, session, 404, "err_no_notice")
         return page(request, session, "notice.html", notice=data, can_approve=who.can("notices.approve")
-                    and not (four_eyes and data["drafted_by"] == who.username))
+                    and not (four_eyes and data["drafted_by"] == who.username), can_send=who.can("cases"))
 
     @router.post("/web/notices/{notice_id}/approve")
     def notice_approve(request: Request, notice_id: Annotated[int, FPath(ge=1, le=2**62)], csrf: str = Form("")
@@ -415,6 +415,32 @@ def make_router(h: Haechi, *, secure_cookies: bool = True, login_limiter: Any = 
         except HaechiError:
             return error(request, session, 404, "err_no_notice")
         return save(RedirectResponse(f"/web/notices/{notice_id}", status_code=303), session)
+
+    @router.post("/web/notices/{notice_id}/sent")
+    def notice_sent(request: Request, notice_id: Annotated[int, FPath(ge=1, le=2**62)],
+                    channel: str = Form("", max_length=16), csrf: str = Form("")) -> Response:
+        session, who = gate(request, "cases", csrf=csrf)
+        if isinstance(who, Response):
+            return who
+        try:
+            with h.db.session() as s:  # facade gap: Haechi has no record_submission()
+                rq.record_submission(s, notice_id, who.username, channel)
+        except HaechiError as exc:
+            return error(request, session, 400, "err_submission", str(exc), back=f"/web/notices/{notice_id}")
+        return save(RedirectResponse(f"/web/notices/{notice_id}", status_code=303), session)
+
+    @router.get("/web/notices/{notice_id}/eml")
+    def notice_eml(request: Request, notice_id: Annotated[int, FPath(ge=1, le=2**62)]) -> Response:
+        session, who = gate(request, "cases")
+        if isinstance(who, Response):
+            return who
+        try:
+            with h.db.session() as s:
+                data = rq.notice_eml(s, notice_id, h.sender())
+        except HaechiError as exc:
+            return error(request, session, 400, "err_submission", str(exc), back=f"/web/notices/{notice_id}")
+        return Response(data, media_type="message/rfc822",
+                        headers={"Content-Disposition": f'attachment; filename="notice-{notice_id}.eml"'})
 
     # -- case work: new case, add a URL (captured), draft a notice, export evidence, stats ------
     @router.post("/web/cases")
