@@ -235,3 +235,20 @@ def test_daily_exposure_limit_and_the_dashboard_count(queue: tuple[TestClient, H
         assert r.status_code == expected, i
     assert "limit of originals" in r.text and limited.get(f"/web/media/{it}/{idx}/original").status_code == 403
     assert [d["event"] for _, d in _custody(h, "view")].count("reveal") == 2
+
+
+def test_the_most_urgent_items_come_first(queue: tuple[TestClient, Haechi, str], tmp_path: Path) -> None:
+    """A copy re-uploaded after removal is reviewed before new finds of older cases."""
+    from haechi.cases import review
+
+    client, h, ref = queue
+    later = h.create_case(victim_ref="V-2")["case"]
+    photo = tmp_path / "later.jpg"
+    scene(77).save(photo)
+    list(h.add_case_items(later, [str(photo)]))
+    with h.db.session() as s:
+        assert [e.case for e in review.queue(s)] == [ref, ref, ref, later]  # oldest case first
+    h.set_item_status(h.show_case(later)["items"][0]["id"], "reuploaded")
+    with h.db.session() as s:
+        assert [e.case for e in review.queue(s)] == [later, ref, ref, ref]
+    assert later in client.get("/web/review?i=0").text

@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+from sqlalchemy import case as sql_case
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -28,8 +29,10 @@ from haechi.errors import InputError, NotFound
 from haechi.evidence import custody
 from haechi.store.models import Case, CaseItem, CustodyEntry, Notice
 
-#: item statuses that still need a person to look (the rest are notified, removed, ...)
-REVIEWABLE = ("found", "still_up", "reuploaded")
+#: item statuses that still need a person to look (the rest are notified, removed, ...), most
+#: urgent first — the queue's order: a copy back after removal, then one still up past its
+#: notice's deadline, then new finds
+REVIEWABLE = ("reuploaded", "still_up", "found")
 #: what a reviewer can decide about one media entry
 DECISIONS = ("confirmed", "not_a_match", "escalate")
 #: custody actions
@@ -112,14 +115,16 @@ def _decisions(session: Session, case_refs: set[str]) -> dict[tuple[int, int], D
 
 
 def queue(session: Session, item_id: int | None = None) -> list[QueueEntry]:
-    """Captured media of items awaiting review in open cases, oldest case first, with their
+    """Captured media of items awaiting review in open cases — the most urgent first (see
+    :data:`REVIEWABLE`), then oldest case first — with their
     matches and latest decision: two queries, not one per case (only item ``item_id``'s when
     given). Positions are stable while the queue's items are unchanged, so previous/next keep
     their place after a decision."""
+    urgency = sql_case({s: k for k, s in enumerate(REVIEWABLE)}, value=CaseItem.status, else_=9)
     query = (select(Case.case_ref, CaseItem.id, CaseItem.media, CaseItem.status, CaseItem.synthetic)
              .join(Case, Case.id == CaseItem.case_id)
              .where(Case.status == "open", CaseItem.status.in_(REVIEWABLE))
-             .order_by(Case.id, CaseItem.id))
+             .order_by(urgency, Case.id, CaseItem.id))
     if item_id is not None:
         query = query.where(CaseItem.id == item_id)
     rows = session.execute(query).all()
