@@ -225,3 +225,26 @@ def test_notice_four_eyes_channel_and_duplicate_warning(app: tuple[TestClient, H
         sends = [r for r in rows_of(s) if r["action"] == "notice_send"]
     assert len(sends) == 1 and sends[0]["actor"] == "second"
     assert '"channel":"email:abuse@x.example"' in sends[0]["details"]
+
+
+def test_a_url_added_on_the_web_is_captured_with_a_screenshot(app: tuple[TestClient, Haechi]) -> None:
+    """The evidence package a centre exports has the page as it looked (#19: web captures had none)."""
+    import io
+    import zipfile
+
+    from haechi.demo.site import serve
+    from haechi.evidence.capture import CHROMIUM
+
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian chromium not installed")
+    _, h = app
+    client = TestClient(create_app(h, secure_cookies=False, allow_private_urls=True))  # the test site is local
+    _login(client, "caseworker")
+    page = client.post("/web/cases", data={"csrf": _csrf(client.get("/web/").text)})
+    ref = page.url.path.rsplit("/", 1)[-1]
+    with serve({"/p": ("text/html", b'<img src="/m.jpg">'), "/m.jpg": ("image/jpeg", ORIGINAL.getvalue())}) as base:
+        r = client.post(f"/web/cases/{ref}/items", data={"url": f"{base}/p", "csrf": _csrf(page.text)},
+                        follow_redirects=False)
+        assert r.status_code == 303, r.text
+    names = zipfile.ZipFile(io.BytesIO(h.evidence_package(ref, actor="test"))).namelist()
+    assert any(n.endswith("screenshot.png") for n in names), names

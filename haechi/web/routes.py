@@ -96,11 +96,13 @@ class FailedLogins:
 
 def make_router(h: Haechi, *, secure_cookies: bool = True, login_limiter: Any = None,
                 allow_private_urls: bool = False, support: tuple[dict[str, str], ...] = SUPPORT_CONTACTS,
-                exposure_limit: int | None = None, four_eyes: bool = True) -> APIRouter:
+                exposure_limit: int | None = None, four_eyes: bool = True, screenshots: bool = True) -> APIRouter:
     """The web app's routes under ``/web`` (and ``/``, which leads to it). ``support``: the
     contacts victims see; ``exposure_limit``: originals one reviewer may reveal per UTC day
     (None: no limit; the count is always shown); ``four_eyes``: a notice is approved by someone
-    other than the person who drafted it."""
+    other than the person who drafted it; ``screenshots``: a URL added to a case is captured with
+    a full-page screenshot too (evidence only: the app never shows it; without Chromium the
+    capture is kept and the screenshot's failure recorded)."""
     router = APIRouter(include_in_schema=False)
     templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
     secret = hashlib.sha256(b"haechi-web-session:" + h.cipher.key_material()).hexdigest()
@@ -460,7 +462,7 @@ def make_router(h: Haechi, *, secure_cookies: bool = True, login_limiter: Any = 
         back = f"/web/cases/{case_ref}"
         try:
             rows = list(h.add_case_items(case_ref, [url.strip()], actor=who.username, capture=True,
-                                         screenshot=False, allow_private=allow_private_urls))
+                                         screenshot=screenshots, allow_private=allow_private_urls))
         except HaechiError as exc:
             return error(request, session, 400, "err_capture", str(exc), back=back)
         if rows and rows[0].get("error"):
