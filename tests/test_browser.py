@@ -133,6 +133,7 @@ def test_victim_hashes_in_browser_server_finds_copies_then_withdraws(tmp_path: P
     page.goto(f"{base}/web/victim?lang=ko")
     page.set_input_files("#files", [str(p) for p in photos])
     page.wait_for_selector("body[data-hashed='2']", timeout=60_000)
+    page.check("#adult")  # the eligibility step: 18 or older
     page.click("#send")
     page.wait_for_selector("#done:not([hidden]), #result:not(:empty)")
     assert page.text_content("#result") == "", page.text_content("#result")
@@ -157,6 +158,7 @@ def test_victim_hashes_in_browser_server_finds_copies_then_withdraws(tmp_path: P
         assert resp is not None and resp.status == 403, staff
     page.goto(f"{base}/web/victim/case")
     page.click("#withdraw")
+    page.click("#withdraw-confirm")  # withdrawal takes a second, explicit step
     page.wait_for_selector("[role=status]")
     (row,) = list(h.scan([copy]))
     assert not any(m["bank"] == "victim-submitted" for m in row["matches"])
@@ -205,12 +207,23 @@ def test_caseworker_creates_case_reveals_item_and_approves_notice(tmp_path: Path
             events = [json.loads(e.details).get("event") for e in s.scalars(
                 select(CustodyEntry).where(CustodyEntry.actor == "cw", CustodyEntry.action == "view"))]
         assert events == ["reveal", "hide"], events
+        page.click("#decide-confirmed")  # a notice names confirmed items only
+        page.wait_for_selector("#decision .badge.ok")
         page.goto(f"{base}/web/cases/{case}")
         page.select_option("select[name=regime]", "kr")
         page.select_option("select[name=lang]", "ko")
         page.click("#draft-notice")
         page.wait_for_url("**/web/notices/*")
         page.screenshot(path=str(ARTIFACTS / "notice_draft.png"), full_page=True)
+        notice_url = page.url  # four eyes: a second caseworker approves what the first drafted
+        with h.db.session() as s:
+            accounts.add_user(s, "cw2", "caseworker", PW)
+        page.click("nav button")  # log out
+        page.fill("input[name=username]", "cw2")
+        page.fill("input[name=password]", PW)
+        page.click("main button")
+        page.wait_for_url(f"{base}/web/")
+        page.goto(notice_url)
         page.click("button:has-text('Approve')")
         page.wait_for_selector("h1:has-text('approved')")
         page.goto(f"{base}/web/stats")

@@ -178,17 +178,20 @@ WEB_ROUTES: list[tuple[str, str, set[str]]] = [
     ("GET", "/web/stats", STAFF), ("GET", "/web/stats.png", STAFF), ("GET", "/web/media/{item}/0/blurred", STAFF),
     ("GET", "/web/notices/{notice}", STAFF), ("POST", "/web/cases", EDIT), ("POST", "/web/cases/{case}/items", EDIT),
     ("POST", "/web/cases/{case}/notices", EDIT), ("GET", "/web/cases/{case}/export", EDIT),
-    ("POST", "/web/notices/{notice}/approve", EDIT), ("POST", "/web/media/{item}/0/reveal", STAFF),
-    ("POST", "/web/media/{item}/0/hide", STAFF),
+    ("POST", "/web/notices/{notice}/approve", EDIT), ("POST", "/web/notices/{notice}/sent", EDIT),
+    ("GET", "/web/notices/{notice}/eml", EDIT), ("POST", "/web/media/{item}/0/reveal", STAFF),
+    ("POST", "/web/media/{item}/0/hide", STAFF), ("POST", "/web/media/{item}/0/decide", STAFF),
     ("GET", "/web/victim/case", {"victim"}), ("POST", "/web/victim/withdraw", {"victim"}),
+    ("GET", "/web/victim/withdraw", {"victim"}),
 ]
-PUBLIC = ["/web/login", "/web/victim", "/web/victim/login", "/web/static/hasher.js"]
+PUBLIC = ["/web/login", "/web/victim", "/web/victim/login", "/web/victim/minor", "/web/static/hasher.js"]
 #: the rest, and the test that covers each
 EXEMPT = {
     ("POST", "/web/login"): "public form: test_roles_on_pages_and_notice_approval logs in",
     ("POST", "/web/logout"): "public form: ends whatever session there is",
     ("POST", "/web/victim/login"): "public form: test_victim_self_service_* log in with case number and PIN",
     ("POST", "/web/victim/submit"): "public form: the victim page submits hashes without an account",
+    ("GET", "/"): "redirect to /web/: test_web_pages.py::test_root_leads_to_the_web_app",
     ("GET", "/web/media/{item}/0/original"): "staff AND a reveal grant: test_video_in_the_queue_* and the "
                                             "review test check 403 before the reveal, 200 after",
 }

@@ -22,11 +22,26 @@ from sqlalchemy.orm import Session
 from haechi.errors import AlreadyExists, InputError, NotFound
 from haechi.store.models import ApiToken, User
 
+#: What each permission lets a principal do — one vocabulary for every door (API, web, CLI).
+PERMISSIONS: dict[str, str] = {
+    "hash": "hash media (HMA /h)",
+    "lookup": "look signals up in banks (HMA /m)",
+    "bank.read": "read banks and their entries",
+    "bank.write": "create banks, add and remove entries",
+    "scan": "scan media against banks",
+    "evidence": "capture URLs and export evidence",
+    "cases.read": "see cases, items, matches and notices",
+    "cases": "create and change cases, draft notices",
+    "review": "work the review queue: blurred previews, logged reveals, decisions",
+    "notices.approve": "approve a drafted notice",
+    "users": "manage users and tokens",
+    "self": "a victim's own self-service case, nothing else",
+}
+_STAFF = frozenset({"hash", "lookup", "bank.read", "scan", "cases.read", "review"})
 ROLES: dict[str, frozenset[str]] = {
-    "admin": frozenset({"hash", "lookup", "bank.read", "bank.write", "scan", "evidence", "cases.read", "cases",
-                        "users"}),
-    "caseworker": frozenset({"hash", "lookup", "bank.read", "bank.write", "scan", "evidence", "cases.read", "cases"}),
-    "reviewer": frozenset({"hash", "lookup", "bank.read", "scan", "cases.read"}),
+    "admin": _STAFF | {"bank.write", "evidence", "cases", "notices.approve", "users"},
+    "caseworker": _STAFF | {"bank.write", "evidence", "cases", "notices.approve"},
+    "reviewer": _STAFF,
     "partner": frozenset({"hash", "lookup", "bank.read"}),
     "victim": frozenset({"self"}),
 }
@@ -40,7 +55,25 @@ class Principal:
     role: str
 
     def can(self, permission: str) -> bool:
+        """Whether this principal's role grants ``permission`` (a key of :data:`PERMISSIONS`)."""
         return permission in ROLES.get(self.role, frozenset())
+
+
+def roles_with(permission: str) -> frozenset[str]:
+    """The roles that grant ``permission``; raises :class:`InputError` for a word not in the
+    vocabulary (a typo in a door's permission check must fail loudly, not deny silently)."""
+    if permission not in PERMISSIONS:
+        raise InputError(permission, f"unknown permission; one of {', '.join(PERMISSIONS)}")
+    return frozenset(role for role, perms in ROLES.items() if permission in perms)
+
+
+def principal_of(session: Session, user_id: int) -> Principal | None:
+    """The principal of a user id, or None once the user is disabled or deleted: a door that
+    keeps a session re-checks it on every request, so a disabled user is out at once."""
+    user = session.get(User, user_id)
+    if user is None or user.disabled:
+        return None
+    return Principal(user.id, user.username, user.role)
 
 
 def _audit(session: Session, actor: str, op: str, **details: Any) -> None:
@@ -131,3 +164,16 @@ def authenticate_password(session: Session, username: str, password: str) -> Pri
     except (VerificationError, InvalidHashError):
         return None
     return Principal(user.id, user.username, user.role)
+
+
+def is_disabled_login(session: Session, username: str, password: str) -> bool:
+    """Whether ``username``/``password`` are right for a *disabled* account: a door can then say
+    "this account was closed" instead of "wrong password" — only to someone who knows the
+    password (a victim who withdrew, logging in with her PIN), so it reveals nothing to a guesser."""
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None or not user.disabled or not user.password_hash:
+        return False
+    try:
+        return bool(_hasher.verify(user.password_hash, password))
+    except (VerificationError, InvalidHashError):
+        return False

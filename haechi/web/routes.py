@@ -1,15 +1,24 @@
-"""Server-rendered web app for support workers (Jinja2; no SPA build).
+"""Server-rendered web app for support workers, reviewers and victims (Jinja2; no SPA build).
+
+This module renders pages and nothing else: the review queue, its decisions and its custody
+entries are :mod:`haechi.cases.review`; previews are :mod:`haechi.media.blur`; who may do what
+is :data:`haechi.services.accounts.ROLES` (one permission vocabulary with the API).
 
 Protecting reviewers: media in the review queue is blurred and greyscale *on the server* — the
 browser never receives the original bytes until the reviewer presses "reveal", which records a
-custody entry (who, when) and grants a 2-minute view of that one item; "hide" records how long
-it was shown. Sessions are signed cookies (HttpOnly, SameSite=Strict, Secure by default) with a
-per-session CSRF token checked on every POST; logins are rate limited.
+custody entry (who, when) and grants a 2-minute view of that one item. Every later view inside
+the grant is logged again (``revisit``); pressing "hide", deciding, or leaving the item for any
+other page ends the grant and logs how long it was shown. File names are never shown (a file
+name can be the victim's name). Sessions are signed cookies (HttpOnly, SameSite=Strict, Secure
+by default) with a per-session CSRF token checked on every POST; logins are rate limited, and
+five wrong passwords or PINs for one account lock it for 15 minutes.
 """
 
+from __future__ import annotations
+
 import hashlib
-import io
 import secrets
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -20,57 +29,85 @@ from fastapi import Path as FPath
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from itsdangerous import BadSignature, URLSafeTimedSerializer
-from PIL import Image, ImageFilter
-from sqlalchemy import select
 
 from haechi.app import Haechi
-from haechi.errors import HaechiError
+from haechi.cases import review as rq
+from haechi.errors import HaechiError, MediaError
+from haechi.media import blur
 from haechi.services import accounts
-from haechi.store.models import User
 from haechi.web.i18n import t
 
 COOKIE = "haechi_session"
 SESSION_MAX_AGE = 8 * 3600
 REVEAL_SECONDS = 120
-REVIEW_ROLES = {"admin", "caseworker", "reviewer"}
-APPROVE_ROLES = {"admin", "caseworker"}
 #: files served from web/static (nothing else is)
-STATIC = {"hasher.js", "victim.js"}
+STATIC = {"hasher.js", "victim.js", "review.js", "quickexit.js"}
+#: POST paths whose page has a GET at the same path (the language links may point there)
+GET_TWINS = {"/web/login", "/web/victim/login", "/web/victim/withdraw"}
+#: wrong passwords/PINs per account before it is locked for LOCK_SECONDS
+MAX_FAILURES, LOCK_SECONDS = 5, 15 * 60
+#: where the quick-exit button goes (a neutral page; replaces this one in the history)
+QUICK_EXIT = "https://www.google.com/"
+#: support contacts shown to victims (Korea by default; a centre passes its own to make_router)
+SUPPORT_CONTACTS: tuple[dict[str, str], ...] = (
+    {"name_ko": "디지털성범죄피해자지원센터", "name_en": "Digital sex crime victim support centre",
+     "phone": "02-735-8994"},
+    {"name_ko": "여성긴급전화 (24시간)", "name_en": "Women's emergency line (24 h)", "phone": "1366"},
+    {"name_ko": "경찰 (긴급)", "name_en": "Police (emergency)", "phone": "112"},
+)
+#: where a person under 18 is sent: services for minors (Korea), and NCMEC's Take It Down,
+#: which hashes images of minors on their own device as this page does for adults
+MINOR_CONTACTS: tuple[dict[str, str], ...] = (
+    {"name_ko": "청소년상담 1388", "name_en": "Youth counselling line", "phone": "1388"},
+    {"name_ko": "디지털성범죄피해자지원센터", "name_en": "Digital sex crime victim support centre",
+     "phone": "02-735-8994"},
+    {"name_ko": "Take It Down (NCMEC, 미성년자 이미지 해시 신고)", "name_en": "Take It Down (NCMEC, for images "
+     "taken before 18)", "url": "https://takeitdown.ncmec.org/"},
+)
 
 
-def _is_video(data: bytes) -> bool:
-    from haechi.media import sniff_media_type
-    from haechi.media.video import is_animated_image
+class FailedLogins:
+    """Wrong passwords per account name: after ``MAX_FAILURES`` within ``LOCK_SECONDS`` the
+    account answers "too many tries, wait" (even for the right PIN) until the window passes.
+    Per process, in memory: a restart forgets it (the per-client rate limit still holds)."""
 
-    return sniff_media_type(data[:64]) == "video" or is_animated_image(data)
+    def __init__(self) -> None:
+        self._fails: dict[str, list[float]] = {}
+        self._lock = threading.Lock()
 
+    def locked(self, name: str) -> bool:
+        now = time.monotonic()
+        with self._lock:
+            recent = [x for x in self._fails.get(name, []) if now - x < LOCK_SECONDS]
+            if recent:
+                self._fails[name] = recent
+            else:
+                self._fails.pop(name, None)  # forgotten once the window passes: the map stays small
+            return len(recent) >= MAX_FAILURES
 
-def _first_frame(data: bytes) -> Image.Image:
-    from haechi.media.video import VideoInfo, VideoLimits, iter_frames
+    def failed(self, name: str) -> None:
+        with self._lock:
+            self._fails.setdefault(name, []).append(time.monotonic())
 
-    limits = VideoLimits(max_pixels=80_000_000, max_frames=1, max_decoded_frames=500)
-    for frame in iter_frames(io.BytesIO(data), "media", limits, VideoInfo(), data=data):
-        return Image.fromarray(frame.rgb)
-    raise ValueError("no frame")
-
-
-def blurred(data: bytes, max_side: int = 480) -> bytes:
-    """Greyscale, heavily blurred JPEG: enough to see that something is there, not what. For a
-    video, of its first frame (the queue never sends a playable video before a reveal)."""
-    src = _first_frame(data) if _is_video(data) else Image.open(io.BytesIO(data))
-    src.thumbnail((max_side, max_side))
-    im = src.convert("L").filter(ImageFilter.GaussianBlur(max(8, max(src.size) // 25)))
-    buf = io.BytesIO()
-    im.save(buf, "JPEG", quality=70)
-    return buf.getvalue()
+    def succeeded(self, name: str) -> None:
+        with self._lock:
+            self._fails.pop(name, None)
 
 
 def make_router(h: Haechi, *, secure_cookies: bool = True, login_limiter: Any = None,
-                allow_private_urls: bool = False) -> APIRouter:
-    router = APIRouter(prefix="/web", include_in_schema=False)
+                allow_private_urls: bool = False, support: tuple[dict[str, str], ...] = SUPPORT_CONTACTS,
+                exposure_limit: int | None = None, four_eyes: bool = True, screenshots: bool = True) -> APIRouter:
+    """The web app's routes under ``/web`` (and ``/``, which leads to it). ``support``: the
+    contacts victims see; ``exposure_limit``: originals one reviewer may reveal per UTC day
+    (None: no limit; the count is always shown); ``four_eyes``: a notice is approved by someone
+    other than the person who drafted it; ``screenshots``: a URL added to a case is captured with
+    a full-page screenshot too (evidence only: the app never shows it; without Chromium the
+    capture is kept and the screenshot's failure recorded)."""
+    router = APIRouter(include_in_schema=False)
     templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
     secret = hashlib.sha256(b"haechi-web-session:" + h.cipher.key_material()).hexdigest()
     signer = URLSafeTimedSerializer(secret, salt="session")
+    failures = FailedLogins()
 
     def load(request: Request) -> dict[str, Any]:
         raw = request.cookies.get(COOKIE)
@@ -100,294 +137,381 @@ def make_router(h: Haechi, *, secure_cookies: bool = True, login_limiter: Any = 
         if not u:
             return None
         with h.db.session() as s:  # re-checked on every request: a disabled user is out at once
-            row = s.scalar(select(User).where(User.id == u["id"]))
-        if row is None or row.disabled:
-            return None
-        return accounts.Principal(row.id, row.username, row.role)
+            return accounts.principal_of(s, int(u["id"]))
 
-    def page(request: Request, session: dict[str, Any], name: str, status: int = 200, **ctx: Any) -> Response:
+    def end_grant(session: dict[str, Any], who: accounts.Principal | None, reason: str | None) -> None:
+        """End the reviewer's reveal grant, logging how long the original was shown."""
+        grant = session.pop("reveal", None)
+        if not grant or who is None:
+            return
+        item, index = (int(x) for x in str(grant.get("key", "0/0")).split("/"))
+        with h.db.session() as s:
+            e = rq.entry(s, item, index)
+            if e is not None:
+                extra = {"reason": reason} if reason else {}
+                rq.log_view(s, who.username, e, "hide",
+                            seconds_shown=round(time.time() - float(grant.get("at", time.time())), 1), **extra)
+
+    def page(request: Request, session: dict[str, Any], name: str, status: int = 200, keep_grant: bool = False,
+             **ctx: Any) -> Response:
         lang = lang_of(request, session)
-        resp = templates.TemplateResponse(request, name, {"t": lambda k: t(k, lang), "lang": lang,
-                                                          "csrf": session["csrf"], "user": user(session), **ctx},
-                                          status_code=status)
+        who = user(session)
+        if not keep_grant and session.get("reveal"):
+            end_grant(session, who, "left")  # any other page: the original is no longer on screen
+
+        def tr(key: str) -> str:
+            return t(key, lang)
+
+        def status_label(value: Any) -> str:
+            """A status, role or decision value in the UI language (the raw value if uncatalogued)."""
+            if value is None:
+                return "—"
+            label = t(f"st_{value}", lang)
+            return str(value) if label == f"st_{value}" else label
+
+        # language links stay on this page; a page that answers a POST links to its GET twin
+        path = request.url.path
+        here = path if request.method == "GET" or path in GET_TWINS else "/web/"
+
+        resp = templates.TemplateResponse(request, name, {"t": tr, "st": status_label, "lang": lang,
+                                                          "csrf": session["csrf"], "user": who,
+                                                          "quick_exit": QUICK_EXIT, "here": here,
+                                                          "mask": rq.mask_url, **ctx}, status_code=status)
         return save(resp, session)
+
+    def error(request: Request, session: dict[str, Any], status: int, key: str, detail: str = "",
+              back: str | None = None) -> Response:
+        """An error inside the app's layout, in the UI language, with a way back."""
+        return page(request, session, "error.html", status=status, message=key, detail=detail,
+                    back=back or "/web/", keep_grant=True)
 
     def check_csrf(session: dict[str, Any], token: str) -> bool:
         return bool(token) and secrets.compare_digest(str(session.get("csrf", "")), token)
 
-    def gate(request: Request, roles: set[str], login: str = "/web/login", csrf: str | None = None
+    def gate(request: Request, permission: str, login: str = "/web/login", csrf: str | None = None
              ) -> tuple[dict[str, Any], accounts.Principal | Response]:
-        """The session and its user if the user has one of ``roles`` (and, for a form POST, the
-        ``csrf`` token matches); else the response to send: log in, 403, or a bad CSRF token."""
+        """The session and its user if the user's role grants ``permission`` (and, for a form
+        POST, the ``csrf`` token matches); else the response to send: log in, 403, or a bad CSRF
+        token."""
+        accounts.roles_with(permission)  # a permission outside the vocabulary is a bug: fail loudly
         session = load(request)
         who = user(session)
         if who is None:
             return session, save(RedirectResponse(login, status_code=303), session)
-        if who.role not in roles:
-            return session, page(request, session, "login.html", status=403, error=False)
+        if not who.can(permission):
+            return session, page(request, session, "login.html", status=403, error=False, keep_grant=True)
         if csrf is not None and not check_csrf(session, csrf):
-            return session, Response("bad CSRF token", status_code=403)
+            return session, error(request, session, 403, "err_csrf")
         return session, who
 
     def password_login(request: Request, template: str, username: str, password: str, csrf: str,
-                       role_ok: Callable[[str], bool]) -> Response:
-        """Check CSRF, the per-client rate limit and the password; start a fresh session (new CSRF
-        token) and send the user home — victims to their case, staff to the dashboard."""
+                       role_ok: Callable[[accounts.Principal], bool]) -> Response:
+        """Check CSRF, the per-client rate limit, the per-account lock and the password; start a
+        fresh session (new CSRF token) and send the user home — victims to their case, staff to
+        the dashboard."""
         session = load(request)
         if not check_csrf(session, csrf):
             return page(request, session, template, status=403, error=True)
         client = request.client.host if request.client else "?"
-        if login_limiter is not None and not login_limiter.allow(f"login:{client}"):
-            return page(request, session, template, status=429, error=True)
+        account = f"{template}:{username.lower()}"
+        if failures.locked(account) or (login_limiter is not None and not login_limiter.allow(f"login:{client}")):
+            return page(request, session, template, status=429, error="locked")
         with h.db.session() as s:
             who = accounts.authenticate_password(s, username, password)
-        if who is None or not role_ok(who.role):
-            return page(request, session, template, status=401, error=True)
+        if who is None or not role_ok(who):
+            failures.failed(account)
+            with h.db.session() as s:
+                closed = who is None and accounts.is_disabled_login(s, username, password)
+            return page(request, session, template, status=401, error="closed" if closed else True)
+        failures.succeeded(account)
         session = {"user": {"id": who.user_id}, "csrf": secrets.token_urlsafe(24), "lang": session.get("lang")}
-        home = "/web/victim/case" if who.role == "victim" else "/web/"
+        home = "/web/victim/case" if who.can("self") else "/web/"
         return save(RedirectResponse(home, status_code=303), session)
 
-    @router.get("/login", response_class=HTMLResponse)
+    @router.get("/web/login", response_class=HTMLResponse)
     def login_form(request: Request) -> Response:
         session = load(request)
         return page(request, session, "login.html", error=False)
 
-    @router.post("/login")
+    @router.post("/web/login")
     def login(request: Request, username: str = Form(max_length=200), password: str = Form(max_length=1000),
               csrf: str = Form("")) -> Response:
-        return password_login(request, "login.html", username, password, csrf, lambda role: role != "partner")
+        return password_login(request, "login.html", username, password, csrf,
+                              lambda who: who.can("cases.read") or who.can("self"))
 
-    @router.post("/logout")
+    @router.post("/web/logout")
     def logout(request: Request, csrf: str = Form("")) -> Response:
         session = load(request)
         if not check_csrf(session, csrf):
-            return Response("bad CSRF token", status_code=403)
+            return error(request, session, 403, "err_csrf")
+        end_grant(session, user(session), "logout")
         resp = RedirectResponse("/web/login", status_code=303)
         resp.delete_cookie(COOKIE, path="/web")
         return resp
 
-    @router.get("/", response_class=HTMLResponse)
+    @router.get("/web/", response_class=HTMLResponse)
     def dashboard(request: Request) -> Response:
-        session, who = gate(request, REVIEW_ROLES)
+        session, who = gate(request, "cases.read")
         if isinstance(who, Response):
             return who
-        return page(request, session, "cases.html", cases=h.list_cases(), can_edit=who.role in APPROVE_ROLES)
+        with h.db.session() as s:  # facade gap: Haechi has no review_queue()
+            to_review = sum(1 for e in rq.queue(s) if e.decision is None)
+        return page(request, session, "cases.html", cases=h.list_cases(), can_edit=who.can("cases"),
+                    to_review=to_review, due=h.due(within_hours=24))
 
-    @router.get("/cases/{case_ref}", response_class=HTMLResponse)
+    @router.get("/web/cases/{case_ref}", response_class=HTMLResponse)
     def case_page(request: Request, case_ref: str) -> Response:
-        session, who = gate(request, REVIEW_ROLES)
+        session, who = gate(request, "cases.read")
         if isinstance(who, Response):
             return who
         try:
             case = h.show_case(case_ref)
         except HaechiError:
-            return Response("no such case", status_code=404)
-        return page(request, session, "case.html", can_edit=who.role in APPROVE_ROLES, case=case)
+            return error(request, session, 404, "err_no_case", case_ref[:60])
+        with h.db.session() as s:  # facade gap: Haechi has no case_decisions()
+            decided = rq.case_decisions(s, case["case"])
+        confirmed = {item for (item, _), d in decided.items() if d.decision == "confirmed"}
+        return page(request, session, "case.html", can_edit=who.can("cases"), case=case, decided=decided,
+                    confirmed=confirmed, reviewable=rq.REVIEWABLE)
 
-    def queue(item_id: int | None = None) -> list[dict[str, Any]]:
-        """Media of items awaiting review in open cases, oldest first: one query, not one per case
-        (only item ``item_id``'s when given)."""
-        import json
-
-        from haechi.store.models import Case, CaseItem
-
-        entries = []
-        query = (select(Case.case_ref, CaseItem.id, CaseItem.media).join(Case, Case.id == CaseItem.case_id)
-                 .where(Case.status == "open", CaseItem.status.in_(["found", "still_up", "reuploaded"]))
-                 .order_by(Case.id, CaseItem.id))
-        if item_id is not None:
-            query = query.where(CaseItem.id == item_id)
-        with h.db.session() as s:
-            rows = s.execute(query).all()
-        for case_ref, item, media in rows:
-            for k, m in enumerate(json.loads(media)):
-                if m.get("sha256"):
-                    entries.append({"case": case_ref, "item": item, "index": k, "url": m["url"]})
-        return entries
-
-    def entry_of(item_id: int, index: int) -> dict[str, Any] | None:
-        """The queue entry of one item's media — looked up by its item alone (every blurred
-        preview asks), so the open cases' whole queue is not rebuilt per request."""
-        if not 0 < item_id < 2**62:  # a path number no database id can be
-            return None
-        return next((e for e in queue(item_id) if e["index"] == index), None)
-
-    @router.get("/review", response_class=HTMLResponse)
+    # -- review queue ----------------------------------------------------------------------
+    @router.get("/web/review", response_class=HTMLResponse)
     def review(request: Request, i: int = 0) -> Response:
-        session, who = gate(request, REVIEW_ROLES)
+        session, who = gate(request, "review")
         if isinstance(who, Response):
             return who
-        entries = queue()
-        entry = entries[i] if 0 <= i < len(entries) else None
+        with h.db.session() as s:
+            entries = rq.queue(s)
+            exposure = rq.exposure_today(s, who.username)
+        i = min(max(i, 0), max(len(entries) - 1, 0))
+        entry = entries[i] if entries else None
         grant = session.get("reveal") or {}
-        revealed = bool(entry and grant.get("key") == f"{entry['item']}/{entry['index']}"
-                        and grant.get("until", 0) > time.time())
+        revealed = bool(entry and grant.get("key") == entry.key and grant.get("until", 0) > time.time())
+        if grant and not revealed:
+            end_grant(session, who, "left")  # another item, or the grant ran out
+        elif revealed and entry is not None:
+            if grant.get("shown"):  # the reveal's own page is the view it logged; any later one is new
+                with h.db.session() as s:
+                    rq.log_view(s, who.username, entry, "revisit")
+            grant["shown"] = True
+            session["reveal"] = grant
         data = media(entry) if entry else None
-        is_video = bool(data and _is_video(data))
-        return page(request, session, "review.html", entry=entry, revealed=revealed, is_video=is_video, position=i + 1,
-                    total=len(entries), next=i + 1 if i + 1 < len(entries) else None)
+        is_video = bool(data and blur.is_video(data))
+        return page(request, session, "review.html", keep_grant=True, entry=entry, revealed=revealed,
+                    is_video=is_video, position=i + 1, total=len(entries), index=i,
+                    prev=i - 1 if i > 0 else None, next=i + 1 if i + 1 < len(entries) else None,
+                    decisions=rq.DECISIONS, exposure=exposure)
 
-    def media(entry: dict[str, Any]) -> bytes | None:
-        return h.media_bytes(entry["case"], entry["url"])
+    def media(entry: rq.QueueEntry) -> bytes | None:
+        return h.media_bytes(entry.case, entry.url)
 
-    @router.get("/media/{item_id}/{index}/blurred")
+    def find(item_id: int, index: int) -> rq.QueueEntry | None:
+        with h.db.session() as s:
+            return rq.entry(s, item_id, index)
+
+    @router.get("/web/media/{item_id}/{index}/blurred")
     def media_blurred(request: Request, item_id: int, index: int) -> Response:
-        _, who = gate(request, REVIEW_ROLES)
+        _, who = gate(request, "review")
         if isinstance(who, Response):
             return who
-        entry = entry_of(item_id, index)
+        entry = find(item_id, index)
         data = media(entry) if entry else None
         if data is None:
             return Response("not found", status_code=404)
         try:
-            return Response(blurred(data), media_type="image/jpeg", headers={"Cache-Control": "no-store"})
-        except Exception:  # noqa: BLE001 - not an image (e.g. a video): show nothing rather than the bytes
+            return Response(blur.blurred(data), media_type="image/jpeg", headers={"Cache-Control": "no-store"})
+        except MediaError:  # not an image or video we can decode: show nothing rather than the bytes
             return Response("preview unavailable", status_code=415)
 
-    @router.post("/media/{item_id}/{index}/reveal")
+    @router.post("/web/media/{item_id}/{index}/reveal")
     def media_reveal(request: Request, item_id: int, index: int, csrf: str = Form("")) -> Response:
-        session, who = gate(request, REVIEW_ROLES, csrf=csrf)
+        session, who = gate(request, "review", csrf=csrf)
         if isinstance(who, Response):
             return who
-        entry = entry_of(item_id, index)
-        if entry is None:
-            return Response("not found", status_code=404)
-        from haechi.evidence import custody
-
+        end_grant(session, who, "left")  # one original at a time
         with h.db.session() as s:
-            custody.append(s, "view", who.username, case_ref=entry["case"],
-                           details={"item": item_id, "media": index, "event": "reveal"})
-        session["reveal"] = {"key": f"{item_id}/{index}", "until": time.time() + REVEAL_SECONDS, "at": time.time()}
-        pos = next((k for k, e in enumerate(queue()) if e["item"] == item_id and e["index"] == index), 0)
+            entry = rq.entry(s, item_id, index)
+            if entry is None:
+                return error(request, session, 404, "err_not_found", back="/web/review")
+            if exposure_limit is not None and rq.exposure_today(s, who.username) >= exposure_limit:
+                return error(request, session, 429, "err_exposure_limit", back="/web/review")
+            rq.log_view(s, who.username, entry, "reveal")
+            pos = rq.position(rq.queue(s), item_id, index)
+        session["reveal"] = {"key": entry.key, "until": time.time() + REVEAL_SECONDS, "at": time.time()}
         return save(RedirectResponse(f"/web/review?i={pos}", status_code=303), session)
 
-    @router.post("/media/{item_id}/{index}/hide")
+    @router.post("/web/media/{item_id}/{index}/hide")
     def media_hide(request: Request, item_id: int, index: int, csrf: str = Form("")) -> Response:
-        session, who = gate(request, REVIEW_ROLES, csrf=csrf)
+        session, who = gate(request, "review", csrf=csrf)
         if isinstance(who, Response):
             return who
-        grant = session.pop("reveal", None) or {}
-        entry = entry_of(item_id, index)
-        if entry is not None and grant.get("key") == f"{item_id}/{index}":
-            from haechi.evidence import custody
+        if (session.get("reveal") or {}).get("key") == f"{item_id}/{index}":
+            end_grant(session, who, None)
+        with h.db.session() as s:
+            pos = rq.position(rq.queue(s), item_id, index)
+        return save(RedirectResponse(f"/web/review?i={pos}", status_code=303), session)  # stays on the item
 
-            with h.db.session() as s:
-                custody.append(s, "view", who.username, case_ref=entry["case"],
-                               details={"item": item_id, "media": index, "event": "hide",
-                                        "seconds_shown": round(time.time() - float(grant.get("at", time.time())), 1)})
-        return save(RedirectResponse("/web/review", status_code=303), session)
+    @router.post("/web/media/{item_id}/{index}/decide")
+    def media_decide(request: Request, item_id: int, index: int, decision: str = Form("", max_length=32),
+                     note: str = Form("", max_length=1000), csrf: str = Form("")) -> Response:
+        session, who = gate(request, "review", csrf=csrf)
+        if isinstance(who, Response):
+            return who
+        end_grant(session, who, "decided")
+        with h.db.session() as s:
+            entry = rq.entry(s, item_id, index)
+            if entry is None:
+                return error(request, session, 404, "err_not_found", back="/web/review")
+            try:
+                rq.decide(s, who.username, entry, decision, note.strip())
+            except HaechiError as exc:
+                return error(request, session, 400, "err_decision", str(exc), back="/web/review")
+            entries = rq.queue(s)
+        pos = rq.position(entries, item_id, index)
+        nxt = pos + 1 if pos + 1 < len(entries) else pos
+        return save(RedirectResponse(f"/web/review?i={nxt}", status_code=303), session)
 
-    @router.get("/media/{item_id}/{index}/original")
+    @router.get("/web/media/{item_id}/{index}/original")
     def media_original(request: Request, item_id: int, index: int) -> Response:
-        session, who = gate(request, REVIEW_ROLES)
+        session, who = gate(request, "review")
         if isinstance(who, Response):
             return who
         grant = session.get("reveal") or {}
         if grant.get("key") != f"{item_id}/{index}" or grant.get("until", 0) < time.time():
             return Response("reveal it first (logged)", status_code=403)
-        entry = entry_of(item_id, index)
+        entry = find(item_id, index)
         data = media(entry) if entry else None
         if data is None:
             return Response("not found", status_code=404)
-        if _is_video(data):
-            ctype = "video/webm" if data[:4] == b"\x1a\x45\xdf\xa3" else "image/gif" if data[:3] == b"GIF" else (
-                "image/webp" if data[8:12] == b"WEBP" else "video/mp4")
-        else:
-            ctype = f"image/{(Image.open(io.BytesIO(data)).format or 'octet-stream').lower()}"
-        return Response(data, media_type=ctype, headers={"Cache-Control": "no-store", "Content-Disposition": "inline"})
+        return Response(data, media_type=blur.content_type(data),
+                        headers={"Cache-Control": "no-store", "Content-Disposition": "inline"})
 
-    @router.get("/notices/{notice_id}", response_class=HTMLResponse)
+    # -- notices ---------------------------------------------------------------------------
+    @router.get("/web/notices/{notice_id}", response_class=HTMLResponse)
     def notice_page(request: Request, notice_id: Annotated[int, FPath(ge=1, le=2**62)]) -> Response:
-        session, who = gate(request, REVIEW_ROLES)
+        session, who = gate(request, "cases.read")
         if isinstance(who, Response):
             return who
-        from haechi.cases.service import notice_public
-        from haechi.store.models import Notice
+        try:
+            with h.db.session() as s:  # facade gap: Haechi has no show_notice()
+                data = rq.notice_for_approval(s, notice_id)
+        except HaechiError:
+            return error(request, session, 404, "err_no_notice")
+        return page(request, session, "notice.html", notice=data, can_approve=who.can("notices.approve")
+                    and not (four_eyes and data["drafted_by"] == who.username), can_send=who.can("cases"))
 
-        with h.db.session() as s:
-            n = s.get(Notice, notice_id)
-            if n is None:
-                return Response("no such notice", status_code=404)
-            data = notice_public(n)
-        return page(request, session, "notice.html", notice=data, can_approve=who.role in APPROVE_ROLES)
-
-    @router.post("/notices/{notice_id}/approve")
+    @router.post("/web/notices/{notice_id}/approve")
     def notice_approve(request: Request, notice_id: Annotated[int, FPath(ge=1, le=2**62)], csrf: str = Form("")
                        ) -> Response:
-        session, who = gate(request, APPROVE_ROLES, csrf=csrf)
+        session, who = gate(request, "notices.approve", csrf=csrf)
         if isinstance(who, Response):
             return who
-        h.approve_notice(notice_id, by=who.username)
+        try:
+            with h.db.session() as s:  # facade gap: approve_notice does not enforce four eyes
+                drafter = rq.notice_for_approval(s, notice_id)["drafted_by"]
+            if four_eyes and drafter == who.username:
+                return error(request, session, 403, "err_four_eyes", back=f"/web/notices/{notice_id}")
+            h.approve_notice(notice_id, by=who.username)
+        except HaechiError:
+            return error(request, session, 404, "err_no_notice")
         return save(RedirectResponse(f"/web/notices/{notice_id}", status_code=303), session)
 
+    @router.post("/web/notices/{notice_id}/sent")
+    def notice_sent(request: Request, notice_id: Annotated[int, FPath(ge=1, le=2**62)],
+                    channel: str = Form("", max_length=16), csrf: str = Form("")) -> Response:
+        session, who = gate(request, "cases", csrf=csrf)
+        if isinstance(who, Response):
+            return who
+        try:
+            with h.db.session() as s:  # facade gap: Haechi has no record_submission()
+                rq.record_submission(s, notice_id, who.username, channel)
+        except HaechiError as exc:
+            return error(request, session, 400, "err_submission", str(exc), back=f"/web/notices/{notice_id}")
+        return save(RedirectResponse(f"/web/notices/{notice_id}", status_code=303), session)
+
+    @router.get("/web/notices/{notice_id}/eml")
+    def notice_eml(request: Request, notice_id: Annotated[int, FPath(ge=1, le=2**62)]) -> Response:
+        session, who = gate(request, "cases")
+        if isinstance(who, Response):
+            return who
+        try:
+            with h.db.session() as s:
+                data = rq.notice_eml(s, notice_id, h.sender())
+        except HaechiError as exc:
+            return error(request, session, 400, "err_submission", str(exc), back=f"/web/notices/{notice_id}")
+        return Response(data, media_type="message/rfc822",
+                        headers={"Content-Disposition": f'attachment; filename="notice-{notice_id}.eml"'})
+
     # -- case work: new case, add a URL (captured), draft a notice, export evidence, stats ------
-    @router.post("/cases")
+    @router.post("/web/cases")
     def case_create(request: Request, victim_ref: str = Form("", max_length=200), csrf: str = Form("")) -> Response:
-        session, who = gate(request, APPROVE_ROLES, csrf=csrf)
+        session, who = gate(request, "cases", csrf=csrf)
         if isinstance(who, Response):
             return who
         case = h.create_case(victim_ref=victim_ref.strip() or None, actor=who.username)
         return save(RedirectResponse(f"/web/cases/{case['case']}", status_code=303), session)
 
-    @router.post("/cases/{case_ref}/items")
+    @router.post("/web/cases/{case_ref}/items")
     def case_add_url(request: Request, case_ref: str, url: str = Form(max_length=4000), csrf: str = Form("")
                      ) -> Response:
-        session, who = gate(request, APPROVE_ROLES, csrf=csrf)
+        session, who = gate(request, "cases", csrf=csrf)
         if isinstance(who, Response):
             return who
+        back = f"/web/cases/{case_ref}"
         try:
             rows = list(h.add_case_items(case_ref, [url.strip()], actor=who.username, capture=True,
-                                         screenshot=False, allow_private=allow_private_urls))
+                                         screenshot=screenshots, allow_private=allow_private_urls))
         except HaechiError as exc:
-            return Response(str(exc), status_code=400, media_type="text/plain")
+            return error(request, session, 400, "err_capture", str(exc), back=back)
         if rows and rows[0].get("error"):
-            return Response(str(rows[0]["error"]), status_code=400, media_type="text/plain")
-        return save(RedirectResponse(f"/web/cases/{case_ref}", status_code=303), session)
+            return error(request, session, 400, "err_capture", str(rows[0]["error"]), back=back)
+        return save(RedirectResponse(back, status_code=303), session)
 
-    @router.post("/cases/{case_ref}/notices")
+    @router.post("/web/cases/{case_ref}/notices")
     def case_draft_notice(request: Request, case_ref: str, regime: str = Form("kr", max_length=8),
-                          lang: str = Form("ko", max_length=8), csrf: str = Form("")) -> Response:
-        session, who = gate(request, APPROVE_ROLES, csrf=csrf)
+                          lang: str = Form("ko", max_length=8), item: Annotated[list[int], Form()] = [],  # noqa: B006
+                          csrf: str = Form("")) -> Response:
+        session, who = gate(request, "cases", csrf=csrf)
         if isinstance(who, Response):
             return who
         try:
-            ids = [i["id"] for i in h.show_case(case_ref)["items"] if i["status"] in ("found", "still_up",
-                                                                                       "reuploaded")]
+            with h.db.session() as s:  # facade gap: draft_notice does not check reviewer decisions
+                ids = rq.notice_items(s, case_ref, item[:1000])
             notice = h.draft_notice(ids, regime, lang, actor=who.username)
         except HaechiError as exc:
-            return Response(str(exc), status_code=400, media_type="text/plain")
+            return error(request, session, 400, "err_notice", str(exc), back=f"/web/cases/{case_ref}")
         return save(RedirectResponse(f"/web/notices/{notice['id']}", status_code=303), session)
 
-    @router.get("/cases/{case_ref}/export")
+    @router.get("/web/cases/{case_ref}/export")
     def case_export(request: Request, case_ref: str) -> Response:
-        session, who = gate(request, APPROVE_ROLES)
+        session, who = gate(request, "cases")
         if isinstance(who, Response):
             return who
         try:
             data = h.evidence_package(case_ref, actor=who.username)
         except HaechiError as exc:
-            return Response(str(exc), status_code=400, media_type="text/plain")
+            return error(request, session, 400, "err_export", str(exc), back=f"/web/cases/{case_ref}")
         return Response(data, media_type="application/zip",
                         headers={"Content-Disposition": f'attachment; filename="{case_ref}-evidence.zip"'})
 
-    @router.get("/stats", response_class=HTMLResponse)
+    @router.get("/web/stats", response_class=HTMLResponse)
     def stats_page(request: Request) -> Response:
-        session, who = gate(request, REVIEW_ROLES)
+        session, who = gate(request, "cases.read")
         if isinstance(who, Response):
             return who
         return page(request, session, "stats.html", stats=h.stats())
 
-    @router.get("/stats.png")
+    @router.get("/web/stats.png")
     def stats_chart(request: Request) -> Response:
-        session, who = gate(request, REVIEW_ROLES)
+        session, who = gate(request, "cases.read")
         if isinstance(who, Response):
             return who
         from haechi.cases.charts import stats_png
 
         return Response(stats_png(h.stats()), media_type="image/png")
 
-    # -- static files (the in-browser hasher) ------------------------------------------------
-    @router.get("/static/{name}")
+    # -- static files (the in-browser hasher, page scripts, the style sheet) -------------------
+    @router.get("/web/static/{name}")
     def static(name: str) -> Response:
         if name not in STATIC:
             return Response("not found", status_code=404)
@@ -395,19 +519,27 @@ def make_router(h: Haechi, *, secure_cookies: bool = True, login_limiter: Any = 
         return Response(data, media_type="text/javascript; charset=utf-8", headers={"Cache-Control": "no-cache"})
 
     # -- victim self-service (no staff account; hashes only) ----------------------------------
-    @router.get("/victim", response_class=HTMLResponse)
-    def victim_page(request: Request) -> Response:
-        return page(request, load(request), "victim.html")
+    def victim_page(request: Request, session: dict[str, Any], name: str, status: int = 200, **ctx: Any
+                    ) -> Response:
+        return page(request, session, name, status=status, victim_side=True, support=support, **ctx)
 
-    @router.post("/victim/submit")
+    @router.get("/web/victim", response_class=HTMLResponse)
+    def victim_home(request: Request) -> Response:
+        return victim_page(request, load(request), "victim.html")
+
+    @router.get("/web/victim/minor", response_class=HTMLResponse)
+    def victim_minor(request: Request) -> Response:
+        return victim_page(request, load(request), "victim_minor.html", minor_contacts=MINOR_CONTACTS)
+
+    @router.post("/web/victim/submit")
     async def victim_submit(request: Request) -> Response:
         session = load(request)
+        lang = str(session.get("lang")) if session.get("lang") in ("ko", "en") else "en"
         if not check_csrf(session, request.headers.get("x-csrf-token", "")):
-            return JSONResponse({"error": "Forbidden", "message": "bad CSRF token"}, status_code=403)
+            return JSONResponse({"error": "Forbidden", "message": t("err_csrf", lang)}, status_code=403)
         client = request.client.host if request.client else "?"
         if login_limiter is not None and not login_limiter.allow(f"victim-submit:{client}"):
-            return JSONResponse({"error": "TooManyRequests", "message": "too many submissions; wait a minute"},
-                                status_code=429)
+            return JSONResponse({"error": "TooManyRequests", "message": t("too_many_tries", lang)}, status_code=429)
         try:
             body = await request.json()
         except ValueError:
@@ -418,32 +550,47 @@ def make_router(h: Haechi, *, secure_cookies: bool = True, login_limiter: Any = 
             return JSONResponse({"error": type(exc).__name__, "message": str(exc)}, status_code=400)
         return JSONResponse(result)
 
-    @router.get("/victim/login", response_class=HTMLResponse)
+    @router.get("/web/victim/login", response_class=HTMLResponse)
     def victim_login_form(request: Request) -> Response:
-        return page(request, load(request), "victim_login.html", error=False)
+        return victim_page(request, load(request), "victim_login.html", error=False)
 
-    @router.post("/victim/login")
+    @router.post("/web/victim/login")
     def victim_login(request: Request, case: str = Form(max_length=64), pin: str = Form(max_length=64),
                      csrf: str = Form("")) -> Response:
-        return password_login(request, "victim_login.html", case.strip(), "".join(c for c in pin if c.isdigit()),
-                              csrf, lambda role: role == "victim")
+        # case numbers are issued upper-case (C-2026-00001); she may type them any way
+        return password_login(request, "victim_login.html", case.strip().upper(),
+                              "".join(c for c in pin if c.isdigit()), csrf, lambda who: who.can("self"))
 
-    @router.get("/victim/case", response_class=HTMLResponse)
+    @router.get("/web/victim/case", response_class=HTMLResponse)
     def victim_case(request: Request) -> Response:
-        session, who = gate(request, {"victim"}, login="/web/victim/login")
+        session, who = gate(request, "self", login="/web/victim/login")
         if isinstance(who, Response):
             return who
-        return page(request, session, "victim_case.html", info=h.victim_status(who.username), withdrawn=None)
+        return victim_page(request, session, "victim_case.html", info=h.victim_status(who.username), withdrawn=None)
 
-    @router.post("/victim/withdraw")
-    def victim_withdraw(request: Request, csrf: str = Form("")) -> Response:
-        session, who = gate(request, {"victim"}, login="/web/victim/login", csrf=csrf)
+    @router.get("/web/victim/withdraw", response_class=HTMLResponse)
+    def victim_withdraw_confirm(request: Request) -> Response:
+        session, who = gate(request, "self", login="/web/victim/login")
+        if isinstance(who, Response):
+            return who
+        return victim_page(request, session, "victim_withdraw.html", info=h.victim_status(who.username))
+
+    @router.post("/web/victim/withdraw")
+    def victim_withdraw(request: Request, csrf: str = Form(""), confirm: str = Form("", max_length=8)
+                        ) -> Response:
+        session, who = gate(request, "self", login="/web/victim/login", csrf=csrf)
         if isinstance(who, Response):
             return who
         info = h.victim_status(who.username)
+        if confirm != "yes":  # withdrawal cannot be undone: it takes a second, explicit step
+            return victim_page(request, session, "victim_withdraw.html", info=info)
         done = h.victim_withdraw(who.username)
-        resp = page(request, {"csrf": secrets.token_urlsafe(24), "lang": session.get("lang")}, "victim_case.html",
-                    info=info, withdrawn=done)
-        return resp
+        return victim_page(request, {"csrf": secrets.token_urlsafe(24), "lang": session.get("lang")},
+                           "victim_case.html", info=info, withdrawn=done)
+
+    @router.get("/")
+    def home() -> Response:
+        """``/`` leads to the web app (the API lives under /api, /h, /m, /c)."""
+        return RedirectResponse("/web/", status_code=307)
 
     return router
