@@ -32,7 +32,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from haechi.app import Haechi
 from haechi.cases import review as rq
-from haechi.errors import HaechiError, MediaError
+from haechi.errors import HaechiError, MediaError, NotFound
 from haechi.media import blur
 from haechi.services import accounts
 from haechi.web.i18n import t
@@ -412,8 +412,10 @@ def make_router(h: Haechi, *, secure_cookies: bool = True, login_limiter: Any = 
             if four_eyes and drafter == who.username:
                 return error(request, session, 403, "err_four_eyes", back=f"/web/notices/{notice_id}")
             h.approve_notice(notice_id, by=who.username)
-        except HaechiError:
+        except NotFound:
             return error(request, session, 404, "err_no_notice")
+        except HaechiError as exc:  # a placeholder sender, no recipient, the drafter herself: say why
+            return error(request, session, 400, "err_notice", str(exc), back=f"/web/notices/{notice_id}")
         return save(RedirectResponse(f"/web/notices/{notice_id}", status_code=303), session)
 
     @router.post("/web/notices/{notice_id}/sent")
