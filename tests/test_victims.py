@@ -37,3 +37,20 @@ def test_the_same_image_submitted_twice_shows_the_same_status_and_survives_one_w
         assert h.lookup("pdq", _file(41)["pdq"]) == [] and h.lookup("pdq", _file(42)["pdq"]) == []
         assert h.lookup("sha256", _file(42)["sha256"]) == []
         assert len(h.lookup("pdq", _file(43)["pdq"])) == 1  # someone else's submission is untouched
+
+
+def test_her_status_counts_copies_found_in_a_caseworkers_case_and_her_photos(tmp_path: Path) -> None:
+    """Issue #19: "Copies found 0" after copies of her images were found in a caseworker's case,
+    and "9 hashes held" for 3 photos. She sees photos and copies; never the other case."""
+    from haechi.cases import service as cases
+
+    with Haechi(home=tmp_path / "h", workers=1) as h:
+        sub = h.victim_submit([_file(44), _file(45), _file(46)])
+        [entry] = [m["entry_id"] for m in h.lookup("pdq", _file(44)["pdq"])]
+        other = h.create_case(victim_ref="V-staff")["case"]
+        with h.db.session() as s:  # a caseworker's capture found a copy of her first photo
+            cases.add_item(s, other, "https://forum.example/t/9", [{"url": "https://forum.example/a.jpg",
+                           "matches": [{"bank": "victim-submitted", "entry_id": entry, "verdict": "copy"}]}], "kim")
+        status = h.victim_status(sub["case"])
+    assert status["photos"] == 3 and status["copies_found"] == 1 and status["items_by_status"] == {"found": 1}
+    assert other not in str(status) and "forum.example" not in str(status)

@@ -12,12 +12,13 @@ number, argon2-hashed 10-digit PIN), so the API and web authorisation tests cove
 
 from __future__ import annotations
 
+import json
 import re
 import secrets
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete as sql_delete
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from haechi.errors import InputError, NotFound
 from haechi.evidence import custody
@@ -121,17 +122,26 @@ def _own_case(s: Any, case_ref: str) -> Case:
 
 
 def status(rt: Runtime, case_ref: str) -> dict[str, Any]:
-    """What she may see of her own case: no media, no other case, no reviewer notes."""
+    """What she may see of her own case: how many photos and videos she submitted (``photos``;
+    ``hashes`` counts their fingerprints), and how many copies of them were found anywhere — in
+    her case or in a caseworker's, counted by status without naming any other case, URL or
+    person (``copies_found``, ``items_found``, ``items_by_status``). No media, no reviewer notes."""
     with rt.db.session() as s:
         case = _own_case(s, case_ref)
-        hashes = int(s.scalar(select(func.count()).select_from(SubmissionSignal)
-                              .where(SubmissionSignal.case_id == case.id)) or 0)
-        items = [{"status": i.status, "found_at": i.created_at.isoformat()[:10]}
-                 for i in s.scalars(select(CaseItem).where(CaseItem.case_id == case.id).order_by(CaseItem.id))]
+        held = list(s.execute(select(SubmissionSignal.entry_id, BankEntry.signal_type)
+                              .join(BankEntry, BankEntry.id == SubmissionSignal.entry_id)
+                              .where(SubmissionSignal.case_id == case.id)).all())
+        mine = {entry_id for entry_id, _ in held}
         counts: dict[str, int] = {}
-        for i in items:
-            counts[i["status"]] = counts.get(i["status"], 0) + 1
-        return {"case": case.case_ref, "status": case.status, "hashes": hashes, "items_found": len(items),
+        found = 0
+        for item in s.scalars(select(CaseItem)):
+            media = json.loads(item.media or "[]")
+            if item.case_id == case.id or any(m.get("entry_id") in mine for medium in media
+                                               for m in medium.get("matches") or []):
+                found += 1
+                counts[item.status] = counts.get(item.status, 0) + 1
+        return {"case": case.case_ref, "status": case.status, "hashes": len(held),
+                "photos": sum(1 for _, t in held if t == "sha256"), "items_found": found, "copies_found": found,
                 "items_by_status": counts, "opened": case.created_at.isoformat()[:10]}
 
 
