@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from haechi import jobs
 from haechi.cases import items as case_items
-from haechi.cases import notices
+from haechi.cases import notices, review
 from haechi.cases import service as cases
 from haechi.cases import watch as watches
 from haechi.config import Settings, resolve_settings
@@ -279,6 +279,57 @@ class Haechi:
     def stats(self, start: datetime | None = None, end: datetime | None = None) -> Obj:
         return self._tx(lambda s: cases.stats(s, start, end))
 
+    # -- review queue (cases.review): what reviewers see, decide and are logged for -----------------
+    def review_queue(self) -> list[review.QueueEntry]:
+        """Media awaiting review in open cases, most urgent first, with matches and decisions."""
+        return self._tx(review.queue)
+
+    def review_entry(self, item_id: int, index: int) -> review.QueueEntry | None:
+        return self._tx(lambda s: review.entry(s, item_id, index))
+
+    def review_log(self, actor: str, entry: review.QueueEntry, event: str, **details: Any) -> None:
+        """A custody ``view`` entry: reveal, revisit or hide (with ``seconds_shown``)."""
+        self._tx(lambda s: review.log_view(s, actor, entry, event, **details))
+
+    def review_reveal(self, actor: str, item_id: int, index: int, limit: int | None = None
+                      ) -> review.QueueEntry | None:
+        """Log a reveal of an original (ExposureLimit past ``limit`` today; None: no such entry)."""
+        return self._tx(lambda s: review.reveal(s, actor, item_id, index, limit))
+
+    def review_decide(self, actor: str, entry: review.QueueEntry, decision: str, note: str = "") -> review.Decision:
+        """Record confirmed / not_a_match / escalated in the custody log."""
+        return self._tx(lambda s: review.decide(s, actor, entry, decision, note))
+
+    def case_decisions(self, case_ref: str) -> dict[tuple[int, int], review.Decision]:
+        return self._tx(lambda s: review.case_decisions(s, case_ref))
+
+    def review_exposure_today(self, actor: str) -> int:
+        """How many originals ``actor`` revealed today (UTC)."""
+        return self._tx(lambda s: review.exposure_today(s, actor))
+
+    def show_notice(self, notice_id: int) -> Obj:
+        """A notice as its approver sees it, with who drafted it and its channel."""
+        return self._tx(lambda s: review.notice_for_approval(s, notice_id))
+
+    def notice_items(self, case_ref: str, picked: list[int]) -> list[int]:
+        """The picked items a notice may name: reviewer-confirmed items of the case only."""
+        return self._tx(lambda s: review.notice_items(s, case_ref, picked))
+
+    def record_submission(self, notice_id: int, actor: str, channel: str) -> bool:
+        """A person records that an approved notice was submitted by hand (its clock starts)."""
+        return self._tx(lambda s: review.record_submission(s, notice_id, actor, channel))
+
+    def notice_eml(self, notice_id: int) -> bytes:
+        return self._tx(lambda s: review.notice_eml(s, notice_id, self.sender()))
+
+    def principal(self, user_id: int) -> accounts.Principal | None:
+        """The signed-in user now (a disabled user is out at once)."""
+        return self._tx(lambda s: accounts.principal_of(s, user_id))
+
+    def login_closed(self, username: str, password: str) -> bool:
+        """Whether a failed login was the right password for a disabled (withdrawn) account."""
+        return self._tx(lambda s: accounts.is_disabled_login(s, username, password))
+
     # -- watches (re-uploads) -------------------------------------------------------------------
     def add_watch(self, case_ref: str, source: str, every: str, allow_private: bool = False) -> Obj:
         """Look at ``source`` (a URL or Telegram export) every ``every`` (e.g. ``6h``) for re-uploads."""
@@ -346,6 +397,14 @@ class Haechi:
     def enqueue(self, kind: str, keys: Iterable[str], params: Obj | None = None, broker_url: str | None = None) -> str:
         """A job of ``kind`` with one item (task) per key; returns the job id."""
         return jobs.enqueue(self.runtime, kind, keys, params, broker_url)
+
+    def claim_job_item(self, job_id: str, key: str) -> tuple[str, Obj] | None:
+        """A worker takes an item: its job's (kind, params), or None when it is already finished."""
+        return self._tx(lambda s: jobs.claim_item(s, job_id, key))
+
+    def finish_job_item(self, job_id: str, key: str, status: str, row: Obj) -> None:
+        """Record an item's outcome (``done``/``failed`` and its result row)."""
+        self._tx(lambda s: jobs.finish_item(s, job_id, key, status, row))
 
     def job_status(self, job_id: str) -> Obj:
         return jobs.job_status(self.runtime, job_id)

@@ -65,6 +65,15 @@ def test_doors_and_the_facade_hold_no_orm_queries(module: str) -> None:
     assert not queries and not orm, f"{module}: queries at lines {queries}, imports {sorted(orm)}"
 
 
+@pytest.mark.parametrize("module", sorted(m for m in MODULES if _in(m, DOORS)))
+def test_doors_open_no_database_sessions(module: str) -> None:
+    """A door calls the facade; it never opens a transaction itself (``h.db.session()``)."""
+    opened = [node.lineno for node in ast.walk(MODULES[module])
+              if isinstance(node, ast.Attribute) and node.attr == "session"
+              and isinstance(node.value, ast.Attribute) and node.value.attr == "db"]
+    assert not opened, f"{module} opens database sessions at lines {opened}: add a facade method"
+
+
 @pytest.mark.parametrize("module", sorted(MODULES))
 def test_only_config_and_the_cli_read_the_environment(module: str) -> None:
     if module == "haechi.config" or _in(module, ("haechi.cli",)):

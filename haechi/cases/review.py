@@ -160,6 +160,22 @@ def log_view(session: Session, actor: str, e: QueueEntry, event: str, **details:
                    details={"item": e.item, "media": e.index, "event": event, **details})
 
 
+class ExposureLimit(InputError):
+    """The reviewer reached her daily limit of originals shown."""
+
+
+def reveal(session: Session, actor: str, item_id: int, index: int, limit: int | None = None) -> QueueEntry | None:
+    """Log that ``actor`` reveals an original (None: no such entry). With ``limit``, refused
+    (ExposureLimit) once she revealed that many today — counted and logged in one transaction."""
+    e = entry(session, item_id, index)
+    if e is None:
+        return None
+    if limit is not None and exposure_today(session, actor) >= limit:
+        raise ExposureLimit(actor, f"{limit} originals shown today: the daily limit")
+    log_view(session, actor, e, "reveal")
+    return e
+
+
 def decide(session: Session, actor: str, e: QueueEntry, decision: str, note: str = "") -> Decision:
     """Record a reviewer's decision on one media entry in the custody log; raises InputError for
     a decision not in :data:`DECISIONS` or a note over 1,000 characters."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 import sys
 from typing import Annotated
 
@@ -58,25 +57,23 @@ def user_add(ctx: typer.Context, username: str,
              = False,
              json_out: JsonOpt = False, home: HomeOpt = None) -> None:
     """Add a user (password from stdin or a prompt; partners may have none and use tokens)."""
-    from haechi.services import accounts
 
     password: str | None = None
     if password_stdin:
         password = sys.stdin.readline().rstrip("\n") or None
     elif role != "partner" and sys.stdin.isatty():
         password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
-    with handled(), open_haechi(home, ctx) as h, h.db.session() as s:
-        result = accounts.add_user(s, username, role, password, actor=getpass.getuser())
+    with handled(), open_haechi(home, ctx) as h:
+        result = h.add_user(username, role, password)
     emit_json(result) if json_out else out.print(f"added {result['role']} {result['username']}")
 
 
 @user_app.command("list")
 def user_list(ctx: typer.Context, json_out: JsonOpt = False, home: HomeOpt = None) -> None:
     """List users and roles."""
-    from haechi.services import accounts
 
-    with handled(), open_haechi(home, ctx) as h, h.db.session() as s:
-        users = accounts.list_users(s)
+    with handled(), open_haechi(home, ctx) as h:
+        users = h.list_users()
     if json_out:
         for u in users:
             emit_json(u)
@@ -90,10 +87,9 @@ def user_list(ctx: typer.Context, json_out: JsonOpt = False, home: HomeOpt = Non
 @user_app.command("disable")
 def user_disable(ctx: typer.Context, username: str, home: HomeOpt = None) -> None:
     """Disable a user and revoke all of their tokens."""
-    from haechi.services import accounts
 
-    with handled(), open_haechi(home, ctx) as h, h.db.session() as s:
-        accounts.disable_user(s, username, actor=getpass.getuser())
+    with handled(), open_haechi(home, ctx) as h:
+        h.disable_user(username)
     out.print(f"disabled {username}; their tokens are revoked")
 
 
@@ -102,18 +98,16 @@ def token_create(ctx: typer.Context, username: str,
                  name: Annotated[str, typer.Option("--name", help="What the token is for.")] = "",
                  home: HomeOpt = None) -> None:
     """Create an API token for a user; printed once (only its hash is stored)."""
-    from haechi.services import accounts
 
-    with handled(), open_haechi(home, ctx) as h, h.db.session() as s:
-        token = accounts.create_token(s, username, name, actor=getpass.getuser())
+    with handled(), open_haechi(home, ctx) as h:
+        token = h.create_token(username, name)
     sys.stdout.write(token + "\n")
 
 
 @token_app.command("revoke")
 def token_revoke(ctx: typer.Context, token: str, home: HomeOpt = None) -> None:
     """Revoke an API token."""
-    from haechi.services import accounts
 
-    with handled(), open_haechi(home, ctx) as h, h.db.session() as s:
-        accounts.revoke_token(s, token, actor=getpass.getuser())
+    with handled(), open_haechi(home, ctx) as h:
+        h.revoke_token(token)
     out.print("revoked")

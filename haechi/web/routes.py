@@ -136,8 +136,7 @@ def make_router(h: Haechi, *, secure_cookies: bool = True, login_limiter: Any = 
         u = session.get("user")
         if not u:
             return None
-        with h.db.session() as s:  # re-checked on every request: a disabled user is out at once
-            return accounts.principal_of(s, int(u["id"]))
+        return h.principal(int(u["id"]))  # re-checked on every request: a disabled user is out at once
 
     def end_grant(session: dict[str, Any], who: accounts.Principal | None, reason: str | None) -> None:
         """End the reviewer's reveal grant, logging how long the original was shown."""
@@ -145,12 +144,11 @@ def make_router(h: Haechi, *, secure_cookies: bool = True, login_limiter: Any = 
         if not grant or who is None:
             return
         item, index = (int(x) for x in str(grant.get("key", "0/0")).split("/"))
-        with h.db.session() as s:
-            e = rq.entry(s, item, index)
-            if e is not None:
-                extra = {"reason": reason} if reason else {}
-                rq.log_view(s, who.username, e, "hide",
-                            seconds_shown=round(time.time() - float(grant.get("at", time.time())), 1), **extra)
+        e = h.review_entry(item, index)
+        if e is not None:
+            extra = {"reason": reason} if reason else {}
+            h.review_log(who.username, e, "hide",
+                         seconds_shown=round(time.time() - float(grant.get("at", time.time())), 1), **extra)
 
     def page(request: Request, session: dict[str, Any], name: str, status: int = 200, keep_grant: bool = False,
              **ctx: Any) -> Response:
@@ -216,12 +214,10 @@ def make_router(h: Haechi, *, secure_cookies: bool = True, login_limiter: Any = 
         account = f"{template}:{username.lower()}"
         if failures.locked(account) or (login_limiter is not None and not login_limiter.allow(f"login:{client}")):
             return page(request, session, template, status=429, error="locked")
-        with h.db.session() as s:
-            who = accounts.authenticate_password(s, username, password)
+        who = h.authenticate_password(username, password)
         if who is None or not role_ok(who):
             failures.failed(account)
-            with h.db.session() as s:
-                closed = who is None and accounts.is_disabled_login(s, username, password)
+            closed = who is None and h.login_closed(username, password)
             return page(request, session, template, status=401, error="closed" if closed else True)
         failures.succeeded(account)
         session = {"user": {"id": who.user_id}, "csrf": secrets.token_urlsafe(24), "lang": session.get("lang")}
@@ -254,8 +250,7 @@ def make_router(h: Haechi, *, secure_cookies: bool = True, login_limiter: Any = 
         session, who = gate(request, "cases.read")
         if isinstance(who, Response):
             return who
-        with h.db.session() as s:  # facade gap: Haechi has no review_queue()
-            to_review = sum(1 for e in rq.queue(s) if e.decision is None)
+        to_review = sum(1 for e in h.review_queue() if e.decision is None)
         return page(request, session, "cases.html", cases=h.list_cases(), can_edit=who.can("cases"),
                     to_review=to_review, due=h.due(within_hours=24))
 
@@ -268,8 +263,7 @@ def make_router(h: Haechi, *, secure_cookies: bool = True, login_limiter: Any = 
             case = h.show_case(case_ref)
         except HaechiError:
             return error(request, session, 404, "err_no_case", case_ref[:60])
-        with h.db.session() as s:  # facade gap: Haechi has no case_decisions()
-            decided = rq.case_decisions(s, case["case"])
+        decided = h.case_decisions(case["case"])
         confirmed = {item for (item, _), d in decided.items() if d.decision == "confirmed"}
         return page(request, session, "case.html", can_edit=who.can("cases"), case=case, decided=decided,
                     confirmed=confirmed, reviewable=rq.REVIEWABLE)
@@ -280,9 +274,8 @@ def make_router(h: Haechi, *, secure_cookies: bool = True, login_limiter: Any = 
         session, who = gate(request, "review")
         if isinstance(who, Response):
             return who
-        with h.db.session() as s:
-            entries = rq.queue(s)
-            exposure = rq.exposure_today(s, who.username)
+        entries = h.review_queue()
+        exposure = h.review_exposure_today(who.username)
         i = min(max(i, 0), max(len(entries) - 1, 0))
         entry = entries[i] if entries else None
         grant = session.get("reveal") or {}
@@ -291,8 +284,7 @@ def make_router(h: Haechi, *, secure_cookies: bool = True, login_limiter: Any = 
             end_grant(session, who, "left")  # another item, or the grant ran out
         elif revealed and entry is not None:
             if grant.get("shown"):  # the reveal's own page is the view it logged; any later one is new
-                with h.db.session() as s:
-                    rq.log_view(s, who.username, entry, "revisit")
+                h.review_log(who.username, entry, "revisit")
             grant["shown"] = True
             session["reveal"] = grant
         data = media(entry) if entry else None
@@ -306,8 +298,7 @@ def make_router(h: Haechi, *, secure_cookies: bool = True, login_limiter: Any = 
         return h.media_bytes(entry.case, entry.url)
 
     def find(item_id: int, index: int) -> rq.QueueEntry | None:
-        with h.db.session() as s:
-            return rq.entry(s, item_id, index)
+        return h.review_entry(item_id, index)
 
     @router.get("/web/media/{item_id}/{index}/blurred")
     def media_blurred(request: Request, item_id: int, index: int) -> Response:
@@ -329,14 +320,13 @@ def make_router(h: Haechi, *, secure_cookies: bool = True, login_limiter: Any = 
         if isinstance(who, Response):
             return who
         end_grant(session, who, "left")  # one original at a time
-        with h.db.session() as s:
-            entry = rq.entry(s, item_id, index)
-            if entry is None:
-                return error(request, session, 404, "err_not_found", back="/web/review")
-            if exposure_limit is not None and rq.exposure_today(s, who.username) >= exposure_limit:
-                return error(request, session, 429, "err_exposure_limit", back="/web/review")
-            rq.log_view(s, who.username, entry, "reveal")
-            pos = rq.position(rq.queue(s), item_id, index)
+        try:
+            entry = h.review_reveal(who.username, item_id, index, exposure_limit)
+        except rq.ExposureLimit:
+            return error(request, session, 429, "err_exposure_limit", back="/web/review")
+        if entry is None:
+            return error(request, session, 404, "err_not_found", back="/web/review")
+        pos = rq.position(h.review_queue(), item_id, index)
         session["reveal"] = {"key": entry.key, "until": time.time() + REVEAL_SECONDS, "at": time.time()}
         return save(RedirectResponse(f"/web/review?i={pos}", status_code=303), session)
 
@@ -347,8 +337,7 @@ def make_router(h: Haechi, *, secure_cookies: bool = True, login_limiter: Any = 
             return who
         if (session.get("reveal") or {}).get("key") == f"{item_id}/{index}":
             end_grant(session, who, None)
-        with h.db.session() as s:
-            pos = rq.position(rq.queue(s), item_id, index)
+        pos = rq.position(h.review_queue(), item_id, index)
         return save(RedirectResponse(f"/web/review?i={pos}", status_code=303), session)  # stays on the item
 
     @router.post("/web/media/{item_id}/{index}/decide")
@@ -358,15 +347,14 @@ def make_router(h: Haechi, *, secure_cookies: bool = True, login_limiter: Any = 
         if isinstance(who, Response):
             return who
         end_grant(session, who, "decided")
-        with h.db.session() as s:
-            entry = rq.entry(s, item_id, index)
-            if entry is None:
-                return error(request, session, 404, "err_not_found", back="/web/review")
-            try:
-                rq.decide(s, who.username, entry, decision, note.strip())
-            except HaechiError as exc:
-                return error(request, session, 400, "err_decision", str(exc), back="/web/review")
-            entries = rq.queue(s)
+        entry = h.review_entry(item_id, index)
+        if entry is None:
+            return error(request, session, 404, "err_not_found", back="/web/review")
+        try:
+            h.review_decide(who.username, entry, decision, note.strip())
+        except HaechiError as exc:
+            return error(request, session, 400, "err_decision", str(exc), back="/web/review")
+        entries = h.review_queue()
         pos = rq.position(entries, item_id, index)
         nxt = pos + 1 if pos + 1 < len(entries) else pos
         return save(RedirectResponse(f"/web/review?i={nxt}", status_code=303), session)
@@ -393,8 +381,7 @@ def make_router(h: Haechi, *, secure_cookies: bool = True, login_limiter: Any = 
         if isinstance(who, Response):
             return who
         try:
-            with h.db.session() as s:  # facade gap: Haechi has no show_notice()
-                data = rq.notice_for_approval(s, notice_id)
+            data = h.show_notice(notice_id)
         except HaechiError:
             return error(request, session, 404, "err_no_notice")
         return page(request, session, "notice.html", notice=data, can_approve=who.can("notices.approve")
@@ -407,8 +394,7 @@ def make_router(h: Haechi, *, secure_cookies: bool = True, login_limiter: Any = 
         if isinstance(who, Response):
             return who
         try:
-            with h.db.session() as s:  # facade gap: approve_notice does not enforce four eyes
-                drafter = rq.notice_for_approval(s, notice_id)["drafted_by"]
+            drafter = h.show_notice(notice_id)["drafted_by"]
             if four_eyes and drafter == who.username:
                 return error(request, session, 403, "err_four_eyes", back=f"/web/notices/{notice_id}")
             h.approve_notice(notice_id, by=who.username)
@@ -425,8 +411,7 @@ def make_router(h: Haechi, *, secure_cookies: bool = True, login_limiter: Any = 
         if isinstance(who, Response):
             return who
         try:
-            with h.db.session() as s:  # facade gap: Haechi has no record_submission()
-                rq.record_submission(s, notice_id, who.username, channel)
+            h.record_submission(notice_id, who.username, channel)
         except HaechiError as exc:
             return error(request, session, 400, "err_submission", str(exc), back=f"/web/notices/{notice_id}")
         return save(RedirectResponse(f"/web/notices/{notice_id}", status_code=303), session)
@@ -437,8 +422,7 @@ def make_router(h: Haechi, *, secure_cookies: bool = True, login_limiter: Any = 
         if isinstance(who, Response):
             return who
         try:
-            with h.db.session() as s:
-                data = rq.notice_eml(s, notice_id, h.sender())
+            data = h.notice_eml(notice_id)
         except HaechiError as exc:
             return error(request, session, 400, "err_submission", str(exc), back=f"/web/notices/{notice_id}")
         return Response(data, media_type="message/rfc822",
@@ -477,8 +461,7 @@ def make_router(h: Haechi, *, secure_cookies: bool = True, login_limiter: Any = 
         if isinstance(who, Response):
             return who
         try:
-            with h.db.session() as s:  # facade gap: draft_notice does not check reviewer decisions
-                ids = rq.notice_items(s, case_ref, item[:1000])
+            ids = h.notice_items(case_ref, item[:1000])
             notice = h.draft_notice(ids, regime, lang, actor=who.username)
         except HaechiError as exc:
             return error(request, session, 400, "err_notice", str(exc), back=f"/web/cases/{case_ref}")

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy.exc import OperationalError
 
 from haechi.config import resolve_settings
-from haechi.jobs import claim_item, finish_item, make_app
+from haechi.jobs import finish_item, make_app
 
 SETTINGS = resolve_settings(workers=1)
 QUEUE = SETTINGS.queue
@@ -36,8 +36,7 @@ def _instance() -> Any:
 
 def _claim(h: Any, job_id: str, key: str) -> tuple[str, dict[str, Any]] | None:
     """Mark the item running; None when it is unknown or already finished (a redelivery)."""
-    with h.db.session() as s:
-        return claim_item(s, job_id, key)
+    return h.claim_job_item(job_id, key)
 
 
 def _scan(h: Any, job_id: str, key: str, params: dict[str, Any]) -> None:
@@ -47,8 +46,7 @@ def _scan(h: Any, job_id: str, key: str, params: dict[str, Any]) -> None:
         status = "failed" if row.get("error") else "done"
     except Exception as exc:  # noqa: BLE001 - recorded on the item; the job goes on
         row, status = {"path": key, "error": f"{type(exc).__name__}: {exc}", "matches": []}, "failed"
-    with h.db.session() as s:
-        finish_item(s, job_id, key, status, row)
+    h.finish_job_item(job_id, key, status, row)
 
 
 def _capture(h: Any, job_id: str, key: str, params: dict[str, Any]) -> None:
@@ -64,8 +62,7 @@ def _recheck(h: Any, job_id: str, key: str, params: dict[str, Any]) -> None:
                           actor=params.get("actor", "worker"),
                           on_record=lambda s, row: finish_item(s, job_id, key, "done", row)))
     if not rows:  # no longer notified/still up (or not a web item): nothing to re-check
-        with h.db.session() as s:
-            finish_item(s, job_id, key, "done", {"item": int(key), "status": "skipped"})
+        h.finish_job_item(job_id, key, "done", {"item": int(key), "status": "skipped"})
 
 
 def _crawl(h: Any, job_id: str, key: str, params: dict[str, Any]) -> None:
@@ -75,16 +72,14 @@ def _crawl(h: Any, job_id: str, key: str, params: dict[str, Any]) -> None:
                         case_ref=params.get("case"), actor=params.get("actor", "worker"),
                         screenshot=bool(params.get("screenshot", False)),
                         allow_private=bool(params.get("allow_private")), crawl_id=f"job-{job_id[:16]}"))
-    with h.db.session() as s:
-        finish_item(s, job_id, key, "done", {"root": key, "pages": len(rows),
-                                        "captures": [r.get("capture_id") for r in rows]})
+    h.finish_job_item(job_id, key, "done", {"root": key, "pages": len(rows),
+                                            "captures": [r.get("capture_id") for r in rows]})
 
 
 def _watch(h: Any, job_id: str, key: str, params: dict[str, Any]) -> None:
     results = h.run_watches(watch_ids=[int(key)], actor=params.get("actor", "watch"),
                             allow_private=bool(params.get("allow_private")))
-    with h.db.session() as s:
-        finish_item(s, job_id, key, "done", results[0] if results else {"watch": int(key), "status": "not_due"})
+    h.finish_job_item(job_id, key, "done", results[0] if results else {"watch": int(key), "status": "not_due"})
 
 
 #: the body of each job kind (``haechi.jobs.KINDS`` names them): kind -> handler(h, job_id, key, params)
@@ -122,8 +117,7 @@ def _run(job_id: str, key: str) -> str:
     except OperationalError:
         raise  # database trouble: retried with backoff
     except Exception as exc:  # noqa: BLE001 - recorded on the item; the job goes on
-        with h.db.session() as s:
-            finish_item(s, job_id, key, "failed", {"key": key, "error": f"{type(exc).__name__}: {str(exc)[:300]}"})
+        h.finish_job_item(job_id, key, "failed", {"key": key, "error": f"{type(exc).__name__}: {str(exc)[:300]}"})
     after = h.settings.test_task_delay_after
     if after:
         time.sleep(after)  # tests kill the worker here: committed, not yet acknowledged
