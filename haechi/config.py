@@ -58,6 +58,11 @@ class Settings:
     #: file:///path, or s3://bucket/prefix (with s3_endpoint_url for a non-AWS server)
     storage_url: str | None = None
     s3_endpoint_url: str | None = None
+    #: API: response shape of the HMA routes when a request does not ask (``hma`` or ``legacy``)
+    hma_api_format: str = "legacy"
+    #: API: comma-separated CIDRs whose requests without a token act as a partner (HMA clients
+    #: send none). Off by default: anyone who can send from these addresses can look up and hash
+    hma_trusted_networks: str | None = None
 
     @property
     def index_dir(self) -> Path:
@@ -78,6 +83,7 @@ _SETTABLE: dict[str, type] = {
     "pdq_threshold": int, "quality_floor": int, "max_pixels": int, "max_file_bytes": int, "max_archive_bytes": int,
     "max_video_bytes": int, "workers": int, "face_threshold": float, "broker_url": str, "storage_url": str,
     "s3_endpoint_url": str, "video_seconds_per_hash": float, "video_max_frames": int,
+    "hma_api_format": str, "hma_trusted_networks": str,
 }
 
 
