@@ -59,7 +59,7 @@ class Settings:
     storage_url: str | None = None
     s3_endpoint_url: str | None = None
     #: API: response shape of the HMA routes when a request does not ask (``hma`` or ``legacy``)
-    hma_api_format: str = "legacy"
+    hma_api_format: str = "hma"
     #: API: comma-separated CIDRs whose requests without a token act as a partner (HMA clients
     #: send none). Off by default: anyone who can send from these addresses can look up and hash
     hma_trusted_networks: str | None = None
