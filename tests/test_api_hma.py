@@ -172,6 +172,8 @@ def test_bank_items_by_id_with_note_and_video_md5(api: Api) -> None:
     assert "note" not in client.put(f"/c/bank/TEST_BANK_HASH_NOTE/content/{cid}", json={"note": ""}).json()
     r = client.put(f"/c/bank/TEST_BANK_HASH_NOTE/content/{cid}", json={"disable_until_ts": 0})
     assert r.status_code == 501 and "disable" in r.json()["message"]
+    assert client.put(f"/c/bank/TEST_BANK_HASH_NOTE/content/{cid}", json={"disable_until_ts": 9999999999}
+                      ).status_code == 400  # HMA: at most 5 years ahead
     assert client.get("/m/lookup", params={"signal_type": "pdq", "signal": _pdq(61)}).json() != {}
     # a video's MD5 under HMA's name: added and looked up
     vmd5 = hashlib.md5(b"a video").hexdigest()  # noqa: S324 - a content hash
@@ -204,6 +206,8 @@ def test_an_uploaded_items_entries_are_one_item(api: Api) -> None:
     assert raw.json() == {"matches": [cid]}
     assert client.post("/c/bank/UPLOADS/content", json={"metadata": {"content_id": "1"}},
                        params={"url": "http://127.0.0.1:1/x.jpg"}).status_code == 501
+    assert client.post("/c/bank/UPLOADS/content", json={"metadata": {"invalid_metadata": 5}},
+                       params={"url": "http://127.0.0.1:1/x.jpg"}).status_code == 400
     assert client.delete(f"/c/bank/UPLOADS/content/{cid}").json() == {"deleted": 1}
     assert h.list_banks()[0]["entries"] == 0
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, HTTPException, Query, Request, UploadFile
@@ -35,6 +36,8 @@ router = APIRouter(tags=["hma"])
 
 #: HMA's bank names (``storage/postgres/database.py::_bank_name_ok``)
 HMA_BANK_NAME = re.compile(r"[A-Z_][A-Z0-9_]*")
+#: HMA's limit on how far ahead an item may be disabled
+FIVE_YEARS_S = 5 * 365 * 24 * 3600
 #: HMA's limit on a bank item's note
 NOTE_MAX = 255
 #: HMA signal type names accepted when adding hashes -> Haechi's
@@ -149,8 +152,30 @@ async def _note_and_metadata(request: Request) -> str | None:
         form = await request.form()
         note, metadata = form.get("note"), form.get("metadata")
     if metadata is not None:
+        _check_metadata(metadata)
         raise NotStored("bank item metadata", "send the item without metadata")
     return _note(note)
+
+
+#: HMA's ``BankedContentMetadata`` fields (extra fields are refused there too)
+_METADATA_FIELDS = {"content_id": str, "content_uri": str, "json": dict, "collab": dict}
+
+
+def _check_metadata(metadata: Any) -> None:
+    """HMA's validation of item metadata (a 400 for a bad one), before the 501 for a good one."""
+    if isinstance(metadata, str):
+        import json
+
+        try:
+            metadata = json.loads(metadata)
+        except ValueError:
+            raise InputError("metadata", "metadata form field must be valid JSON") from None
+    if not isinstance(metadata, dict):
+        raise InputError("metadata", "metadata should be a json object")
+    for key, value in metadata.items():
+        kind = _METADATA_FIELDS.get(key)
+        if kind is None or not (value is None or isinstance(value, kind)):
+            raise InputError("metadata", f"Invalid metadata: field {key!r}")
 
 
 def _note(note: Any) -> str | None:
@@ -251,6 +276,8 @@ def update_content(name: str, content_id: ContentId, body: schemas.ContentUpdate
     """Set or clear an item's ``note``. ``disable_until_ts`` other than 1 (enabled) is a 501:
     Haechi cannot disable one item yet — delete it instead."""
     _content(h, name, content_id)
+    if body.disable_until_ts is not None and body.disable_until_ts > time.time() + FIVE_YEARS_S:
+        raise InputError("disable_until_ts", "disable_until_ts must be less than 5 years in the future")
     if body.disable_until_ts is not None and body.disable_until_ts != 1:
         raise NotStored("a bank item's disable_until_ts", "delete the item to stop it matching")
     if "note" in body.model_fields_set:
