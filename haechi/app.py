@@ -144,6 +144,24 @@ class Haechi:
         """Change a bank's description."""
         self._tx(lambda s: bank_service.update_bank(s, name, description))
 
+    def bank_item(self, name: str, content_id: int) -> list[Obj]:
+        """The entries of one bank item (HMA content): ``[{id, signal_type, signal, label}]``."""
+        return self._tx(lambda s: bank_service.bank_item(s, name, content_id))
+
+    def bank_item_of(self, name: str, sha256: str) -> int | None:
+        """The id of the item in bank ``name`` made from the media file with this SHA-256."""
+        return self._tx(lambda s: bank_service.content_id_of(s, name, sha256))
+
+    def set_item_note(self, name: str, content_id: int, note: str | None) -> None:
+        self._tx(lambda s: bank_service.set_item_note(s, name, content_id, note))
+
+    def rename_bank(self, old: str, new: str) -> None:
+        self._tx(lambda s: bank_service.rename_bank(s, old, new))
+
+    def list_subscriptions(self) -> list[str]:
+        """Banks kept in step with another Haechi (``haechi bank pull``)."""
+        return self._tx(bank_service.subscription_names)
+
     def export_bank(self, name: str, fmt: str = "jsonl") -> list[str]:
         """The bank's hashes as exchange lines (``jsonl`` or ``csv``)."""
         return self._tx(lambda s: list(bank_service.export_signals(s, bank_service.get_bank(s, name), fmt)))

@@ -105,6 +105,11 @@ class Settings:
     #: test hooks: seconds a worker sleeps before / after a task (SIGKILL tests)
     test_task_delay: float = 0.0
     test_task_delay_after: float = 0.0
+    #: API: response shape of the HMA routes when a request does not ask (``hma`` or ``legacy``)
+    hma_api_format: str = "hma"
+    #: API: comma-separated CIDRs whose requests without a token act as a partner (HMA clients
+    #: send none). Off by default: anyone who can send from these addresses can look up and hash
+    hma_trusted_networks: str | None = None
 
     @property
     def index_dir(self) -> Path:
@@ -154,6 +159,7 @@ _SETTABLE: dict[str, Any] = {
     "sender_phone": str, "sender_role": str, "sender_basis": str, "sender_registration": str,
     "sender_local": _json_table, "single_person_centre": _flag, "eu_member_state": str, "trusted_flagger": str,
     "recheck_removed_days": str, "recheck_removed_then_every": int,
+    "hma_api_format": str, "hma_trusted_networks": str,
 }
 #: settings only the environment may set: a secret never sits in a config file
 _ENV_ONLY: dict[str, Any] = {"secret_key": str}

@@ -21,6 +21,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 from sqlalchemy import func, select
 
 from haechi.config import Settings
@@ -62,6 +63,9 @@ class Runtime:
         self._pdq_index: HammingIndex | None = None
         self._index_last_id = 0
         self._index_last_removal = 0
+        #: entries this runtime put into its index itself since its last refresh: the refresh that
+        #: fetches them from the database must not index them twice
+        self._indexed_here: set[int] = set()
         self._local_cache: tuple[tuple[Any, ...], LocalIndex] | None = None
 
     # -- plumbing ---------------------------------------------------------------------------
@@ -144,8 +148,13 @@ class Runtime:
             newest, removal = int(newest or 0), int(removal or 0)
             if newest > self._index_last_id:
                 codes, labels, _ = fetch_codes(s, self.settings.quality_floor, after_id=self._index_last_id)
+                if self._indexed_here and len(labels):
+                    owners = np.where(labels >= 0, labels, (-labels - 1) >> 20)
+                    keep = ~np.isin(owners, np.fromiter(self._indexed_here, np.int64))
+                    codes, labels = codes[keep], labels[keep]
                 index.add(codes, labels)
                 self._index_last_id = newest
+                self._indexed_here = {e for e in self._indexed_here if e > newest}
             if removal > self._index_last_removal:
                 gone, self._index_last_removal = removed_labels(s, self._index_last_removal,
                                                                 self.settings.video_max_frames)
@@ -176,6 +185,7 @@ class Runtime:
         """Make new entries matchable at once by an index this runtime already loaded."""
         if self._pdq_index is not None and pairs:
             self._pdq_index.add(as_codes([p[1] for p in pairs]), [p[0] for p in pairs])
+            self._indexed_here.update(p[0] if p[0] >= 0 else vpdq_signal.split_label(p[0])[0] for p in pairs)
 
     def unindex(self, entry_ids: list[int]) -> None:
         """Drop removed entries (and their video frames) from an index this runtime loaded."""

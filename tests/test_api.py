@@ -66,7 +66,8 @@ def test_hma_flow_hash_bank_signal_lookup(api: tuple[TestClient, dict[str, str],
     copy = _jpeg(40, "resize")
     hashed = client.post("/h/hash", files={"photo": ("c.jpg", copy, "image/jpeg")}, headers=partner).json()
     assert len(hashed["pdq"]) == 64 and len(hashed["md5"]) == 32
-    r = client.get("/m/lookup", params={"signal_type": "pdq", "signal": hashed["pdq"]}, headers=partner)
+    r = client.get("/m/lookup", params={"signal_type": "pdq", "signal": hashed["pdq"], "format": "legacy"},
+                   headers=partner)
     assert r.json() == ["VICTIM_017"]
     r = client.get("/m/raw_lookup", params={"signal_type": "pdq", "signal": hashed["pdq"],
                                             "include_distance": "true"}, headers=partner)
@@ -74,21 +75,24 @@ def test_hma_flow_hash_bank_signal_lookup(api: tuple[TestClient, dict[str, str],
     assert matches and int(matches[0]["distance"]) <= 31
     assert content_id in client.get("/m/raw_lookup", params={"signal_type": "pdq", "signal": hashed["pdq"]},
                                     headers=partner).json()["matches"]
-    r = client.post("/m/lookup", files={"photo": ("c.jpg", copy, "image/jpeg")}, headers=partner)
+    r = client.post("/m/lookup", params={"format": "legacy"}, files={"photo": ("c.jpg", copy, "image/jpeg")},
+                    headers=partner)
     assert r.json()["pdq"] == ["VICTIM_017"]
     # a hash-only bank (victim-made hashes): POST /c/bank/{name}/signal, immediately matchable
     client.post("/c/banks", json={"name": "HASHES_ONLY"}, headers=cw)
     other = pdq_of(__import__("numpy").asarray(scene(77))).hash
     r = client.post("/c/bank/HASHES_ONLY/signal", json={"pdq": other}, headers=cw)
     assert r.status_code == 200 and r.json()["id"]
-    assert client.get("/m/lookup", params={"signal_type": "pdq", "signal": other}, headers=partner).json() == [
-        "HASHES_ONLY"]
+    assert client.get("/m/lookup", params={"signal_type": "pdq", "signal": other, "format": "legacy"},
+                      headers=partner).json() == ["HASHES_ONLY"]
     unrelated = pdq_of(__import__("numpy").asarray(scene(78))).hash
-    assert client.get("/m/lookup", params={"signal_type": "pdq", "signal": unrelated}, headers=partner).json() == []
+    assert client.get("/m/lookup", params={"signal_type": "pdq", "signal": unrelated, "format": "legacy"},
+                      headers=partner).json() == []
     r = client.get("/api/lookup", params={"signal_type": "md5", "signal": __import__("hashlib").md5(original)
                                           .hexdigest()}, headers=partner)
     assert r.json()["matches"][0]["bank"] == "VICTIM_017"
-    r = client.put("/c/bank/HASHES_ONLY", json={"description": "from her phone"}, headers=cw)
+    r = client.put("/c/bank/HASHES_ONLY", params={"format": "legacy"}, json={"description": "from her phone"},
+                   headers=cw)
     assert r.json()["description"] == "from her phone"
     assert client.delete("/c/bank/HASHES_ONLY", headers=cw).status_code == 200
     assert client.get("/c/bank/HASHES_ONLY", headers=partner).status_code == 404
@@ -129,6 +133,7 @@ def _routes() -> list[tuple[str, str, dict[str, Any], str | None]]:
     img = _jpeg(5)
     return [
         ("get", "/status", {}, None),
+        ("get", "/status/live", {}, None),
         ("get", "/api/me", {}, "any"),
         ("get", "/h/hash", {"params": {"url": "http://127.0.0.1:1/"}}, "hash"),
         ("post", "/h/hash", {"files": {"photo": ("a.jpg", img, "image/jpeg")}}, "hash"),
@@ -136,6 +141,11 @@ def _routes() -> list[tuple[str, str, dict[str, Any], str | None]]:
         ("post", "/m/lookup", {"files": {"photo": ("a.jpg", img, "image/jpeg")}}, "lookup"),
         ("get", "/m/raw_lookup", {"params": {"signal_type": "md5", "signal": "0" * 32}}, "lookup"),
         ("get", "/api/lookup", {"params": {"signal_type": "md5", "signal": "0" * 32}}, "lookup"),
+        ("post", "/m/compare", {"json": {"md5": ["0" * 32, "1" * 32]}}, "hash"),
+        ("get", "/m/index/status", {}, "lookup"),
+        ("get", "/c/signal_type", {}, "bank.read"),
+        ("get", "/c/content_type", {}, "bank.read"),
+        ("get", "/c/exchanges", {}, "bank.read"),
         ("get", "/c/banks", {}, "bank.read"),
         ("post", "/c/banks", {"json": {"name": "NEW"}}, "bank.write"),
         ("get", "/c/bank/AUTHZ", {}, "bank.read"),
@@ -143,6 +153,9 @@ def _routes() -> list[tuple[str, str, dict[str, Any], str | None]]:
         ("put", "/c/bank/AUTHZ", {"json": {"description": "x"}}, "bank.write"),
         ("post", "/c/bank/AUTHZ/signal", {"json": {"md5": "1" * 32}}, "bank.write"),
         ("post", "/c/bank/AUTHZ/content", {"files": {"photo": ("a.jpg", img, "image/jpeg")}}, "bank.write"),
+        ("get", "/c/bank/AUTHZ/content/999999", {}, "bank.read"),
+        ("put", "/c/bank/AUTHZ/content/999999", {"json": {"note": "x"}}, "bank.write"),
+        ("delete", "/c/bank/AUTHZ/content/999999", {}, "bank.write"),
         ("delete", "/c/bank/AUTHZ", {}, "bank.write"),
         ("get", "/api/cases", {}, "cases.read"),
         ("post", "/api/cases", {"json": {"victim_ref": "V-authz"}}, "cases"),
@@ -345,7 +358,7 @@ def test_serve_with_two_worker_processes(tmp_path: Path) -> None:
             h.add_signals("b", [("pdq", code)], label="late")
         with httpx.Client(base_url=base, headers=_auth(token), timeout=10) as client:
             for _ in range(40):  # new connections are spread over both processes
-                r = client.get("/m/lookup", params={"signal_type": "pdq", "signal": code},
+                r = client.get("/m/lookup", params={"signal_type": "pdq", "signal": code, "format": "legacy"},
                                headers={"Connection": "close"})
                 assert r.status_code == 200 and r.json() == ["b"], r.text
         assert len(worker_pids(server.pid)) == 2  # the supervisor's two worker processes

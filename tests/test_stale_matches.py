@@ -65,15 +65,18 @@ def test_a_deleted_banks_hash_does_not_match_the_next_entry_through_the_api(
     a, b = _unrelated_pair()
     assert client.post("/c/banks", json={"name": "A"}, headers=cw).status_code == 201
     assert client.post("/c/bank/A/signal", json={"pdq": a}, headers=cw).status_code == 200
-    assert client.get("/m/lookup", params={"signal_type": "pdq", "signal": a}, headers=pt).json() == ["A"]
+    assert client.get("/m/lookup", params={"signal_type": "pdq", "signal": a, "format": "legacy"},
+                      headers=pt).json() == ["A"]
     assert client.delete("/c/bank/A", headers=cw).status_code == 200
     assert client.post("/c/banks", json={"name": "B"}, headers=cw).status_code == 201
     assert client.post("/c/bank/B/signal", json={"pdq": b}, headers=cw).status_code == 200
-    assert client.get("/m/lookup", params={"signal_type": "pdq", "signal": a}, headers=pt).json() == []
+    assert client.get("/m/lookup", params={"signal_type": "pdq", "signal": a, "format": "legacy"},
+                      headers=pt).json() == []
     raw = client.get("/m/raw_lookup", params={"signal_type": "pdq", "signal": a, "include_distance": "true"},
                      headers=pt).json()
     assert raw["matches"] == []
-    assert client.get("/m/lookup", params={"signal_type": "pdq", "signal": b}, headers=pt).json() == ["B"]
+    assert client.get("/m/lookup", params={"signal_type": "pdq", "signal": b, "format": "legacy"},
+                      headers=pt).json() == ["B"]
 
 
 def test_a_deleted_banks_hash_does_not_match_through_the_library_or_a_scan(tmp_path: Path, database_url: str

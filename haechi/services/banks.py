@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete as sql_delete
 from sqlalchemy import func, select
+from sqlalchemy import update as sql_update
 from sqlalchemy.orm import Session
 
 from haechi.errors import AlreadyExists, BadSignal, InputError, NotFound
@@ -85,6 +86,52 @@ def create_bank(session: Session, name: str, description: str = "") -> Bank:
 
 def update_bank(session: Session, name: str, description: str) -> None:
     get_bank(session, name).description = description
+
+
+def bank_item(session: Session, bank: str, content_id: int) -> list[dict[str, Any]]:
+    """The entries of bank item ``content_id`` (HMA's content): the entry and, when it came from a
+    media file, the file's other entries (same ``content_ref``). Empty when ``content_id`` is not
+    an item of ``bank`` (an item's id is its first entry's)."""
+    cols = (BankEntry.id, BankEntry.signal_type, BankEntry.signal, BankEntry.label, BankEntry.content_ref)
+    row = session.execute(select(*cols, BankEntry.bank_id).join(Bank, Bank.id == BankEntry.bank_id)
+                          .where(BankEntry.id == content_id, Bank.name == bank)).first()
+    if row is None:
+        return []
+    rows = [tuple(row[:5])] if row[4] is None else [tuple(r) for r in session.execute(select(*cols).where(
+        BankEntry.bank_id == row[5], BankEntry.content_ref == row[4]).order_by(BankEntry.id))]
+    if rows[0][0] != content_id:
+        return []
+    return [{"id": r[0], "signal_type": r[1], "signal": r[2], "label": r[3]} for r in rows]
+
+
+def content_id_of(session: Session, bank: str, sha256: str) -> int | None:
+    """The id of the item in ``bank`` made from the media file with this SHA-256."""
+    found = session.scalar(select(func.min(BankEntry.id)).join(Bank, Bank.id == BankEntry.bank_id)
+                           .where(Bank.name == bank, BankEntry.content_ref == sha256))
+    return int(found) if found is not None else None
+
+
+def set_item_note(session: Session, bank: str, content_id: int, note: str | None) -> None:
+    """Store ``note`` as the label of every entry of the item (None clears it)."""
+    ids = [e["id"] for e in bank_item(session, bank, content_id)]
+    session.execute(sql_update(BankEntry).where(BankEntry.id.in_(ids)).values(label=note))
+
+
+def rename_bank(session: Session, old: str, new: str) -> None:
+    """Rename a bank (its entries, index slots and subscriptions keep its id; lookups report names
+    from the database, so the new name shows at once). Raises NotFound, AlreadyExists, InputError."""
+    new = new.strip()
+    if not new or len(new) > 200:
+        raise InputError(new or "''", "bank name must be 1-200 characters")
+    bank = get_bank(session, old)
+    if session.scalar(select(Bank.id).where(Bank.name == new)) is not None:
+        raise AlreadyExists("bank", new)
+    bank.name = new
+
+
+def subscription_names(session: Session) -> list[str]:
+    """Names of the banks pulled from another Haechi (``bank_subscriptions``)."""
+    return sorted(session.scalars(select(Bank.name).join(BankSubscription, BankSubscription.bank_id == Bank.id)))
 
 
 def list_banks(session: Session) -> list[dict[str, Any]]:
