@@ -133,3 +133,20 @@ def test_pinned_transport_checks_every_request(local: int) -> None:
         assert r.text.startswith(f"host=localhost:{local} path=/feed")  # the name is still the Host
         with pytest.raises(InputError):  # a redirect followed is a new, checked request
             c.get(f"http://localhost:{local}/to-metadata", follow_redirects=True)
+
+
+def test_connect_is_checked_then_tunnelled(local: int) -> None:
+    """CONNECT (https, wss) to an approved address is a byte tunnel: what goes in comes out
+    at the site (TLS would stay end to end)."""
+    with EgressProxy(allow_private=True) as proxy:
+        port = int(proxy.server.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+            s.sendall(f"CONNECT localhost:{local} HTTP/1.1\r\nHost: localhost:{local}\r\n"
+                      f"Proxy-Authorization: {_basic(proxy)}\r\n\r\n".encode())
+            assert s.recv(4096).startswith(b"HTTP/1.1 200")
+            s.sendall(f"GET /in-tunnel HTTP/1.1\r\nHost: localhost:{local}\r\nConnection: close\r\n\r\n".encode())
+            want, out = f"host=localhost:{local} path=/in-tunnel proxy-auth=None".encode(), b""
+            while not out.endswith(want) and (chunk := s.recv(65536)):  # the site keeps the tunnel open
+                out += chunk
+        assert out.startswith(b"HTTP/1.1 200") and out.endswith(want)
+        assert proxy.log.allowed == 1

@@ -88,6 +88,7 @@ class EgressLog:
 class _Server(socketserver.ThreadingTCPServer):
     daemon_threads = True
     allow_reuse_address = False
+    request_queue_size = 64  # a browser opens many connections at once (one exchange each)
     proxy: EgressProxy
 
 
