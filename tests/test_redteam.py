@@ -289,6 +289,7 @@ needs_chromium = pytest.mark.skipif(not _chromium() and not REQUIRED, reason="De
 
 @needs_lab
 @needs_chromium
+@pytest.mark.slow  # Chromium in a fresh namespace per scenario: ~5 s each
 @pytest.mark.parametrize("name", ["browser-cloak-metadata", "browser-cloak-loopback"])
 def test_browser_redirected_inward_reaches_nothing(name: str) -> None:
     """A page that answers the fetcher but 302s the browser to the metadata address (or to
@@ -304,6 +305,7 @@ def test_browser_redirected_inward_reaches_nothing(name: str) -> None:
 
 @needs_lab
 @needs_chromium
+@pytest.mark.slow  # Chromium in a fresh namespace per scenario: ~5 s each
 def test_browser_every_inward_reference_is_refused() -> None:
     """Literal, encoded and named loopback, redirects to loopback and metadata (images,
     iframes), a script's fetch and a WebSocket: none reaches a canary; the page still renders."""
@@ -315,6 +317,7 @@ def test_browser_every_inward_reference_is_refused() -> None:
 
 @needs_lab
 @needs_chromium
+@pytest.mark.slow  # Chromium in a fresh namespace per scenario: ~5 s each
 @pytest.mark.parametrize("name", ["browser-rebind-page", "browser-rebind"])
 def test_browser_dns_rebinding_reaches_nothing(name: str) -> None:
     """A name that answers loopback, then public (seq-lp.test): Chromium resolved it for the
