@@ -87,7 +87,7 @@ PAGES = {
 <img src="{C}/img-loopback"><img src="http://127.1:9999/img-127.1"><img src="http://0x7f000001:9999/img-hex">
 <img src="http://2130706433:9999/img-dec"><img src="http://[::1]:9999/img-v6">
 <img src="http://[::ffff:127.0.0.1]:9999/img-mapped"><img src="http://0.0.0.0:9998/img-zero">
-<img src="http://localhost.:9999/img-localhost-dot"><img src="http://evil.test:9999/img-evil-test">
+<img src="http://localhost.:9999/img-localhost-dot"><img src="http://sub.localhost:9999/img-sub-localhost"><img src="http://evil.test:9999/img-evil-test">
 <img src="http://{PUBLIC}/redir?to=http://127.0.0.1:9999/img-via-redirect">
 <img src="http://{PUBLIC}/redir?to=http://{METADATA}/img-meta-via-redirect&code=307">
 <img srcset="{C}/img-srcset 1x, /img2.jpg 2x"><video poster="{C}/img-poster"></video>
@@ -213,7 +213,7 @@ def _scenario(name: str, work: Path) -> dict[str, Any]:
             out["start_error"] = shooter.error
             try:
                 shot = shooter.render(url)
-                out["png"], out["media"] = len(shot.png), shot.media
+                out["png"], out["media"], out["refused"] = len(shot.png), shot.media, shot.refused
             except InputError as exc:
                 out["error"] = str(exc)
             if name == "browser-cloak-metadata":  # the whole capture path too
@@ -313,6 +313,7 @@ def test_browser_every_inward_reference_is_refused() -> None:
     assert out["hits"] == [], out["hits"]
     assert out.get("png") and "error" not in out, out
     assert out["media"] == [f"http://{PUBLIC}/img1.jpg"]
+    assert f"{C}/img-loopback" in out["refused"] and f"http://{METADATA}/img-meta-via-redirect" in out["refused"]
 
 
 @needs_lab

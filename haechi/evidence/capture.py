@@ -351,7 +351,7 @@ class Screenshotter:
         if self._browser is None or self._proxy is None:
             raise InputError(url, self.error or "screenshotter not started")
         egress = self._proxy.log
-        already = len(egress.refused)
+        egress.take()  # what an earlier page left behind (a late request) is not this page's
         context = self._browser.new_context(accept_downloads=False, service_workers="block",
                                             viewport={"width": 1280, "height": 900})
         try:
@@ -368,7 +368,7 @@ class Screenshotter:
             if response is not None and response.headers.get(REFUSED_HEADER.lower()):
                 raise InputError(url, f"no screenshot: the page sent the browser to {response.url}: {REFUSED}")
             png = bytes(page.screenshot(full_page=True, timeout=self.timeout_s * 1000))
-            return Rendered(png, loaded, refused=egress.refused[already:])
+            return Rendered(png, loaded, refused=egress.take())
         except PlaywrightError as exc:
             raise InputError(url, f"screenshot failed: {str(exc).splitlines()[0]}") from None
         finally:

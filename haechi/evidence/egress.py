@@ -84,6 +84,12 @@ class EgressLog:
         with self.lock:
             self.allowed += 1
 
+    def take(self) -> list[str]:
+        """The refusals so far, forgotten here (one page's worth, not a whole batch's)."""
+        with self.lock:
+            out, self.refused = self.refused, []
+        return out
+
 
 class _Server(socketserver.ThreadingTCPServer):
     daemon_threads = True
