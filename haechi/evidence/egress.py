@@ -262,12 +262,13 @@ class _Handler(socketserver.BaseRequestHandler):
 
 
 def _relay(a: socket.socket, b: socket.socket, deadline: float, one_way: bool = False) -> None:
-    """Copy bytes a→b (and b→a unless ``one_way``) until either side closes or the deadline."""
+    """Copy bytes a→b (and b→a unless ``one_way``) until either side closes or the deadline.
+    One way, what ``b`` sends is dropped (one exchange per connection), but its closing ends the
+    relay, so a site that ignores ``Connection: close`` does not hold a thread to the deadline."""
     a.setblocking(False)
     b.setblocking(False)
-    pairs = {a: b} if one_way else {a: b, b: a}
-    while pairs and time.monotonic() < deadline:
-        readable, _, _ = select.select(list(pairs), [], [], min(1.0, max(0.0, deadline - time.monotonic())))
+    while time.monotonic() < deadline:
+        readable, _, _ = select.select([a, b], [], [], min(1.0, max(0.0, deadline - time.monotonic())))
         for src in readable:
             try:
                 data = src.recv(65536)
@@ -277,8 +278,9 @@ def _relay(a: socket.socket, b: socket.socket, deadline: float, one_way: bool = 
                 return
             if not data:
                 return
-            dst = pairs[src]
-            dst.setblocking(True)
+            if one_way and src is b:
+                continue
+            dst = b if src is a else a
             dst.settimeout(max(0.1, deadline - time.monotonic()))
             try:
                 dst.sendall(data)
