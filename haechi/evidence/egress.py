@@ -45,7 +45,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from haechi.errors import InputError
-from haechi.sources.web import REFUSED, Unreachable, check_url
+from haechi.sources.web import REFUSED, Unreachable, check_url, log
 
 #: Chromium switches that leave the proxy as its only way to the network
 CHROMIUM_EGRESS_ARGS = [
@@ -96,6 +96,11 @@ class _Server(socketserver.ThreadingTCPServer):
     allow_reuse_address = False
     request_queue_size = 64  # a browser opens many connections at once (one exchange each)
     proxy: EgressProxy
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        """A connection that breaks (the browser gave up, the site reset) is that connection's
+        end, not a traceback on stderr."""
+        log.debug("egress connection ended with an error", exc_info=True)
 
 
 class EgressProxy:
@@ -201,7 +206,7 @@ class _Handler(socketserver.BaseRequestHandler):
         else:  # origin-form or https:// in absolute form: not something a browser asks a proxy
             return self._answer(400, "the egress proxy takes http:// URLs and CONNECT only")
         try:
-            upstream, host = proxy.connect(url)
+            upstream, _ = proxy.connect(url)
         except Unreachable as exc:
             return self._answer(502, f"unreachable: {exc.reason}")
         except InputError:
@@ -228,6 +233,8 @@ class _Handler(socketserver.BaseRequestHandler):
         except ValueError:
             return self._answer(400, "bad Content-Length")
         parts = urlsplit(url)
+        if not parts.netloc.isascii():
+            return self._answer(400, "the host must be sent IDNA-encoded")
         origin_form = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         out = [f"{method} {origin_form} {version}".encode("latin-1"), b"Host: " + parts.netloc.encode("ascii")]
         out += [k + b": " + v for k, v in headers if k.lower() not in _HOP_HEADERS and k.lower() != b"host"]
