@@ -120,3 +120,10 @@ fuzz: $(STAMP)
 # a short deterministic run of every harness (CI)
 fuzz-smoke: $(STAMP)
 	FUZZ_RUNS=200 PY=../$(BIN)/python fuzz/run_all.sh
+
+# issue #17 red-team lab as tests: the screenshot browser sent inward (302 to metadata/loopback,
+# DNS rebinding), bank pull rebinding, the egress proxy. Each scenario makes its own network
+# namespace (root, or unprivileged user namespaces); here a refused namespace fails, not skips.
+.PHONY: redteam
+redteam: $(STAMP) system-deps
+	HAECHI_REQUIRE_REDTEAM=1 $(BIN)/python -m pytest -q -rs tests/test_redteam.py tests/test_egress.py

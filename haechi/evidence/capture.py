@@ -35,11 +35,12 @@ from pathlib import Path
 from typing import Any
 
 from haechi.errors import InputError
+from haechi.evidence.egress import CHROMIUM_EGRESS_ARGS, REFUSED_HEADER, EgressProxy
 from haechi.evidence.warc import EvidenceWarc
 from haechi.media import sniff_media_type
 from haechi.sources.charset import decode_css, decode_html
 from haechi.sources.html_media import MAX_STYLESHEETS, FoundMedia, extract_css, extract_page
-from haechi.sources.web import FetchLimits, FetchResult, Unreachable, check_url, fetch
+from haechi.sources.web import REFUSED, FetchLimits, FetchResult, Unreachable, check_url, fetch
 
 CHROMIUM = "/usr/bin/chromium"
 MAX_MEDIA_PER_PAGE = 100
@@ -279,15 +280,20 @@ class Rendered:
 
     png: bytes
     media: list[str] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)  # what the egress proxy refused while rendering
 
 
 class Screenshotter:
     """Headless Chromium (Debian's, no browser download), started once for a batch of captures.
 
-    Every request a page makes goes through the same address check as our fetcher
-    (``route``), so a page cannot make the browser reach private addresses; downloads, service
-    workers and permissions are off; each page gets a fresh context (no shared cookies or
-    storage). As root, Chromium's own sandbox cannot run (``--no-sandbox``): run Haechi as an
+    The browser's only way to the network is Haechi's egress proxy
+    (:class:`haechi.evidence.egress.EgressProxy`), which checks every connection — redirects,
+    subresources, https tunnels — with the fetcher's address check and connects to the address
+    it checked; Chromium resolves no name itself and has QUIC, DNS prefetch and non-proxied
+    WebRTC off (:data:`~haechi.evidence.egress.CHROMIUM_EGRESS_ARGS`). A page whose own address
+    the proxy refused (a redirect inward) gets no screenshot: the error says so. Downloads,
+    service workers and permissions are off; each page gets a fresh context (no shared cookies
+    or storage). As root, Chromium's own sandbox cannot run (``--no-sandbox``): run Haechi as an
     unprivileged user in production.
     """
 
@@ -295,6 +301,7 @@ class Screenshotter:
         self.limits, self.timeout_s = limits, timeout_s
         self._pw: Any = None
         self._browser: Any = None
+        self._proxy: EgressProxy | None = None
         self.error: str | None = None
 
     def __enter__(self) -> Screenshotter:
@@ -304,12 +311,17 @@ class Screenshotter:
         from playwright.sync_api import Error as PlaywrightError
         from playwright.sync_api import sync_playwright
 
-        args = ["--disable-dev-shm-usage", "--disable-gpu", "--no-first-run", "--disable-extensions"]
+        args = ["--disable-dev-shm-usage", "--disable-gpu", "--no-first-run", "--disable-extensions",
+                *CHROMIUM_EGRESS_ARGS]
         if os.geteuid() == 0:
             args.append("--no-sandbox")
         try:
+            self._proxy = EgressProxy(self.limits.allow_private, timeout_s=self.timeout_s).__enter__()
             self._pw = sync_playwright().start()
-            self._browser = self._pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=args)
+            self._browser = self._pw.chromium.launch(
+                executable_path=CHROMIUM, headless=True, args=args,
+                proxy={"server": self._proxy.server, "username": self._proxy.username,
+                       "password": self._proxy.password})
         except PlaywrightError as exc:
             self.error = f"cannot start Chromium: {str(exc).splitlines()[0]}"
             self.__exit__()
@@ -322,44 +334,41 @@ class Screenshotter:
         if self._pw is not None:
             self._pw.stop()
             self._pw = None
+        if self._proxy is not None:
+            self._proxy.__exit__()
+            self._proxy = None
 
     def shoot(self, url: str) -> bytes:
         return self.render(url).png
 
     def render(self, url: str) -> Rendered:
         """Load ``url``, take a full-page screenshot and list the images and videos the page
-        loaded (HTTP status below 400), in the order they arrived: what scripts and CSS
-        fetched that the markup alone does not show."""
+        loaded (HTTP 2xx: a redirect is not a picture), in the order they arrived: what scripts and CSS
+        fetched that the markup alone does not show. ``refused`` lists what the egress proxy
+        refused for this page."""
         from playwright.sync_api import Error as PlaywrightError
 
-        if self._browser is None:
+        if self._browser is None or self._proxy is None:
             raise InputError(url, self.error or "screenshotter not started")
-        allow_private = self.limits.allow_private
-
-        def guard(route: Any) -> None:
-            try:
-                check_url(route.request.url, allow_private)
-            except InputError:
-                route.abort("blockedbyclient")
-                return
-            route.continue_()
-
+        egress = self._proxy.log
+        egress.take()  # what an earlier page left behind (a late request) is not this page's
         context = self._browser.new_context(accept_downloads=False, service_workers="block",
                                             viewport={"width": 1280, "height": 900})
         try:
-            context.route("**/*", guard)
             page = context.new_page()
             loaded: list[str] = []
 
             def seen(response: Any) -> None:
-                if (response.request.resource_type in ("image", "media") and response.status < 400
+                if (response.request.resource_type in ("image", "media") and 200 <= response.status < 300
                         and response.url.startswith(("http://", "https://")) and response.url not in loaded):
                     loaded.append(response.url.split("#")[0])
 
             page.on("response", seen)
-            page.goto(url, wait_until="load", timeout=self.timeout_s * 1000)
+            response = page.goto(url, wait_until="load", timeout=self.timeout_s * 1000)
+            if response is not None and response.headers.get(REFUSED_HEADER.lower()):
+                raise InputError(url, f"no screenshot: the page sent the browser to {response.url}: {REFUSED}")
             png = bytes(page.screenshot(full_page=True, timeout=self.timeout_s * 1000))
-            return Rendered(png, loaded)
+            return Rendered(png, loaded, refused=egress.take())
         except PlaywrightError as exc:
             raise InputError(url, f"screenshot failed: {str(exc).splitlines()[0]}") from None
         finally:

@@ -5,6 +5,12 @@ withdrawal at the centre reaches the platform's copy on its next pull.
 Why a cursor and one transaction per page: a pull interrupted anywhere resumes from the last
 page applied, and a page is applied whole or not at all. Pulled entries are labelled
 ``pulled:<remote entry id>`` so removals can find them; the remote never sends its labels.
+
+Why the pinned transport: the request carries a partner token, so it must go where the SSRF
+check looked. Checking the URL once and letting httpx resolve the name again let a rebinding
+name (public, then 127.0.0.1) receive the token on loopback (issue #17, high 1). Every request
+goes through :class:`haechi.sources.web.PinnedTransport`: resolved once, checked, sent to that
+address, redirects not followed.
 """
 
 from __future__ import annotations
@@ -52,7 +58,7 @@ def pull(rt: Runtime, bank_name: str, source_url: str, remote_bank: str, token: 
 
     Raises InputError (bad URL, no token, a bank pulled from elsewhere, an answer that is not a
     sync feed), RemoteError (the source unreachable or answering an error: retry later)."""
-    from haechi.sources.web import check_url
+    from haechi.sources.web import PinnedTransport, check_url
 
     base = source_url.rstrip("/")
     check_url(base + "/", allow_private)
@@ -66,7 +72,8 @@ def pull(rt: Runtime, bank_name: str, source_url: str, remote_bank: str, token: 
         if sub is not None and (sub.source_url != base or sub.remote_bank != remote_bank):
             raise InputError(bank_name, f"this bank is pulled from {sub.remote_bank} at {sub.source_url}")
         cursor = sub.cursor if sub is not None else None
-    own = client or httpx.Client(timeout=60, follow_redirects=False)
+    own = client or httpx.Client(timeout=60, follow_redirects=False, trust_env=False,
+                                 transport=PinnedTransport(allow_private))
     totals: dict[str, Any] = {"bank": bank_name, "source": base, "remote_bank": remote_bank, "pages": 0,
                               "added": 0, "duplicates": 0, "removed": 0, "errors": [],
                               "new_entry_ids": [], "removed_entry_ids": []}

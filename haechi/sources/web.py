@@ -13,15 +13,25 @@ resolve, the connection fails or times out) raises :class:`Unreachable`, so a ca
 record *that* as evidence of where the material was, apart from a URL that is refused.
 Every hop keeps what went over the wire (request target and headers, status line, raw
 headers, body as transferred) so the WARC can record it faithfully.
+
+Other clients reuse the same check and pinning: :class:`PinnedTransport` (an httpx transport,
+for ``haechi bank pull``, which sends a partner token) and :mod:`haechi.evidence.egress` (the
+proxy every screenshot-browser connection goes through). There is one SSRF policy, here.
+
+A refusal tells the caller only "refused: not a public address" (who asked may be a non-admin
+web user: the resolved internal address is reconnaissance); the name, the addresses it resolved
+to and why go to the ``haechi.egress`` log as structured fields.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import logging
 import socket
 import time
 import zlib
 from dataclasses import dataclass, field
+from typing import Any, NoReturn
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import httpx
@@ -30,6 +40,9 @@ from haechi import __version__
 from haechi.errors import InputError
 from haechi.sources.urls import to_uri
 
+log = logging.getLogger("haechi.egress")
+#: what a caller is told when an address is refused (details go to the log only)
+REFUSED = "refused: not a public address"
 USER_AGENT = f"Haechi/{__version__} (+evidence capture; NCII takedown support)"
 _METADATA_HOSTS = {"metadata.google.internal", "metadata", "instance-data"}
 #: cloud metadata endpoints are refused even with allow_private (which is for test servers)
@@ -134,7 +147,7 @@ def check_url(url: str, allow_private: bool = False) -> tuple[str, str, int, str
     except ValueError:
         raise InputError(url, "bad port") from None
     if host.lower().rstrip(".") in _METADATA_HOSTS:
-        raise InputError(url, "cloud metadata host refused")
+        _refuse(url, host, port, [], "cloud metadata host name")
     literal = _parse_ip(host)
     if literal is not None:
         addrs = [literal]
@@ -151,13 +164,52 @@ def check_url(url: str, allow_private: bool = False) -> tuple[str, str, int, str
         if not addrs:
             raise InputError(url, f"host {host!r} has no address")
     if any(a in _METADATA_IPS for a in addrs):
-        raise InputError(url, f"refused: {host} is a cloud metadata address")
+        _refuse(url, host, port, addrs, "cloud metadata address")
     if not allow_private:
-        bad = [str(a) for a in addrs if not is_public(a)]
+        bad = [a for a in addrs if not is_public(a)]
         if bad:
-            raise InputError(url, f"refused: {host} resolves to a non-public address ({', '.join(bad)}); "
-                                  "use --allow-private only for your own test servers")
+            _refuse(url, host, port, addrs, "non-public address")
     return parts.scheme, host, port, str(addrs[0])
+
+
+def _refuse(url: str, host: str, port: int, addrs: list[ipaddress.IPv4Address | ipaddress.IPv6Address],
+            why: str) -> NoReturn:
+    """Log what was refused and why (for the operator), and tell the caller only that it was."""
+    log.warning("egress refused: %s", why, extra={"event": "egress_refused", "url": url, "host": host, "port": port,
+                                                  "addresses": [str(a) for a in addrs], "why": why})
+    hint = ("cloud metadata is refused even with --allow-private" if why.startswith("cloud metadata")
+            else "non-public addresses need --allow-private, for your own test servers only")
+    raise InputError(url, f"{REFUSED} ({hint})")
+
+
+def pin(request: httpx.Request, host: str, ip: str) -> None:
+    """Send ``request`` (built for ``host``) to the checked address ``ip``: the URL's host
+    becomes the address, the Host header stays the name, and TLS is told the name (SNI and
+    certificate check) — so what was checked is what is contacted."""
+    if "host" not in request.headers:
+        request.headers["Host"] = request.url.netloc.decode("ascii")
+    request.url = request.url.copy_with(host=ip)
+    if request.url.scheme == "https":
+        request.extensions = {**request.extensions, "sni_hostname": host}
+
+
+class PinnedTransport(httpx.BaseTransport):
+    """An httpx transport that checks every request's URL with :func:`check_url` (resolving the
+    name once) and connects to the address it approved. Redirects are new requests, so a
+    client with ``follow_redirects`` gets each hop checked too. Connections are pooled per
+    address: give one client one remote site."""
+
+    def __init__(self, allow_private: bool = False, **transport: Any) -> None:
+        self.allow_private = allow_private
+        self._inner = httpx.HTTPTransport(**transport)
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        _, host, _, ip = check_url(str(request.url), self.allow_private)
+        pin(request, host, ip)
+        return self._inner.handle_request(request)
+
+    def close(self) -> None:
+        self._inner.close()
 
 
 def fetch(url: str, limits: FetchLimits = FetchLimits(), *, accept: str = "*/*") -> FetchResult:  # noqa: B008
@@ -169,8 +221,7 @@ def fetch(url: str, limits: FetchLimits = FetchLimits(), *, accept: str = "*/*")
     for _ in range(limits.max_redirects + 1):
         scheme, host, port, ip = check_url(current, limits.allow_private)
         parts = urlsplit(current)
-        netloc_ip = f"[{ip}]" if ":" in ip else ip
-        target = urlunsplit((scheme, f"{netloc_ip}:{port}", parts.path or "/", parts.query, ""))
+        target = urlunsplit((scheme, parts.netloc, parts.path or "/", parts.query, ""))
         default_port = (scheme == "https" and port == 443) or (scheme == "http" and port == 80)
         headers = {"Host": host if default_port else f"{host}:{port}", "User-Agent": USER_AGENT, "Accept": accept,
                    "Accept-Encoding": "gzip, deflate, identity"}
@@ -179,8 +230,8 @@ def fetch(url: str, limits: FetchLimits = FetchLimits(), *, accept: str = "*/*")
             raise Unreachable(url, f"timed out after {limits.timeout_s:.0f}s")
         try:
             with httpx.Client(timeout=httpx.Timeout(remaining), follow_redirects=False, trust_env=False) as client:
-                request = client.build_request("GET", target, headers=headers,
-                                               extensions={"sni_hostname": host} if scheme == "https" else {})
+                request = client.build_request("GET", target, headers=headers)
+                pin(request, host, ip)
                 response = client.send(request, stream=True)
                 truncated = False
                 try:
