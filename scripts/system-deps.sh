@@ -6,6 +6,7 @@ set -u
 need=""
 [ -x /usr/bin/chromium ] || need="$need chromium"
 [ -f /usr/share/fonts/truetype/nanum/NanumGothic.ttf ] || need="$need fonts-nanum"
+command -v ip >/dev/null 2>&1 || need="$need iproute2"   # network namespaces of the red-team tests
 [ -z "$need" ] && exit 0
 if ! command -v apt-get >/dev/null 2>&1; then
   echo "system-deps: apt-get not found; install:$need (screenshot tests will be skipped)" >&2

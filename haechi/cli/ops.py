@@ -18,7 +18,10 @@ def worker_command(
     concurrency: Annotated[int, typer.Option("--concurrency", "-c", help="Worker processes.")] = 0,
 ) -> None:
     """Run a Celery worker for distributed scans ($HAECHI_BROKER_URL, $HAECHI_DATABASE_URL, $HAECHI_HOME)."""
+    from haechi.cli import logs
     from haechi.workers.tasks import QUEUE, app
+
+    logs.configure()
 
     argv = ["worker", "--loglevel", "INFO", "--queues", queues or QUEUE, "--without-gossip", "--without-mingle"]
     if concurrency:

@@ -31,7 +31,9 @@ def serve_command(
     import uvicorn
 
     from haechi.api.app import create_app
+    from haechi.cli import logs
 
+    logs.configure()
     with handled():
         h = open_haechi(home, ctx)
         h.pdq_index()  # built and persisted once here, so worker processes only load it
