@@ -3,11 +3,9 @@ sending, idempotent SMTP delivery (local aiosmtpd), deadlines, re-checks, statis
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -18,30 +16,16 @@ from haechi import Haechi
 from haechi.demo.samples import scene
 from haechi.errors import InputError
 from haechi.store.models import Notice
+from tests.helpers import route_server
 from tests.helpers import scene_jpeg as _jpeg
 
 ROUTES: dict[str, tuple[int, str, bytes]] = {}
 
 
-class _H(BaseHTTPRequestHandler):
-    def log_message(self, *a: Any) -> None:
-        pass
-
-    def do_GET(self) -> None:  # noqa: N802
-        status, ctype, body = ROUTES.get(self.path, (404, "text/plain", b"gone"))
-        self.send_response(status)
-        self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-
 @pytest.fixture(scope="module")
 def site() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _H)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
+    with route_server(ROUTES) as base:
+        yield base
 
 
 class _Inbox:

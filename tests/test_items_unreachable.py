@@ -9,11 +9,7 @@ from pathlib import Path
 
 from haechi import Haechi
 from haechi.demo.site import serve
-from tests.helpers import scene_jpeg
-
-#: a configured centre: notices are refused while the sender is a placeholder (issue #18)
-CENTRE = {"sender_name": "Kim Ji-won", "sender_org": "Seoul Centre", "sender_email": "takedown@seoul-centre.kr",
-          "sender_phone": "+82 2 1234 5678", "sender_basis": "kr_deletion_support"}
+from tests.helpers import CENTRE, scene_jpeg
 
 
 def _closed_port() -> int:

@@ -7,10 +7,8 @@ the minors' route; removed items re-checked on a schedule so content that return
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -21,34 +19,16 @@ from haechi import Haechi
 from haechi.cases import service as cases
 from haechi.errors import InputError
 from haechi.store.models import Capture, CaseItem, CustodyEntry, Notice
-from tests.helpers import scene_jpeg
+from tests.helpers import CENTRE, route_server, scene_jpeg
 
-CENTRE = {"sender_name": "Kim Ji-won", "sender_org": "Seoul Digital Sex Crime Victim Support Centre",
-          "sender_email": "takedown@seoul-centre.kr", "sender_phone": "+82 2 1234 5678",
-          "sender_basis": "kr_deletion_support"}
 MATCH = [{"bank": "victim", "distance": 4}]
 ROUTES: dict[str, tuple[int, str, bytes]] = {}
 
 
-class _H(BaseHTTPRequestHandler):
-    def log_message(self, *a: Any) -> None:
-        pass
-
-    def do_GET(self) -> None:  # noqa: N802
-        status, ctype, body = ROUTES.get(self.path, (404, "text/plain", b"gone"))
-        self.send_response(status)
-        self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-
 @pytest.fixture(scope="module")
 def site() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _H)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
+    with route_server(ROUTES) as base:
+        yield base
 
 
 def _item(h: Haechi, ref: str, url: str, media: list[str] = (), synthetic: bool = False) -> int:  # type: ignore[assignment]
