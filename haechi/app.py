@@ -208,6 +208,10 @@ class Haechi:
         (row,) = list(scan.scan_refs(self.runtime, [MediaRef(path=name, data=data)], banks))
         return row
 
+    def content_ids(self, entry_ids: list[int]) -> dict[int, int]:
+        """HMA content id (the media file's first entry) of each entry id."""
+        return scan.content_ids(self.runtime, entry_ids)
+
     def assess(self, paths: Paths, explain_dir: PathLike | None = None) -> Rows:
         """Per file: verdict (synthetic | likely_synthetic | inconclusive | no_evidence_found),
         score, reasons and each detector's result. ``explain_dir`` receives heat maps."""

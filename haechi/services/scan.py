@@ -473,6 +473,18 @@ def scan_paths(rt: Runtime, paths: Iterable[str | os.PathLike[str]], banks: list
     return scan_refs(rt, iter_media(paths, rt.limits()), banks, threshold, faces, assess)
 
 
+def content_ids(rt: Runtime, entry_ids: list[int]) -> dict[int, int]:
+    """HMA content id of each entry: one id per media file, its first entry's (the entry's own id
+    when it came from a hash, not a file)."""
+    out: dict[int, int] = {}
+    with rt.db.session() as s:
+        for entry_id, bank_id, ref in s.execute(select(BankEntry.id, BankEntry.bank_id, BankEntry.content_ref)
+                                                .where(BankEntry.id.in_(entry_ids))):
+            out[entry_id] = entry_id if ref is None else int(s.scalar(select(func.min(BankEntry.id)).where(
+                BankEntry.bank_id == bank_id, BankEntry.content_ref == ref)) or entry_id)
+    return out
+
+
 def lookup(rt: Runtime, signal_type: str, signal: str, banks: list[str] | None = None) -> list[dict[str, Any]]:
     """Bank entries matching one hash: exact for md5/sha256, within ``pdq_threshold`` bits for PDQ
     (frames of banked videos included). Each: bank, entry_id, content_id (HMA: the media file's

@@ -14,6 +14,7 @@ import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Query, Request, UploadFile
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, PlainTextResponse
 
 from haechi.api import schemas
@@ -130,8 +131,41 @@ async def lookup_post(_: Lookup, h: H, fmt: ResponseFormat, file: Upload = None,
                       video: Upload = None, banks: BanksQ = None) -> JSONResponse:
     """Lookup of an uploaded file: ``{"pdq": {"BANK": [...]}}`` (legacy ``{"pdq": ["BANK"]}``)."""
     upload = one_upload(file, photo, video)
-    sig = signals_of(hash_bytes(h, upload.filename or "upload", await read_upload(upload)))
-    return JSONResponse(_media_answer(h, fmt, sig, _banks(banks)))
+    data = await read_upload(upload)
+    if fmt == "legacy":
+        sig = signals_of(hash_bytes(h, upload.filename or "upload", data))
+        return JSONResponse(_media_answer(h, fmt, sig, _banks(banks)))
+    # the same matcher as `scan` (rotations, mirrors, borders, video frames), copies only: a
+    # platform acts on this answer, and a lead (same scene, same person) is for a reviewer (#20)
+    row = await run_in_threadpool(h.scan_bytes, upload.filename or "upload", data)
+    if row.get("error"):
+        raise InputError(upload.filename or "upload", str(row["error"]).split(": ", 1)[-1])
+    return JSONResponse(scan_answer(h, row, _banks(banks)))
+
+
+def scan_answer(h: Haechi, row: dict[str, Any], banks: list[str] | None = None
+                ) -> dict[str, dict[str, list[dict[str, Any]]]]:
+    """A scan row as HMA's media lookup answer, keyed by the signal types HMA knows of the file
+    (``pdq`` for a photo; ``video_md5`` and ``vpdq`` for a video): ``{"pdq": {"BANK":
+    [{bank_content_id, distance}]}}``. Copies only; an exact or a verified local-feature copy of a
+    photo is reported under ``pdq`` at distance "0". ``banks`` filters (unknown names: nothing)."""
+    video = row.get("media_type") == "video"
+    copies = [m for m in row.get("matches") or [] if m.get("verdict", "copy") == "copy"
+              and (banks is None or m["bank"] in banks)]
+    ids = h.content_ids([m["entry_id"] for m in copies])
+    out: dict[str, dict[tuple[str, int], int]] = {k: {} for k in (("video_md5", "vpdq") if video else ("pdq",))}
+    for m in copies:
+        if m["method"] == "exact":
+            kind = "video_md5" if video else "pdq"
+        else:
+            kind = "vpdq" if video and m["method"] == "vpdq" else "pdq"
+        dist = 0 if m["method"] in ("exact", "local") else int(m.get("distance") or 0)
+        key = (m["bank"], ids.get(m["entry_id"], m["entry_id"]))
+        best = out.setdefault(kind, {})
+        best[key] = min(dist, best.get(key, 1 << 30))
+    return {kind: {bank: [{"bank_content_id": cid, "distance": str(d)}
+                          for (b, cid), d in sorted(best.items(), key=lambda kv: kv[1]) if b == bank]
+                   for bank in sorted({b for b, _ in best})} for kind, best in out.items()}
 
 
 @router.get("/m/raw_lookup", response_model=schemas.RawLookupResponse)

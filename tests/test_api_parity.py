@@ -1,0 +1,51 @@
+"""Issue #20 part 3: one matcher behind every door. ``POST /m/lookup`` with a mirrored copy once
+found nothing while ``scan`` found it at distance 0; now both doors run the same matcher and
+report the same copies."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from haechi import Haechi
+from haechi.api.app import create_app
+from haechi.demo.samples import scene
+from haechi.demo.transforms import make_copy
+
+FAMILIES = ["flip_h", "rot90", "crop_centre", "border", "resize"]
+
+
+@pytest.fixture
+def door(tmp_path: Path) -> Iterator[tuple[TestClient, dict[str, str], Haechi]]:
+    h = Haechi(home=tmp_path / "home", workers=1)
+    h.add_user("pt", "partner", None)
+    token = h.create_token("pt")
+    h.create_bank("VICTIM_1")
+    scene(660).save(tmp_path / "o.png")
+    list(h.add_to_bank("VICTIM_1", [tmp_path / "o.png"]))
+    yield TestClient(create_app(h, lookup_rate=10_000)), {"Authorization": f"Bearer {token}"}, h
+    h.close()
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_post_lookup_and_scan_report_the_same_copies(door: tuple[TestClient, dict[str, str], Haechi],
+                                                     family: str, tmp_path: Path) -> None:
+    client, auth, h = door
+    buf = io.BytesIO()
+    make_copy(scene(660), family, seed=3).convert("RGB").save(buf, "JPEG", quality=90)
+    (tmp_path / "c.jpg").write_bytes(buf.getvalue())
+    (row,) = list(h.scan([tmp_path / "c.jpg"]))
+    scanned = {m["bank"] for m in row["matches"] if m["verdict"] == "copy"}
+    assert scanned == {"VICTIM_1"}, (family, row["matches"])
+    r = client.post("/m/lookup", files={"photo": ("c.jpg", buf.getvalue(), "image/jpeg")}, headers=auth)
+    assert r.status_code == 200, r.text
+    api_banks = {bank for by_bank in r.json().values() for bank in by_bank}
+    assert api_banks == scanned, (family, r.json())
+    unrelated = io.BytesIO()
+    scene(661).save(unrelated, "JPEG", quality=90)
+    r = client.post("/m/lookup", files={"photo": ("u.jpg", unrelated.getvalue(), "image/jpeg")}, headers=auth)
+    assert all(not by_bank for by_bank in r.json().values())
