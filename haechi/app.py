@@ -247,10 +247,10 @@ class Haechi:
         self._tx(lambda s: cases.close_case(s, case_ref, _who(actor)))
 
     def add_case_items(self, case_ref: str, targets: list[str], actor: str | None = None, capture: bool = True,
-                       screenshot: bool = False, allow_private: bool = False) -> Rows:
-        """Add URLs (captured as evidence, media hashed and scanned) or local files to a case."""
+                       screenshot: bool = False, allow_private: bool = False, local_files: bool = True) -> Rows:
+        """Add URLs (captured, media hashed and scanned) or, with ``local_files``, files to a case."""
         return case_items.add_case_items(self.runtime, case_ref, targets, _who(actor), capture, screenshot,
-                                         allow_private)
+                                         allow_private, local_files)
 
     def draft_notice(self, item_ids: list[int], regime: str, lang: str, actor: str | None = None,
                      deadline_hours: int | None = None, recipient: str | None = None, personal_details: bool = False

@@ -280,3 +280,16 @@ def test_victim_video_hashes_find_a_reencoded_copy(tmp_path: Path) -> None:
         h.victim_withdraw(sub["case"])
         (row,) = list(h.scan([copy]))
         assert not any(m["bank"] == "victim-submitted" for m in row["matches"])
+
+
+def test_the_add_url_form_never_reads_the_servers_own_files(web: tuple[TestClient, Haechi, str]) -> None:
+    """Issue #17 medium 5: paths (the home's secret.key, /etc/shadow, a FIFO) are the CLI
+    operator's business; a network door accepts http(s) URLs only."""
+    client, h, case = web
+    _login(client, "caseworker")
+    page = client.get(f"/web/cases/{case}")
+    before = len(h.show_case(case)["items"])
+    for target in ("/etc/passwd", str(h.settings.key_file), "file:///etc/passwd"):
+        r = client.post(f"/web/cases/{case}/items", data={"url": target, "csrf": _csrf(page.text)})
+        assert r.status_code == 400 and "http(s) URLs" in r.text, target
+    assert len(h.show_case(case)["items"]) == before

@@ -28,9 +28,11 @@ RECHECKED = (ItemStatus.NOTIFIED, ItemStatus.STILL_UP, ItemStatus.UNREACHABLE)
 
 
 def add_case_items(rt: Runtime, case_ref: str, targets: list[str], actor: str, capture: bool = True,
-                   screenshot: bool = False, allow_private: bool = False) -> Iterator[dict[str, Any]]:
-    """Add URLs (captured as evidence, media hashed and scanned) or local files to a case. Yields
-    the item (``duplicate`` when it was already there) or ``{"url", "error"}`` per target.
+                   screenshot: bool = False, allow_private: bool = False, local_files: bool = True
+                   ) -> Iterator[dict[str, Any]]:
+    """Add URLs (captured as evidence, media hashed and scanned) or, with ``local_files`` (the CLI
+    operator's own files; network doors pass False), files on this machine to a case. Yields the
+    item (``duplicate`` when it was already there) or ``{"url", "error"}`` per target.
     Raises NotFound (case), InputError (a closed case)."""
     with rt.db.session() as s:
         if cases._case(s, case_ref).status != "open":
@@ -57,8 +59,10 @@ def add_case_items(rt: Runtime, case_ref: str, targets: list[str], actor: str, c
 
                 check_url(target, allow_private)
                 media = []
-        elif "://" in target:
-            yield {"url": target, "error": f"{target}: only http(s) URLs and local files can be items"}
+        elif "://" in target or not local_files:
+            # a network door never reads the server's own files (a path can be the key, a FIFO...)
+            what = "http(s) URLs and local files" if local_files else "http(s) URLs"
+            yield {"url": target, "error": f"{target[:200]}: only {what} can be items here"}
             continue
         elif not Path(target).exists():
             yield {"url": target, "error": f"{target}: no such file or folder"}

@@ -446,7 +446,7 @@ def make_router(h: Haechi, *, secure_cookies: bool = True, login_limiter: Any = 
         back = f"/web/cases/{case_ref}"
         try:
             rows = list(h.add_case_items(case_ref, [url.strip()], actor=who.username, capture=True,
-                                         screenshot=screenshots, allow_private=allow_private_urls))
+                                         screenshot=screenshots, allow_private=allow_private_urls, local_files=False))
         except HaechiError as exc:
             return error(request, session, 400, "err_capture", str(exc), back=back)
         if rows and rows[0].get("error"):

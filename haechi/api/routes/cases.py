@@ -38,6 +38,7 @@ def cases_add_items(case_ref: str, body: schemas.ItemsIn, who: CaseWork, st: Sta
     if len(urls) != len(body.urls):
         raise InputError("urls", "only http(s) URLs can be added through the API")
     return list(st.haechi.add_case_items(case_ref, urls, actor=who.username, capture=True, screenshot=False,
+                                         local_files=False,
                                          allow_private=st.allow_private_urls))
 
 
