@@ -393,6 +393,14 @@ class Haechi:
     def revoke_token(self, token: str, actor: str | None = None) -> None:
         self._tx(lambda s: accounts.revoke_token(s, token, actor=_who(actor)))
 
+    def revoke_token_id(self, token_id: int, actor: str | None = None) -> None:
+        """Revoke a token by its id (``list_tokens``): the token itself is never typed again."""
+        self._tx(lambda s: accounts.revoke_token_id(s, token_id, actor=_who(actor)))
+
+    def list_tokens(self, username: str | None = None) -> list[Obj]:
+        """Tokens without their values: ``[{id, user, name, created_at, revoked_at}]``."""
+        return self._tx(lambda s: accounts.list_tokens(s, username))
+
     def authenticate_token(self, token: str) -> accounts.Principal | None:
         return self._tx(lambda s: accounts.authenticate_token(s, token))
 

@@ -69,3 +69,19 @@ def test_every_haechi_variable_is_a_setting_read_once_and_the_key_never_printed(
     assert s.secret_key == env["HAECHI_SECRET_KEY"] and env["HAECHI_SECRET_KEY"] not in repr(s)
     with Haechi(settings=s) as h:
         assert h.sender().name == "Kim Jiyoung"
+
+
+def test_a_token_is_revoked_by_id_or_from_stdin_never_needing_argv(tmp_path: Path) -> None:
+    """Issue #17 low 14: `haechi token revoke TOKEN` put the token in `ps` and the shell history."""
+    home = ["--home", str(tmp_path / "h")]
+    runner = CliRunner()
+    with Haechi(home=tmp_path / "h") as h:
+        h.add_user("platform", "partner", None)
+        first, second = h.create_token("platform", "a"), h.create_token("platform", "b")
+    listed = runner.invoke(app, ["token", "list", "--json", *home])
+    assert listed.exit_code == 0 and first not in listed.output and '"name": "a"' in listed.output
+    token_id = [line for line in listed.output.splitlines() if '"name": "a"' in line][0].split('"id": ')[1].split(",")[0]
+    assert runner.invoke(app, ["token", "revoke", token_id, *home]).exit_code == 0
+    assert runner.invoke(app, ["token", "revoke", "--stdin", *home], input=second + "\n").exit_code == 0
+    with Haechi(home=tmp_path / "h") as h:
+        assert h.authenticate_token(first) is None and h.authenticate_token(second) is None

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from haechi.cli.common import HomeOpt, JsonOpt, emit_json, handled, open_haechi, out
+from haechi.cli.common import HomeOpt, JsonOpt, emit_json, err, handled, open_haechi, out
 
 user_app = typer.Typer(help="Accounts: admin, caseworker, reviewer, partner, victim.", no_args_is_help=True)
 token_app = typer.Typer(help="API tokens (bearer), shown once, revocable.", no_args_is_help=True)
@@ -107,9 +107,34 @@ def token_create(ctx: typer.Context, username: str,
 
 
 @token_app.command("revoke")
-def token_revoke(ctx: typer.Context, token: str, home: HomeOpt = None) -> None:
-    """Revoke an API token."""
-
+def token_revoke(ctx: typer.Context,
+                 ref: Annotated[str | None, typer.Argument(help="The token's id (haechi token list).")] = None,
+                 stdin: Annotated[bool, typer.Option("--stdin", help="Read the token itself from stdin.")] = False,
+                 home: HomeOpt = None) -> None:
+    """Revoke an API token by its id, or the token read from stdin — never typed on the command
+    line, where the process list and the shell history would keep it."""
     with handled(), open_haechi(home, ctx) as h:
-        h.revoke_token(token)
+        if stdin:
+            h.revoke_token(sys.stdin.readline().strip())
+        elif ref is not None and ref.lstrip("#").isdigit():
+            h.revoke_token_id(int(ref.lstrip("#")))
+        elif ref:  # a whole token on argv (older scripts): works, and says why not to
+            err.print("[yellow]warning:[/yellow] a token on the command line shows in `ps` and the shell "
+                      "history; revoke by id (haechi token list) or with --stdin")
+            h.revoke_token(ref)
+        else:
+            err.print("give the token's id (haechi token list) or --stdin")
+            raise typer.Exit(2)
     out.print("revoked")
+
+
+@token_app.command("list")
+def token_list(ctx: typer.Context, username: Annotated[str | None, typer.Argument(help="Only this user's.")] = None,
+               json_out: JsonOpt = False, home: HomeOpt = None) -> None:
+    """Tokens with their ids, users, names and dates (never the tokens themselves)."""
+    with handled(), open_haechi(home, ctx) as h:
+        rows = h.list_tokens(username)
+    for r in rows:
+        revoked = f", revoked {r['revoked_at'][:19]}" if r["revoked_at"] else ""
+        emit_json(r) if json_out else out.print(
+            f"#{r['id']} {r['user']} {r['name'] or '-'} created {r['created_at'][:19]}{revoked}")

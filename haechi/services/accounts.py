@@ -142,6 +142,25 @@ def revoke_token(session: Session, token: str, actor: str = "system") -> None:
     _audit(session, actor, "token_revoke", token_sha256_prefix=digest[:12])
 
 
+def revoke_token_id(session: Session, token_id: int, actor: str = "system") -> None:
+    """Revoke a token by its id (``haechi token list``): the token itself never has to be typed
+    again, so it never shows in a process list or a shell history. Raises NotFound."""
+    row = session.get(ApiToken, token_id)
+    if row is None:
+        raise NotFound("token", f"#{token_id}")
+    row.revoked_at = datetime.now(UTC)
+    _audit(session, actor, "token_revoke", token_id=token_id, token_sha256_prefix=row.token_hash[:12])
+
+
+def list_tokens(session: Session, username: str | None = None) -> list[dict[str, Any]]:
+    """Tokens (never their values): id, user, name, created, revoked."""
+    q = select(ApiToken, User.username).join(User, User.id == ApiToken.user_id).order_by(ApiToken.id)
+    if username:
+        q = q.where(User.username == username)
+    return [{"id": t.id, "user": name, "name": t.name, "created_at": t.created_at.isoformat(),
+             "revoked_at": t.revoked_at.isoformat() if t.revoked_at else None} for t, name in session.execute(q)]
+
+
 def authenticate_token(session: Session, token: str) -> Principal | None:
     digest = hashlib.sha256(token.encode()).hexdigest()
     row = session.execute(select(ApiToken, User).join(User, User.id == ApiToken.user_id)
