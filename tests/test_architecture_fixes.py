@@ -80,7 +80,9 @@ def test_a_token_is_revoked_by_id_or_from_stdin_never_needing_argv(tmp_path: Pat
         first, second = h.create_token("platform", "a"), h.create_token("platform", "b")
     listed = runner.invoke(app, ["token", "list", "--json", *home])
     assert listed.exit_code == 0 and first not in listed.output and '"name": "a"' in listed.output
-    token_id = [line for line in listed.output.splitlines() if '"name": "a"' in line][0].split('"id": ')[1].split(",")[0]
+    import json
+
+    token_id = str(next(r["id"] for r in map(json.loads, listed.output.splitlines()) if r["name"] == "a"))
     assert runner.invoke(app, ["token", "revoke", token_id, *home]).exit_code == 0
     assert runner.invoke(app, ["token", "revoke", "--stdin", *home], input=second + "\n").exit_code == 0
     with Haechi(home=tmp_path / "h") as h:
