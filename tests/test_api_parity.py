@@ -49,3 +49,22 @@ def test_post_lookup_and_scan_report_the_same_copies(door: tuple[TestClient, dic
     scene(661).save(unrelated, "JPEG", quality=90)
     r = client.post("/m/lookup", files={"photo": ("u.jpg", unrelated.getvalue(), "image/jpeg")}, headers=auth)
     assert all(not by_bank for by_bank in r.json().values())
+
+
+def test_partners_never_see_labels_caseworkers_do(tmp_path: Path) -> None:
+    """Issue #17 medium 6: `/api/lookup` returned "case C-2026-00001 / <a name>" to a partner."""
+    with Haechi(home=tmp_path / "home", workers=1) as h:
+        for user, role in (("pt", "partner"), ("cw", "caseworker")):
+            h.add_user(user, role, None)
+        tokens = {u: h.create_token(u) for u in ("pt", "cw")}
+        h.create_bank("VICTIM_2")
+        [entry] = h.add_signals("VICTIM_2", [("md5", "c" * 32)], label="case C-2026-00001 / Kim Jiyoung")
+        client = TestClient(create_app(h, lookup_rate=10_000))
+        seen = {}
+        for user, token in tokens.items():
+            auth = {"Authorization": f"Bearer {token}"}
+            r = client.get("/api/lookup", params={"signal_type": "md5", "signal": "c" * 32}, headers=auth)
+            item = client.get(f"/c/bank/VICTIM_2/content/{entry}", headers=auth)
+            seen[user] = r.text + item.text
+    assert "Kim Jiyoung" not in seen["pt"] and "C-2026" not in seen["pt"]
+    assert "Kim Jiyoung" in seen["cw"]

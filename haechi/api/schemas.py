@@ -160,9 +160,12 @@ class Match(Out):
     bank: str
     entry_id: int
     content_id: int
+    #: only for roles that work on cases (a label may name a case or a victim)
     label: str | None
     signal_type: str
     distance: int
+    #: "copy" (actionable) or "lead" (for a reviewer); lookups by hash give copies
+    verdict: str = "copy"
 
 
 class Matches(Out):

@@ -15,9 +15,13 @@ router = APIRouter()
 
 @router.get("/api/lookup", tags=["matching"], response_model=schemas.Matches)
 def api_lookup(signal_type: Annotated[str, Query(max_length=32)], signal: Annotated[str, Query(max_length=200)],
-               _: Lookup, h: H) -> dict[str, Any]:
-    """Haechi's lookup: every matching entry with bank, label and distance."""
-    return {"matches": h.lookup(signal_type, signal)}
+               who: Lookup, h: H) -> dict[str, Any]:
+    """Haechi's lookup: every matching entry with bank, distance and verdict; the label (which may
+    name a case or a victim) only for roles that work on cases — never for a partner (#17)."""
+    matches = h.lookup(signal_type, signal)
+    if not who.can("cases"):
+        matches = [dict(m, label=None) for m in matches]
+    return {"matches": matches}
 
 
 @router.get("/api/banks/{name}/signals", tags=["banks"], response_model=schemas.BankChanges,

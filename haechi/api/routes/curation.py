@@ -262,11 +262,15 @@ def _content(h: Haechi, name: str, content_id: int, include_signals: bool = Fals
 
 @router.get("/c/bank/{name}/content/{content_id}", response_model=schemas.BankContent,
             response_model_exclude_unset=True)
-def get_content(name: str, content_id: ContentId, _: BankRead, h: H, include_signals: bool = False,
+def get_content(name: str, content_id: ContentId, who: BankRead, h: H, include_signals: bool = False,
                 include_metadata: bool = True) -> dict[str, Any]:
     """One bank item (all the signals of one media file, or one added hash) by its id — the
-    ``bank_content_id`` lookups answer. ``note`` is the item's label."""
-    return _content(h, name, content_id, include_signals)
+    ``bank_content_id`` lookups answer. ``note`` is the item's label, shown only to roles that
+    work on cases: a label may name a case or a victim, and a partner never sees it (#17)."""
+    out = _content(h, name, content_id, include_signals)
+    if not who.can("cases"):
+        out.pop("note", None)
+    return out
 
 
 @router.put("/c/bank/{name}/content/{content_id}", response_model=schemas.BankContent,
