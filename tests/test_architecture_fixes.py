@@ -87,3 +87,28 @@ def test_a_token_is_revoked_by_id_or_from_stdin_never_needing_argv(tmp_path: Pat
     assert runner.invoke(app, ["token", "revoke", "--stdin", *home], input=second + "\n").exit_code == 0
     with Haechi(home=tmp_path / "h") as h:
         assert h.authenticate_token(first) is None and h.authenticate_token(second) is None
+
+
+def test_no_500_for_a_header_injecting_recipient_or_absurdly_deep_json(tmp_path: Path) -> None:
+    """Issue #17 low 11: CR/LF in a notice recipient, 100k-deep JSON to the victim form: 400s."""
+    from fastapi.testclient import TestClient
+
+    from haechi.api.app import create_app
+    from haechi.cases import service as cases
+    from haechi.errors import InputError
+
+    with Haechi(home=tmp_path / "h", workers=1) as h:
+        ref = h.create_case()["case"]
+        with h.db.session() as s:
+            item, _ = cases.add_item(s, ref, "https://imgur.com/x", [], "test")
+        with pytest.raises(InputError):
+            h.draft_notice([item["id"]], "us", "en", recipient="abuse@imgur.com\r\nBcc: leak@evil.example")
+        client = TestClient(create_app(h, secure_cookies=False), raise_server_exceptions=False)
+        import re
+
+        page = client.get("/web/victim")
+        csrf = re.search(r'<meta name="csrf" content="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
+        deep = "[" * 100_000 + "]" * 100_000
+        r = client.post("/web/victim/submit", content=deep,
+                        headers={"Content-Type": "application/json", "X-CSRF-Token": csrf})
+        assert r.status_code == 400 and "not JSON" in r.text, (r.status_code, r.text[:200])

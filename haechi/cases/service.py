@@ -183,6 +183,9 @@ def draft_notice(session: Session, item_ids: list[int], regime: str, lang: str, 
     reply time a Korean notice asks for (Korean law has no hour limit); US/UK hours are the law's.
     Raises NotFound (items), InputError (mixed cases or platforms, a closed case, a local-file
     item, too many URLs for the platform's form, a minor's case outside the minors' route)."""
+    if recipient is not None and (any(c in recipient for c in "\r\n\0") or len(recipient) > 320):
+        # it becomes an e-mail header: a line break would let it add headers of its own
+        raise InputError("recipient", "one address or form URL, without line breaks (at most 320 characters)")
     items = list(session.scalars(select(CaseItem).where(CaseItem.id.in_(item_ids)).order_by(CaseItem.id)))
     if len(items) != len(set(item_ids)):
         missing = set(item_ids) - {i.id for i in items}

@@ -527,7 +527,7 @@ def make_router(h: Haechi, *, secure_cookies: bool = True, login_limiter: Any = 
             return JSONResponse({"error": "TooManyRequests", "message": t("too_many_tries", lang)}, status_code=429)
         try:
             body = await request.json()
-        except ValueError:
+        except (ValueError, RecursionError):  # malformed, or nested deeper than any real submission
             return JSONResponse({"error": "InputError", "message": "body is not JSON"}, status_code=400)
         try:
             result = h.victim_submit(body.get("files") if isinstance(body, dict) else None)
