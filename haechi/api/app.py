@@ -14,11 +14,13 @@ assembles them.
 
 from __future__ import annotations
 
+from functools import partial
+
 from fastapi import FastAPI
 
 from haechi import __version__
 from haechi.api import errors
-from haechi.api.deps import FORMATS, ApiState, Format, RateLimiter, parse_networks
+from haechi.api.deps import FORMATS, ApiState, Format, RateLimiter, parse_networks, upload_allowed
 from haechi.api.routes import accounts, banks, cases, curation, evidence, hma, jobs, victim
 from haechi.api.security import MAX_UPLOAD, SecurityHeaders
 from haechi.app import Haechi
@@ -46,7 +48,7 @@ def create_app(haechi: Haechi, *, lookup_rate: float = 2000.0, allow_private_url
         trusted_networks=parse_networks(getattr(settings, "hma_trusted_networks", None)),
         url_limits=FetchLimits(allow_private=allow_private_urls, max_bytes=MAX_UPLOAD))
     errors.install(app)
-    app.add_middleware(SecurityHeaders)
+    app.add_middleware(SecurityHeaders, authenticate=partial(upload_allowed, app.state.api))
     for module in (hma, accounts, curation, banks, cases, evidence, jobs, victim):
         app.include_router(module.router)
 

@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import Depends, HTTPException, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -178,3 +178,13 @@ ResponseFormat = Annotated[Format, Depends(response_format)]
 def authenticate_token(h: Haechi, token: str) -> Principal | None:
     """The principal owning ``token`` (None: unknown, revoked or its user disabled)."""
     return h.authenticate_token(token)
+
+
+def upload_allowed(st: ApiState, headers: Any, scope: Any) -> bool:
+    """Whether an upload may be read at all (checked before a byte of it is): a valid bearer token,
+    or a trusted network when configured. Which role may do what is checked later, per route."""
+    auth = str(headers.get("authorization", ""))
+    if auth.lower().startswith("bearer "):
+        return authenticate_token(st.haechi, auth[7:].strip()) is not None
+    client = scope.get("client")
+    return st.trusts(client[0] if client else None)

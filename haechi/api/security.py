@@ -7,6 +7,8 @@ latter costs a task and a stream per request, which shows on the hot lookup path
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from fastapi import UploadFile
 from fastapi.responses import JSONResponse
 from starlette.datastructures import Headers, MutableHeaders
@@ -33,34 +35,85 @@ def csp_for(path: str) -> str:
     return "default-src 'none'; frame-ancestors 'none'"
 
 
-class SecurityHeaders:
-    """Refuses bodies declared over MAX_UPLOAD and adds the security headers (CSP per area,
-    nosniff, no framing, no referrer, no caching) to every response, errors included."""
+#: JSON and form bodies (everything but multipart uploads): far more than any real request —
+#: a victim's 200 files with video frames is a few MiB — and far less than what fills memory
+MAX_BODY = 16 * 1024 * 1024
 
-    def __init__(self, app: ASGIApp) -> None:
+
+class SecurityHeaders:
+    """Request limits and security headers (issue #17, high 3).
+
+    Bodies are counted *as they arrive*, chunked ones included, and stopped at the limit —
+    ``MAX_UPLOAD`` for multipart uploads, ``MAX_BODY`` for everything else — so a body that
+    lies about (or omits) its Content-Length is never read into memory or spooled to disk past
+    it. A multipart upload to the API must authenticate (``authenticate(headers) -> bool``)
+    before a byte of it is read: FastAPI parses form bodies before its dependencies run, so a
+    token check in a dependency came after the spooling. Every response, errors included, gets
+    the headers (CSP per area, nosniff, no framing, no referrer, no caching)."""
+
+    def __init__(self, app: ASGIApp, authenticate: Callable[[Headers, Scope], bool] | None = None) -> None:
         self.app = app
+        self.authenticate = authenticate
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        length = Headers(scope=scope).get("content-length")
-        if length and length.isdigit() and int(length) > MAX_UPLOAD:
-            await JSONResponse({"error": "TooLarge", "message": f"request body over {MAX_UPLOAD} bytes"},
-                               status_code=413)(scope, receive, send)
+        headers = Headers(scope=scope)
+        multipart = headers.get("content-type", "").lower().startswith("multipart/")
+        limit = MAX_UPLOAD if multipart else MAX_BODY
+        length = headers.get("content-length")
+        if length and length.isdigit() and int(length) > limit:
+            await _too_large(limit)(scope, receive, send)
+            return
+        if (multipart and self.authenticate is not None and not scope["path"].startswith("/web/")
+                and not self.authenticate(headers, scope)):
+            await JSONResponse({"error": "Unauthorized", "message": "a valid bearer token is needed"},
+                               status_code=401, headers={"WWW-Authenticate": "Bearer"})(scope, receive, send)
             return
         csp = csp_for(scope["path"])
+        started = refused = False
+        seen = 0
+
+        async def counted() -> Message:
+            nonlocal seen, refused
+            if refused:
+                return {"type": "http.disconnect"}
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > limit:  # answer 413 now; the app sees a client that went away
+                    if not started:
+                        await _too_large(limit)(scope, receive, send_with_headers)
+                    refused = True
+                    return {"type": "http.disconnect"}
+            return message
 
         async def send_with_headers(message: Message) -> None:
+            nonlocal started
             if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
+                if started:  # the 413 already went out: whatever the app answers after it is dropped
+                    return
+                started = True
+                out = MutableHeaders(scope=message)
                 for name, value in (("X-Content-Type-Options", "nosniff"), ("Referrer-Policy", "no-referrer"),
                                     ("X-Frame-Options", "DENY"), ("Content-Security-Policy", csp),
                                     ("Cache-Control", "no-store")):
-                    headers.setdefault(name, value)
+                    out.setdefault(name, value)
+            elif refused and message["type"] == "http.response.body":
+                return
             await send(message)
 
-        await self.app(scope, receive, send_with_headers)
+        try:
+            await self.app(scope, counted, send_with_headers)
+        except Exception:
+            if not refused:  # a body that went away mid-request after the 413 is expected
+                raise
+
+
+def _too_large(limit: int) -> JSONResponse:
+    return JSONResponse({"error": "TooLarge", "message": f"request body over {limit} bytes"}, status_code=413,
+                        headers={"Connection": "close"})
 
 
 async def read_upload(upload: UploadFile) -> bytes:
