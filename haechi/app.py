@@ -344,9 +344,13 @@ class Haechi:
     def notice_eml(self, notice_id: int) -> bytes:
         return self._tx(lambda s: review.notice_eml(s, notice_id, self.sender()))
 
-    def principal(self, user_id: int) -> accounts.Principal | None:
-        """The signed-in user now (a disabled user is out at once)."""
-        return self._tx(lambda s: accounts.principal_of(s, user_id))
+    def principal(self, user_id: int, epoch: int | None = None) -> accounts.Principal | None:
+        """The signed-in user now: None once disabled, or once the session's ``epoch`` was ended."""
+        return self._tx(lambda s: accounts.principal_of(s, user_id, epoch))
+
+    def end_sessions(self, user_id: int, actor: str | None = None) -> None:
+        """End every web session of a user (logout, password change, disabling)."""
+        self._tx(lambda s: accounts.end_sessions(s, user_id, _who(actor)))
 
     def login_closed(self, username: str, password: str) -> bool:
         """Whether a failed login was the right password for a disabled (withdrawn) account."""

@@ -293,3 +293,20 @@ def test_the_add_url_form_never_reads_the_servers_own_files(web: tuple[TestClien
         r = client.post(f"/web/cases/{case}/items", data={"url": target, "csrf": _csrf(page.text)})
         assert r.status_code == 400 and "http(s) URLs" in r.text, target
     assert len(h.show_case(case)["items"]) == before
+
+
+def test_logout_ends_the_session_even_for_a_saved_cookie(web: tuple[TestClient, Haechi, str]) -> None:
+    """Issue #17 low 9: after logout a saved copy of the cookie still worked."""
+    client, h, _ = web
+    _login(client, "caseworker")
+    saved = dict(client.cookies)
+    assert client.get("/web/", follow_redirects=False).status_code == 200
+    page = client.get("/web/")
+    client.post("/web/logout", data={"csrf": _csrf(page.text)}, follow_redirects=False)
+    thief = TestClient(client.app)
+    thief.cookies.update(saved)
+    assert thief.get("/web/", follow_redirects=False).status_code == 303  # back to the login page
+    _login(client, "caseworker")  # she can log in again; disabling her ends that session too
+    assert client.get("/web/", follow_redirects=False).status_code == 200
+    h.disable_user("caseworker")
+    assert client.get("/web/", follow_redirects=False).status_code == 303

@@ -53,6 +53,8 @@ class Principal:
     user_id: int
     username: str
     role: str
+    #: the session epoch a web session began in (see :func:`end_sessions`)
+    epoch: int = 0
 
     def can(self, permission: str) -> bool:
         """Whether this principal's role grants ``permission`` (a key of :data:`PERMISSIONS`)."""
@@ -67,13 +69,23 @@ def roles_with(permission: str) -> frozenset[str]:
     return frozenset(role for role, perms in ROLES.items() if permission in perms)
 
 
-def principal_of(session: Session, user_id: int) -> Principal | None:
-    """The principal of a user id, or None once the user is disabled or deleted: a door that
-    keeps a session re-checks it on every request, so a disabled user is out at once."""
+def principal_of(session: Session, user_id: int, epoch: int | None = None) -> Principal | None:
+    """The principal of a user id, or None once the user is disabled or deleted, or — given the
+    ``epoch`` a session began in — once that session was ended (:func:`end_sessions`): a door
+    that keeps a session re-checks it on every request, so she is out at once."""
     user = session.get(User, user_id)
-    if user is None or user.disabled:
+    if user is None or user.disabled or (epoch is not None and epoch != user.session_epoch):
         return None
-    return Principal(user.id, user.username, user.role)
+    return Principal(user.id, user.username, user.role, user.session_epoch)
+
+
+def end_sessions(session: Session, user_id: int, actor: str = "system") -> None:
+    """End every web session of a user (logout, a password change, disabling): saved cookies and
+    the reveal grants they carry are refused from now on."""
+    user = session.get(User, user_id)
+    if user is not None:
+        user.session_epoch += 1
+        _audit(session, actor, "sessions_ended", user=user.username)
 
 
 def _audit(session: Session, actor: str, op: str, **details: Any) -> None:
@@ -116,6 +128,7 @@ def _user(session: Session, username: str) -> User:
 def disable_user(session: Session, username: str, actor: str = "system") -> None:
     user = _user(session, username)
     user.disabled = True
+    user.session_epoch += 1
     _audit(session, actor, "user_disable", user=username)
     now = datetime.now(UTC)
     for token in session.scalars(select(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))):
@@ -170,7 +183,7 @@ def authenticate_token(session: Session, token: str) -> Principal | None:
     tok, user = row
     if tok.revoked_at is not None or user.disabled:
         return None
-    return Principal(user.id, user.username, user.role)
+    return Principal(user.id, user.username, user.role, user.session_epoch)
 
 
 def authenticate_password(session: Session, username: str, password: str) -> Principal | None:
@@ -182,7 +195,7 @@ def authenticate_password(session: Session, username: str, password: str) -> Pri
         _hasher.verify(user.password_hash, password)
     except (VerificationError, InvalidHashError):
         return None
-    return Principal(user.id, user.username, user.role)
+    return Principal(user.id, user.username, user.role, user.session_epoch)
 
 
 def is_disabled_login(session: Session, username: str, password: str) -> bool:

@@ -175,6 +175,9 @@ class User(Base):
     password_hash: Mapped[str | None] = mapped_column(String(200), nullable=True)  # argon2id
     disabled: Mapped[bool] = mapped_column(default=False, nullable=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
+    #: web sessions carry the epoch they began in; logout, a password change and disabling the
+    #: user move it on, which ends every session of hers at once (a saved cookie is dead)
+    session_epoch: Mapped[int] = mapped_column(Integer, default=0, server_default="0", nullable=False)
 
 
 class ApiToken(Base):

@@ -136,7 +136,8 @@ def make_router(h: Haechi, *, secure_cookies: bool = True, login_limiter: Any = 
         u = session.get("user")
         if not u:
             return None
-        return h.principal(int(u["id"]))  # re-checked on every request: a disabled user is out at once
+        # re-checked on every request: a disabled user, or a session ended by logout, is out at once
+        return h.principal(int(u["id"]), int(u.get("ep", -1)))
 
     def end_grant(session: dict[str, Any], who: accounts.Principal | None, reason: str | None) -> None:
         """End the reviewer's reveal grant, logging how long the original was shown."""
@@ -220,7 +221,8 @@ def make_router(h: Haechi, *, secure_cookies: bool = True, login_limiter: Any = 
             closed = who is None and h.login_closed(username, password)
             return page(request, session, template, status=401, error="closed" if closed else True)
         failures.succeeded(account)
-        session = {"user": {"id": who.user_id}, "csrf": secrets.token_urlsafe(24), "lang": session.get("lang")}
+        session = {"user": {"id": who.user_id, "ep": who.epoch}, "csrf": secrets.token_urlsafe(24),
+                   "lang": session.get("lang")}
         home = "/web/victim/case" if who.can("self") else "/web/"
         return save(RedirectResponse(home, status_code=303), session)
 
@@ -240,7 +242,10 @@ def make_router(h: Haechi, *, secure_cookies: bool = True, login_limiter: Any = 
         session = load(request)
         if not check_csrf(session, csrf):
             return error(request, session, 403, "err_csrf")
-        end_grant(session, user(session), "logout")
+        who = user(session)
+        end_grant(session, who, "logout")
+        if who is not None:  # every session of hers ends: a saved copy of this cookie is dead too
+            h.end_sessions(who.user_id, actor=who.username)
         resp = RedirectResponse("/web/login", status_code=303)
         resp.delete_cookie(COOKIE, path="/web")
         return resp
