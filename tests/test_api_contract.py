@@ -122,3 +122,23 @@ def test_lookup_answers_match_their_declared_models(app_and_token: tuple[TestCli
                              headers=auth).json()
         media.validate_python(answer)
         assert answer["pdq"]  # found, in either shape
+
+
+def test_docs_are_served_offline_from_this_server(tmp_path: Path) -> None:
+    """Issue #17 low 12 / #19: /docs was blank offline (CDN) and /redoc blocked by our own CSP."""
+    from fastapi.testclient import TestClient
+
+    from haechi import Haechi
+    from haechi.api.app import create_app
+
+    with Haechi(home=tmp_path / "h", workers=1) as h:
+        client = TestClient(create_app(h))
+        page = client.get("/docs")
+        assert page.status_code == 200 and "cdn" not in page.text and "http" not in page.text.split("<body>")[1]
+        for asset in ("swagger-ui-bundle.js", "swagger-ui.css", "init.js"):
+            r = client.get(f"/docs/assets/{asset}")
+            assert r.status_code == 200 and len(r.content) > 50, asset
+        assert "SwaggerUIBundle" in client.get("/docs/assets/swagger-ui-bundle.js").text[:200_000]
+        csp = page.headers["content-security-policy"]
+        assert "script-src 'self'" in csp and "unsafe-inline" not in csp.split("script-src")[1].split(";")[0]
+        assert client.get("/docs/assets/../../secret.key").status_code == 404

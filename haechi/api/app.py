@@ -19,7 +19,7 @@ from functools import partial
 from fastapi import FastAPI
 
 from haechi import __version__
-from haechi.api import errors
+from haechi.api import docs, errors
 from haechi.api.deps import FORMATS, ApiState, Format, RateLimiter, parse_networks, upload_allowed
 from haechi.api.routes import accounts, banks, cases, curation, evidence, hma, jobs, victim
 from haechi.api.security import MAX_UPLOAD, SecurityHeaders
@@ -39,7 +39,7 @@ def create_app(haechi: Haechi, *, lookup_rate: float = 2000.0, allow_private_url
     if default_format not in FORMATS:
         raise ConfigError(f"hma_api_format must be one of {', '.join(FORMATS)}, not {default_format!r}")
     fmt: Format = "legacy" if default_format == "legacy" else "hma"
-    app = FastAPI(title="Haechi", version=__version__,
+    app = FastAPI(title="Haechi", version=__version__, docs_url=None, redoc_url=None,
                   description="Find, evidence and take down NCII and sexual deepfakes. HMA-compatible routes "
                               "under /h, /m and /c (`?format=legacy` for Haechi's earlier shapes).")
     app.state.api = ApiState(
@@ -51,6 +51,7 @@ def create_app(haechi: Haechi, *, lookup_rate: float = 2000.0, allow_private_url
     app.add_middleware(SecurityHeaders, authenticate=partial(upload_allowed, app.state.api))
     for module in (hma, accounts, curation, banks, cases, evidence, jobs, victim):
         app.include_router(module.router)
+    app.include_router(docs.router)
 
     from haechi.web.routes import make_router
 

@@ -21,11 +21,12 @@ MAX_UPLOAD = 200 * 1024 * 1024
 
 
 def csp_for(path: str) -> str:
-    """The Content-Security-Policy of a path: the docs page loads Swagger UI from its CDN, the
-    web pages run only our own scripts, everything else (JSON) may load nothing."""
+    """The Content-Security-Policy of a path: the docs page runs Swagger UI from this server only
+    (``haechi.api.docs``), the web pages run only our own scripts, everything else (JSON) may load
+    nothing."""
     if path.startswith("/docs"):
-        return ("default-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; img-src 'self' data: "
-                "https://fastapi.tiangolo.com")
+        return ("default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+                "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'")
     if path.startswith("/web"):
         # scripts only from our own static files (the victim page's in-browser hasher); a video
         # she selects is read from a blob: URL on her device, never uploaded
