@@ -56,3 +56,11 @@ def _single_threaded_faiss(module: ModuleType) -> None:
 
 cv2: Any = LazyModule("cv2", _single_threaded_cv2)
 faiss: Any = LazyModule("faiss", _single_threaded_faiss)
+
+
+def preload() -> None:
+    """Load (and configure) OpenCV and faiss in this process now — before a pool forks workers
+    that will use them. A first import inside a forked child, after the parent started OpenMP
+    threads (faiss), can hang in ``setNumThreads`` (seen: the wheel check's demo hung there)."""
+    cv2.load()
+    faiss.load()

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from haechi import jobs
+from haechi._lazy import preload
 from haechi.cases import items as case_items
 from haechi.cases import notices, review
 from haechi.cases import service as cases
@@ -219,6 +220,8 @@ class Haechi:
 
         opts = AssessOptions(self.settings.max_pixels, self.settings.max_file_bytes,
                              str(explain_dir) if explain_dir else None)
+        if self.settings.workers > 1:
+            preload()  # detectors use OpenCV: loaded before the workers fork
         return ordered_map(partial(assess_ref, opts=opts), iter_media(paths, self.runtime.limits()),
                            self.settings.workers)
 

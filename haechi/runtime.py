@@ -107,7 +107,13 @@ class Runtime:
                               **kw)
 
     def analyse(self, refs: Iterable[MediaRef], opts: AnalyseOptions) -> Iterator[MediaRecord]:
-        """Analyse media in the bounded process pool (``settings.workers``), in input order."""
+        """Analyse media in the bounded process pool (``settings.workers``), in input order.
+        Native libraries the workers will need are loaded before they fork (``_lazy.preload``);
+        plain hashing needs none, so ``haechi hash`` stays light."""
+        if self.settings.workers > 1 and (opts.local_features or opts.faces):
+            from haechi._lazy import preload
+
+            preload()
         return ordered_map(partial(analyse, opts=opts), refs, self.settings.workers)
 
     def has_subjects(self) -> bool:

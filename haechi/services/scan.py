@@ -446,6 +446,10 @@ def scan_refs(rt: Runtime, refs: Iterable[MediaRef], banks: list[str] | None = N
             gallery = face_service.load_gallery(s, rt.cipher)
     opts = rt.analyse_options(dihedral=True, trim=True, faces=faces,
                               local_features=QUERY_FEATURES if local_index is not None else 0)
+    if rt.settings.workers > 1:  # workers fork below: what they may call natively is loaded first
+        from haechi._lazy import preload
+
+        preload()
     set_search_context(SearchContext(opts, pdq_index, local_index, threshold, rt.settings.quality_floor,
                                      gallery, rt.settings.face_threshold, assess))
     try:
