@@ -54,3 +54,32 @@ def test_a_watched_page_showing_a_removed_image_again_marks_it_reuploaded(tmp_pa
         (run,) = h.run_watches(run_all=True, allow_private=True)
         assert run["returned_items"] == [item["id"]] and run["new_items"] == []
         assert h.show_case(ref)["items"][0]["status"] == "reuploaded"
+
+
+def test_captures_and_rechecks_look_like_an_ordinary_browser(tmp_path: Path) -> None:
+    """Issue #17 medium 8: a host could answer 404 to a fetcher that names itself Haechi."""
+    from haechi.sources.web import FetchLimits, fetch
+
+    seen: list[str] = []
+
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *a: object) -> None:
+            pass
+
+        def do_GET(self) -> None:  # noqa: N802
+            seen.append(self.headers.get("User-Agent", ""))
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        fetch(f"http://127.0.0.1:{server.server_port}/p", FetchLimits(allow_private=True))
+    finally:
+        server.shutdown()
+    assert seen and "haechi" not in seen[0].lower() and seen[0].startswith("Mozilla/5.0")

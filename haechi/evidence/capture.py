@@ -40,7 +40,7 @@ from haechi.evidence.warc import EvidenceWarc
 from haechi.media import sniff_media_type
 from haechi.sources.charset import decode_css, decode_html
 from haechi.sources.html_media import MAX_STYLESHEETS, FoundMedia, extract_css, extract_page
-from haechi.sources.web import REFUSED, FetchLimits, FetchResult, Unreachable, check_url, fetch
+from haechi.sources.web import REFUSED, USER_AGENT, FetchLimits, FetchResult, Unreachable, check_url, fetch
 
 CHROMIUM = "/usr/bin/chromium"
 MAX_MEDIA_PER_PAGE = 100
@@ -353,7 +353,8 @@ class Screenshotter:
         egress = self._proxy.log
         egress.take()  # what an earlier page left behind (a late request) is not this page's
         context = self._browser.new_context(accept_downloads=False, service_workers="block",
-                                            viewport={"width": 1280, "height": 900})
+                                            viewport={"width": 1280, "height": 900},
+                                            user_agent=USER_AGENT)  # not "HeadlessChrome": see web.USER_AGENT
         try:
             page = context.new_page()
             loaded: list[str] = []

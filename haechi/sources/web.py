@@ -36,14 +36,17 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import httpx
 
-from haechi import __version__
 from haechi.errors import InputError
 from haechi.sources.urls import to_uri
 
 log = logging.getLogger("haechi.egress")
 #: what a caller is told when an address is refused (details go to the log only)
 REFUSED = "refused: not a public address"
-USER_AGENT = f"Haechi/{__version__} (+evidence capture; NCII takedown support)"
+#: what captures and re-checks call themselves: an ordinary desktop browser. A fetcher that names
+#: itself lets a host answer 404 to Haechi alone and keep the material up for everyone else,
+#: which would turn a re-check into a false "removed" (issue #17 medium 8)
+USER_AGENT = ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/142.0.0.0 "
+              "Safari/537.36")
 _METADATA_HOSTS = {"metadata.google.internal", "metadata", "instance-data"}
 #: cloud metadata endpoints are refused even with allow_private (which is for test servers)
 _METADATA_IPS = {ipaddress.ip_address("169.254.169.254"), ipaddress.ip_address("fd00:ec2::254"),
