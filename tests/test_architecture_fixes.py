@@ -112,3 +112,12 @@ def test_no_500_for_a_header_injecting_recipient_or_absurdly_deep_json(tmp_path:
         r = client.post("/web/victim/submit", content=deep,
                         headers={"Content-Type": "application/json", "X-CSRF-Token": csrf})
         assert r.status_code == 400 and "not JSON" in r.text, (r.status_code, r.text[:200])
+
+
+def test_a_sqlite_database_outside_the_home_is_created_owner_only(tmp_path: Path) -> None:
+    """Issue #17 low 14: the home is 0700, but a database named elsewhere was world-readable."""
+    elsewhere = tmp_path / "shared-disk" / "haechi.db"
+    with Haechi(home=tmp_path / "h", database_url=f"sqlite:///{elsewhere}") as h:
+        h.create_bank("b")
+    for f in elsewhere.parent.iterdir():
+        assert f.stat().st_mode & 0o077 == 0, (f.name, oct(f.stat().st_mode))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -36,8 +37,12 @@ class Database:
             raise ConfigError(f"bad database URL: {exc}") from None
         self.url = url
         self.dialect = parsed.get_backend_name()
-        if self.dialect == "sqlite" and parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        sqlite_file = Path(parsed.database) if (self.dialect == "sqlite" and parsed.database
+                                                and parsed.database != ":memory:") else None
+        if sqlite_file is not None:
+            sqlite_file.parent.mkdir(parents=True, exist_ok=True)
+            if not sqlite_file.exists():  # created owner-only, wherever it is (inside or outside the home)
+                os.close(os.open(sqlite_file, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
         self.engine: Engine = create_engine(url, future=True, connect_args=connect_args or {},
                                             pool_pre_ping=self.dialect != "sqlite")
         if self.dialect == "sqlite":
@@ -45,6 +50,10 @@ class Database:
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         if migrate:
             self.migrate()
+        if sqlite_file is not None:  # and its journal files, which SQLite creates with the umask
+            for extra in (sqlite_file, Path(f"{sqlite_file}-wal"), Path(f"{sqlite_file}-shm")):
+                if extra.exists() and extra.stat().st_mode & 0o077:
+                    extra.chmod(0o600)
 
     def migrate(self, revision: str = "head") -> None:
         """Upgrade to ``revision``. On SQLite, foreign keys are off while migrating (they can only
