@@ -80,6 +80,7 @@ class _Unsealer(io.RawIOBase):
         self._pending = self._raw.read(CHUNK + TAG)
         self._counter = 0
         self._buf = b""
+        self._pos = 0
         self._done = False
 
     def _need(self, n: int) -> bytes:
@@ -104,11 +105,12 @@ class _Unsealer(io.RawIOBase):
         return True
 
     def readinto(self, b: bytearray | memoryview) -> int:  # type: ignore[override]
-        while not self._buf and not self._done:
+        while self._pos >= len(self._buf) and not self._done:
             self._next_chunk()
-        n = min(len(b), len(self._buf))
-        b[:n] = self._buf[:n]
-        self._buf = self._buf[n:]
+            self._pos = 0
+        n = min(len(b), len(self._buf) - self._pos)
+        b[:n] = memoryview(self._buf)[self._pos:self._pos + n]  # no copy of the rest of the chunk
+        self._pos += n
         return n
 
     def close(self) -> None:
