@@ -54,3 +54,19 @@ def test_her_status_counts_copies_found_in_a_caseworkers_case_and_her_photos(tmp
         status = h.victim_status(sub["case"])
     assert status["photos"] == 3 and status["copies_found"] == 1 and status["items_by_status"] == {"found": 1}
     assert other not in str(status) and "forum.example" not in str(status)
+
+
+def test_free_text_typed_about_a_victim_never_enters_the_append_only_log(tmp_path: Path) -> None:
+    """Issue #17 low 13: a name typed as a victim reference, or in a local file's path, was copied
+    into the hash-chained custody log, where it could never be erased."""
+    from haechi.store.models import CustodyEntry
+
+    (tmp_path / "Kim Jiyoung").mkdir()
+    scene(47).save(tmp_path / "Kim Jiyoung" / "photo.png")
+    with Haechi(home=tmp_path / "h", workers=1) as h:
+        ref = h.create_case(victim_ref="Kim Jiyoung 1998")["case"]
+        list(h.add_case_items(ref, [str(tmp_path / "Kim Jiyoung" / "photo.png")]))
+        with h.db.session() as s:
+            log = " ".join(f"{e.details} {e.artefacts}" for e in s.query(CustodyEntry))
+        assert h.verify_custody(ref)["ok"]
+    assert "Kim Jiyoung" not in log

@@ -13,6 +13,7 @@ custody-log entry that names the case, never the victim.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import smtplib
 import statistics
@@ -95,7 +96,10 @@ def create_case(session: Session, cipher: Cipher, actor: str, victim_ref: str | 
     session.add(case)
     session.flush()
     case.case_ref = f"C-{datetime.now(UTC).year}-{case.id:05d}"
-    custody.append(session, "case_create", actor, case_ref=case.case_ref, details={"victim_ref": victim_ref})
+    # the append-only log never holds free text a person typed (a "reference" can be her name and
+    # could never be erased from the chain): the case's own pseudonymous number names it (#17)
+    custody.append(session, "case_create", actor, case_ref=case.case_ref,
+                   details={"victim_ref_given": bool(victim_ref)})
     return show_case(session, case.case_ref)
 
 
@@ -151,8 +155,12 @@ def add_item(session: Session, case_ref: str, url: str, media: list[dict[str, An
                     media=json.dumps(media), status="found", synthetic=synthetic)
     session.add(item)
     session.flush()
-    custody.append(session, "item_add", actor, case_ref=case_ref, details={"item": item.id, "url": url},
-                   artefacts={m["url"]: m["sha256"] for m in media if m.get("sha256") and m.get("url")})
+    public = url.startswith(("http://", "https://"))  # a local path can carry a name: only its digest
+    where = {"url": url} if public else {"local_file_sha256": hashlib.sha256(url.encode()).hexdigest()}
+    custody.append(session, "item_add", actor, case_ref=case_ref, details={"item": item.id, **where},
+                   artefacts={(m["url"] if str(m.get("url", "")).startswith(("http://", "https://"))
+                               else "local:" + hashlib.sha256(str(m["url"]).encode()).hexdigest()[:16]): m["sha256"]
+                              for m in media if m.get("sha256") and m.get("url")})
     return item_public(item), True
 
 
