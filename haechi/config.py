@@ -110,6 +110,9 @@ class Settings:
     #: API: comma-separated CIDRs whose requests without a token act as a partner (HMA clients
     #: send none). Off by default: anyone who can send from these addresses can look up and hash
     hma_trusted_networks: str | None = None
+    #: reverse proxies whose X-Forwarded-For is believed (comma-separated addresses); none by
+    #: default: otherwise any client could rotate that header past every per-address limit
+    trusted_proxies: str = ""
 
     @property
     def index_dir(self) -> Path:
@@ -159,7 +162,7 @@ _SETTABLE: dict[str, Any] = {
     "sender_phone": str, "sender_role": str, "sender_basis": str, "sender_registration": str,
     "sender_local": _json_table, "single_person_centre": _flag, "eu_member_state": str, "trusted_flagger": str,
     "recheck_removed_days": str, "recheck_removed_then_every": int,
-    "hma_api_format": str, "hma_trusted_networks": str,
+    "hma_api_format": str, "hma_trusted_networks": str, "trusted_proxies": str,
 }
 #: settings only the environment may set: a secret never sits in a config file
 _ENV_ONLY: dict[str, Any] = {"secret_key": str}

@@ -39,3 +39,23 @@ def test_a_chunked_body_past_the_limit_is_stopped_and_an_unauthenticated_upload_
             sock.settimeout(10)
             head = sock.recv(200)  # answered without sending the body
         assert head.startswith(b"HTTP/1.1 401"), head
+
+
+def test_a_rotated_x_forwarded_for_does_not_escape_the_login_limit(tmp_path: Path) -> None:
+    """Issue #17 medium 7: rotating X-Forwarded-For let 60/60 bad logins through (uvicorn trusts
+    the header from 127.0.0.1 by default). Now only `trusted_proxies` are believed."""
+    import re
+
+    home = tmp_path / "home"
+    Haechi(home=home).close()
+    codes = []
+    with served(home) as (base, _), httpx.Client(base_url=base, timeout=10) as client:
+        for i in range(20):
+            page = client.get("/web/login")
+            csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
+            # the session cookie is Secure (not sent back over http by a client): send it by hand
+            cookie = page.headers["set-cookie"].split(";", 1)[0]
+            r = client.post("/web/login", data={"username": f"user{i}", "password": "wrong password!", "csrf": csrf},
+                            headers={"X-Forwarded-For": f"203.0.113.{i}", "Cookie": cookie})
+            codes.append(r.status_code)
+    assert 429 in codes, codes

@@ -10,12 +10,14 @@ are kept per process: with N workers a client may make up to N times the configu
 from __future__ import annotations
 
 import socket
+from typing import Any
 
 from fastapi import FastAPI
 from uvicorn import Config
 
 from haechi.api.app import create_app
 from haechi.app import Haechi
+from haechi.config import Settings
 
 
 def create() -> FastAPI:
@@ -36,9 +38,19 @@ def serve_processes(host: str, port: int, workers: int) -> None:
     """
     from uvicorn.supervisors import Multiprocess
 
+    from haechi.config import resolve_settings
+
     config = Config("haechi.api.asgi:create", factory=True, workers=workers, host=host, port=port,
-                    log_level="info", server_header=False)
+                    log_level="info", server_header=False, **proxy_options(resolve_settings()))
     Multiprocess(config, sockets=[tcp_listener(config)]).run()
+
+
+def proxy_options(settings: Settings) -> dict[str, Any]:
+    """uvicorn's proxy-header options: X-Forwarded-For is believed only from ``trusted_proxies``
+    (uvicorn's own default trusts 127.0.0.1, so a client on the same machine could rotate the
+    header past every per-address limit — issue #17 medium 7)."""
+    trusted = ",".join(p.strip() for p in settings.trusted_proxies.split(",") if p.strip())
+    return {"proxy_headers": bool(trusted), "forwarded_allow_ips": trusted or ""}
 
 
 def tcp_listener(config: Config) -> socket.socket:

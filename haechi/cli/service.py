@@ -31,6 +31,7 @@ def serve_command(
     import uvicorn
 
     from haechi.api.app import create_app
+    from haechi.api.asgi import proxy_options
     from haechi.cli import logs
 
     logs.configure()
@@ -45,7 +46,7 @@ def serve_command(
             os.environ["HAECHI_ALLOW_PRIVATE_URLS"] = "1" if allow_private_urls else ""
             h.close()
     if workers == 1:
-        uvicorn.run(app, host=host, port=port, log_level="info", server_header=False)
+        uvicorn.run(app, host=host, port=port, log_level="info", server_header=False, **proxy_options(h.settings))
     else:
         from haechi.api.asgi import serve_processes
 
