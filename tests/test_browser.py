@@ -25,6 +25,7 @@ from haechi.demo.transforms import make_copy
 from haechi.media import decode_image
 from haechi.services import accounts
 from tests.conftest import SHARED_DATA
+from tests.helpers import CENTRE
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
@@ -39,7 +40,7 @@ def live(tmp_path: Path) -> Iterator[tuple[str, Haechi]]:
 
     from haechi.api.app import create_app
 
-    h = Haechi(home=tmp_path / "home", workers=1)
+    h = Haechi(home=tmp_path / "home", workers=1, **CENTRE)
     with h.db.session() as s:
         accounts.add_user(s, "cw", "caseworker", PW)
     with socket.socket() as sock:
@@ -212,6 +213,7 @@ def test_caseworker_creates_case_reveals_item_and_approves_notice(tmp_path: Path
         page.goto(f"{base}/web/cases/{case}")
         page.select_option("select[name=regime]", "kr")
         page.select_option("select[name=lang]", "ko")
+        page.fill("input[name=recipient]", "abuse@host.example")  # 127.0.0.1 is in no host registry
         page.click("#draft-notice")
         page.wait_for_url("**/web/notices/*")
         page.screenshot(path=str(ARTIFACTS / "notice_draft.png"), full_page=True)

@@ -83,3 +83,15 @@ def test_captures_and_rechecks_look_like_an_ordinary_browser(tmp_path: Path) -> 
     finally:
         server.shutdown()
     assert seen and "haechi" not in seen[0].lower() and seen[0].startswith("Mozilla/5.0")
+
+
+def test_evidence_verify_lists_orphan_capture_folders_without_failing_the_chain(tmp_path: Path) -> None:
+    """Issue #16: `evidence verify` reports artefacts without a custody entry (a killed capture)."""
+    routes = {"/t.html": ("text/html", b"<html><p>x</p></html>")}
+    with Haechi(home=tmp_path / "h", workers=1) as h, serve(routes) as site:
+        list(h.capture([f"{site}/t.html"], case_ref="O", screenshot=False, allow_private=True))
+        stray = h.evidence_dir / "2026-01-01" / "deadbeef"
+        stray.mkdir(parents=True)
+        (stray / "capture.warc.gz").write_bytes(b"half")
+        result = h.verify_custody()
+    assert result["ok"] and any("2026-01-01/deadbeef" in o for o in result["orphans"])

@@ -140,7 +140,6 @@ def test_victim_on_a_phone_gets_a_grouped_pin_and_a_quick_exit(tmp_path: Path, l
 
 def test_every_page_fits_a_phone_and_a_desktop(tmp_path: Path, live: tuple[str, Haechi],  # noqa: F811
                                                browser: Any) -> None:  # noqa: F811
-    from haechi.services import victims
 
     base, h = live
     with serve(_site_with_ten_images(tmp_path, h)) as site:
@@ -148,7 +147,7 @@ def test_every_page_fits_a_phone_and_a_desktop(tmp_path: Path, live: tuple[str, 
         list(h.add_case_items(ref, [f"{site}/p"], allow_private=True))
         item = h.show_case(ref)["items"][0]["id"]
         notice = h.draft_notice([item], "kr", "ko", recipient="abuse@x.example")["id"]
-        sub = victims.submit(h, [{"sha256": "a" * 64, "md5": "b" * 32, "pdq": "c" * 64}])
+        sub = h.victim_submit([{"sha256": "a" * 64, "md5": "b" * 32, "pdq": "c" * 64}])
         for lang in ("ko", "en"):
             page = browser.new_page()
             page.goto(f"{base}/web/login?lang={lang}")

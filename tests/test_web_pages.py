@@ -16,8 +16,9 @@ from fastapi.testclient import TestClient
 
 from haechi import Haechi
 from haechi.api.app import create_app
-from haechi.services import accounts, victims
+from haechi.services import accounts
 from haechi.web.i18n import catalog
+from tests.helpers import CENTRE
 from tests.test_web import ORIGINAL, PW, _csrf, _login
 
 #: Latin-script words a Korean page may show: language names, PIN/URL, legal regimes, the
@@ -29,7 +30,7 @@ FILES = [{"sha256": "a" * 64, "md5": "b" * 32, "pdq": "c" * 64}]
 
 @pytest.fixture
 def app(tmp_path: Path) -> Iterator[tuple[TestClient, Haechi]]:
-    h = Haechi(home=tmp_path / "home", workers=1)
+    h = Haechi(home=tmp_path / "home", workers=1, **CENTRE)
     with h.db.session() as s:
         for role in ("reviewer", "caseworker"):
             accounts.add_user(s, role, role, PW)
@@ -52,7 +53,7 @@ def test_root_leads_to_the_web_app(app: tuple[TestClient, Haechi]) -> None:
 
 def test_victim_pages_work_on_a_phone_and_offer_a_way_out(app: tuple[TestClient, Haechi]) -> None:
     client, h = app
-    sub = victims.submit(h, FILES)
+    sub = h.victim_submit(FILES)
     for path in ("/web/victim?lang=ko", "/web/victim/login", "/web/victim/minor"):
         page = client.get(path).text
         assert '<meta name="viewport" content="width=device-width, initial-scale=1">' in page, path
@@ -71,17 +72,17 @@ def test_victim_pages_work_on_a_phone_and_offer_a_way_out(app: tuple[TestClient,
 
 def test_withdrawal_asks_first(app: tuple[TestClient, Haechi]) -> None:
     client, h = app
-    sub = victims.submit(h, FILES)
+    sub = h.victim_submit(FILES)
     assert _victim_login(client, sub["case"], sub["pin"]) == 303
     confirm = client.get("/web/victim/withdraw")
     assert confirm.status_code == 200 and 'id="withdraw-confirm"' in confirm.text
     # a POST without the confirmation only shows the question again
     r = client.post("/web/victim/withdraw", data={"csrf": _csrf(confirm.text)})
     assert r.status_code == 200 and 'id="withdraw-confirm"' in r.text
-    assert victims.status(h, sub["case"])["hashes"] == 3 and victims.status(h, sub["case"])["status"] == "open"
+    assert h.victim_status(sub["case"])["hashes"] == 3 and h.victim_status(sub["case"])["status"] == "open"
     r = client.post("/web/victim/withdraw", data={"csrf": _csrf(confirm.text), "confirm": "yes"})
     assert r.status_code == 200 and 'role="status"' in r.text
-    assert victims.status(h, sub["case"]) == {**victims.status(h, sub["case"]), "hashes": 0, "status": "closed"}
+    assert h.victim_status(sub["case"]) == {**h.victim_status(sub["case"]), "hashes": 0, "status": "closed"}
     # logging in afterwards says so plainly — to her (right PIN) only; a wrong PIN learns nothing
     client.get("/web/victim/login?lang=en")
     assert _victim_login(client, sub["case"], sub["pin"]) == 401
@@ -94,7 +95,7 @@ def test_withdrawal_asks_first(app: tuple[TestClient, Haechi]) -> None:
 
 def test_five_wrong_pins_say_too_many_tries(app: tuple[TestClient, Haechi]) -> None:
     client, h = app
-    sub = victims.submit(h, FILES)
+    sub = h.victim_submit(FILES)
     wrong = "0" * 12 if sub["pin"] != "0" * 12 else "1" * 12
     for _ in range(5):
         assert _victim_login(client, sub["case"], wrong) == 401
@@ -102,7 +103,7 @@ def test_five_wrong_pins_say_too_many_tries(app: tuple[TestClient, Haechi]) -> N
     r = client.post("/web/victim/login", data={"case": sub["case"], "pin": sub["pin"], "csrf": _csrf(r.text)})
     assert r.status_code == 429 and "시도 횟수가 너무 많습니다" in r.text  # even the right PIN, for now
     # another case is not locked by her attempts
-    other = victims.submit(h, [{"sha256": "d" * 64, "md5": "e" * 32}])
+    other = h.victim_submit([{"sha256": "d" * 64, "md5": "e" * 32}])
     assert _victim_login(client, other["case"], other["pin"]) == 303
 
 
@@ -119,14 +120,14 @@ def test_korean_pages_show_no_english_none_or_raw_keys(tmp_path: Path) -> None:
     from haechi.demo.site import serve
 
     with serve({"/p": ("text/html", b'<img src="/m.jpg">'), "/m.jpg": ("image/jpeg", ORIGINAL.getvalue())}) as base, \
-            Haechi(home=tmp_path / "home", workers=1) as h:
+            Haechi(home=tmp_path / "home", workers=1, **CENTRE) as h:
         with h.db.session() as s:
             accounts.add_user(s, "jieun", "caseworker", PW)  # a user name that is no catalogue word
         ref = h.create_case(victim_ref="V-1")["case"]
         list(h.add_case_items(ref, [f"{base}/p"], allow_private=True))
         item = h.show_case(ref)["items"][0]["id"]
         notice = h.draft_notice([item], "kr", "ko", recipient="abuse@x.example", actor="jieun")["id"]
-        sub = victims.submit(h, FILES)
+        sub = h.victim_submit(FILES)
         client = TestClient(create_app(h, secure_cookies=False))
         client.get("/web/login?lang=ko")
         _login(client, "jieun")

@@ -99,6 +99,11 @@ def verify(ctx: typer.Context,
         err.print("[red]NOT VERIFIED[/red]")
         for p in result["problems"]:
             err.print(f"  - {p}")
+    if not json_out and result.get("orphans"):
+        err.print(f"[yellow]{len(result['orphans'])} artefact(s) without a custody entry[/yellow] (left by an "
+                  "interrupted capture; never part of the chain):")
+        for o in result["orphans"]:
+            err.print(f"  - {o}")
     raise typer.Exit(0 if result["ok"] else 1)
 
 

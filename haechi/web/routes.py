@@ -461,13 +461,13 @@ def make_router(h: Haechi, *, secure_cookies: bool = True, login_limiter: Any = 
     @router.post("/web/cases/{case_ref}/notices")
     def case_draft_notice(request: Request, case_ref: str, regime: str = Form("kr", max_length=8),
                           lang: str = Form("ko", max_length=8), item: Annotated[list[int], Form()] = [],  # noqa: B006
-                          csrf: str = Form("")) -> Response:
+                          recipient: str = Form("", max_length=320), csrf: str = Form("")) -> Response:
         session, who = gate(request, "cases", csrf=csrf)
         if isinstance(who, Response):
             return who
         try:
             ids = h.notice_items(case_ref, item[:1000])
-            notice = h.draft_notice(ids, regime, lang, actor=who.username)
+            notice = h.draft_notice(ids, regime, lang, actor=who.username, recipient=recipient.strip() or None)
         except HaechiError as exc:
             return error(request, session, 400, "err_notice", str(exc), back=f"/web/cases/{case_ref}")
         return save(RedirectResponse(f"/web/notices/{notice['id']}", status_code=303), session)
