@@ -8,11 +8,9 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -65,26 +63,8 @@ CENTRE = {"sender_name": "Kim Ji-won", "sender_org": "Seoul Digital Sex Crime Vi
           "sender_basis": "kr_deletion_support"}
 
 
-@contextmanager
-def route_server(routes: dict[str, tuple[int, str, bytes]]) -> Iterator[str]:
-    """A web server on 127.0.0.1 answering ``path`` from ``routes`` (status, content type, body;
-    read at each request, so a test can change a page), anything else 404; yields its base URL."""
+def route_server(routes: dict[str, tuple[int, str, bytes]]) -> Any:
+    """:func:`haechi.demo.site.serve` with a status per route (``(status, content type, body)``)."""
+    from haechi.demo.site import serve
 
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *a: Any) -> None:
-            pass
-
-        def do_GET(self) -> None:  # noqa: N802 - http.server API
-            status, ctype, body = routes.get(self.path, (404, "text/plain", b"gone"))
-            self.send_response(status)
-            self.send_header("Content-Type", ctype)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
+    return serve(routes)
