@@ -310,3 +310,17 @@ def test_logout_ends_the_session_even_for_a_saved_cookie(web: tuple[TestClient, 
     assert client.get("/web/", follow_redirects=False).status_code == 200
     h.disable_user("caseworker")
     assert client.get("/web/", follow_redirects=False).status_code == 303
+
+
+def test_the_stats_chart_speaks_the_users_language_and_never_prints_none(web: tuple[TestClient, Haechi, str]) -> None:
+    """Issue #19: the chart's text was English on the Korean page and its title printed `None`."""
+    from haechi.cases import charts
+
+    client, h, _ = web
+    _login(client, "caseworker")
+    ko = client.get("/web/stats.png?lang=ko")
+    en = client.get("/web/stats.png?lang=en")
+    assert ko.status_code == en.status_code == 200 and ko.content[:4] == b"\x89PNG" and ko.content != en.content
+    data = dict(h.stats(), median_hours_to_removal=None)
+    assert charts.stats_png(data, "ko") != charts.stats_png(dict(data, median_hours_to_removal=5.0), "ko")
+    assert "None" not in str(charts.LABELS)

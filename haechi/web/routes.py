@@ -498,7 +498,7 @@ def make_router(h: Haechi, *, secure_cookies: bool = True, login_limiter: Any = 
             return who
         from haechi.cases.charts import stats_png
 
-        return Response(stats_png(h.stats()), media_type="image/png")
+        return Response(stats_png(h.stats(), lang_of(request, session)), media_type="image/png")
 
     # -- static files (the in-browser hasher, page scripts, the style sheet) -------------------
     @router.get("/web/static/{name}")
