@@ -54,6 +54,14 @@ def _single_threaded_faiss(module: ModuleType) -> None:
     module.omp_set_num_threads(1)
 
 
+def single_threaded_here() -> None:
+    """OpenMP's thread count is a per-thread setting: faiss loaded (and set to 1) in one thread —
+    a web request's worker thread, say — leaves the default in the others, and a search from one of
+    them starts a thread pool that deadlocks the next forked worker (seen: a scan after an API
+    request hung in ``IndexBinaryFlat.search``). Searches call this first; it costs a function call."""
+    faiss.omp_set_num_threads(1)
+
+
 cv2: Any = LazyModule("cv2", _single_threaded_cv2)
 faiss: Any = LazyModule("faiss", _single_threaded_faiss)
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from haechi._lazy import faiss  # imported on first use, single-threaded (see haechi._lazy)
+from haechi._lazy import faiss, single_threaded_here  # imported on first use, single-threaded (see haechi._lazy)
 
 DIM = 128
 HNSW_AFTER = 5_000_000
@@ -51,6 +51,7 @@ class FaceIndex:
         q = np.ascontiguousarray(queries, dtype=np.float32).reshape(-1, DIM)
         if len(self) == 0 or len(q) == 0:
             return [[] for _ in range(len(q))]
+        single_threaded_here()
         sims, idx = self._index.search(q, min(k, len(self)))
         return [[FaceHit(int(self.labels[i]), float(s)) for s, i in zip(row_s, row_i, strict=True) if i >= 0]
                 for row_s, row_i in zip(sims, idx, strict=True)]

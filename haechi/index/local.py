@@ -15,7 +15,7 @@ import numpy as np
 # in forked children (seen: a scan after an in-process scan deadlocked on a futex). Haechi's
 # parallelism is one process per core, so faiss (and OpenCV) run single-threaded and never start
 # a pool; both are imported on first use, configured first (haechi._lazy).
-from haechi._lazy import cv2, faiss
+from haechi._lazy import cv2, faiss, single_threaded_here
 from haechi.signals.local import LocalFeatures
 
 RATIO = 0.8
@@ -96,6 +96,7 @@ class LocalIndex:
         """Build the search structure now (before worker processes fork, so they share it)."""
         if self._index is not None or not self._count:
             return
+        single_threaded_here()
         desc = np.concatenate(self._desc)
         self._owner = np.concatenate(self._owners)
         self._points = np.concatenate(self._pts)
@@ -116,6 +117,7 @@ class LocalIndex:
             return []
         self.build()
         assert self._index is not None
+        single_threaded_here()
         distances, neighbours = self._index.search(np.ascontiguousarray(query.descriptors), 2)
         d1, d2 = distances[:, 0], distances[:, 1]
         n1 = neighbours[:, 0]
