@@ -477,16 +477,21 @@ def scan_paths(rt: Runtime, paths: Iterable[str | os.PathLike[str]], banks: list
     return scan_refs(rt, iter_media(paths, rt.limits()), banks, threshold, faces, assess)
 
 
-def content_ids(rt: Runtime, entry_ids: list[int]) -> dict[int, int]:
+def _content_ids(s: Session, entry_ids: list[int]) -> dict[int, int]:
     """HMA content id of each entry: one id per media file, its first entry's (the entry's own id
     when it came from a hash, not a file)."""
     out: dict[int, int] = {}
-    with rt.db.session() as s:
-        for entry_id, bank_id, ref in s.execute(select(BankEntry.id, BankEntry.bank_id, BankEntry.content_ref)
-                                                .where(BankEntry.id.in_(entry_ids))):
-            out[entry_id] = entry_id if ref is None else int(s.scalar(select(func.min(BankEntry.id)).where(
-                BankEntry.bank_id == bank_id, BankEntry.content_ref == ref)) or entry_id)
+    for entry_id, bank_id, ref in s.execute(select(BankEntry.id, BankEntry.bank_id, BankEntry.content_ref)
+                                            .where(BankEntry.id.in_(entry_ids))):
+        out[entry_id] = entry_id if ref is None else int(s.scalar(select(func.min(BankEntry.id)).where(
+            BankEntry.bank_id == bank_id, BankEntry.content_ref == ref)) or entry_id)
     return out
+
+
+def content_ids(rt: Runtime, entry_ids: list[int]) -> dict[int, int]:
+    """:func:`_content_ids` in a transaction of its own (for a door's scan rows)."""
+    with rt.db.session() as s:
+        return _content_ids(s, entry_ids)
 
 
 def lookup(rt: Runtime, signal_type: str, signal: str, banks: list[str] | None = None) -> list[dict[str, Any]]:
@@ -520,11 +525,7 @@ def lookup(rt: Runtime, signal_type: str, signal: str, banks: list[str] | None =
                                 BankEntry.content_ref, BankEntry.bank_id)
                          .join(Bank, Bank.id == BankEntry.bank_id)
                          .where(BankEntry.id.in_(list(best)))).all() if best else []
-        # content id (HMA): one id per media file = its first entry (the sha256 entry)
-        content: dict[int, int] = {}
-        for r in rows:
-            content[r[0]] = r[0] if r[4] is None else int(s.scalar(select(func.min(BankEntry.id)).where(
-                BankEntry.bank_id == r[5], BankEntry.content_ref == r[4])) or r[0])
+        content = _content_ids(s, [r[0] for r in rows])  # HMA: one id per media file
     out = [{"bank": r[1], "entry_id": r[0], "content_id": content[r[0]], "label": r[2], "signal_type": r[3],
             "distance": best[r[0]], "verdict": "copy"} for r in rows if not banks or r[1] in banks]
     return sorted(out, key=lambda m: (m["distance"], m["entry_id"]))
