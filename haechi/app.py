@@ -156,6 +156,22 @@ class Haechi:
     def set_item_note(self, name: str, content_id: int, note: str | None) -> None:
         self._tx(lambda s: bank_service.set_item_note(s, name, content_id, note))
 
+    def set_matching_ratio(self, name: str, ratio: float) -> None:
+        """HMA's bank ``matching_enabled_ratio`` (0 = off ... 1 = every lookup)."""
+        self._tx(lambda s: bank_service.set_matching_ratio(s, name, ratio))
+
+    def set_item_state(self, name: str, content_id: int, disable_until_ts: int) -> None:
+        """HMA's ``disable_until_ts`` for one item: 1 on, 0 off, else off until that Unix time."""
+        self._tx(lambda s: bank_service.set_item_state(s, name, content_id, disable_until_ts))
+
+    def set_item_metadata(self, name: str, content_id: int, metadata: Obj | None) -> None:
+        """HMA item ``metadata``, kept encrypted."""
+        self._tx(lambda s: bank_service.set_item_metadata(s, self.runtime.cipher, name, content_id, metadata))
+
+    def item_state(self, name: str, content_id: int) -> Obj:
+        """``{disable_until_ts, metadata, matching_enabled_ratio}`` of one item."""
+        return self._tx(lambda s: bank_service.item_state(s, self.runtime.cipher, name, content_id))
+
     def rename_bank(self, old: str, new: str) -> None:
         self._tx(lambda s: bank_service.rename_bank(s, old, new))
 
@@ -188,10 +204,16 @@ class Haechi:
                                   client=client)
 
     # -- scanning and lookup --------------------------------------------------------------------
-    def lookup(self, signal_type: str, signal: str, banks: list[str] | None = None) -> list[Obj]:
+    def lookup(self, signal_type: str, signal: str, banks: list[str] | None = None, draw: float | None = None,
+               include_disabled: bool = False) -> list[Obj]:
         """Bank entries matching one hash: ``[{bank, entry_id, content_id, label, signal_type,
-        distance}]``, best first."""
-        return scan.lookup(self.runtime, signal_type, signal, banks)
+        distance}]``, best first. ``draw``: an HMA lookup's coin flip against banks' matching
+        ratios; ``include_disabled``: HMA's raw lookup, disabled items and banks included."""
+        return scan.lookup(self.runtime, signal_type, signal, banks, draw, include_disabled)
+
+    def matching_banks(self, draw: float | None = None) -> list[str]:
+        """Banks that take part in a match under an HMA coin flip ``draw`` (None: Haechi's scans)."""
+        return scan.matching_banks(self.runtime, draw)
 
     def scan(self, paths: Paths, banks: list[str] | None = None, threshold: int | None = None, faces: bool = False,
              assess: bool = False) -> Rows:

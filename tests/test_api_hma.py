@@ -5,7 +5,9 @@ trusted networks for HMA clients that send no token."""
 from __future__ import annotations
 
 import hashlib
+import json
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -86,14 +88,30 @@ def test_bank_rename_and_matching_ratio_are_applied_or_refused_never_ignored(api
     assert list(client.get("/m/lookup", params={"signal_type": "pdq", "signal": code}).json()) == [
         "MY_TEST_BANK_RENAMED"]
     assert [b["name"] for b in h.list_banks()] == ["MY_TEST_BANK_RENAMED"]
-    # a ratio Haechi cannot store is a 501 that says so; nothing changed
-    for body in ({"enabled": False}, {"enabled_ratio": 0.5}):
-        r = client.put("/c/bank/MY_TEST_BANK_RENAMED", json=body)
-        assert r.status_code == 501 and "matching ratio" in r.json()["message"], body
-        assert client.post("/c/banks", json={"name": "OTHER", **body}).status_code == 501
+    # the matching ratio is kept and applied (it was a 501 before): disabled, the bank matches
+    # no lookup and no scan; bypass_coinflip lets an HMA client see it anyway, as in HMA
+    q = {"signal_type": "pdq", "signal": code}
+    r = client.put("/c/bank/MY_TEST_BANK_RENAMED", json={"enabled": False})
+    assert r.status_code == 200 and r.json()["matching_enabled_ratio"] == 0, r.text
+    assert client.get("/m/lookup", params=q).json() == {}
+    assert list(client.get("/m/lookup", params={**q, "bypass_coinflip": "true"}).json()) == ["MY_TEST_BANK_RENAMED"]
+    assert client.get("/m/raw_lookup", params=q).json()["matches"]  # raw: disabled banks included, as HMA
+    assert h.lookup("pdq", code) == []
+    # a share: the draw is HMA's (seeded, repeatable); about that share of lookups match
+    assert client.put("/c/bank/MY_TEST_BANK_RENAMED", json={"enabled_ratio": 0.5}).json()[
+        "matching_enabled_ratio"] == 0.5
+    hits = sum(bool(client.get("/m/lookup", params={**q, "seed": str(i)}).json()) for i in range(40))
+    assert 8 <= hits <= 32, hits
+    assert client.get("/m/lookup", params={**q, "seed": "7"}).json() == client.get(
+        "/m/lookup", params={**q, "seed": "7"}).json()
+    assert h.lookup("pdq", code)  # Haechi's own lookups: a share above 0 is on
+    assert client.post("/c/banks", json={"name": "OTHER", "enabled": False}).json() == {
+        "name": "OTHER", "matching_enabled_ratio": 0.0}
+    assert client.put("/c/bank/MY_TEST_BANK_RENAMED", json={"enabled_ratio": 1.5}).status_code in (400, 422)
     assert client.put("/c/bank/MY_TEST_BANK_RENAMED", json={"enabled_ratio": 1.0, "enabled": True}).json() == {
         "name": "MY_TEST_BANK_RENAMED", "matching_enabled_ratio": 1.0}
-    assert client.get("/c/banks").json() == [{"name": "MY_TEST_BANK_RENAMED", "matching_enabled_ratio": 1.0}]
+    assert client.get("/c/banks").json() == [{"name": "MY_TEST_BANK_RENAMED", "matching_enabled_ratio": 1.0},
+                                             {"name": "OTHER", "matching_enabled_ratio": 0.0}]
     client.post("/c/banks", json={"name": "TAKEN"})
     assert client.put("/c/bank/MY_TEST_BANK_RENAMED", json={"name": "TAKEN"}).status_code == 403
 
@@ -166,15 +184,25 @@ def test_bank_items_by_id_with_note_and_video_md5(api: Api) -> None:
                        ).status_code == 400
     # the note is the entry's label in Haechi's own answers
     assert h.lookup("pdq", _pdq(61))[0]["label"] == "Hash from campaign ABC"
-    # update and clear it; disabling one item is refused (501), not ignored
+    # update and clear it; disable the item (0, or until a time) and enable it again (1)
     assert client.put(f"/c/bank/TEST_BANK_HASH_NOTE/content/{cid}", json={"note": "Updated note"}).json()[
         "note"] == "Updated note"
     assert "note" not in client.put(f"/c/bank/TEST_BANK_HASH_NOTE/content/{cid}", json={"note": ""}).json()
-    r = client.put(f"/c/bank/TEST_BANK_HASH_NOTE/content/{cid}", json={"disable_until_ts": 0})
-    assert r.status_code == 501 and "disable" in r.json()["message"]
+    q = {"signal_type": "pdq", "signal": _pdq(61)}
+    for off in (0, int(time.time()) + 3600):
+        r = client.put(f"/c/bank/TEST_BANK_HASH_NOTE/content/{cid}", json={"disable_until_ts": off})
+        assert r.status_code == 200 and r.json()["disable_until_ts"] == off, r.text
+        assert client.get("/m/lookup", params=q).json() == {}
+        assert h.lookup("pdq", _pdq(61)) == []
+        assert client.get("/m/raw_lookup", params=q).json() == {"matches": [cid]}  # raw: as HMA
+    past = int(time.time()) - 10  # disabled until a time gone by: matches again
+    assert client.put(f"/c/bank/TEST_BANK_HASH_NOTE/content/{cid}", json={"disable_until_ts": past}).status_code == 200
+    assert client.get("/m/lookup", params=q).json() != {}
     assert client.put(f"/c/bank/TEST_BANK_HASH_NOTE/content/{cid}", json={"disable_until_ts": 9999999999}
                       ).status_code == 400  # HMA: at most 5 years ahead
-    assert client.get("/m/lookup", params={"signal_type": "pdq", "signal": _pdq(61)}).json() != {}
+    assert client.put(f"/c/bank/TEST_BANK_HASH_NOTE/content/{cid}", json={"disable_until_ts": 1}).json()[
+        "disable_until_ts"] == 1
+    assert client.get("/m/lookup", params=q).json() != {}
     # a video's MD5 under HMA's name: added and looked up
     vmd5 = hashlib.md5(b"a video").hexdigest()  # noqa: S324 - a content hash
     v = client.post("/c/bank/TEST_BANK_HASH_NOTE/signal", json={"video_md5": vmd5})
@@ -204,11 +232,24 @@ def test_an_uploaded_items_entries_are_one_item(api: Api) -> None:
     assert got["signals"]["sha256"] == hashlib.sha256(jpeg).hexdigest() and "pdq" in got["signals"]
     raw = client.get("/m/raw_lookup", params={"signal_type": "md5", "signal": hashlib.md5(jpeg).hexdigest()})  # noqa: S324
     assert raw.json() == {"matches": [cid]}
-    assert client.post("/c/bank/UPLOADS/content", json={"metadata": {"content_id": "1"}},
-                       params={"url": "http://127.0.0.1:1/x.jpg"}).status_code == 501
+    # HMA metadata: kept (encrypted), given back to caseworkers, never to partners
+    meta = {"content_id": "ext-7", "content_uri": "https://example.com/item/7", "json": {"k": {"n": 1}}}
+    other = scene_jpeg(72)
+    r = client.post("/c/bank/UPLOADS/content", files={"photo": ("b.jpg", other, "image/jpeg")},
+                    data={"metadata": json.dumps(meta)})
+    assert r.status_code == 200, r.text
+    mid = r.json()["id"]
+    assert client.get(f"/c/bank/UPLOADS/content/{mid}").json()["metadata"] == meta
+    assert "metadata" not in client.get(f"/c/bank/UPLOADS/content/{mid}", params={"include_metadata": "false"}).json()
+    assert "metadata" not in client.get(f"/c/bank/UPLOADS/content/{cid}").json()  # none given: none shown
+    with h.db.session() as s:
+        from sqlalchemy import text
+        stored = s.execute(text("SELECT metadata_ciphertext FROM bank_entries WHERE id = :i"), {"i": mid}).scalar()
+    assert stored and b"ext-7" not in bytes(stored)  # encrypted at rest
     assert client.post("/c/bank/UPLOADS/content", json={"metadata": {"invalid_metadata": 5}},
                        params={"url": "http://127.0.0.1:1/x.jpg"}).status_code == 400
     assert client.delete(f"/c/bank/UPLOADS/content/{cid}").json() == {"deleted": 1}
+    assert client.delete(f"/c/bank/UPLOADS/content/{mid}").json() == {"deleted": 1}
     assert h.list_banks()[0]["entries"] == 0
 
 
@@ -330,3 +371,28 @@ def test_index_status_counts_each_hash_once(sqlite_haechi: Haechi) -> None:
         token = accounts.create_token(s, "a")
     status = client.get("/m/index/status", headers={"Authorization": f"Bearer {token}"}).json()
     assert status["pdq"]["size"] == 5
+
+
+def test_a_disabled_item_or_bank_matches_through_no_door(api: Api, tmp_path: Path) -> None:
+    """Disabling is one rule for every matcher: HMA's media lookup (the scan matcher), Haechi's
+    scan and hash lookups skip a disabled item, and a bank at ratio 0, until enabled again."""
+    client, _, h = api
+    client.post("/c/banks", json={"name": "DOORS"})
+    jpeg = scene_jpeg(81)
+    cid = client.post("/c/bank/DOORS/content", files={"photo": ("a.jpg", jpeg, "image/jpeg")}).json()["id"]
+    copy = tmp_path / "copy.jpg"
+    copy.write_bytes(jpeg)
+
+    def found() -> tuple[bool, bool]:
+        media = client.post("/m/lookup", files={"photo": ("q.jpg", jpeg, "image/jpeg")}).json()
+        return bool(media.get("pdq")), bool(next(iter(h.scan([copy])))["matches"])
+
+    assert found() == (True, True)
+    client.put(f"/c/bank/DOORS/content/{cid}", json={"disable_until_ts": 0})
+    assert found() == (False, False)
+    client.put(f"/c/bank/DOORS/content/{cid}", json={"disable_until_ts": 1})
+    assert found() == (True, True)
+    client.put("/c/bank/DOORS", json={"enabled": False})
+    assert found() == (False, False)
+    client.put("/c/bank/DOORS", json={"enabled": True})
+    assert found() == (True, True)

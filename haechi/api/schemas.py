@@ -31,12 +31,9 @@ class ErrorBody(BaseModel):
 
 
 # -- requests ---------------------------------------------------------------------------------
-#: HMA's matching ratio of a bank. Haechi stores none: the schema admits only 1.0 (every bank
-#: matches every lookup); a request with another value is answered 501, never silently ignored.
-_RATIO = Field(default=None, ge=0.0, le=1.0, json_schema_extra={"enum": [1.0]},
-               description="HMA matching ratio; only 1.0 is supported (other values: 501)")
-_ENABLED = Field(default=None, json_schema_extra={"enum": [True]},
-                 description="HMA: only true is supported (false: 501)")
+#: HMA's matching ratio of a bank: the share of HMA lookups it takes part in (0 = off)
+_RATIO = Field(default=None, ge=0.0, le=1.0, description="HMA matching_enabled_ratio, 0..1 (0 = off)")
+_ENABLED = Field(default=None, description="HMA: false sets the ratio to 0, true to 1")
 
 
 class BankIn(BaseModel):
@@ -59,8 +56,8 @@ class ContentUpdate(BaseModel):
 
     note: str | None = Field(default=None, max_length=255)
     disable_until_ts: int | None = Field(
-        default=None, ge=0, le=2**62, json_schema_extra={"enum": [1]},
-        description="HMA: 1 = enabled; Haechi cannot disable one item yet (other values: 501)")
+        default=None, ge=0, le=2**62,
+        description="HMA: 1 = enabled, 0 = disabled, else disabled until this Unix time (s), at most 5 years ahead")
 
 
 class CaseIn(BaseModel):
@@ -217,7 +214,7 @@ class ContentAdded(Out):
 
 
 class BankContent(Out):
-    """HMA ``BankContentResponse`` (without ``metadata``, which Haechi does not store)."""
+    """HMA ``BankContentResponse``."""
 
     id: int
     disable_until_ts: int
@@ -225,6 +222,8 @@ class BankContent(Out):
     bank: HmaBank
     signals: dict[str, str] | None = None
     note: str | None = None
+    #: HMA ``BankedContentMetadata``: content_id, content_uri, json
+    metadata: dict[str, Any] | None = None
 
 
 class ContentDeleted(BaseModel):

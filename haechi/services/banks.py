@@ -117,6 +117,50 @@ def set_item_note(session: Session, bank: str, content_id: int, note: str | None
     session.execute(sql_update(BankEntry).where(BankEntry.id.in_(ids)).values(label=note))
 
 
+#: HMA's ``disable_until_ts`` magic values (threatexchange ``BankContentConfig``)
+ITEM_ENABLED, ITEM_DISABLED = 1, 0
+
+
+def item_enabled(disable_until_ts: int, now: float) -> bool:
+    """HMA's rule: 1 = on, 0 = off, any other value = off until that Unix time (seconds)."""
+    return disable_until_ts == ITEM_ENABLED or (disable_until_ts != ITEM_DISABLED and disable_until_ts <= now)
+
+
+def set_matching_ratio(session: Session, name: str, ratio: float) -> None:
+    """Set a bank's ``matching_enabled_ratio`` (0..1). Raises NotFound, InputError."""
+    if not 0.0 <= ratio <= 1.0:
+        raise InputError(str(ratio), "a matching ratio is between 0 and 1")
+    get_bank(session, name).matching_enabled_ratio = ratio
+
+
+def set_item_state(session: Session, bank: str, content_id: int, disable_until_ts: int) -> None:
+    """Enable (1), disable (0) or disable until a Unix time every entry of one item; the matchers
+    skip a disabled entry at once, in every process (they read the entry with each hit)."""
+    ids = [e["id"] for e in bank_item(session, bank, content_id)]
+    session.execute(sql_update(BankEntry).where(BankEntry.id.in_(ids)).values(disable_until_ts=disable_until_ts))
+
+
+def set_item_metadata(session: Session, cipher: Cipher, bank: str, content_id: int,
+                      metadata: dict[str, Any] | None) -> None:
+    """Keep HMA item ``metadata`` (a JSON object) encrypted on the item's first entry; None clears."""
+    if not bank_item(session, bank, content_id):
+        raise NotFound("content", f"{content_id} in bank {bank}")
+    blob = None if metadata is None else cipher.encrypt(json.dumps(metadata, sort_keys=True).encode())
+    session.execute(sql_update(BankEntry).where(BankEntry.id == content_id).values(metadata_ciphertext=blob))
+
+
+def item_state(session: Session, cipher: Cipher, bank: str, content_id: int) -> dict[str, Any]:
+    """``{disable_until_ts, metadata, matching_enabled_ratio}`` of one item (metadata None when
+    there is none). Raises NotFound; ConfigError when the metadata cannot be decrypted."""
+    row = session.execute(select(BankEntry.disable_until_ts, BankEntry.metadata_ciphertext,
+                                 Bank.matching_enabled_ratio).join(Bank, Bank.id == BankEntry.bank_id)
+                          .where(BankEntry.id == content_id, Bank.name == bank)).first()
+    if row is None:
+        raise NotFound("content", f"{content_id} in bank {bank}")
+    metadata = None if row[1] is None else json.loads(cipher.decrypt(row[1]))
+    return {"disable_until_ts": int(row[0]), "metadata": metadata, "matching_enabled_ratio": float(row[2])}
+
+
 def rename_bank(session: Session, old: str, new: str) -> None:
     """Rename a bank (its entries, index slots and subscriptions keep its id; lookups report names
     from the database, so the new name shows at once). Raises NotFound, AlreadyExists, InputError."""
@@ -141,7 +185,8 @@ def list_banks(session: Session) -> list[dict[str, Any]]:
     rows = []
     for bank in session.scalars(select(Bank).order_by(Bank.name)):
         rows.append({"name": bank.name, "description": bank.description,
-                     "entries": int(counts.get(bank.id, 0)), "created_at": bank.created_at.isoformat()})
+                     "entries": int(counts.get(bank.id, 0)), "created_at": bank.created_at.isoformat(),
+                     "matching_enabled_ratio": float(bank.matching_enabled_ratio)})
     return rows
 
 

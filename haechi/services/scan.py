@@ -4,6 +4,7 @@ then local features with geometric verification for what PDQ cannot see."""
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -17,6 +18,7 @@ from haechi.errors import ConfigError, InputError, NotFound
 from haechi.index.hamming import HammingIndex, as_codes
 from haechi.index.local import LocalHit, LocalIndex, rotation_name
 from haechi.services.analyse import AnalyseOptions, MediaRecord, analyse
+from haechi.services.banks import item_enabled
 from haechi.services.faces import Gallery
 from haechi.services.matching import HitVerifier
 from haechi.services.parallel import ordered_map
@@ -241,12 +243,13 @@ class Scanner:
             chunk = missing[i : i + 500]
             rows = self.session.execute(
                 select(BankEntry.id, BankEntry.bank_id, BankEntry.label, BankEntry.signal_type,
-                       BankEntry.content_ref).where(BankEntry.id.in_(chunk))).all()
+                       BankEntry.content_ref, BankEntry.disable_until_ts).where(BankEntry.id.in_(chunk))).all()
             found = {r[0]: r for r in rows}
+            now = time.time()
             for entry_id in chunk:
                 row = found.get(entry_id)
-                if row is None or row[1] not in self.bank_names:
-                    self._entries[entry_id] = None  # deleted, or in a bank not scanned
+                if row is None or row[1] not in self.bank_names or not item_enabled(row[5], now):
+                    self._entries[entry_id] = None  # deleted, disabled, or in a bank not scanned
                 else:
                     self._entries[entry_id] = EntryInfo(row[0], self.bank_names[row[1]], row[1], row[2],
                                                         row[3], row[4])
@@ -428,13 +431,14 @@ def scan_refs(rt: Runtime, refs: Iterable[MediaRef], banks: list[str] | None = N
     if not 0 <= threshold <= 128:
         raise InputError(str(threshold), "threshold must be between 0 and 128")
     with rt.db.session() as s:
-        query = select(Bank.id, Bank.name)
+        query = select(Bank.id, Bank.name, Bank.matching_enabled_ratio)
         if banks:
             query = query.where(Bank.name.in_(banks))
-        bank_names = {int(r[0]): r[1] for r in s.execute(query)}
+        rows = s.execute(query).all()
         for wanted in banks or []:
-            if wanted not in bank_names.values():
+            if wanted not in {r[1] for r in rows}:
                 raise NotFound("bank", wanted)
+        bank_names = {int(r[0]): r[1] for r in rows if bank_matches(r[2], None)}  # a disabled bank: none
         local_index = rt.local_index(s, list(bank_names)) if rt.settings.local_features else None
     pdq_index = rt.refresh_index()
     gallery = None
@@ -494,7 +498,22 @@ def content_ids(rt: Runtime, entry_ids: list[int]) -> dict[int, int]:
         return _content_ids(s, entry_ids)
 
 
-def lookup(rt: Runtime, signal_type: str, signal: str, banks: list[str] | None = None) -> list[dict[str, Any]]:
+def bank_matches(ratio: float, draw: float | None) -> bool:
+    """Whether a bank with HMA ``matching_enabled_ratio`` takes part in a match. ``draw`` is an HMA
+    lookup's coin flip in [0, 1) (HMA: the bank matches when ratio >= draw; 0 = bypass); None for
+    Haechi's own scans, where any ratio above 0 is on and 0 is off."""
+    return ratio > 0 if draw is None else ratio >= draw
+
+
+def matching_banks(rt: Runtime, draw: float | None) -> list[str]:
+    """Names of the banks that take part in a match under ``draw`` (see :func:`bank_matches`)."""
+    with rt.db.session() as s:
+        return [name for name, ratio in s.execute(select(Bank.name, Bank.matching_enabled_ratio))
+                if bank_matches(ratio, draw)]
+
+
+def lookup(rt: Runtime, signal_type: str, signal: str, banks: list[str] | None = None,
+           draw: float | None = None, include_disabled: bool = False) -> list[dict[str, Any]]:
     """Bank entries matching one hash: exact for md5/sha256, within ``pdq_threshold`` bits for PDQ
     (frames of banked videos included). Each: bank, entry_id, content_id (HMA: the media file's
     first entry), label, signal_type, distance (bits); best first. Every index hit is checked
@@ -522,9 +541,13 @@ def lookup(rt: Runtime, signal_type: str, signal: str, banks: list[str] | None =
         for entry_id, dist in found:
             best[entry_id] = min(dist, best.get(entry_id, 999))
         rows = s.execute(select(BankEntry.id, Bank.name, BankEntry.label, BankEntry.signal_type,
-                                BankEntry.content_ref, BankEntry.bank_id)
+                                BankEntry.content_ref, BankEntry.bank_id, BankEntry.disable_until_ts,
+                                Bank.matching_enabled_ratio)
                          .join(Bank, Bank.id == BankEntry.bank_id)
                          .where(BankEntry.id.in_(list(best)))).all() if best else []
+        if not include_disabled:  # HMA: a disabled item, or a bank not drawn, does not match
+            now = time.time()
+            rows = [r for r in rows if item_enabled(r[6], now) and bank_matches(r[7], draw)]
         content = _content_ids(s, [r[0] for r in rows])  # HMA: one id per media file
     out = [{"bank": r[1], "entry_id": r[0], "content_id": content[r[0]], "label": r[2], "signal_type": r[3],
             "distance": best[r[0]], "verdict": "copy"} for r in rows if not banks or r[1] in banks]

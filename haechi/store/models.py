@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from sqlalchemy import (
+    BigInteger,
     DateTime,
     Float,
     ForeignKey,
@@ -41,6 +42,10 @@ class Bank(Base):
     name: Mapped[str] = mapped_column(String(200), unique=True, nullable=False)
     description: Mapped[str] = mapped_column(Text, default="", nullable=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
+    #: HMA's ``matching_enabled_ratio``: 0 = the bank matches nothing; 1 = every lookup; between =
+    #: that share of HMA lookups (a roll-out); Haechi's own scans treat any share above 0 as on
+    matching_enabled_ratio: Mapped[float] = mapped_column(Float, default=1.0, server_default="1.0",
+                                                          nullable=False)
 
     entries: Mapped[list[BankEntry]] = relationship(
         back_populates="bank", cascade="all, delete-orphan", passive_deletes=True
@@ -67,6 +72,11 @@ class BankEntry(Base):
     content_ref: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
     source: Mapped[str | None] = mapped_column(String(32), nullable=True)  # "media" | "import"
     added_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
+    #: HMA's ``disable_until_ts``: 1 = matches, 0 = disabled, else disabled until that Unix time
+    disable_until_ts: Mapped[int] = mapped_column(BigInteger, default=1, server_default="1", nullable=False)
+    #: HMA's item ``metadata`` (content_id, content_uri, json), JSON encrypted with the home's key:
+    #: it may name a source or a case. Kept on the item's first entry (the item id's)
+    metadata_ciphertext: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
 
     bank: Mapped[Bank] = relationship(back_populates="entries")
 

@@ -2,13 +2,11 @@
 exchanges — answering as HMA 1.1.x does (``OpenMediaMatch/blueprints/curation.py``), with
 ``?format=legacy`` for Haechi's earlier shapes.
 
-Differences from HMA, each an explicit answer rather than a silent one:
-
-* a bank's matching ratio is not stored: ``enabled_ratio`` 1.0 (``enabled: true``) is accepted,
-  any other value is a 501 naming what is missing; banks always report 1.0;
-* a bank item's ``disable_until_ts`` is not stored: 1 (enabled) is accepted, others are a 501;
-* item ``metadata`` is not stored: a request carrying it is a 501;
-* an item's ``note`` is stored as the entries' label (at most 255 characters, as in HMA).
+What HMA keeps, Haechi keeps: a bank's ``matching_enabled_ratio`` (``enabled``/``enabled_ratio``;
+HMA lookups draw against it, ``bypass_coinflip``/``seed`` as HMA; Haechi's own scans leave out a
+bank at 0), an item's ``disable_until_ts`` (1 on, 0 off, else off until then: skipped by every
+matcher) and its ``metadata`` (kept encrypted; shown to roles that work on cases). An item's
+``note`` is stored as the entries' label (at most 255 characters, as in HMA).
 
 HMA's rules hold in the ``hma`` shape: bank names ``[A-Z_][A-Z0-9_]*`` (400 otherwise), a
 duplicate bank is a 403, deleting a bank that does not exist is a 200. The legacy shape keeps
@@ -18,6 +16,7 @@ Haechi's: any 1-200 character name, 409, 404.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import time
 from typing import Annotated, Any
@@ -44,19 +43,15 @@ NOTE_MAX = 255
 ADD_TYPES = {"video_md5": "md5", "video_sha256": "sha256"}
 ContentId = Annotated[int, FPath(ge=1, le=2**62)]
 Upload = Annotated[UploadFile | None, File()]
-NOT_STORED = "Haechi does not store {what} yet (needs a store change); {hint}"
+#: HMA item metadata kept per item, as JSON (a bigger one is a 400)
+METADATA_MAX = 16384
 
 
-class NotStored(HTTPException):
-    """A 501 for an HMA setting Haechi cannot keep: refused, never silently dropped."""
-
-    def __init__(self, what: str, hint: str) -> None:
-        super().__init__(501, NOT_STORED.format(what=what, hint=hint))
-
-
-def _check_ratio(enabled_ratio: float | None, enabled: bool | None) -> None:
-    if enabled is False or (enabled_ratio is not None and enabled_ratio != 1.0):
-        raise NotStored("a bank's matching ratio", "every bank matches every lookup (ratio 1.0)")
+def _ratio(enabled_ratio: float | None, enabled: bool | None) -> float | None:
+    """HMA: ``enabled`` (false = 0.0, true = 1.0) or ``enabled_ratio``; None when neither is given."""
+    if enabled_ratio is not None:
+        return enabled_ratio
+    return None if enabled is None else (1.0 if enabled else 0.0)
 
 
 def _check_name(name: str, fmt: str) -> str:
@@ -69,8 +64,7 @@ def _check_name(name: str, fmt: str) -> str:
 def _bank(h: Haechi, name: str, fmt: str) -> dict[str, Any]:
     for b in h.list_banks():
         if b["name"] == name:
-            return {"name": name, "matching_enabled_ratio": 1.0} if fmt == "hma" else \
-                dict(b, matching_enabled_ratio=1.0)
+            return {"name": name, "matching_enabled_ratio": b["matching_enabled_ratio"]} if fmt == "hma" else b
     raise NotFound("bank", name)
 
 
@@ -80,21 +74,23 @@ BankOut = schemas.HmaBank | schemas.LegacyBank
 @router.get("/c/banks", response_model=list[schemas.HmaBank] | list[schemas.LegacyBank])
 def banks(_: BankRead, h: H, fmt: ResponseFormat) -> list[dict[str, Any]]:
     if fmt == "hma":
-        return [{"name": b["name"], "matching_enabled_ratio": 1.0} for b in h.list_banks()]
-    return [dict(b, matching_enabled_ratio=1.0) for b in h.list_banks()]
+        return [{"name": b["name"], "matching_enabled_ratio": b["matching_enabled_ratio"]} for b in h.list_banks()]
+    return h.list_banks()
 
 
 @router.post("/c/banks", status_code=201, response_model=BankOut)
 def create_bank(body: schemas.BankIn, _: BankWrite, h: H, fmt: ResponseFormat) -> dict[str, Any]:
     """Create a bank (HMA: 403 if it exists; legacy: 409)."""
     name = _check_name(body.name, fmt)
-    _check_ratio(body.enabled_ratio, body.enabled)
     try:
         h.create_bank(name, body.description)
     except AlreadyExists:
         if fmt == "hma":
             raise HTTPException(403, "Bank already exists") from None
         raise
+    ratio = _ratio(body.enabled_ratio, body.enabled)
+    if ratio is not None:
+        h.set_matching_ratio(name, ratio)
     return _bank(h, name, fmt)
 
 
@@ -105,9 +101,9 @@ def get_bank(name: str, _: BankRead, h: H, fmt: ResponseFormat) -> dict[str, Any
 
 @router.put("/c/bank/{name}", response_model=BankOut)
 def update_bank(name: str, body: schemas.BankUpdate, _: BankWrite, h: H, fmt: ResponseFormat) -> dict[str, Any]:
-    """Rename (``name``), describe (``description``); a matching ratio other than 1.0 is a 501."""
+    """Rename (``name``), describe (``description``), enable/disable (``enabled``) or set the
+    share of HMA lookups it takes part in (``enabled_ratio``, 0..1)."""
     _bank(h, name, fmt)
-    _check_ratio(body.enabled_ratio, body.enabled)
     if body.name is not None and body.name.strip() != name:
         new = _check_name(body.name, fmt)
         try:
@@ -119,6 +115,9 @@ def update_bank(name: str, body: schemas.BankUpdate, _: BankWrite, h: H, fmt: Re
         name = new
     if body.description is not None:
         h.update_bank(name, body.description)
+    ratio = _ratio(body.enabled_ratio, body.enabled)
+    if ratio is not None:
+        h.set_matching_ratio(name, ratio)
     return _bank(h, name, fmt)
 
 
@@ -135,7 +134,7 @@ def delete_bank(name: str, _: BankWrite, h: H, fmt: ResponseFormat) -> dict[str,
 
 
 # -- bank items ---------------------------------------------------------------------------------
-async def _note_and_metadata(request: Request) -> str | None:
+async def _note_and_metadata(request: Request) -> tuple[str | None, dict[str, Any] | None]:
     """HMA reads ``note`` (and ``metadata``) from a JSON body, or from form fields of an upload."""
     note: Any = None
     metadata: Any = None
@@ -151,21 +150,17 @@ async def _note_and_metadata(request: Request) -> str | None:
     elif kind.startswith(("multipart/form-data", "application/x-www-form-urlencoded")):
         form = await request.form()
         note, metadata = form.get("note"), form.get("metadata")
-    if metadata is not None:
-        _check_metadata(metadata)
-        raise NotStored("bank item metadata", "send the item without metadata")
-    return _note(note)
+    return _note(note), (None if metadata is None else _check_metadata(metadata))
 
 
 #: HMA's ``BankedContentMetadata`` fields (extra fields are refused there too)
 _METADATA_FIELDS = {"content_id": str, "content_uri": str, "json": dict, "collab": dict}
 
 
-def _check_metadata(metadata: Any) -> None:
-    """HMA's validation of item metadata (a 400 for a bad one), before the 501 for a good one."""
+def _check_metadata(metadata: Any) -> dict[str, Any] | None:
+    """HMA's validation of item metadata: the object to keep (None when it holds nothing); a 400
+    (InputError) for a bad one. HMA drops a client's ``collab`` (it is the exchange's to set)."""
     if isinstance(metadata, str):
-        import json
-
         try:
             metadata = json.loads(metadata)
         except ValueError:
@@ -176,6 +171,10 @@ def _check_metadata(metadata: Any) -> None:
         kind = _METADATA_FIELDS.get(key)
         if kind is None or not (value is None or isinstance(value, kind)):
             raise InputError("metadata", f"Invalid metadata: field {key!r}")
+    kept = {k: v for k, v in metadata.items() if k != "collab" and v is not None}
+    if len(json.dumps(kept)) > METADATA_MAX:
+        raise InputError("metadata", f"metadata must be at most {METADATA_MAX} bytes of JSON")
+    return kept or None
 
 
 def _note(note: Any) -> str | None:
@@ -199,7 +198,7 @@ async def add_content(name: str, request: Request, _: BankWrite, st: State, fmt:
     "signals"}`` (HMA's signal types only); legacy ``{"id", "entry_ids", "duplicate"}``."""
     h = st.haechi
     _bank(h, name, "legacy")  # 404 before fetching or reading anything
-    note = await _note_and_metadata(request)
+    note, metadata = await _note_and_metadata(request)
     upload = file or photo or video
     if upload is not None:
         source, data = upload.filename or "upload", await read_upload(upload)
@@ -209,6 +208,8 @@ async def add_content(name: str, request: Request, _: BankWrite, st: State, fmt:
         raise InputError("request", "Neither `url` nor multipart file upload was received")
     result = add_bytes_to_bank(h, name, source, data, note or label)
     first = result.entry_ids[0] if result.entry_ids else None
+    if metadata is not None and first is not None:
+        h.set_item_metadata(name, first, metadata)
     if fmt == "legacy":
         return {"id": first, "entry_ids": result.entry_ids, "duplicate": result.duplicate}
     if first is None:  # already in the bank (HMA would add it again): answer with that item
@@ -245,13 +246,18 @@ def hma_signals_of(entries: list[dict[str, Any]], all_types: bool = False) -> di
     return out
 
 
-def _content(h: Haechi, name: str, content_id: int, include_signals: bool = False) -> dict[str, Any]:
+def _content(h: Haechi, name: str, content_id: int, include_signals: bool = False,
+             include_metadata: bool = False) -> dict[str, Any]:
     _bank(h, name, "legacy")
     entries = bank_content(h, name, content_id)
     if not entries:
         raise NotFound("content", f"{content_id} in bank {name}")
-    out: dict[str, Any] = {"id": content_id, "disable_until_ts": 1, "original_media_uri": None,
-                           "bank": {"name": name, "matching_enabled_ratio": 1.0}}
+    state = h.item_state(name, content_id)
+    out: dict[str, Any] = {"id": content_id, "disable_until_ts": state["disable_until_ts"],
+                           "original_media_uri": None,
+                           "bank": {"name": name, "matching_enabled_ratio": state["matching_enabled_ratio"]}}
+    if include_metadata and state["metadata"] is not None:
+        out["metadata"] = state["metadata"]
     if include_signals:
         out["signals"] = hma_signals_of(entries, all_types=True)
     note = next((e["label"] for e in entries if e["label"]), None)
@@ -267,7 +273,7 @@ def get_content(name: str, content_id: ContentId, who: BankRead, h: H, include_s
     """One bank item (all the signals of one media file, or one added hash) by its id — the
     ``bank_content_id`` lookups answer. ``note`` is the item's label, shown only to roles that
     work on cases: a label may name a case or a victim, and a partner never sees it (#17)."""
-    out = _content(h, name, content_id, include_signals)
+    out = _content(h, name, content_id, include_signals, include_metadata and who.can("cases"))
     if not who.can("cases"):
         out.pop("note", None)
     return out
@@ -277,13 +283,13 @@ def get_content(name: str, content_id: ContentId, who: BankRead, h: H, include_s
             response_model_exclude_unset=True)
 def update_content(name: str, content_id: ContentId, body: schemas.ContentUpdate, request: Request, _: BankWrite,
                    h: H) -> dict[str, Any]:
-    """Set or clear an item's ``note``. ``disable_until_ts`` other than 1 (enabled) is a 501:
-    Haechi cannot disable one item yet — delete it instead."""
+    """Set or clear an item's ``note``; enable (``disable_until_ts`` 1), disable (0) or disable it
+    until a Unix time (at most five years ahead, as HMA): every lookup and scan skips it at once."""
     _content(h, name, content_id)
     if body.disable_until_ts is not None and body.disable_until_ts > time.time() + FIVE_YEARS_S:
         raise InputError("disable_until_ts", "disable_until_ts must be less than 5 years in the future")
-    if body.disable_until_ts is not None and body.disable_until_ts != 1:
-        raise NotStored("a bank item's disable_until_ts", "delete the item to stop it matching")
+    if body.disable_until_ts is not None:
+        h.set_item_state(name, content_id, body.disable_until_ts)
     if "note" in body.model_fields_set:
         set_content_note(h, name, content_id, _note(body.note))
     return _content(h, name, content_id)

@@ -10,10 +10,11 @@ Lookups answer with JSON built here (no response validation): they are the hot p
 
 from __future__ import annotations
 
+import random
 import time
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Query, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Query, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, PlainTextResponse
 
@@ -75,10 +76,21 @@ def _banks(banks: str | None) -> list[str] | None:
     return ([b.strip() for b in banks.split(",") if b.strip()] or None) if banks else None
 
 
-def _lookup(h: Haechi, signal_type: str, signal: str, banks: list[str] | None) -> list[dict[str, Any]]:
+def coin_flip(seed: Annotated[str | None, Query(max_length=200)] = None, bypass_coinflip: bool = False) -> float:
+    """HMA's draw against banks' ``matching_enabled_ratio``: a bank takes part in a lookup when
+    its ratio >= the draw, a number in [0, 1) (``seed`` makes it repeatable; ``bypass_coinflip``
+    gives 0, so every bank takes part, disabled ones included)."""
+    return 0.0 if bypass_coinflip else random.Random(seed).random()  # noqa: S311 - a roll-out share, not a secret
+
+
+Draw = Annotated[float, Depends(coin_flip)]
+
+
+def _lookup(h: Haechi, signal_type: str, signal: str, banks: list[str] | None, draw: float | None = None,
+            include_disabled: bool = False) -> list[dict[str, Any]]:
     if signal_type not in LOOKUP_TYPES:
         raise InputError(signal_type, f"No such SignalType (lookup: {', '.join(LOOKUP_TYPES)})")
-    return h.lookup(LOOKUP_TYPES[signal_type], signal, banks=banks)
+    return h.lookup(LOOKUP_TYPES[signal_type], signal, banks=banks, draw=draw, include_disabled=include_disabled)
 
 
 def by_bank(matches: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
@@ -93,22 +105,22 @@ def by_bank(matches: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
     return out
 
 
-def _answer(h: Haechi, fmt: str, signal_type: str, signal: str, banks: list[str] | None) -> Any:
-    matches = _lookup(h, signal_type, signal, banks)
+def _answer(h: Haechi, fmt: str, signal_type: str, signal: str, banks: list[str] | None, draw: float) -> Any:
+    matches = _lookup(h, signal_type, signal, banks, draw)
     return by_bank(matches) if fmt == "hma" else sorted({m["bank"] for m in matches})
 
 
-def _media_answer(h: Haechi, fmt: str, sig: dict[str, Any], banks: list[str] | None,
+def _media_answer(h: Haechi, fmt: str, sig: dict[str, Any], banks: list[str] | None, draw: float,
                   only: str | None = None) -> Any:
     if fmt == "legacy":
-        return {t: sorted({m["bank"] for m in _lookup(h, t, v, banks)}) for t, v in sig.items()
+        return {t: sorted({m["bank"] for m in _lookup(h, t, v, banks, draw)}) for t, v in sig.items()
                 if t in ("pdq", "md5") and v}
-    out = {t: by_bank(_lookup(h, t, v, banks)) for t, v in hma_signals(sig).items()}
+    out = {t: by_bank(_lookup(h, t, v, banks, draw)) for t, v in hma_signals(sig).items()}
     return out.get(only, {}) if only else out
 
 
 @router.get("/m/lookup", response_model=schemas.LookupResponse | schemas.MediaLookupResponse)
-def lookup_get(_: Lookup, st: State, fmt: ResponseFormat,
+def lookup_get(_: Lookup, st: State, fmt: ResponseFormat, draw: Draw,
                signal_type: Annotated[str | None, Query(max_length=32)] = None,
                signal: Annotated[str | None, Query(max_length=200)] = None,
                url: Annotated[str | None, Query(max_length=4096)] = None,
@@ -119,28 +131,29 @@ def lookup_get(_: Lookup, st: State, fmt: ResponseFormat,
     ``banks=A,B`` limits the search. Legacy: ``["BANK"]`` / ``{"pdq": ["BANK"]}``."""
     h = st.haechi
     if url:
-        return JSONResponse(_media_answer(h, fmt, hash_url(h, url, st.url_limits), _banks(banks),
+        return JSONResponse(_media_answer(h, fmt, hash_url(h, url, st.url_limits), _banks(banks), draw,
                                           signal_type if fmt == "hma" else None))
     if not signal_type or not signal:
         raise InputError("request", "give signal_type and signal, or url")
-    return JSONResponse(_answer(h, fmt, signal_type, signal, _banks(banks)))
+    return JSONResponse(_answer(h, fmt, signal_type, signal, _banks(banks), draw))
 
 
 @router.post("/m/lookup", response_model=schemas.MediaLookupResponse)
-async def lookup_post(_: Lookup, h: H, fmt: ResponseFormat, file: Upload = None, photo: Upload = None,
+async def lookup_post(_: Lookup, h: H, fmt: ResponseFormat, draw: Draw, file: Upload = None, photo: Upload = None,
                       video: Upload = None, banks: BanksQ = None) -> JSONResponse:
     """Lookup of an uploaded file: ``{"pdq": {"BANK": [...]}}`` (legacy ``{"pdq": ["BANK"]}``)."""
     upload = one_upload(file, photo, video)
     data = await read_upload(upload)
     if fmt == "legacy":
         sig = signals_of(hash_bytes(h, upload.filename or "upload", data))
-        return JSONResponse(_media_answer(h, fmt, sig, _banks(banks)))
+        return JSONResponse(_media_answer(h, fmt, sig, _banks(banks), draw))
     # the same matcher as `scan` (rotations, mirrors, borders, video frames), copies only: a
     # platform acts on this answer, and a lead (same scene, same person) is for a reviewer (#20)
     row = await run_in_threadpool(h.scan_bytes, upload.filename or "upload", data)
     if row.get("error"):
         raise InputError(upload.filename or "upload", str(row["error"]).split(": ", 1)[-1])
-    return JSONResponse(scan_answer(h, row, _banks(banks)))
+    drawn = set(h.matching_banks(draw))  # the scan left out disabled items and banks; HMA's draw too
+    return JSONResponse(scan_answer(h, row, [b for b in (_banks(banks) or drawn) if b in drawn]))
 
 
 def scan_answer(h: Haechi, row: dict[str, Any], banks: list[str] | None = None
@@ -173,7 +186,7 @@ def raw_lookup(signal_type: SignalTypeQ, signal: SignalQ, _: Lookup, h: H, fmt: 
                include_distance: bool = False, banks: BanksQ = None) -> JSONResponse:
     """Matching bank item ids; with ``include_distance``, ``[{"bank_content_id", "distance"}]``
     (legacy: ``content_id``). Bank items disabled or in banks not matching are included, as in HMA."""
-    matches = _lookup(h, signal_type, signal, _banks(banks))
+    matches = _lookup(h, signal_type, signal, _banks(banks), include_disabled=True)
     if not include_distance:
         return JSONResponse({"matches": sorted({m["content_id"] for m in matches})})
     key = "bank_content_id" if fmt == "hma" else "content_id"
