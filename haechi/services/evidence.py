@@ -216,8 +216,8 @@ def export_case(rt: Runtime, case_ref: str, out: Path, actor: str, recipients: S
         if problems:
             raise InputError(case_ref, "refusing to export tampered evidence: " + "; ".join(problems))
         # the export itself is a custody event; the package carries the chain up to and including it
-        entry = custody.append(s, "export", actor, case_ref=case_ref,
-                               details={"out": out.name, "captures": [c.id for c in captures]})
+        entry = custody.append(s, "export", actor, case_ref=case_ref, details={"captures": [c.id for c in captures]},
+                               private={"out": out.name})  # a file name someone typed: sealed
         chain = custody.rows_of(s)
         cap_rows = [{"id": c.id, "url": c.url, "final_url": c.final_url, "status": c.status,
                      "captured_at": c.captured_at, "folder": c.folder, "artefacts": json.loads(c.artefacts),
@@ -415,9 +415,10 @@ def ingest(rt: Runtime, kind: str, source: str | os.PathLike[str], case_ref: str
     summary = tally.row()
     yield summary  # never a silent drop: what was seen, hashed, absent, skipped and why
     with rt.db.session() as s:
+        # the folder's path and the summary's member names can carry a name: sealed (#17 low 13)
         custody.append(s, f"ingest_{kind}", actor, case_ref=case_ref,
-                       details={"source": str(path), "items": len(found.items), "matched": matched,
-                                "links": len(found.links), "summary": summary})
+                       details={"items": len(found.items), "matched": matched, "links": len(found.links)},
+                       private={"source": str(path), "summary": summary})
 
 
 def verify_custody(rt: Runtime, case_ref: str | None = None) -> dict[str, Any]:
