@@ -46,8 +46,16 @@ def test_a_name_in_a_note_is_sealed_and_erasing_the_case_shreds_it(tmp_path: Pat
     assert needle not in _every_byte_under(home)
     assert needle not in _backup_bytes(tmp_path / "backup.tar.gz")
 
+    from typer.testing import CliRunner
+
+    from haechi.cli.main import app
+
+    runner = CliRunner()
+    r = runner.invoke(app, ["case", "erase", ref, "--home", str(home)])
+    assert r.exit_code == 2 and "--yes" in r.output  # never by accident
+    r = runner.invoke(app, ["case", "erase", ref, "--yes", "--by", "admin", "--home", str(home)])
+    assert r.exit_code == 0 and f"erased {ref}" in r.output, r.output
     with Haechi(home=home, workers=1) as h:
-        assert h.erase_case(ref, actor="admin")["key_erased"] is True
         assert h.case_decisions(ref)[(entry.item, entry.index)].note == ERASED
         assert h.case_decisions(ref)[(entry.item, entry.index)].decision == "confirmed"  # the fact stays
         assert h.verify_custody(ref)["ok"] and h.verify_custody()["ok"]
