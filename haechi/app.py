@@ -268,6 +268,13 @@ class Haechi:
         """A case with its items (each with its media and matches) and notices."""
         return self._tx(lambda s: cases.show_case(s, case_ref))
 
+    def erase_case(self, case_ref: str, actor: str | None = None) -> Obj:
+        """Crypto-shred the case's custody free text (its key is deleted) and drop its victim
+        reference and contact; the chain still verifies."""
+        result = self._tx(lambda s: cases.erase_case(s, case_ref, _who(actor)))
+        self.db.flush_deleted()  # no copy of the key left in SQLite's write-ahead log
+        return result
+
     def close_case(self, case_ref: str, actor: str | None = None) -> None:
         self._tx(lambda s: cases.close_case(s, case_ref, _who(actor)))
 

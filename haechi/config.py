@@ -113,6 +113,9 @@ class Settings:
     #: reverse proxies whose X-Forwarded-For is believed (comma-separated addresses); none by
     #: default: otherwise any client could rotate that header past every per-address limit
     trusted_proxies: str = ""
+    #: where login, self-service and case-creation throttles are counted: a Redis URL shared by
+    #: every server process (default: ``broker_url`` when it is Redis), ``memory://`` per process
+    throttle_url: str | None = None
 
     @property
     def index_dir(self) -> Path:
@@ -163,6 +166,7 @@ _SETTABLE: dict[str, Any] = {
     "sender_local": _json_table, "single_person_centre": _flag, "eu_member_state": str, "trusted_flagger": str,
     "recheck_removed_days": str, "recheck_removed_then_every": int,
     "hma_api_format": str, "hma_trusted_networks": str, "trusted_proxies": str,
+    "throttle_url": str,
 }
 #: settings only the environment may set: a secret never sits in a config file
 _ENV_ONLY: dict[str, Any] = {"secret_key": str}

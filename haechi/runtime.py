@@ -58,6 +58,7 @@ class Runtime:
         settings.home.mkdir(parents=True, exist_ok=True)
         os.chmod(settings.home, 0o700)
         self.db = Database(settings.database_url)
+        self.db.cipher = lambda: self.cipher  # sessions seal custody free text with it
         self._cipher: Cipher | None = None
         self._blobs: BlobStore | None = None
         self._pdq_index: HammingIndex | None = None

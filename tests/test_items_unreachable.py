@@ -4,11 +4,15 @@ now, and a host that fails a re-check does not make a notified item "removed".""
 
 from __future__ import annotations
 
+import json
 import socket
 from pathlib import Path
 
+from sqlalchemy import select
+
 from haechi import Haechi
 from haechi.demo.site import serve
+from haechi.store.models import CustodyEntry
 from tests.helpers import CENTRE, scene_jpeg
 
 
@@ -95,3 +99,76 @@ def test_evidence_verify_lists_orphan_capture_folders_without_failing_the_chain(
         (stray / "capture.warc.gz").write_bytes(b"half")
         result = h.verify_custody()
     assert result["ok"] and any("2026-01-01/deadbeef" in o for o in result["orphans"])
+
+
+class _Cloak:
+    """A host that answers 404 to one kind of client: ``mode`` "fetcher" (no Sec-Fetch-Mode
+    header, as Haechi's fetcher sends none), "all", or "" (serves everyone)."""
+
+    def __init__(self, jpeg: bytes) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.mode, self.seen = "", []
+        cloak = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *a: object) -> None:
+                pass
+
+            def do_GET(self) -> None:  # noqa: N802
+                browserish = bool(self.headers.get("Sec-Fetch-Mode"))
+                cloak.seen.append((self.path, browserish))
+                gone = cloak.mode == "all" or (cloak.mode == "fetcher" and not browserish)
+                body, ctype = (b"<html><img src='/a.jpg'></html>", "text/html") if self.path == "/t.html" \
+                    else (jpeg, "image/jpeg")
+                if gone:
+                    body, ctype = b"not found", "text/plain"
+                self.send_response(404 if gone else 200)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+def test_a_removal_counts_only_when_a_second_fetch_path_agrees(tmp_path: Path) -> None:
+    """Issue #17 medium 8: a host that answers 404 to the fetcher alone keeps a notified item
+    notified, with the dispute in its re-check result and custody log; 404 to both is a removal."""
+    from haechi.evidence.capture import CHROMIUM, second_look
+    from haechi.sources.web import FetchLimits, fetch
+
+    site = _Cloak(scene_jpeg(73))
+    try:
+        with Haechi(home=tmp_path / "h", workers=1, **CENTRE) as h:
+            ref = h.create_case()["case"]
+            (item,) = list(h.add_case_items(ref, [f"{site.url}/t.html"], allow_private=True))
+            assert item["status"] == "found"
+            h.set_item_status(item["id"], "notified")
+            site.mode = "fetcher"
+            limits = FetchLimits(allow_private=True)
+            assert fetch(f"{site.url}/t.html", limits).status == 404
+            # the fetcher's second profile alone (a machine without Chromium) sees the page too
+            alt = second_look(f"{site.url}/t.html", limits, browser=False)
+            assert alt == {"path": "fetcher-profile-2", "status": 200, "error": None}
+            (row,) = h.recheck(ref, allow_private=True)
+            assert row["status"] == "notified" and row["removal_disputed"] is True, row
+            assert row["http_status"] == 404 and row["second_look"]["status"] == 200
+            assert row["second_look"]["path"] == ("browser" if Path(CHROMIUM).exists() else "fetcher-profile-2")
+            assert h.show_case(ref)["items"][0]["status"] == "notified"
+            with h.db.session() as s:
+                last = json.loads(s.scalars(select(CustodyEntry.details).where(
+                    CustodyEntry.case_ref == ref, CustodyEntry.action == "item_status")
+                    .order_by(CustodyEntry.id.desc())).first() or "{}")
+            assert last["removal_disputed"] is True and "404" in last["reason"] and last["second_look"]["status"] == 200
+            assert h.verify_custody(ref)["ok"]
+
+            site.mode = "all"  # gone for everyone: both paths agree
+            (row,) = h.recheck(ref, allow_private=True)
+            assert row["status"] == "removed" and "removal_disputed" not in row, row
+            assert row["second_look"]["status"] == 404
+    finally:
+        site.server.shutdown()

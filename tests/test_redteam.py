@@ -41,6 +41,8 @@ PUBLIC = "93.184.216.34"
 METADATA = "169.254.169.254"
 CANARIES = [("127.0.0.1", 9999), ("::1", 9999), ("0.0.0.0", 9998), (METADATA, 80), ("100.100.100.200", 80),
             ("127.0.0.1", 5000), ("127.0.0.1", 80)]
+#: a private address on a non-loopback interface inside the lab (WebRTC gathers candidates on it)
+PRIVATE = "10.66.0.1"
 HOSTS = f"127.0.0.1 localhost\n::1 localhost\n{PUBLIC} pub.test\n127.0.0.1 evil.test\n"
 TOKEN = "hc_partner-token-must-not-leak"
 
@@ -48,6 +50,8 @@ TOKEN = "hc_partner-token-must-not-leak"
 
 HITS: list[dict[str, Any]] = []
 DNS_COUNT: dict[str, int] = {}
+ASKED: list[str] = []  # every name the lab's DNS server was asked, any type
+UDP_HITS: list[dict[str, Any]] = []
 
 
 class _Canary(BaseHTTPRequestHandler):
@@ -96,6 +100,23 @@ PAGES = {
 try {{ new WebSocket("ws://127.0.0.1:9999/ws"); }} catch (e) {{}}</script>
 </body></html>""".encode(),
     # pictures under a rebinding name: each is asked for by that name again
+    # WebRTC: STUN (UDP) to a canary on a private interface address, to loopback and to the
+    # metadata address, a TURN-over-TCP server inside, DNS prefetch and preconnect of a name only
+    # this page uses; the slow image keeps the page loading while ICE gathers candidates
+    "webrtc": f"""<!doctype html><html><head>
+<link rel="dns-prefetch" href="//prefetch-canary.test"><link rel="preconnect" href="http://preconnect-canary.test">
+</head><body><h1>webrtc</h1><img src="/img-slow.jpg">
+<script>
+const ice = [{{urls: "stun:{PRIVATE}:3478"}}, {{urls: "stun:127.0.0.1:3478"}}, {{urls: "stun:{METADATA}:3478"}},
+             {{urls: "turn:{PRIVATE}:3479?transport=tcp", username: "u", credential: "p"}}];
+for (let i = 0; i < 2; i++) {{
+  const pc = new RTCPeerConnection({{iceServers: ice}});
+  pc.createDataChannel("x");
+  pc.createOffer().then(o => pc.setLocalDescription(o)).catch(() => 0);
+}}
+fetch("http://{METADATA}/latest/webrtc-page-fetch", {{mode: "no-cors"}}).catch(() => 0);
+fetch("{C}/webrtc-page-fetch", {{mode: "no-cors"}}).catch(() => 0);
+</script></body></html>""".encode(),
     "rebind": b"<html><body><h1>rebinding</h1><img src='http://rebind.test/img-a.jpg'>"
               b"<img src='http://rebind.test/img-b.jpg'><img src='http://rebind.test/img-c.jpg'>"
               b"<img src='/img-own.jpg'></body></html>",
@@ -126,6 +147,8 @@ class _Public(BaseHTTPRequestHandler):
             if "Chrome" not in (self.headers.get("User-Agent") or ""):
                 return self._send(200, b"<html><body>innocent</body></html>")
             return self._send(302, extra=(("Location", q["to"]),))
+        if u.path == "/img-slow.jpg":  # keeps a page loading (WebRTC gathers meanwhile)
+            time.sleep(4)
         if u.path.startswith("/img"):
             return self._send(200, JPEG, "image/jpeg")
         if u.path == "/page":
@@ -152,6 +175,7 @@ def _dns() -> None:
             i += pkt[i] + 1
         end = i + 1
         qname, qtype = ".".join(labels).lower(), struct.unpack(">H", pkt[end:end + 2])[0]
+        ASKED.append(qname)
         answers = []
         m = re.match(r"rebind(\d*)\.", qname)
         seq = re.match(r"seq-([pl]+)\.", qname)
@@ -169,6 +193,27 @@ def _dns() -> None:
 
 
 JPEG = b""
+
+
+def _tcp_canary(host: str, port: int) -> None:
+    """Records every TCP connection to ``host:port`` (a TURN-over-TCP allocation)."""
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind((host, port))
+    s.listen()
+    while True:
+        conn, addr = s.accept()
+        UDP_HITS.append({"listen": f"{host}:{port}/tcp", "from": f"{addr[0]}:{addr[1]}"})
+        conn.close()
+
+
+def _udp_canary(host: str, port: int) -> None:
+    """Records every UDP datagram (a STUN binding request) sent to ``host:port``."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind((host, port))
+    while True:
+        pkt, addr = s.recvfrom(2048)
+        UDP_HITS.append({"listen": f"{host}:{port}", "from": f"{addr[0]}:{addr[1]}", "bytes": len(pkt)})
 
 
 def _lab_up(work: Path) -> None:
@@ -189,6 +234,18 @@ def _lab_up(work: Path) -> None:
     class Server6(Server):
         address_family = socket.AF_INET6
 
+    # a non-loopback interface with a private address: Chromium gathers WebRTC candidates only on
+    # such interfaces, so without it a WebRTC test would pass whatever the flags say
+    # (a dummy device where the kernel has the module, else one end of a veth pair)
+    if subprocess.run(["ip", "link", "add", "lab0", "type", "dummy"], capture_output=True).returncode != 0:
+        subprocess.run(["ip", "link", "add", "lab0", "type", "veth", "peer", "name", "lab1"], check=True)
+        subprocess.run(["ip", "link", "set", "lab1", "up"], check=True)
+    for cmd in (["ip", "addr", "add", f"{PRIVATE}/24", "dev", "lab0"], ["ip", "link", "set", "lab0", "up"],
+                ["ip", "route", "add", "default", "dev", "lab0"]):
+        subprocess.run(cmd, check=True)
+    for host, port in ((PRIVATE, 3478), ("127.0.0.1", 3478), (METADATA, 3478)):
+        threading.Thread(target=_udp_canary, args=(host, port), daemon=True).start()
+    threading.Thread(target=_tcp_canary, args=(PRIVATE, 3479), daemon=True).start()  # TURN over TCP
     servers = [(Server6 if ":" in h else Server)((h, p), _Canary) for h, p in CANARIES]
     servers.append(Server((PUBLIC, 80), _Public))
     for srv in servers:
@@ -208,7 +265,8 @@ def _scenario(name: str, work: Path) -> dict[str, Any]:
                "browser-cloak-loopback": f"http://{PUBLIC}/cloak?to={C}/chromium-cloaked-redirect",
                "browser-inward": f"http://{PUBLIC}/page?n=inward",
                "browser-rebind": f"http://{PUBLIC}/page?n=rebind",
-               "browser-rebind-page": "http://seq-lp.test/page?n=inward"}[name]
+               "browser-rebind-page": "http://seq-lp.test/page?n=inward",
+               "browser-webrtc": f"http://{PUBLIC}/page?n=webrtc"}[name]
         with Screenshotter(FetchLimits(), timeout_s=20) as shooter:
             out["start_error"] = shooter.error
             try:
@@ -230,6 +288,7 @@ def _scenario(name: str, work: Path) -> dict[str, Any]:
             except InputError as exc:
                 out["error"] = str(exc)
     out["dns"] = DNS_COUNT
+    out["asked"] = ASKED
     return out
 
 
@@ -238,6 +297,7 @@ def _main(name: str, work: str) -> None:
     out = _scenario(name, Path(work))
     time.sleep(1.0)  # late requests (a browser closing) still count
     out["hits"] = HITS
+    out["udp_hits"] = UDP_HITS
     print("RESULT " + json.dumps(out, default=str), flush=True)
     os._exit(0)  # daemon server threads: no orderly shutdown needed, the namespace goes
 
@@ -332,6 +392,23 @@ def test_browser_dns_rebinding_reaches_nothing(name: str) -> None:
         assert "not a public address" in out.get("error", ""), out
     else:
         assert out["dns"].get("rebind.test", 0) >= 2 and f"http://{PUBLIC}/img-own.jpg" in out["media"], out
+
+
+@needs_lab
+@needs_chromium
+@pytest.mark.slow  # Chromium in a fresh namespace: ~10 s
+def test_browser_webrtc_and_dns_prefetch_reach_nothing() -> None:
+    """A page whose script opens WebRTC peer connections with STUN servers on a private interface
+    address, loopback and the metadata address (and TURN over TCP inside), fetches loopback and
+    metadata, and asks for DNS prefetch and preconnect of its own names. Inside the lab Chromium
+    has a non-loopback interface with a private address, so it would gather candidates and send
+    STUN requests (it did with the default WebRTC policy): no canary, UDP or TCP, receives anything,
+    and the lab's DNS server is never asked for the page's names."""
+    out = run_lab("browser-webrtc")
+    assert out["start_error"] is None and out.get("png"), out
+    assert out["udp_hits"] == [], out["udp_hits"]
+    assert out["hits"] == [], out["hits"]
+    assert not [n for n in out["asked"] if "canary" in n], out["asked"]
 
 
 @needs_lab

@@ -23,6 +23,7 @@ from haechi.api import docs, errors
 from haechi.api.deps import FORMATS, ApiState, Format, RateLimiter, parse_networks, upload_allowed
 from haechi.api.routes import accounts, banks, cases, curation, evidence, hma, jobs, victim
 from haechi.api.security import MAX_UPLOAD, SecurityHeaders
+from haechi.api.throttle import Throttles
 from haechi.app import Haechi
 from haechi.errors import ConfigError
 from haechi.sources.web import FetchLimits
@@ -31,9 +32,11 @@ __all__ = ["MAX_UPLOAD", "RateLimiter", "SecurityHeaders", "create_app"]
 
 
 def create_app(haechi: Haechi, *, lookup_rate: float = 2000.0, allow_private_urls: bool = False,
-               secure_cookies: bool = True) -> FastAPI:
+               secure_cookies: bool = True, throttles: Throttles | None = None) -> FastAPI:
     """The API over ``haechi``: lookups limited to ``lookup_rate`` per second per token; URLs
-    resolving to private addresses fetched only with ``allow_private_urls`` (test servers)."""
+    resolving to private addresses fetched only with ``allow_private_urls`` (test servers);
+    logins, self-service and case creation counted by ``throttles`` (default: from the
+    settings — Redis when configured, see ``haechi.api.throttle``)."""
     settings = haechi.settings
     default_format = getattr(settings, "hma_api_format", "hma")
     if default_format not in FORMATS:
@@ -42,11 +45,12 @@ def create_app(haechi: Haechi, *, lookup_rate: float = 2000.0, allow_private_url
     app = FastAPI(title="Haechi", version=__version__, docs_url=None, redoc_url=None,
                   description="Find, evidence and take down NCII and sexual deepfakes. HMA-compatible routes "
                               "under /h, /m and /c (`?format=legacy` for Haechi's earlier shapes).")
+    throttles = throttles or Throttles.for_settings(settings)
     app.state.api = ApiState(
         haechi=haechi, lookup_limiter=RateLimiter(lookup_rate, int(max(10, lookup_rate))),
         allow_private_urls=allow_private_urls, default_format=fmt,
         trusted_networks=parse_networks(getattr(settings, "hma_trusted_networks", None)),
-        url_limits=FetchLimits(allow_private=allow_private_urls, max_bytes=MAX_UPLOAD))
+        url_limits=FetchLimits(allow_private=allow_private_urls, max_bytes=MAX_UPLOAD), throttles=throttles)
     errors.install(app)
     app.add_middleware(SecurityHeaders, authenticate=partial(upload_allowed, app.state.api))
     for module in (hma, accounts, curation, banks, cases, evidence, jobs, victim):
@@ -55,6 +59,6 @@ def create_app(haechi: Haechi, *, lookup_rate: float = 2000.0, allow_private_url
 
     from haechi.web.routes import make_router
 
-    app.include_router(make_router(haechi, secure_cookies=secure_cookies, login_limiter=RateLimiter(0.5, 10),
+    app.include_router(make_router(haechi, secure_cookies=secure_cookies, throttles=throttles,
                                    allow_private_urls=allow_private_urls))
     return app

@@ -3,8 +3,10 @@ worker process by import string, so the app cannot be handed over as an object) 
 other ASGI server: ``uvicorn --factory haechi.api.asgi:create``.
 
 Each process opens its own Haechi over the same home and database and loads the persisted PDQ
-index; bank changes reach every process through the database (``refresh_index``). Rate limits
-are kept per process: with N workers a client may make up to N times the configured rate.
+index; bank changes reach every process through the database (``refresh_index``). Lookup rate
+limits are kept per process (with N workers a client may make up to N times the configured
+rate); login, self-service and case-creation throttles are shared through Redis when configured
+(``haechi.api.throttle``).
 """
 
 from __future__ import annotations

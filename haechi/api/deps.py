@@ -19,6 +19,7 @@ from typing import Annotated, Any, Literal
 from fastapi import Depends, HTTPException, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from haechi.api.throttle import Throttles, client_key
 from haechi.app import Haechi
 from haechi.errors import ConfigError
 from haechi.services.accounts import Principal
@@ -79,7 +80,8 @@ class ApiState:
     allow_private_urls: bool = False
     default_format: Format = "hma"
     trusted_networks: tuple[Network, ...] = ()
-    submit_limiter: RateLimiter = field(default_factory=lambda: RateLimiter(0.2, 5))
+    #: login, self-service and case-creation budgets (``haechi.api.throttle``)
+    throttles: Throttles = field(default_factory=Throttles)
     url_limits: FetchLimits = field(default_factory=FetchLimits)
 
     def trusts(self, host: str | None) -> bool:
@@ -99,6 +101,11 @@ def get_state(request: Request) -> ApiState:
 
 
 State = Annotated[ApiState, Depends(get_state)]
+
+
+def client_of(request: Request) -> str:
+    """The client address a per-address budget is kept for (``throttle.client_key``)."""
+    return client_key(request.client.host if request.client else None)
 
 
 def get_haechi(request: Request) -> Haechi:

@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from haechi.cases import service as cases
 from haechi.cases.service import ItemStatus
 from haechi.errors import InputError
+from haechi.evidence.capture import second_look
 from haechi.services import evidence as evidence_service
 from haechi.services.scan import scan_paths
 from haechi.sources import MediaRef
@@ -147,12 +148,17 @@ def _iso(text: str) -> datetime:
 
 
 def recheck(rt: Runtime, actor: str, case_ref: str | None = None, allow_private: bool = False,
-            item_ids: list[int] | None = None, on_record: Callable[[Any, dict[str, Any]], None] | None = None
-            ) -> Iterator[dict[str, Any]]:
+            item_ids: list[int] | None = None, on_record: Callable[[Any, dict[str, Any]], None] | None = None,
+            confirm_gone: evidence_service.SecondLook | None = second_look) -> Iterator[dict[str, Any]]:
     """Re-fetch every notified item (and removed ones on their schedule): removed (404/410/451/
     gone), still_up (its media still matches the banks), reuploaded (a removed item whose media is
     back) or changed; a new capture is the proof. The capture and the item's new
-    status are recorded in one transaction (with ``on_record``'s work, if given)."""
+    status are recorded in one transaction (with ``on_record``'s work, if given).
+
+    A 404/410/451 counts as a removal only when a second path agrees (``confirm_gone``, by default
+    :func:`haechi.evidence.capture.second_look`: Chromium through the egress proxy, else the
+    fetcher with another profile): otherwise the item keeps its status and the result and its
+    custody entry say ``removal_disputed`` with both answers (issue #17 medium 8)."""
     statuses = _statuses(rt, [t[0] for t in recheck_targets(rt, case_ref, item_ids)])
     for item_id, url, cref, media in recheck_targets(rt, case_ref, item_ids):
         before = {m.get("sha256") for m in json.loads(media)}
@@ -161,8 +167,20 @@ def recheck(rt: Runtime, actor: str, case_ref: str | None = None, allow_private:
 
         def record(s: Any, cap: dict[str, Any], item_id: int = item_id, url: str = url, cref: str = cref,
                    before: set[Any] = before, result: dict[str, Any] = result, was: str = was) -> None:
-            if (cap["status"] or 0) in (404, 410, 451):
+            extra: dict[str, Any] = {}
+            second = cap.get("second_look")
+            if (cap["status"] or 0) in evidence_service.GONE and second is not None \
+                    and second["status"] not in evidence_service.GONE:
+                # the second path does not agree (it saw the page, or could not ask): not a removal
+                # — a host can answer 404 to one client alone; the item keeps its status
+                status = ItemStatus(was)
+                extra = {"removal_disputed": True, "second_look": second,
+                         "reason": f"{cap['status']} to the fetcher, but the {second['path']} got "
+                                   + (f"HTTP {second['status']}" if second["status"] else str(second["error"]))}
+            elif (cap["status"] or 0) in evidence_service.GONE:
                 status = ItemStatus.REMOVED
+                if second is not None:
+                    extra = {"second_look": second}
             elif cap["error"] or cap.get("item_status") == ItemStatus.UNREACHABLE:
                 # a fetch error is not a removal (a host can fail or refuse one fetcher): unchanged
                 status = ItemStatus(was) if was != ItemStatus.UNREACHABLE else ItemStatus.UNREACHABLE
@@ -175,13 +193,14 @@ def recheck(rt: Runtime, actor: str, case_ref: str | None = None, allow_private:
             else:
                 status = ItemStatus.REMOVED  # the page is there but the media is gone or different
             cases.set_item_status(s, item_id, status, actor, {"recheck_capture": cap.get("capture_id"),
-                                                              "http_status": cap["status"]})
+                                                              "http_status": cap["status"], **extra})
             result.update(item=item_id, url=url, case=cref, status=str(status), http_status=cap["status"],
-                          capture_id=cap.get("capture_id"))
+                          capture_id=cap.get("capture_id"), **extra)
             if on_record is not None:
                 on_record(s, result)
 
-        list(evidence_service.capture_urls(rt, [url], cref, actor, False, allow_private, on_record=record))
+        list(evidence_service.capture_urls(rt, [url], cref, actor, False, allow_private, on_record=record,
+                                           confirm_gone=confirm_gone))
         yield result
 
 

@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from haechi.errors import InputError, NotFound
 from haechi.evidence import custody
+from haechi.store import casekeys
 from haechi.store.models import Case, CaseItem, CustodyEntry, Notice
 
 #: item statuses that still need a person to look (the rest are notified, removed, ...), most
@@ -105,11 +106,11 @@ def _decisions(session: Session, case_refs: set[str]) -> dict[tuple[int, int], D
     if not case_refs:
         return {}
     out: dict[tuple[int, int], Decision] = {}
-    rows = session.execute(select(CustodyEntry.actor, CustodyEntry.at, CustodyEntry.details)
+    rows = session.execute(select(CustodyEntry.actor, CustodyEntry.at, CustodyEntry.details, CustodyEntry.case_ref)
                            .where(CustodyEntry.action == DECISION, CustodyEntry.case_ref.in_(case_refs))
                            .order_by(CustodyEntry.id)).all()
-    for actor, at, details in rows:
-        d = json.loads(details)
+    for actor, at, details, case_ref in rows:
+        d = casekeys.opened(session, case_ref, json.loads(details))
         out[(int(d["item"]), int(d["media"]))] = Decision(str(d["decision"]), actor, at, str(d.get("note", "")))
     return out
 
@@ -183,8 +184,10 @@ def decide(session: Session, actor: str, e: QueueEntry, decision: str, note: str
         raise InputError(decision, f"decision must be one of {', '.join(DECISIONS)}")
     if len(note) > 1000:
         raise InputError("note", "at most 1000 characters")
+    # the note is free text (it can name her): sealed with the case's key, erasable (#17 low 13)
     row = custody.append(session, DECISION, actor, case_ref=e.case,
-                         details={"item": e.item, "media": e.index, "decision": decision, "note": note})
+                         details={"item": e.item, "media": e.index, "decision": decision},
+                         private={"note": note} if note else None)
     return Decision(decision, actor, row.at, note)
 
 

@@ -34,6 +34,7 @@ from haechi.cases.recipients import Channel, channel_for, lookup_host
 from haechi.cases.texts import Sender, locate, render, sender_problems
 from haechi.errors import InputError, NotFound
 from haechi.evidence import custody
+from haechi.store import casekeys
 from haechi.store.crypto import Cipher
 from haechi.store.models import Case, CaseItem, Notice
 
@@ -132,6 +133,20 @@ def list_cases(session: Session) -> list[dict[str, Any]]:
         out.append({"case": case.case_ref, "victim_ref": case.victim_ref, "status": case.status,
                     "items": len(items), "removed": items.count("removed"), "created_at": case.created_at.isoformat()})
     return out
+
+
+def erase_case(session: Session, case_ref: str, actor: str) -> dict[str, Any]:
+    """Crypto-shred a case's free text (issue #17 low 13): delete its custody key (every sealed
+    note, file name and path of its entries becomes unreadable for good; the chain, hashed over the
+    ciphertext, still verifies), drop the case's victim reference and contact, close it. NotFound
+    for an unknown case. Evidence artefacts and URLs are kept (evidence, not typed text)."""
+    case = _case(session, case_ref)
+    had_key = casekeys.erase(session, case_ref)
+    case.victim_ref, case.contact_ciphertext = None, None
+    if case.status != "closed":
+        case.status, case.closed_at = "closed", datetime.now(UTC)
+    custody.append(session, "case_erase", actor, case_ref=case_ref, details={"key_erased": had_key})
+    return {"case": case_ref, "key_erased": had_key}
 
 
 def close_case(session: Session, case_ref: str, actor: str) -> None:
@@ -388,7 +403,8 @@ def mark_submitted(session: Session, notice_id: int, at: datetime, ref: str, act
     _received(session, n, at)
     case = session.get(Case, n.case_id)
     custody.append(session, "notice_submitted", actor, case_ref=case.case_ref if case else None,
-                   details={"notice": n.id, "at": at.isoformat(), "ref": n.submission_ref})
+                   details={"notice": n.id, "at": at.isoformat()},
+                   private={"ref": n.submission_ref} if n.submission_ref else None)
     return notice_public(n)
 
 

@@ -108,6 +108,21 @@ def case_close(ctx: typer.Context, case: str, by: ByOpt = None, home: HomeOpt = 
     out.print(f"closed {case}")
 
 
+@case_app.command("erase")
+def case_erase(ctx: typer.Context, case: str, by: ByOpt = None, home: HomeOpt = None,
+               yes: Annotated[bool, typer.Option("--yes", help="Confirm: this cannot be undone.")] = False) -> None:
+    """Erase a case's typed text for good: its custody key is deleted (notes, file names and paths
+    in its custody entries become unreadable; the chain still verifies), its victim reference and
+    contact are dropped, and it is closed. Old backups keep the key: renew them."""
+    from haechi.errors import InputError
+
+    with handled(), open_haechi(home, ctx) as h:
+        if not yes:
+            raise InputError("--yes", "erasing cannot be undone: pass --yes")
+        result = h.erase_case(case, actor=by)
+    out.print(f"erased {case}" + ("" if result["key_erased"] else " (it had no sealed text)"))
+
+
 def _when(value: str, flag: str) -> datetime:
     """A time given on the command line (ISO 8601; no zone = UTC)."""
     from datetime import UTC

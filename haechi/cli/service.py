@@ -21,8 +21,9 @@ def serve_command(
     allow_private_urls: Annotated[bool, typer.Option("--allow-private-urls",
                                                      help="Let /h/hash?url= reach private addresses.")] = False,
     workers: Annotated[int, typer.Option("--workers", min=1, max=64,
-                                         help="Server processes (each loads the index; rate limits are per "
-                                              "process).")] = 1,
+                                         help="Server processes (each loads the index; login and "
+                                              "self-service throttles are shared through Redis when "
+                                              "throttle_url or a Redis broker_url is set).")] = 1,
     home: HomeOpt = None,
 ) -> None:
     """Run the REST API (OpenAPI at /openapi.json, docs at /docs)."""

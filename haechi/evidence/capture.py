@@ -341,6 +341,26 @@ class Screenshotter:
     def shoot(self, url: str) -> bytes:
         return self.render(url).png
 
+    def status(self, url: str) -> int:
+        """The HTTP status the browser got for ``url`` (after redirects), loading nothing else
+        worth waiting for. InputError: the egress proxy refused it, or the browser failed."""
+        from playwright.sync_api import Error as PlaywrightError
+
+        if self._browser is None or self._proxy is None:
+            raise InputError(url, self.error or "screenshotter not started")
+        context = self._browser.new_context(accept_downloads=False, service_workers="block", user_agent=USER_AGENT)
+        try:
+            response = context.new_page().goto(url, wait_until="commit", timeout=self.timeout_s * 1000)
+            if response is None:
+                raise InputError(url, "the browser got no response")
+            if response.headers.get(REFUSED_HEADER.lower()):
+                raise InputError(url, REFUSED)
+            return int(response.status)
+        except PlaywrightError as exc:
+            raise InputError(url, f"browser failed: {str(exc).splitlines()[0]}") from None
+        finally:
+            context.close()
+
     def render(self, url: str) -> Rendered:
         """Load ``url``, take a full-page screenshot and list the images and videos the page
         loaded (HTTP 2xx: a redirect is not a picture), in the order they arrived: what scripts and CSS
@@ -374,3 +394,35 @@ class Screenshotter:
             raise InputError(url, f"screenshot failed: {str(exc).splitlines()[0]}") from None
         finally:
             context.close()
+
+
+#: the second fetch path's request profile when no browser is available: another browser family,
+#: language and header set than the fetcher's (a host that cloaks one profile rarely cloaks both)
+SECOND_PROFILE = {
+    "User-Agent": "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+                  "Version/18.1 Mobile/15E148 Safari/604.1",
+    "Accept-Language": "ko-KR,ko;q=0.9,en;q=0.8",
+    "Sec-Fetch-Dest": "document", "Sec-Fetch-Mode": "navigate", "Sec-Fetch-Site": "none",
+    "Upgrade-Insecure-Requests": "1",
+}
+
+
+def second_look(url: str, limits: FetchLimits, *, browser: bool = True) -> dict[str, Any]:
+    """Ask for ``url`` again by another path, to confirm that it is gone (issue #17 medium 8):
+    headless Chromium through the egress proxy (another client, TLS stack and header set than
+    the fetcher), or — without Chromium, or with ``browser=False`` — the pinned fetcher with
+    :data:`SECOND_PROFILE`. Returns ``{"path": "browser"|"fetcher-profile-2", "status": int |
+    None, "error": str | None}``; a refusal or failure is an ``error``, never a status."""
+    if browser:
+        with Screenshotter(limits) as shooter:
+            if shooter.error is None:
+                try:
+                    return {"path": "browser", "status": shooter.status(url), "error": None}
+                except InputError as exc:
+                    return {"path": "browser", "status": None, "error": exc.reason}
+    try:
+        res = fetch(url, limits, accept="text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
+                    headers=SECOND_PROFILE)
+        return {"path": "fetcher-profile-2", "status": res.status, "error": None}
+    except (InputError, Unreachable) as exc:
+        return {"path": "fetcher-profile-2", "status": None, "error": exc.reason}

@@ -19,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from haechi.store import casekeys
 from haechi.store.models import CustodyEntry
 
 GENESIS = "0" * 64
@@ -50,8 +51,15 @@ def now_iso() -> str:
 
 
 def append(session: Session, action: str, actor: str, *, case_ref: str | None = None,
-           details: dict[str, Any] | None = None, artefacts: dict[str, str] | None = None) -> CustodyEntry:
-    """Append one entry in the caller's transaction (retrying if another appender won the tip)."""
+           details: dict[str, Any] | None = None, artefacts: dict[str, str] | None = None,
+           private: dict[str, Any] | None = None) -> CustodyEntry:
+    """Append one entry in the caller's transaction (retrying if another appender won the tip).
+    ``private``: free text a person typed (a note, a file name, a path) — sealed with the case's
+    key (:mod:`haechi.store.casekeys`), never stored in the clear; the entry's hash covers the
+    ciphertext, so erasing the case's key leaves the chain verifiable."""
+    if private:
+        details = {**(details or {}), "sealed": casekeys.seal(session, case_ref, private),
+                   "sealed_fields": sorted(private)}
     for _ in range(20):
         tip = session.execute(select(CustodyEntry.id, CustodyEntry.entry_hash)
                               .order_by(CustodyEntry.id.desc()).limit(1)).first()

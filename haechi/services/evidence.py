@@ -34,18 +34,30 @@ if TYPE_CHECKING:
 OnRecord = Callable[[Session, dict[str, Any]], None]
 
 
+#: HTTP statuses that say the page is gone (a removal, once confirmed)
+GONE = (404, 410, 451)
+#: asks for a URL by a second path: ``{"path", "status", "error"}`` (``capture.second_look``)
+SecondLook = Callable[[str, FetchLimits], dict[str, Any]]
+
+
 def capture_urls(rt: Runtime, urls: Iterable[str], case_ref: str | None, actor: str, screenshot: bool,
-                 allow_private: bool, on_record: OnRecord | None = None) -> Iterator[dict[str, Any]]:
+                 allow_private: bool, on_record: OnRecord | None = None,
+                 confirm_gone: SecondLook | None = None) -> Iterator[dict[str, Any]]:
+    """Capture and record each URL (custody entry + ``captures`` row per URL). With
+    ``confirm_gone``, a page answered 404/410/451 is asked for again by that second path before
+    it is recorded (outside the transaction); its answer is in the custody entry and the result
+    as ``second_look``."""
     limits = FetchLimits(allow_private=allow_private, max_bytes=rt.settings.max_file_bytes)
     if screenshot:
         with Screenshotter(limits) as shooter:
-            yield from _capture_urls(rt, urls, case_ref, actor, shooter, limits, on_record)
+            yield from _capture_urls(rt, urls, case_ref, actor, shooter, limits, on_record, confirm_gone)
     else:
-        yield from _capture_urls(rt, urls, case_ref, actor, None, limits, on_record)
+        yield from _capture_urls(rt, urls, case_ref, actor, None, limits, on_record, confirm_gone)
 
 
 def _capture_urls(rt: Runtime, urls: Iterable[str], case_ref: str | None, actor: str, shooter: Screenshotter | None,
-                  limits: FetchLimits, on_record: OnRecord | None) -> Iterator[dict[str, Any]]:
+                  limits: FetchLimits, on_record: OnRecord | None,
+                  confirm_gone: SecondLook | None = None) -> Iterator[dict[str, Any]]:
     faces = rt.has_subjects()
     for url in urls:
         captured_at = custody.now_iso()
@@ -91,6 +103,9 @@ def _capture_urls(rt: Runtime, urls: Iterable[str], case_ref: str | None, actor:
                        "media_sha256": {m["url"]: m["sha256"] for m in media if m["sha256"]}}
             if cap.error:
                 details["error"] = cap.error
+            second = confirm_gone(url, limits) if confirm_gone is not None and cap.status in GONE else None
+            if second is not None:
+                details["second_look"] = second
             details.update(stamp_info)
             with rt.db.session() as s:
                 entry = custody.append(s, "capture", actor, case_ref=case_ref, details=details, artefacts=cap.artefacts)
@@ -112,6 +127,8 @@ def _capture_urls(rt: Runtime, urls: Iterable[str], case_ref: str | None, actor:
                     "resources": [{"url": r.url, "kind": r.kind, "status": r.status} for r in cap.resources]}
                 if cap.screenshot_error:
                     out["screenshot_error"] = cap.screenshot_error
+                if second is not None:
+                    out["second_look"] = second
                 out.update(stamp_info)
                 if on_record is not None:
                     on_record(s, out)
@@ -199,8 +216,8 @@ def export_case(rt: Runtime, case_ref: str, out: Path, actor: str, recipients: S
         if problems:
             raise InputError(case_ref, "refusing to export tampered evidence: " + "; ".join(problems))
         # the export itself is a custody event; the package carries the chain up to and including it
-        entry = custody.append(s, "export", actor, case_ref=case_ref,
-                               details={"out": out.name, "captures": [c.id for c in captures]})
+        entry = custody.append(s, "export", actor, case_ref=case_ref, details={"captures": [c.id for c in captures]},
+                               private={"out": out.name})  # a file name someone typed: sealed
         chain = custody.rows_of(s)
         cap_rows = [{"id": c.id, "url": c.url, "final_url": c.final_url, "status": c.status,
                      "captured_at": c.captured_at, "folder": c.folder, "artefacts": json.loads(c.artefacts),
@@ -398,9 +415,10 @@ def ingest(rt: Runtime, kind: str, source: str | os.PathLike[str], case_ref: str
     summary = tally.row()
     yield summary  # never a silent drop: what was seen, hashed, absent, skipped and why
     with rt.db.session() as s:
+        # the folder's path and the summary's member names can carry a name: sealed (#17 low 13)
         custody.append(s, f"ingest_{kind}", actor, case_ref=case_ref,
-                       details={"source": str(path), "items": len(found.items), "matched": matched,
-                                "links": len(found.links), "summary": summary})
+                       details={"items": len(found.items), "matched": matched, "links": len(found.links)},
+                       private={"source": str(path), "summary": summary})
 
 
 def verify_custody(rt: Runtime, case_ref: str | None = None) -> dict[str, Any]:

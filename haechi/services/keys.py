@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from haechi.errors import ConfigError
 from haechi.store.crypto import Cipher, load_or_create_key, write_key_file
-from haechi.store.models import Case, FaceEmbedding, LocalFeatureSet, Subject
+from haechi.store.models import Case, CaseKey, FaceEmbedding, LocalFeatureSet, Subject
 from haechi.store.sealed import rewrap_keys
 
 if TYPE_CHECKING:
@@ -38,7 +38,8 @@ def rotate_keys(rt: Runtime) -> dict[str, int]:
         new_primary = Fernet.generate_key()
         cipher = Cipher(new_primary + b"," + old)
         write_key_file(key_file, new_primary + b"," + old)  # both readable until the commit
-    counts = {"local_features": 0, "face_embeddings": 0, "case_contacts": 0, "subject_names": 0, "evidence_keys": 0}
+    counts = {"local_features": 0, "face_embeddings": 0, "case_contacts": 0, "subject_names": 0, "evidence_keys": 0,
+              "case_keys": 0}
     with rt.db.session() as s:
         for feat in s.scalars(select(LocalFeatureSet)):
             feat.ciphertext = cipher.rotate(feat.ciphertext)
@@ -52,6 +53,9 @@ def rotate_keys(rt: Runtime) -> dict[str, int]:
         for subj in s.scalars(select(Subject).where(Subject.name_ciphertext.is_not(None))):
             subj.name_ciphertext = cipher.rotate(subj.name_ciphertext)  # type: ignore[arg-type]
             counts["subject_names"] += 1
+        for ck in s.scalars(select(CaseKey).where(CaseKey.wrapped.is_not(None))):
+            ck.wrapped = cipher.rotate(ck.wrapped)  # type: ignore[arg-type]
+            counts["case_keys"] += 1
     counts["evidence_keys"] = rewrap_keys(rt.blobs, cipher)  # still readable with both keys
     if new_primary is not None:
         write_key_file(key_file, new_primary)

@@ -215,8 +215,12 @@ class PinnedTransport(httpx.BaseTransport):
         self._inner.close()
 
 
-def fetch(url: str, limits: FetchLimits = FetchLimits(), *, accept: str = "*/*") -> FetchResult:  # noqa: B008
-    """GET ``url`` following redirects by hand, each hop checked and pinned to its address."""
+def fetch(url: str, limits: FetchLimits = FetchLimits(), *, accept: str = "*/*",  # noqa: B008
+          headers: dict[str, str] | None = None) -> FetchResult:
+    """GET ``url`` following redirects by hand, each hop checked and pinned to its address.
+    ``headers`` are sent on every hop and replace the defaults of the same name (User-Agent,
+    Accept-Language...; not Host)."""
+    extra = {k: v for k, v in (headers or {}).items() if k.lower() != "host"}
     started = time.time()
     deadline = time.monotonic() + limits.timeout_s
     hops: list[Hop] = []
@@ -226,14 +230,15 @@ def fetch(url: str, limits: FetchLimits = FetchLimits(), *, accept: str = "*/*")
         parts = urlsplit(current)
         target = urlunsplit((scheme, parts.netloc, parts.path or "/", parts.query, ""))
         default_port = (scheme == "https" and port == 443) or (scheme == "http" and port == 80)
-        headers = {"Host": host if default_port else f"{host}:{port}", "User-Agent": USER_AGENT, "Accept": accept,
-                   "Accept-Encoding": "gzip, deflate, identity"}
+        sent = {"Host": host if default_port else f"{host}:{port}", "User-Agent": USER_AGENT, "Accept": accept,
+                "Accept-Encoding": "gzip, deflate, identity"}
+        sent.update(extra)
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise Unreachable(url, f"timed out after {limits.timeout_s:.0f}s")
         try:
             with httpx.Client(timeout=httpx.Timeout(remaining), follow_redirects=False, trust_env=False) as client:
-                request = client.build_request("GET", target, headers=headers)
+                request = client.build_request("GET", target, headers=sent)
                 pin(request, host, ip)
                 response = client.send(request, stream=True)
                 truncated = False
@@ -272,7 +277,7 @@ def fetch(url: str, limits: FetchLimits = FetchLimits(), *, accept: str = "*/*")
         raw = bytes(body)
         return FetchResult(url=url, final_url=current, status=response.status_code, headers=resp_headers,
                            body=_decode(raw, response.headers.get("content-encoding", ""), url, limits.max_bytes),
-                           ip=ip, started_at=started, hops=hops, request_headers=list(headers.items()), raw_body=raw,
+                           ip=ip, started_at=started, hops=hops, request_headers=list(sent.items()), raw_body=raw,
                            wire=wire)
     raise InputError(url, f"more than {limits.max_redirects} redirects")
 

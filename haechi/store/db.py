@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
@@ -24,6 +25,9 @@ def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA busy_timeout=30000")
+    # deleted content is overwritten, not left in free pages: erasing a case's key (crypto-
+    # shredding, haechi.store.casekeys) must leave nothing of it in the file
+    cur.execute("PRAGMA secure_delete=ON")
     cur.close()
 
 
@@ -48,6 +52,9 @@ class Database:
         if self.dialect == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        #: returns the home's key (set by ``Runtime``); sessions carry it as ``info["cipher"]``
+        #: for sealing custody free text (``haechi.store.casekeys``)
+        self.cipher: Callable[[], Any] | None = None
         if migrate:
             self.migrate()
         if sqlite_file is not None:  # and its journal files, which SQLite creates with the umask
@@ -93,8 +100,15 @@ class Database:
     @contextmanager
     def session(self) -> Iterator[Session]:
         """A session in one transaction: committed on success, rolled back on any error."""
-        with self._sessions() as session, session.begin():
+        with self._sessions(info={"cipher": self.cipher}) as session, session.begin():
             yield session
+
+    def flush_deleted(self) -> None:
+        """Make deletions final on disk: on SQLite, checkpoint the write-ahead log into the
+        (``secure_delete``) database and truncate it, so no old page version is left there."""
+        if self.dialect == "sqlite":
+            with self.engine.connect() as conn:
+                conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def dispose(self) -> None:
         self.engine.dispose()

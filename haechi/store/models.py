@@ -139,6 +139,20 @@ class FaceEmbedding(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
 
 
+class CaseKey(Base):
+    """A case's data key for the free text of its custody entries (crypto-shredding, issue #17
+    low 13), wrapped with the home's key; ``haechi case erase`` deletes it, leaving the sealed
+    text unreadable while the hash chain (over the ciphertext) still verifies. ``case_ref`` ""
+    is the key of entries without a case."""
+
+    __tablename__ = "case_keys"
+
+    case_ref: Mapped[str] = mapped_column(String(200), primary_key=True)
+    wrapped: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)  # None: erased
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
+    erased_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
 class CustodyEntry(Base):
     """One link of the append-only, hash-chained custody log (see :mod:`haechi.evidence.custody`)."""
 

@@ -10,15 +10,15 @@ custody entry (who, when) and grants a 2-minute view of that one item. Every lat
 the grant is logged again (``revisit``); pressing "hide", deciding, or leaving the item for any
 other page ends the grant and logs how long it was shown. File names are never shown (a file
 name can be the victim's name). Sessions are signed cookies (HttpOnly, SameSite=Strict, Secure
-by default) with a per-session CSRF token checked on every POST; logins are rate limited, and
-five wrong passwords or PINs for one account lock it for 15 minutes.
+by default) with a per-session CSRF token checked on every POST; logins are limited per client
+address and five wrong passwords or PINs for one account lock it for 15 minutes, counted in Redis
+when configured so every server process shares them (:mod:`haechi.api.throttle`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import secrets
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -30,6 +30,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from fastapi.templating import Jinja2Templates
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
+from haechi.api.throttle import Throttles, client_key
 from haechi.app import Haechi
 from haechi.cases import review as rq
 from haechi.errors import HaechiError, MediaError, NotFound
@@ -44,8 +45,6 @@ REVEAL_SECONDS = 120
 STATIC = {"hasher.js", "victim.js", "review.js", "quickexit.js"}
 #: POST paths whose page has a GET at the same path (the language links may point there)
 GET_TWINS = {"/web/login", "/web/victim/login", "/web/victim/withdraw"}
-#: wrong passwords/PINs per account before it is locked for LOCK_SECONDS
-MAX_FAILURES, LOCK_SECONDS = 5, 15 * 60
 #: where the quick-exit button goes (a neutral page; replaces this one in the history)
 QUICK_EXIT = "https://www.google.com/"
 #: support contacts shown to victims (Korea by default; a centre passes its own to make_router)
@@ -66,48 +65,21 @@ MINOR_CONTACTS: tuple[dict[str, str], ...] = (
 )
 
 
-class FailedLogins:
-    """Wrong passwords per account name: after ``MAX_FAILURES`` within ``LOCK_SECONDS`` the
-    account answers "too many tries, wait" (even for the right PIN) until the window passes.
-    Per process, in memory: a restart forgets it (the per-client rate limit still holds)."""
-
-    def __init__(self) -> None:
-        self._fails: dict[str, list[float]] = {}
-        self._lock = threading.Lock()
-
-    def locked(self, name: str) -> bool:
-        now = time.monotonic()
-        with self._lock:
-            recent = [x for x in self._fails.get(name, []) if now - x < LOCK_SECONDS]
-            if recent:
-                self._fails[name] = recent
-            else:
-                self._fails.pop(name, None)  # forgotten once the window passes: the map stays small
-            return len(recent) >= MAX_FAILURES
-
-    def failed(self, name: str) -> None:
-        with self._lock:
-            self._fails.setdefault(name, []).append(time.monotonic())
-
-    def succeeded(self, name: str) -> None:
-        with self._lock:
-            self._fails.pop(name, None)
-
-
-def make_router(h: Haechi, *, secure_cookies: bool = True, login_limiter: Any = None,
+def make_router(h: Haechi, *, secure_cookies: bool = True, throttles: Throttles | None = None,
                 allow_private_urls: bool = False, support: tuple[dict[str, str], ...] = SUPPORT_CONTACTS,
                 exposure_limit: int | None = None, four_eyes: bool = True, screenshots: bool = True) -> APIRouter:
     """The web app's routes under ``/web`` (and ``/``, which leads to it). ``support``: the
-    contacts victims see; ``exposure_limit``: originals one reviewer may reveal per UTC day
-    (None: no limit; the count is always shown); ``four_eyes``: a notice is approved by someone
-    other than the person who drafted it; ``screenshots``: a URL added to a case is captured with
-    a full-page screenshot too (evidence only: the app never shows it; without Chromium the
-    capture is kept and the screenshot's failure recorded)."""
+    contacts victims see; ``throttles``: login, self-service and case-creation budgets (default:
+    this process's memory; ``create_app`` passes the settings' store); ``exposure_limit``:
+    originals one reviewer may reveal per UTC day (None: no limit; the count is always shown);
+    ``four_eyes``: a notice is approved by someone other than the person who drafted it;
+    ``screenshots``: a URL added to a case is captured with a full-page screenshot too (evidence
+    only: the app never shows it; without Chromium the capture is kept and the screenshot's failure recorded)."""
     router = APIRouter(include_in_schema=False)
     templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
     secret = hashlib.sha256(b"haechi-web-session:" + h.cipher.key_material()).hexdigest()
     signer = URLSafeTimedSerializer(secret, salt="session")
-    failures = FailedLogins()
+    budgets = throttles or Throttles()
 
     def load(request: Request) -> dict[str, Any]:
         raw = request.cookies.get(COOKIE)
@@ -211,16 +183,17 @@ def make_router(h: Haechi, *, secure_cookies: bool = True, login_limiter: Any = 
         session = load(request)
         if not check_csrf(session, csrf):
             return page(request, session, template, status=403, error=True)
-        client = request.client.host if request.client else "?"
-        account = f"{template}:{username.lower()}"
-        if failures.locked(account) or (login_limiter is not None and not login_limiter.allow(f"login:{client}")):
+        # one lockout per account, whichever login page: staff and victims share /web/login
+        account = username.strip()
+        if budgets.exhausted("login.failures", account) or \
+                not budgets.allow("login.address", client_key(request.client.host if request.client else None)):
             return page(request, session, template, status=429, error="locked")
         who = h.authenticate_password(username, password)
         if who is None or not role_ok(who):
-            failures.failed(account)
+            budgets.allow("login.failures", account)
             closed = who is None and h.login_closed(username, password)
             return page(request, session, template, status=401, error="closed" if closed else True)
-        failures.succeeded(account)
+        budgets.forget("login.failures", account)
         session = {"user": {"id": who.user_id, "ep": who.epoch}, "csrf": secrets.token_urlsafe(24),
                    "lang": session.get("lang")}
         home = "/web/victim/case" if who.can("self") else "/web/"
@@ -439,6 +412,9 @@ def make_router(h: Haechi, *, secure_cookies: bool = True, login_limiter: Any = 
         session, who = gate(request, "cases", csrf=csrf)
         if isinstance(who, Response):
             return who
+        if not (budgets.allow("cases.account", who.username)
+                and budgets.allow("cases.address", client_key(request.client.host if request.client else None))):
+            return error(request, session, 429, "too_many_tries", back="/web/")
         case = h.create_case(victim_ref=victim_ref.strip() or None, actor=who.username)
         return save(RedirectResponse(f"/web/cases/{case['case']}", status_code=303), session)
 
@@ -527,8 +503,7 @@ def make_router(h: Haechi, *, secure_cookies: bool = True, login_limiter: Any = 
         lang = str(session.get("lang")) if session.get("lang") in ("ko", "en") else "en"
         if not check_csrf(session, request.headers.get("x-csrf-token", "")):
             return JSONResponse({"error": "Forbidden", "message": t("err_csrf", lang)}, status_code=403)
-        client = request.client.host if request.client else "?"
-        if login_limiter is not None and not login_limiter.allow(f"victim-submit:{client}"):
+        if not budgets.allow("victim.address", client_key(request.client.host if request.client else None)):
             return JSONResponse({"error": "TooManyRequests", "message": t("too_many_tries", lang)}, status_code=429)
         try:
             body = await request.json()

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi import Path as FPath
 
 from haechi.api import schemas
-from haechi.api.deps import CasesRead, CaseWork, H, State
+from haechi.api.deps import CasesRead, CaseWork, H, State, client_of
 from haechi.errors import InputError
 
 router = APIRouter()
@@ -21,8 +21,12 @@ def cases_list(_: CasesRead, h: H) -> list[dict[str, Any]]:
 
 
 @router.post("/api/cases", status_code=201, tags=["cases"], response_model=schemas.Case)
-def cases_create(body: schemas.CaseIn, who: CaseWork, h: H) -> dict[str, Any]:
-    """Open a case; the contact details are stored encrypted and never returned."""
+def cases_create(body: schemas.CaseIn, who: CaseWork, h: H, st: State, request: Request) -> dict[str, Any]:
+    """Open a case; the contact details are stored encrypted and never returned. Limited per
+    account and per client address (``haechi.api.throttle``): 429 beyond either."""
+    if not (st.throttles.allow("cases.account", who.username) and st.throttles.allow("cases.address",
+                                                                                       client_of(request))):
+        raise HTTPException(429, "too many new cases; try again later")
     return h.create_case(victim_ref=body.victim_ref, contact=body.contact, actor=who.username)
 
 
