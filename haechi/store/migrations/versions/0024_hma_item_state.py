@@ -2,7 +2,7 @@
 the item's metadata (encrypted), so an HMA client's enable/disable and metadata are kept, not 501s
 
 Revision ID: 0024_hma_item_state
-Revises: 0017_session_epoch
+Revises: 0018_case_keys
 Create Date: 2026-11-30
 """
 
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0024_hma_item_state"
-down_revision = "0017_session_epoch"
+down_revision = "0018_case_keys"
 branch_labels = None
 depends_on = None
 
