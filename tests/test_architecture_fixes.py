@@ -121,3 +121,25 @@ def test_a_sqlite_database_outside_the_home_is_created_owner_only(tmp_path: Path
         h.create_bank("b")
     for f in elsewhere.parent.iterdir():
         assert f.stat().st_mode & 0o077 == 0, (f.name, oct(f.stat().st_mode))
+
+
+def test_deep_json_is_a_400_on_every_route_that_reads_json_by_hand(tmp_path: Path) -> None:
+    """Red-team review of #17 low 11: the web submission caught a RecursionError, but
+    ``/m/compare`` and an item's ``metadata`` form field did not — 100k-deep JSON was a 500."""
+    from fastapi.testclient import TestClient
+
+    from haechi.api.app import create_app
+
+    deep = "[" * 100_000 + "]" * 100_000
+    with Haechi(home=tmp_path / "h", workers=1) as h:
+        h.add_user("kim", "caseworker", "correct-horse-battery")
+        auth = {"Authorization": f"Bearer {h.create_token('kim', 't')}"}
+        h.create_bank("B")
+        client = TestClient(create_app(h, secure_cookies=False), raise_server_exceptions=False)
+        pdq = "a" * 64
+        calls = [client.post("/m/compare", content=deep, headers={**auth, "Content-Type": "application/json"}),
+                 client.post("/c/bank/B/signal?signal_type=pdq&signal=" + pdq, content=deep,
+                             headers={**auth, "Content-Type": "application/json"}),
+                 client.post("/c/bank/B/content", data={"metadata": deep}, headers=auth),
+                 client.post("/c/bank/B/content", content=deep, headers={**auth, "Content-Type": "application/json"})]
+    assert [r.status_code for r in calls] == [400] * 4, [(r.status_code, r.text[:120]) for r in calls]

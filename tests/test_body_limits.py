@@ -59,3 +59,59 @@ def test_a_rotated_x_forwarded_for_does_not_escape_the_login_limit(tmp_path: Pat
                             headers={"X-Forwarded-For": f"203.0.113.{i}", "Cookie": cookie})
             codes.append(r.status_code)
     assert codes.index(429) == 30, codes
+
+
+def _server_rss_mib(pid: int) -> int:
+    """Resident memory of a server process and its children, in MiB (Linux /proc)."""
+    total = 0
+    for p in [pid, *(int(x) for x in Path(f"/proc/{pid}/task/{pid}/children").read_text().split())]:
+        for line in Path(f"/proc/{p}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                total += int(line.split()[1])
+    return total // 1024
+
+
+def test_a_body_of_many_small_json_values_is_refused_before_it_is_parsed(tmp_path: Path) -> None:
+    """Red-team review of #17 high 3: under the byte limit, 16 MiB of ``{},{},…`` parsed into
+    5.5 million dicts — one request without a login took the server from ~140 to ~560 MiB, four
+    at once to 1.4 GiB. A body holding more JSON values than any real request is refused as it
+    arrives (chunked or not, with a token or without), and the server's memory stays flat."""
+    import threading
+
+    from haechi.api.security import MAX_JSON_VALUES
+
+    home = tmp_path / "home"
+    with Haechi(home=home) as h:
+        h.add_user("kim", "caseworker", "correct-horse-battery")
+        token = h.create_token("kim", "t")
+    unit = b"{},"
+    body = b'{"files":[' + unit * ((MAX_BODY - 64) // len(unit)) + b"{}]}"
+    assert len(body) < MAX_BODY and body.count(b"{") > MAX_JSON_VALUES
+
+    def chunked() -> Iterator[bytes]:
+        for i in range(0, len(body), 1 << 20):
+            yield body[i:i + (1 << 20)]
+
+    with served(home) as (base, server):
+        before = _server_rss_mib(server.pid)
+        codes: list[int] = []
+
+        def post(path: str, content: bytes | Iterator[bytes], auth: bool) -> None:
+            headers = {"Content-Type": "application/json", **({"Authorization": f"Bearer {token}"} if auth else {})}
+            codes.append(httpx.post(f"{base}{path}", content=content, headers=headers, timeout=60).status_code)
+
+        calls = [("/api/victim/submissions", body, False), ("/api/victim/submissions", chunked(), False),
+                 ("/api/cases", body, True), ("/c/banks", chunked(), True)]
+        threads = [threading.Thread(target=post, args=c) for c in calls]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        grown = _server_rss_mib(server.pid) - before
+        assert codes == [413] * len(calls), codes
+        assert grown < 100, f"server grew by {grown} MiB"
+        # a real submission's worth of values still goes through
+        files = [{"kind": "video", "sha256": "a" * 64, "md5": "b" * 32,
+                  "frames": [{"t_s": float(i), "pdq": "c" * 64, "quality": 90} for i in range(120)]}] * 200
+        r = httpx.post(f"{base}/api/victim/submissions", json={"files": files}, timeout=60)
+        assert r.status_code != 413, r.text[:300]

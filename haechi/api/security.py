@@ -7,9 +7,11 @@ latter costs a task and a stream per request, which shows on the hot lookup path
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
+from typing import Any
 
-from fastapi import UploadFile
+from fastapi import Request, UploadFile
 from fastapi.responses import JSONResponse
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -39,6 +41,11 @@ def csp_for(path: str) -> str:
 #: JSON and form bodies (everything but multipart uploads): far more than any real request —
 #: a victim's 200 files with video frames is a few MiB — and far less than what fills memory
 MAX_BODY = 16 * 1024 * 1024
+#: most JSON containers and separators (``{``, ``[``, ``,``) a non-multipart body may hold: the
+#: largest real request (a victim's 200 videos × 120 frames × 4 fields) has ~100k. A byte cap
+#: alone let 16 MiB of ``{},{},...`` become 5.5 million dicts (~400 MiB per request, before
+#: any login or throttle; red-team review of #17 high 3)
+MAX_JSON_VALUES = 250_000
 
 
 class SecurityHeaders:
@@ -74,18 +81,22 @@ class SecurityHeaders:
             return
         csp = csp_for(scope["path"])
         started = refused = False
-        seen = 0
+        seen = values = 0
 
         async def counted() -> Message:
-            nonlocal seen, refused
+            nonlocal seen, values, refused
             if refused:
                 return {"type": "http.disconnect"}
             message = await receive()
             if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > limit:  # answer 413 now; the app sees a client that went away
+                chunk = message.get("body", b"")
+                seen += len(chunk)
+                if not multipart:  # JSON (or form) values: what parsing multiplies into objects
+                    values += chunk.count(b",") + chunk.count(b"[") + chunk.count(b"{")
+                if seen > limit or values > MAX_JSON_VALUES:  # 413 now; the app sees a client that went away
                     if not started:
-                        await _too_large(limit)(scope, receive, send_with_headers)
+                        await (_too_large(limit) if seen > limit else _too_many_values())(
+                            scope, receive, send_with_headers)
                     refused = True
                     return {"type": "http.disconnect"}
             return message
@@ -115,6 +126,25 @@ class SecurityHeaders:
 def _too_large(limit: int) -> JSONResponse:
     return JSONResponse({"error": "TooLarge", "message": f"request body over {limit} bytes"}, status_code=413,
                         headers={"Connection": "close"})
+
+
+def _too_many_values() -> JSONResponse:
+    return JSONResponse({"error": "TooLarge", "message": f"request body holds over {MAX_JSON_VALUES} JSON values"},
+                        status_code=413, headers={"Connection": "close"})
+
+
+def parse_json(source: str, text: str | bytes) -> Any:
+    """``text`` as JSON; InputError naming ``source`` when it is not JSON or nests deeper than the
+    parser's recursion limit (a RecursionError was a 500: red-team review of #17 low 11)."""
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError):
+        raise InputError(source, "not JSON (or nested too deep)") from None
+
+
+async def read_json(request: Request) -> Any:
+    """The request body as JSON (see :func:`parse_json`); every route that reads JSON by hand uses it."""
+    return parse_json("body", await request.body())
 
 
 async def read_upload(upload: UploadFile) -> bytes:

@@ -3,7 +3,11 @@ log in one archive with a manifest of SHA-256 hashes; restore into an empty home
 manifest first and loads everything in one transaction.
 
 The encryption key is NOT included unless asked for: an archive holding both the encrypted
-victim data and its key would undo the encryption. Keep the key in the secret store (or pass
+victim data and its key would undo the encryption. Every table's dump is sealed with the home's
+key (``haechi.store.sealed``, as evidence is), so a backup without the key holds nothing readable:
+not a victim reference, a bank label or note, a case item's URL or a name typed into any free-text
+column (red-team review of #17 high 4: those were in the clear in ``db/*.jsonl``). Restoring needs
+the key, named by fingerprint when it is missing. Keep the key in the secret store (or pass
 ``include_key`` and protect the archive like the key itself). The PDQ index is not backed up:
 it is rebuilt from the database on first use.
 """
@@ -26,7 +30,7 @@ from haechi import __version__
 from haechi.errors import InputError
 from haechi.store.blobs import read_bytes
 from haechi.store.models import Base
-from haechi.store.sealed import raw_store
+from haechi.store.sealed import is_sealed, open_sealed, raw_store, seal_stream
 
 if TYPE_CHECKING:
     from haechi.runtime import Runtime
@@ -72,7 +76,9 @@ def backup(rt: Runtime, out: Path, include_key: bool = False) -> dict[str, Any]:
             for table in tables:
                 rows = conn.execute(select(table)).mappings().all()
                 lines = [json.dumps({k: _encode(v) for k, v in row.items()}, ensure_ascii=False) for row in rows]
-                _add(tar, f"db/{table.name}.jsonl", ("\n".join(lines) + "\n" if lines else "").encode(), manifest)
+                sealed = io.BytesIO()
+                seal_stream(io.BytesIO(("\n".join(lines) + "\n" if lines else "").encode()), sealed, rt.cipher)
+                _add(tar, f"db/{table.name}.jsonl", sealed.getvalue(), manifest)
                 counts[table.name] = len(rows)
         store = raw_store(rt.blobs)  # sealed artefacts are copied sealed: unreadable without the key
         files = 0
@@ -131,15 +137,35 @@ def verify(path: Path) -> dict[str, Any]:
             "key_included": meta["key_included"]}
 
 
+def _table_dump(rt: Runtime, path: Path, meta: dict[str, Any], name: str, data: bytes) -> str:
+    """A table's JSONL, unsealed with the home's key (older backups: stored plain)."""
+    if not is_sealed(data):
+        return data.decode()
+    try:
+        return open_sealed(io.BytesIO(data), name, rt.cipher).read().decode()
+    except InputError:
+        raise InputError(str(path), f"this backup needs the key with fingerprint "
+                                    f"{meta.get('key_fingerprint') or '(unknown)'}; put it in "
+                                    f"{rt.settings.key_file} or $HAECHI_SECRET_KEY, then restore again") from None
+
+
 def restore(rt: Runtime, path: Path) -> dict[str, Any]:
     meta, blobs = _read(path)
     tables = list(Base.metadata.sorted_tables)
+    if "secret.key" in blobs and not rt.settings.key_file.exists():  # first: the dumps are sealed with it
+        from haechi.store.crypto import write_key_file
+
+        write_key_file(rt.settings.key_file, blobs["secret.key"])
+        rt.forget_keys_and_indexes()
+    # every dump is unsealed (or the key named) before a row is written
+    dumps = {t.name: _table_dump(rt, path, meta, f"db/{t.name}.jsonl", blobs.get(f"db/{t.name}.jsonl", b""))
+             for t in tables}
     with rt.db.session() as s:
         for table in tables:
             if s.execute(select(func.count()).select_from(table)).scalar():
                 raise InputError(str(rt.settings.home), f"restore needs an empty database; {table.name} has rows")
         for table in tables:
-            raw = blobs.get(f"db/{table.name}.jsonl", b"").decode()
+            raw = dumps[table.name]
             rows = [{k: _decode(v) for k, v in json.loads(line).items()} for line in raw.splitlines() if line]
             for i in range(0, len(rows), 1000):
                 s.execute(insert(table), rows[i : i + 1000])
@@ -150,11 +176,6 @@ def restore(rt: Runtime, path: Path) -> dict[str, Any]:
                     sql = (f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), "  # noqa: S608
                            f"COALESCE((SELECT MAX(id) FROM {table.name}), 0) + 1, false)")
                     s.execute(text(sql))
-    if "secret.key" in blobs and not rt.settings.key_file.exists():  # first: sealing below may need it
-        from haechi.store.crypto import write_key_file
-
-        write_key_file(rt.settings.key_file, blobs["secret.key"])
-        rt.forget_keys_and_indexes()
     store = rt.blobs
     with tempfile.TemporaryDirectory(dir=rt.settings.home) as staging:
         for name, data in blobs.items():

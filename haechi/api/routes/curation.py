@@ -27,7 +27,7 @@ from fastapi import Path as FPath
 from haechi.api import schemas
 from haechi.api.deps import BankRead, BankWrite, H, ResponseFormat, State
 from haechi.api.media import add_bytes_to_bank, fetch_media
-from haechi.api.security import read_upload
+from haechi.api.security import parse_json, read_json, read_upload
 from haechi.app import Haechi
 from haechi.errors import AlreadyExists, InputError, NotFound
 
@@ -140,10 +140,7 @@ async def _note_and_metadata(request: Request) -> tuple[str | None, dict[str, An
     metadata: Any = None
     kind = request.headers.get("content-type", "")
     if kind.startswith("application/json"):
-        try:
-            data = await request.json()
-        except ValueError:
-            raise InputError("body", "not JSON") from None
+        data = await read_json(request)
         if not isinstance(data, dict):
             raise InputError("body", "give a JSON object")
         note, metadata = data.get("note"), data.get("metadata")
@@ -161,10 +158,7 @@ def _check_metadata(metadata: Any) -> dict[str, Any] | None:
     """HMA's validation of item metadata: the object to keep (None when it holds nothing); a 400
     (InputError) for a bad one. HMA drops a client's ``collab`` (it is the exchange's to set)."""
     if isinstance(metadata, str):
-        try:
-            metadata = json.loads(metadata)
-        except ValueError:
-            raise InputError("metadata", "metadata form field must be valid JSON") from None
+        metadata = parse_json("metadata", metadata)
     if not isinstance(metadata, dict):
         raise InputError("metadata", "metadata should be a json object")
     for key, value in metadata.items():

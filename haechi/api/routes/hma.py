@@ -21,7 +21,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from haechi.api import schemas
 from haechi.api.deps import H, Hasher, Lookup, ResponseFormat, State
 from haechi.api.media import hash_bytes, hash_url, hma_signals, signals_of
-from haechi.api.security import one_upload, read_upload
+from haechi.api.security import one_upload, read_json, read_upload
 from haechi.app import Haechi
 from haechi.errors import InputError
 from haechi.signals import SIGNAL_TYPES
@@ -206,10 +206,7 @@ async def compare(request: Request, h: H, _: Hasher) -> dict[str, list[Any]]:
     """Compare pairs of hashes: ``{"pdq": [a, b]}`` -> ``{"pdq": [true, {"distance": 9}]}``
     (a match: within the PDQ threshold; MD5/SHA-256: equal, distance 0, else 1). A body of
     another shape is a 400, as in HMA (not FastAPI's 422)."""
-    try:
-        body = await request.json()
-    except ValueError:
-        raise InputError("body", "not JSON") from None
+    body = await read_json(request)
     if not isinstance(body, dict) or not body or len(body) > 10:
         raise InputError("body", "give {signal_type: [hash, hash]} (one to ten signal types)")
     out: dict[str, list[Any]] = {}
