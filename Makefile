@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 system-deps:
 	@sh scripts/system-deps.sh
 
-.PHONY: system-deps demo test test-fast wheel-check lint typecheck check bench bench-hash bench-match bench-match-10m bench-robustness bench-video bench-faces bench-capture bench-assess bench-api bench-notice bench-workers fuzz fuzz-smoke clean model model-eval crash-safety soak reliability-report
+.PHONY: system-deps demo test test-fast wheel-check lint typecheck check bench bench-hash bench-match bench-match-10m bench-robustness bench-video bench-faces bench-capture bench-assess bench-api bench-notice bench-web bench-workers fuzz fuzz-smoke clean model model-eval crash-safety soak reliability-report
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -86,6 +86,10 @@ bench-workers: $(STAMP)
 
 bench-api: $(STAMP)
 	$(BIN)/python bench/bench_api.py --hashes 1000000 --seconds 20
+
+# web app: server time per page (dashboard, case list, case page, review, deadlines) at 1,000 open cases -> bench/web.md
+bench-web: $(STAMP)
+	$(BIN)/python bench/bench_web.py --cases 1000 --requests 60
 
 bench-notice: $(STAMP) system-deps
 	$(BIN)/python bench/bench_notice.py --items 100

@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 from haechi import jobs
 from haechi._lazy import preload
+from haechi.cases import desk, notices, review
 from haechi.cases import items as case_items
-from haechi.cases import notices, review
 from haechi.cases import service as cases
 from haechi.cases import watch as watches
 from haechi.config import Settings, resolve_settings
@@ -132,6 +132,14 @@ class Haechi:
     def add_to_bank(self, name: str, paths: Paths, label: str | None = None) -> Iterator[bank_service.AddResult]:
         """Hash media and store its signals (never the media). One transaction per file."""
         return bank_service.add_media(self.runtime, name, paths, label)
+
+    def bank_summary(self, name: str) -> Obj:
+        """One bank: entry counts by type and source, media count, newest entries (no hashes)."""
+        return self._tx(lambda s: bank_service.bank_summary(s, name))
+
+    def add_browser_files(self, name: str, files: Any, label: str | None = None) -> Obj:
+        """Add media hashed in the browser (hashes only) to bank ``name``: ``{files, hashes, entries}``."""
+        return bank_service.add_browser_files(self.runtime, name, files, label)
 
     def import_bank(self, name: str, file: PathLike) -> bank_service.ImportResult:
         """Import hashes from a JSONL or CSV exchange file."""
@@ -338,6 +346,17 @@ class Haechi:
         """Media awaiting review in open cases, most urgent first, with matches and decisions."""
         return self._tx(review.queue)
 
+    def review_at(self, position: int) -> review.QueueWindow:
+        """The queue entry at ``position`` and the queue's length (not the whole queue)."""
+        return self._tx(lambda s: review.queue_at(s, position))
+
+    def review_position(self, item_id: int, index: int) -> int:
+        return self._tx(lambda s: review.queue_position(s, item_id, index))
+
+    def review_pending(self) -> int:
+        """Queue entries without a decision."""
+        return self._tx(review.pending_count)
+
     def review_entry(self, item_id: int, index: int) -> review.QueueEntry | None:
         return self._tx(lambda s: review.entry(s, item_id, index))
 
@@ -387,6 +406,36 @@ class Haechi:
     def login_closed(self, username: str, password: str) -> bool:
         """Whether a failed login was the right password for a disabled (withdrawn) account."""
         return self._tx(lambda s: accounts.is_disabled_login(s, username, password))
+
+    # -- the caseworker's desk (cases.desk): dashboard, deadlines, re-check history ---------------
+    def cases_of(self, actor: str) -> set[str]:
+        """Case numbers ``actor`` opened."""
+        return self._tx(lambda s: desk.cases_of(s, actor))
+
+    def waiting_notices(self, case_refs: set[str] | None = None) -> list[Obj]:
+        """Drafts awaiting approval and approved notices awaiting sending (open cases)."""
+        return self._tx(lambda s: desk.waiting_notices(s, case_refs))
+
+    def reuploads(self, case_refs: set[str] | None = None) -> list[Obj]:
+        return self._tx(lambda s: desk.reuploads(s, case_refs))
+
+    def recent_rechecks(self, case_refs: set[str] | None = None, days: int = 7) -> list[Obj]:
+        return self._tx(lambda s: desk.recent_rechecks(s, case_refs, days))
+
+    def recheck_history(self, case_ref: str) -> dict[int, list[Obj]]:
+        """Every re-check of a case's items (when, result, HTTP status, dispute), per item."""
+        return self._tx(lambda s: desk.recheck_history(s, case_ref))
+
+    def dispute_recheck(self, case_ref: str, entry_id: int, note: str, actor: str | None = None) -> Obj:
+        """Record that a re-check's result is wrong, and why (custody)."""
+        return self._tx(lambda s: desk.dispute_recheck(s, case_ref, entry_id, _who(actor), note))
+
+    def watch_overview(self, case_refs: set[str] | None = None) -> list[Obj]:
+        """Watches with schedule, next run and latest result."""
+        return self._tx(lambda s: desk.watches(s, case_refs))
+
+    def watch_runs(self, watch_id: int | None = None, limit: int = 100) -> list[Obj]:
+        return self._tx(lambda s: desk.watch_runs(s, watch_id, limit))
 
     # -- watches (re-uploads) -------------------------------------------------------------------
     def add_watch(self, case_ref: str, source: str, every: str, allow_private: bool = False) -> Obj:

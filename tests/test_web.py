@@ -183,8 +183,13 @@ WEB_ROUTES: list[tuple[str, str, set[str]]] = [
     ("POST", "/web/media/{item}/0/hide", STAFF), ("POST", "/web/media/{item}/0/decide", STAFF),
     ("GET", "/web/victim/case", {"victim"}), ("POST", "/web/victim/withdraw", {"victim"}),
     ("GET", "/web/victim/withdraw", {"victim"}),
+    ("GET", "/web/cases", STAFF), ("GET", "/web/deadlines", STAFF), ("GET", "/web/watches", STAFF),
+    ("POST", "/web/watches", EDIT), ("GET", "/web/banks", STAFF), ("POST", "/web/banks", EDIT),
+    ("GET", "/web/banks/{bank}", STAFF), ("POST", "/web/banks/{bank}/hashes", EDIT),
+    ("POST", "/web/cases/{case}/rechecks/{entry}/dispute", EDIT),
 ]
-PUBLIC = ["/web/login", "/web/victim", "/web/victim/login", "/web/victim/minor", "/web/static/hasher.js"]
+PUBLIC = ["/web/login", "/web/victim", "/web/victim/login", "/web/victim/minor", "/web/static/hasher.js",
+          "/web/static/bank.js"]
 #: the rest, and the test that covers each
 EXEMPT = {
     ("POST", "/web/login"): "public form: test_roles_on_pages_and_notice_approval logs in",
@@ -208,7 +213,7 @@ def test_every_web_route_is_in_the_role_table(tmp_path: Path) -> None:
     served = {(m, norm.sub("X", r.path)) for r in routes for m in r.methods}
     assert len(served) > 20
     listed = {(m, norm.sub("X", p).replace("/0/", "/X/")) for m, p, _ in WEB_ROUTES}
-    listed |= {("GET", p.replace("hasher.js", "X")) for p in PUBLIC}
+    listed |= {("GET", p.replace("hasher.js", "X").replace("bank.js", "X")) for p in PUBLIC}
     listed |= {(m, norm.sub("X", p).replace("/0/", "/X/")) for m, p in EXEMPT}
     assert served - listed == set(), "web routes missing from the role table"
 
@@ -230,9 +235,11 @@ def test_every_web_page_by_role(web: tuple[TestClient, Haechi, str], role: str) 
     for path in PUBLIC:
         assert client.get(path).status_code == 200, path
     for method, template, allowed in WEB_ROUTES:
-        path = template.format(case=ref, item=item, notice=notice)
-        data = {"csrf": csrf, "victim_ref": "x", "url": "http://192.0.2.1/x", "regime": "us", "lang": "en"}
-        resp = client.request(method, path, data=data if method == "POST" else None, follow_redirects=False)
+        path = template.format(case=ref, item=item, notice=notice, bank="b", entry=1)
+        data = {"csrf": csrf, "victim_ref": "x", "url": "http://192.0.2.1/x", "regime": "us", "lang": "en",
+                "name": f"bank-{role}", "case": ref, "source": "http://192.0.2.1/x", "note": "geo-blocked"}
+        resp = client.request(method, path, data=data if method == "POST" else None, follow_redirects=False,
+                              headers={"x-csrf-token": csrf})
         if role in allowed:
             assert resp.status_code not in (401, 403) and not (resp.status_code == 303 and
                                                              "login" in resp.headers.get("location", "")), \
@@ -253,6 +260,17 @@ def test_every_ui_string_is_in_both_catalogues() -> None:
         missing = [k for k in used if catalog(lang).get(k) is None or not catalog(lang).get(k).string]
         assert not missing, (lang, missing)
     assert t("login", "ko") == "로그인" and t("login", "en") == "Log in" and t("login", "fr") == "Log in"
+    # keys a template builds from data: every clock a notice can have, what to do about it, the
+    # nav and the dashboard's scopes
+    from haechi.cases.service import clocks
+
+    kinds = {str(r["kind"]) for r in clocks()["regimes"].values()} - {"receipt_decision"}
+    kinds |= {"receipt", "decision", "appeal_window", "not_started", "none", "reminder"}
+    built = {f"clock_{k}" for k in kinds} | {f"todo_{k}" for k in kinds | {"overdue", "draft", "approved"}}
+    built |= {"scope_mine", "scope_all", "dashboard", "cases", "review", "deadlines", "watches", "banks", "stats"}
+    for lang in LANGUAGES:
+        missing = [k for k in built if catalog(lang).get(k) is None or not catalog(lang).get(k).string]
+        assert not missing, (lang, missing)
 
 
 def test_victim_video_hashes_find_a_reencoded_copy(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ import html as htmllib
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -22,9 +23,9 @@ from tests.helpers import CENTRE
 from tests.test_web import ORIGINAL, PW, _csrf, _login
 
 #: Latin-script words a Korean page may show: language names, PIN/URL, legal regimes, the
-#: minors' service's own name, the notice language code, and the test's user name
+#: minors' service's own name, the notice language code, hash algorithms' names, and the test's user names
 LATIN_OK = {"English", "Espa", "ol", "Ti", "ng", "Vi", "PIN", "URL", "KR", "US", "EU", "UK", "Take", "It", "Down",
-            "NCMEC", "ko", "jieun"}
+            "NCMEC", "ko", "SHA", "MD", "PDQ", "jieun", "minho"}
 FILES = [{"sha256": "a" * 64, "md5": "b" * 32, "pdq": "c" * 64}]
 
 
@@ -114,40 +115,74 @@ def _visible_text(page: str) -> str:
     return htmllib.unescape(re.sub(r"<[^>]+>", " ", page))
 
 
-def test_korean_pages_show_no_english_none_or_raw_keys(tmp_path: Path) -> None:
-    """Render every staff and victim page in Korean with real data and compare against the
-    catalogues: no English catalogue string, no raw status/stat/error key, no None or {}."""
+def _render_every_page(tmp_path: Path, lang: str) -> dict[str, Any]:
+    """Every staff and victim page with real data behind it (a matched item, a sent notice with
+    a running clock, a re-check and its dispute, a watch and its run, a bank with entries),
+    rendered in ``lang``."""
     from haechi.demo.site import serve
 
+    pages: dict[str, Any] = {}
     with serve({"/p": ("text/html", b'<img src="/m.jpg">'), "/m.jpg": ("image/jpeg", ORIGINAL.getvalue())}) as base, \
             Haechi(home=tmp_path / "home", workers=1, **CENTRE) as h:
         with h.db.session() as s:
             accounts.add_user(s, "jieun", "caseworker", PW)  # a user name that is no catalogue word
-        ref = h.create_case(victim_ref="V-1")["case"]
+            accounts.add_user(s, "minho", "caseworker", PW)
+        h.create_bank("victim-x")
+        h.add_browser_files("victim-x", FILES, label="사진-1" if lang == "ko" else "photo-1")  # her words
+        ref = h.create_case(victim_ref="V-1", actor="jieun")["case"]
         list(h.add_case_items(ref, [f"{base}/p"], allow_private=True))
         item = h.show_case(ref)["items"][0]["id"]
-        notice = h.draft_notice([item], "kr", "ko", recipient="abuse@x.example", actor="jieun")["id"]
+        sent = h.draft_notice([item], "kr", lang, recipient="abuse@x.example", actor="jieun")["id"]
+        h.approve_notice(sent, by="minho")
+        h.record_submission(sent, "minho", "email")
+        notice = h.draft_notice([item], "kr", lang, recipient="abuse@x.example", actor="minho")["id"]
+        (check,) = list(h.recheck(ref, allow_private=True, actor="jieun"))
+        entry = next(iter(h.recheck_history(ref)[item]))["entry"]
+        h.dispute_recheck(ref, entry, "지역 차단" if lang == "ko" else "geo-blocked", actor="jieun")
+        h.add_watch(ref, f"{base}/p", "1h", allow_private=True)
+        h.run_watches(run_all=True, allow_private=True)
         sub = h.victim_submit(FILES)
         client = TestClient(create_app(h, secure_cookies=False))
-        client.get("/web/login?lang=ko")
+        client.get(f"/web/login?lang={lang}")
         _login(client, "jieun")
-        pages = {p: client.get(p) for p in ("/web/", f"/web/cases/{ref}", "/web/review", "/web/stats",
-                                             f"/web/notices/{notice}", "/web/cases/C-0000-00000",
-                                             "/web/notices/999999")}
+        for p in ("/web/", "/web/?scope=all", "/web/cases", f"/web/cases/{ref}", "/web/review", "/web/stats",
+                  "/web/deadlines", "/web/watches", "/web/banks", "/web/banks/victim-x", f"/web/notices/{notice}",
+                  f"/web/notices/{sent}", "/web/cases/C-0000-00000", "/web/notices/999999", "/web/banks/nope"):
+            pages[p] = client.get(p)
+        csrf = _csrf(pages["/web/"].text)
         pages["capture error"] = client.post(f"/web/cases/{ref}/items",
-                                             data={"url": "http://192.0.2.1/x", "csrf": _csrf(pages["/web/"].text)})
+                                             data={"url": "http://192.0.2.1/x", "csrf": csrf})
+        pages["watch error"] = client.post("/web/watches", data={"case": ref, "source": "/etc", "csrf": csrf})
+        pages["dispute error"] = client.post(f"/web/cases/{ref}/rechecks/{entry}/dispute",
+                                             data={"note": " ", "csrf": csrf})
         client.cookies.clear()
-        for p in ("/web/victim?lang=ko", "/web/victim/minor", "/web/victim/login"):
+        for p in (f"/web/victim?lang={lang}", "/web/victim/minor", "/web/victim/login"):
             pages[p] = client.get(p)
         _victim_login(client, sub["case"], sub["pin"])
         pages["/web/victim/case"] = client.get("/web/victim/case")
         pages["/web/victim/withdraw"] = client.get("/web/victim/withdraw")
+    pages["check"] = check
+    return pages
+
+
+def test_korean_pages_show_no_english_none_or_raw_keys(tmp_path: Path) -> None:
+    """Render every staff and victim page in Korean with real data and compare against the
+    catalogues: no English catalogue string, no raw status/stat/error key, no None or {}."""
+    pages = _render_every_page(tmp_path, "ko")
+    check = pages.pop("check")
+    assert check["status"] == "still_up" and check["http_status"] == 200
     en, ko = catalog("en"), catalog("ko")
     korean = {str(m.id): str(m.string) for m in ko if m.id}
     english = {str(m.string) for m in en if m.id and m.string and len(str(m.string)) >= 4
                and korean.get(str(m.id), m.string) != m.string}
     assert len(english) > 100
     assert pages["/web/cases/C-0000-00000"].status_code == 404 and pages["capture error"].status_code == 400
+    assert pages["watch error"].status_code == 400 and pages["dispute error"].status_code == 400
+    assert pages["/web/banks/nope"].status_code == 404
+    # the pages show what they are for, so the comparison below looks at real content
+    assert "이의 제기됨" in pages["/web/"].text  # the disputed re-check
+    assert 'id="deadlines"' in pages["/web/deadlines"].text and 'id="watch-runs"' in pages["/web/watches"].text
+    assert 'id="entry-count">3<' in pages["/web/banks/victim-x"].text
     for name, resp in pages.items():
         assert resp.headers["content-type"].startswith("text/html"), name  # errors too: inside the app
         text = _visible_text(resp.text)
@@ -157,7 +192,21 @@ def test_korean_pages_show_no_english_none_or_raw_keys(tmp_path: Path) -> None:
         # and no English written into a template: the Latin words left are names, codes and data
         words = set(re.findall(r"[A-Za-z]{2,}", re.sub(r"\S+://\S+|\S+@\S+|[CV]-[\d-]+|\S+\.jpg", " ", text)))
         assert words <= LATIN_OK, (name, words - LATIN_OK)
-        assert not re.search(r"\b(None|st_\w+|stat_\w+|err_\w+)\b|\{\}", text), (name, text)
+        assert not re.search(r"\b(None|st_\w+|stat_\w+|err_\w+|clock_\w+|todo_\w+|scope_\w+)\b|\{\}", text), \
+            (name, text)
+
+
+def test_english_pages_show_no_korean_none_or_raw_keys(tmp_path: Path) -> None:
+    """The same pages in English: no Hangul but the language switch's own name, no raw keys."""
+    pages = _render_every_page(tmp_path, "en")
+    pages.pop("check")
+    for name, resp in pages.items():
+        text = _visible_text(resp.text).replace("한국어", "")
+        assert 'lang="en"' in resp.text, name
+        hangul = re.findall(r"[\uac00-\ud7a3]+", text)
+        assert not hangul, (name, hangul)
+        assert not re.search(r"\b(None|st_\w+|stat_\w+|err_\w+|clock_\w+|todo_\w+|scope_\w+)\b|\{\}", text), \
+            (name, text)
 
 
 def test_the_web_door_holds_no_queries() -> None:

@@ -218,11 +218,11 @@ def test_daily_exposure_limit_and_the_dashboard_count(queue: tuple[TestClient, H
     from haechi.web.routes import make_router
 
     client, h, _ = queue
-    assert "Media to review: 3" in client.get("/web/").text
+    assert 'id="to-review"><span class="num">3<' in client.get("/web/").text
     page = client.get("/web/review?i=0").text
     it, idx = _entry(page)
     client.post(f"/web/media/{it}/{idx}/decide", data={"csrf": _csrf(page), "decision": "escalate"})
-    assert "Media to review: 2" in client.get("/web/").text
+    assert 'id="to-review"><span class="num">2<' in client.get("/web/").text
     app = FastAPI()
     app.include_router(make_router(h, secure_cookies=False, exposure_limit=2))
     limited = TestClient(app)

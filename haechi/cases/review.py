@@ -141,6 +141,66 @@ def queue(session: Session, item_id: int | None = None) -> list[QueueEntry]:
     return entries
 
 
+def _layout(session: Session) -> list[tuple[str, int, list[int]]]:
+    """The queue's order without its contents: ``[(case, item id, media indices)]`` in queue
+    order — one query of the reviewable items' ids and media lists, no decisions, no matches."""
+    urgency = sql_case({s: k for k, s in enumerate(REVIEWABLE)}, value=CaseItem.status, else_=9)
+    rows = session.execute(select(Case.case_ref, CaseItem.id, CaseItem.media)
+                           .join(Case, Case.id == CaseItem.case_id)
+                           .where(Case.status == "open", CaseItem.status.in_(REVIEWABLE))
+                           .order_by(urgency, Case.id, CaseItem.id)).all()
+    out = []
+    for case_ref, item, media in rows:
+        indices = [k for k, m in enumerate(json.loads(media)) if m.get("sha256")]
+        if indices:
+            out.append((case_ref, item, indices))
+    return out
+
+
+@dataclass(frozen=True)
+class QueueWindow:
+    """One place in the queue: the entry at ``position`` (0-based; None when the queue is
+    empty) and the queue's length."""
+
+    entry: QueueEntry | None
+    position: int
+    total: int
+
+
+def queue_at(session: Session, position: int) -> QueueWindow:
+    """The queue entry at ``position`` (clamped into the queue) and the queue's length, without
+    building the whole queue: the order comes from :func:`_layout`, the entry (its matches and
+    decision) from its own item and case only. Same order and positions as :func:`queue`."""
+    layout = _layout(session)
+    total = sum(len(ix) for _, _, ix in layout)
+    position = min(max(position, 0), max(total - 1, 0))
+    seen = 0
+    for _, item, indices in layout:
+        if position < seen + len(indices):
+            return QueueWindow(entry(session, item, indices[position - seen]), position, total)
+        seen += len(indices)
+    return QueueWindow(None, 0, 0)
+
+
+def queue_position(session: Session, item_id: int, index: int) -> int:
+    """The 0-based position of an item's media in the queue (0 when it has left the queue),
+    from the queue's order alone."""
+    seen = 0
+    for _, item, indices in _layout(session):
+        if item == item_id and index in indices:
+            return seen + indices.index(index)
+        seen += len(indices)
+    return 0
+
+
+def pending_count(session: Session) -> int:
+    """How many queue entries have no decision yet."""
+    layout = _layout(session)
+    keys = {(item, k) for _, item, ix in layout for k in ix}
+    decided = _decisions(session, {case for case, _, _ in layout})
+    return len(keys - set(decided))
+
+
 def entry(session: Session, item_id: int, index: int) -> QueueEntry | None:
     """The queue entry of one item's media, or None (not in the queue, or no such number):
     looked up by its item alone, so a preview request does not rebuild the whole queue."""

@@ -27,7 +27,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import yaml
-from sqlalchemy import select
+from sqlalchemy import case as sql_case
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from haechi.cases.recipients import Channel, channel_for, lookup_host
@@ -127,11 +128,14 @@ def item_public(i: CaseItem) -> dict[str, Any]:
 
 
 def list_cases(session: Session) -> list[dict[str, Any]]:
+    counts = {case_id: (int(n), int(removed or 0)) for case_id, n, removed in session.execute(
+        select(CaseItem.case_id, func.count(), func.sum(sql_case((CaseItem.status == "removed", 1), else_=0)))
+        .group_by(CaseItem.case_id)).all()}  # two queries, not one per case
     out = []
     for case in session.scalars(select(Case).order_by(Case.id)):
-        items = list(session.scalars(select(CaseItem.status).where(CaseItem.case_id == case.id)))
+        n, removed = counts.get(case.id, (0, 0))
         out.append({"case": case.case_ref, "victim_ref": case.victim_ref, "status": case.status,
-                    "items": len(items), "removed": items.count("removed"), "created_at": case.created_at.isoformat()})
+                    "items": n, "removed": removed, "created_at": case.created_at.isoformat()})
     return out
 
 
@@ -454,18 +458,23 @@ def due(session: Session, within_hours: float = 12.0, now: datetime | None = Non
     runs and why (``templates/clocks.yaml``)."""
     now = now or datetime.now(UTC)
     out = []
-    rows = session.scalars(select(Notice).where(Notice.status.in_([NoticeStatus.SENT, NoticeStatus.EXPORTED]))
-                           .order_by(Notice.id))
-    for n in rows:
-        pending = [i for i in session.scalars(select(CaseItem).where(CaseItem.id.in_(json.loads(n.item_ids))))
-                   if i.status != ItemStatus.REMOVED]
+    rows = session.execute(select(Notice, Case.case_ref).join(Case, Case.id == Notice.case_id)
+                           .where(Notice.status.in_([NoticeStatus.SENT, NoticeStatus.EXPORTED])).order_by(Notice.id)
+                           ).all()
+    wanted = {i for n, _ in rows for i in json.loads(n.item_ids)}
+    items: dict[int, CaseItem] = {}
+    ids = sorted(wanted)
+    for k in range(0, len(ids), 500):  # the notices' items in a few queries, not one per notice
+        items.update({i.id: i for i in session.scalars(select(CaseItem).where(CaseItem.id.in_(ids[k:k + 500])))})
+    for n, case_ref in rows:
+        pending = [items[i] for i in sorted(set(json.loads(n.item_ids)))
+                   if i in items and items[i].status != ItemStatus.REMOVED]
         if not pending:
             continue
         row = _clock(n, now)
         if row is None or (row["hours_left"] is not None and row["hours_left"] > within_hours):
             continue
-        case = session.get(Case, n.case_id)
-        out.append({"notice": n.id, "case": case.case_ref if case else None, "regime": n.regime,
+        out.append({"notice": n.id, "case": case_ref, "regime": n.regime,
                     "platform": n.platform, **row, "items": [_public_url(i.url) for i in pending],
                     "recipient": n.recipient})
     return sorted(out, key=lambda d: (d["hours_left"] is None, d["hours_left"] or 0.0))

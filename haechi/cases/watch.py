@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 
 from haechi.errors import InputError
+from haechi.evidence import custody
 from haechi.store.models import Case, CaseItem, Watch
 
 if TYPE_CHECKING:
@@ -138,6 +139,10 @@ def run_due(rt: Runtime, run_all: bool = False, actor: str = "watch", allow_priv
             w = s.get(Watch, watch_id)
             if w is not None:
                 w.last_run = now
+            # the run's result is evidence too (and the watches page's history): a custody entry
+            custody.append(s, "watch_run", actor, case_ref=case_ref,
+                           details={"watch": watch_id, "new_items": [i["id"] for i in new_items],
+                                    "returned_items": returned, "error": error})
         results.append({"watch": watch_id, "case": case_ref, "source": source, "new_items": new_items,
                         "returned_items": returned, "error": error})
     return results

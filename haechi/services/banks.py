@@ -190,6 +190,40 @@ def list_banks(session: Session) -> list[dict[str, Any]]:
     return rows
 
 
+def bank_summary(session: Session, name: str, recent: int = 50) -> dict[str, Any]:
+    """One bank for a person: ``{name, description, created_at, entries, media (files added
+    whole, counted by their SHA-256), by_type {signal_type: n}, by_source {source: n}, recent
+    [{id, signal_type, label, source, added_at}]}`` (the newest ``recent`` entries, no hash
+    values). Raises NotFound."""
+    bank = get_bank(session, name)
+    by_type = dict(session.execute(select(BankEntry.signal_type, func.count()).where(BankEntry.bank_id == bank.id)
+                                   .group_by(BankEntry.signal_type)).all())
+    by_source = dict(session.execute(select(BankEntry.source, func.count()).where(BankEntry.bank_id == bank.id)
+                                     .group_by(BankEntry.source)).all())
+    media = session.scalar(select(func.count(func.distinct(BankEntry.content_ref)))
+                           .where(BankEntry.bank_id == bank.id, BankEntry.content_ref.is_not(None)))
+    rows = session.execute(select(BankEntry.id, BankEntry.signal_type, BankEntry.label, BankEntry.source,
+                                  BankEntry.added_at).where(BankEntry.bank_id == bank.id)
+                           .order_by(BankEntry.id.desc()).limit(recent)).all()
+    return {"name": bank.name, "description": bank.description, "created_at": bank.created_at.isoformat(),
+            "entries": sum(int(v) for v in by_type.values()), "media": int(media or 0),
+            "by_type": {str(k): int(v) for k, v in sorted(by_type.items())},
+            "by_source": {str(k or "media"): int(v) for k, v in sorted(by_source.items(), key=lambda kv: str(kv[0]))},
+            "recent": [{"id": i, "signal_type": t, "label": lab, "source": src, "added_at": at.isoformat()}
+                       for i, t, lab, src, at in rows]}
+
+
+def add_browser_files(rt: Runtime, name: str, files: Any, label: str | None = None) -> dict[str, Any]:
+    """Add media hashed in a person's browser (``static/hasher.js``; the bytes never reach the
+    server) to bank ``name``: ``{files, hashes, entries}``. Raises NotFound (bank), InputError
+    (a malformed hash: nothing is added)."""
+    from haechi.services.victims import browser_signals
+
+    signals = browser_signals(files)
+    ids = add_signals(rt, name, signals, label)
+    return {"files": len(files), "hashes": len(signals), "entries": len(ids)}
+
+
 def _existing(session: Session, bank_id: int, signal_type: str, signals: Iterable[str]) -> dict[str, int]:
     values = list(set(signals))
     found: dict[str, int] = {}

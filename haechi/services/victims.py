@@ -38,8 +38,10 @@ _HEX = {"sha256": re.compile(r"^[0-9a-f]{64}$"), "md5": re.compile(r"^[0-9a-f]{3
         "pdq": re.compile(r"^[0-9a-f]{64}$")}
 
 
-def _signals(files: Any) -> list[tuple[str, str]]:
-    """Validated (signal_type, signal) pairs from the browser's JSON; raises InputError."""
+def browser_signals(files: Any) -> list[tuple[str, str]]:
+    """Validated (signal_type, signal) pairs from the in-browser hasher's JSON (``static/hasher.js``:
+    ``[{sha256, md5, pdq?} | {kind: "video", sha256, md5, frames}]``); raises InputError naming
+    the file and field."""
     if not isinstance(files, list) or not files:
         raise InputError("files", "no hashes submitted")
     if len(files) > MAX_FILES:
@@ -93,7 +95,7 @@ def _video_signal(frames: Any, n: int) -> list[tuple[str, str]]:
 
 def submit(rt: Runtime, files: Any) -> dict[str, Any]:
     """Open a case for the hashes; returns the case number and the PIN (shown once)."""
-    signals = _signals(files)
+    signals = browser_signals(files)
     submission = secrets.token_hex(8)
     with rt.db.session() as s:
         if s.scalar(select(Bank.id).where(Bank.name == BANK)) is None:

@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Form, Request
 from fastapi import Path as FPath
@@ -36,15 +37,18 @@ from haechi.cases import review as rq
 from haechi.errors import HaechiError, MediaError, NotFound
 from haechi.media import blur
 from haechi.services import accounts
+from haechi.services.victims import BANK as VICTIM_BANK
 from haechi.web.i18n import t
 
 COOKIE = "haechi_session"
 SESSION_MAX_AGE = 8 * 3600
 REVEAL_SECONDS = 120
 #: files served from web/static (nothing else is)
-STATIC = {"hasher.js", "victim.js", "review.js", "quickexit.js"}
+STATIC = {"hasher.js", "victim.js", "review.js", "quickexit.js", "bank.js"}
 #: POST paths whose page has a GET at the same path (the language links may point there)
-GET_TWINS = {"/web/login", "/web/victim/login", "/web/victim/withdraw"}
+GET_TWINS = {"/web/login", "/web/victim/login", "/web/victim/withdraw", "/web/cases", "/web/banks", "/web/watches"}
+#: how far ahead the deadlines page looks (hours): every running clock, in practice
+DEADLINE_HORIZON_HOURS = 24 * 365
 #: where the quick-exit button goes (a neutral page; replaces this one in the history)
 QUICK_EXIT = "https://www.google.com/"
 #: support contacts shown to victims (Korea by default; a centre passes its own to make_router)
@@ -147,7 +151,8 @@ def make_router(h: Haechi, *, secure_cookies: bool = True, throttles: Throttles 
         resp = templates.TemplateResponse(request, name, {"t": tr, "st": status_label, "lang": lang,
                                                           "csrf": session["csrf"], "user": who,
                                                           "quick_exit": QUICK_EXIT, "here": here,
-                                                          "mask": rq.mask_url, **ctx}, status_code=status)
+                                                          "mask": rq.mask_url, "victim_bank": VICTIM_BANK, **ctx},
+                                          status_code=status)
         return save(resp, session)
 
     def error(request: Request, session: dict[str, Any], status: int, key: str, detail: str = "",
@@ -223,14 +228,138 @@ def make_router(h: Haechi, *, secure_cookies: bool = True, throttles: Throttles 
         resp.delete_cookie(COOKIE, path="/web")
         return resp
 
+    def scope_of(request: Request, who: accounts.Principal) -> tuple[str, set[str] | None]:
+        """``mine`` (the cases she opened; the default when she opened any) or ``all``."""
+        mine = h.cases_of(who.username)
+        scope = request.query_params.get("scope") or ("mine" if mine else "all")
+        return ("mine", mine) if scope == "mine" else ("all", None)
+
     @router.get("/web/", response_class=HTMLResponse)
     def dashboard(request: Request) -> Response:
+        """What needs her today: due notices, notices waiting for a person, the review queue,
+        re-check results of the last week and re-uploads — for her cases or all."""
         session, who = gate(request, "cases.read")
         if isinstance(who, Response):
             return who
-        to_review = sum(1 for e in h.review_queue() if e.decision is None)
-        return page(request, session, "cases.html", cases=h.list_cases(), can_edit=who.can("cases"),
-                    to_review=to_review, due=h.due(within_hours=24))
+        scope, refs = scope_of(request, who)
+        due = [d for d in h.due(within_hours=24) if refs is None or d["case"] in refs]
+        waiting = [n for n in h.waiting_notices(refs)
+                   if n["status"] == "approved" or not (four_eyes and n["drafted_by"] == who.username)]
+        return page(request, session, "dashboard.html", scope=scope, due=due, waiting=waiting,
+                    to_review=h.review_pending(), rechecks=h.recent_rechecks(refs), reuploads=h.reuploads(refs),
+                    watches=[w for w in h.watch_overview(refs) if w["last"] and w["last"]["error"]],
+                    can_edit=who.can("cases"))
+
+    @router.get("/web/cases", response_class=HTMLResponse)
+    def case_list(request: Request) -> Response:
+        session, who = gate(request, "cases.read")
+        if isinstance(who, Response):
+            return who
+        return page(request, session, "cases.html", cases=h.list_cases(), can_edit=who.can("cases"))
+
+    @router.get("/web/deadlines", response_class=HTMLResponse)
+    def deadlines(request: Request) -> Response:
+        """Every notice whose clock runs or has not started, overdue first, with its case,
+        recipient and what to do; and the notices waiting for approval or sending."""
+        session, who = gate(request, "cases.read")
+        if isinstance(who, Response):
+            return who
+        scope, refs = scope_of(request, who)
+        rows = [d for d in h.due(within_hours=DEADLINE_HORIZON_HOURS) if refs is None or d["case"] in refs]
+        return page(request, session, "deadlines.html", scope=scope, rows=rows, waiting=h.waiting_notices(refs))
+
+    @router.post("/web/cases/{case_ref}/rechecks/{entry_id}/dispute")
+    def recheck_dispute(request: Request, case_ref: str, entry_id: Annotated[int, FPath(ge=1, le=2**62)],
+                        note: str = Form("", max_length=1000), csrf: str = Form("")) -> Response:
+        session, who = gate(request, "cases", csrf=csrf)
+        if isinstance(who, Response):
+            return who
+        back = f"/web/cases/{case_ref}"
+        try:
+            h.dispute_recheck(case_ref, entry_id, note, actor=who.username)
+        except NotFound:
+            return error(request, session, 404, "err_not_found", back=back)
+        except HaechiError as exc:
+            return error(request, session, 400, "err_dispute", str(exc), back=back)
+        return save(RedirectResponse(back, status_code=303), session)
+
+    # -- watches (re-uploads) --------------------------------------------------------------------
+    @router.get("/web/watches", response_class=HTMLResponse)
+    def watches_page(request: Request) -> Response:
+        session, who = gate(request, "cases.read")
+        if isinstance(who, Response):
+            return who
+        return page(request, session, "watches.html", watches=h.watch_overview(), runs=h.watch_runs(limit=50),
+                    can_edit=who.can("cases"), open_cases=[c["case"] for c in h.list_cases() if c["status"] == "open"])
+
+    @router.post("/web/watches")
+    def watch_create(request: Request, case: str = Form(max_length=64), source: str = Form(max_length=4000),
+                     every: str = Form("6h", max_length=16), csrf: str = Form("")) -> Response:
+        session, who = gate(request, "cases", csrf=csrf)
+        if isinstance(who, Response):
+            return who
+        if not source.strip().startswith(("http://", "https://")):  # a folder path is the CLI's, not the web's
+            return error(request, session, 400, "err_watch", source[:200], back="/web/watches")
+        try:
+            h.add_watch(case.strip(), source.strip(), every, allow_private=allow_private_urls)
+        except HaechiError as exc:
+            return error(request, session, 400, "err_watch", str(exc), back="/web/watches")
+        return save(RedirectResponse("/web/watches", status_code=303), session)
+
+    # -- banks -----------------------------------------------------------------------------------
+    @router.get("/web/banks", response_class=HTMLResponse)
+    def banks_page(request: Request) -> Response:
+        session, who = gate(request, "bank.read")
+        if isinstance(who, Response):
+            return who
+        return page(request, session, "banks.html", banks=h.list_banks(), can_write=who.can("bank.write"))
+
+    @router.post("/web/banks")
+    def bank_create(request: Request, name: str = Form(max_length=200), description: str = Form("", max_length=2000),
+                    csrf: str = Form("")) -> Response:
+        session, who = gate(request, "bank.write", csrf=csrf)
+        if isinstance(who, Response):
+            return who
+        try:
+            bank = h.create_bank(name, description.strip())
+        except HaechiError as exc:
+            return error(request, session, 400, "err_bank", str(exc), back="/web/banks")
+        return save(RedirectResponse(f"/web/banks/{quote(bank['name'], safe='')}", status_code=303), session)
+
+    @router.get("/web/banks/{name}", response_class=HTMLResponse)
+    def bank_page(request: Request, name: str) -> Response:
+        session, who = gate(request, "bank.read")
+        if isinstance(who, Response):
+            return who
+        try:
+            bank = h.bank_summary(name)
+        except HaechiError:
+            return error(request, session, 404, "err_no_bank", name[:60], back="/web/banks")
+        return page(request, session, "bank.html", bank=bank, can_write=who.can("bank.write"),
+                    quoted=quote(bank["name"], safe=""))
+
+    @router.post("/web/banks/{name}/hashes")
+    async def bank_add_hashes(request: Request, name: str) -> Response:
+        """Hashes of media hashed in the caseworker's browser (``static/bank.js``): JSON
+        ``{files: [...], label}`` with the CSRF token in ``X-CSRF-Token``; the bytes stay on her
+        device, as on the victims' page."""
+        session, who = gate(request, "bank.write", csrf=request.headers.get("x-csrf-token", ""))
+        if isinstance(who, Response):
+            return who
+        try:
+            body = await request.json()
+        except (ValueError, RecursionError):
+            return JSONResponse({"error": "InputError", "message": "body is not JSON"}, status_code=400)
+        if not isinstance(body, dict):
+            return JSONResponse({"error": "InputError", "message": "expected an object"}, status_code=400)
+        label = str(body.get("label") or "").strip()[:500] or None
+        try:
+            result = h.add_browser_files(name, body.get("files"), label)
+        except NotFound as exc:
+            return JSONResponse({"error": "NotFound", "message": str(exc)}, status_code=404)
+        except HaechiError as exc:
+            return JSONResponse({"error": type(exc).__name__, "message": str(exc)}, status_code=400)
+        return JSONResponse(result)
 
     @router.get("/web/cases/{case_ref}", response_class=HTMLResponse)
     def case_page(request: Request, case_ref: str) -> Response:
@@ -244,7 +373,8 @@ def make_router(h: Haechi, *, secure_cookies: bool = True, throttles: Throttles 
         decided = h.case_decisions(case["case"])
         confirmed = {item for (item, _), d in decided.items() if d.decision == "confirmed"}
         return page(request, session, "case.html", can_edit=who.can("cases"), case=case, decided=decided,
-                    confirmed=confirmed, reviewable=rq.REVIEWABLE)
+                    confirmed=confirmed, reviewable=rq.REVIEWABLE, rechecks=h.recheck_history(case["case"]),
+                    watches=h.watch_overview({case["case"]}))
 
     # -- review queue ----------------------------------------------------------------------
     @router.get("/web/review", response_class=HTMLResponse)
@@ -252,10 +382,9 @@ def make_router(h: Haechi, *, secure_cookies: bool = True, throttles: Throttles 
         session, who = gate(request, "review")
         if isinstance(who, Response):
             return who
-        entries = h.review_queue()
+        window = h.review_at(i)  # the one entry and the queue's length, not the whole queue
         exposure = h.review_exposure_today(who.username)
-        i = min(max(i, 0), max(len(entries) - 1, 0))
-        entry = entries[i] if entries else None
+        i, entry, total = window.position, window.entry, window.total
         grant = session.get("reveal") or {}
         revealed = bool(entry and grant.get("key") == entry.key and grant.get("until", 0) > time.time())
         if grant and not revealed:
@@ -268,8 +397,8 @@ def make_router(h: Haechi, *, secure_cookies: bool = True, throttles: Throttles 
         data = media(entry) if entry else None
         is_video = bool(data and blur.is_video(data))
         return page(request, session, "review.html", keep_grant=True, entry=entry, revealed=revealed,
-                    is_video=is_video, position=i + 1, total=len(entries), index=i,
-                    prev=i - 1 if i > 0 else None, next=i + 1 if i + 1 < len(entries) else None,
+                    is_video=is_video, position=i + 1, total=total, index=i,
+                    prev=i - 1 if i > 0 else None, next=i + 1 if i + 1 < total else None,
                     decisions=rq.DECISIONS, exposure=exposure)
 
     def media(entry: rq.QueueEntry) -> bytes | None:
@@ -304,7 +433,7 @@ def make_router(h: Haechi, *, secure_cookies: bool = True, throttles: Throttles 
             return error(request, session, 429, "err_exposure_limit", back="/web/review")
         if entry is None:
             return error(request, session, 404, "err_not_found", back="/web/review")
-        pos = rq.position(h.review_queue(), item_id, index)
+        pos = h.review_position(item_id, index)
         session["reveal"] = {"key": entry.key, "until": time.time() + REVEAL_SECONDS, "at": time.time()}
         return save(RedirectResponse(f"/web/review?i={pos}", status_code=303), session)
 
@@ -315,7 +444,7 @@ def make_router(h: Haechi, *, secure_cookies: bool = True, throttles: Throttles 
             return who
         if (session.get("reveal") or {}).get("key") == f"{item_id}/{index}":
             end_grant(session, who, None)
-        pos = rq.position(h.review_queue(), item_id, index)
+        pos = h.review_position(item_id, index)
         return save(RedirectResponse(f"/web/review?i={pos}", status_code=303), session)  # stays on the item
 
     @router.post("/web/media/{item_id}/{index}/decide")
@@ -332,9 +461,8 @@ def make_router(h: Haechi, *, secure_cookies: bool = True, throttles: Throttles 
             h.review_decide(who.username, entry, decision, note.strip())
         except HaechiError as exc:
             return error(request, session, 400, "err_decision", str(exc), back="/web/review")
-        entries = h.review_queue()
-        pos = rq.position(entries, item_id, index)
-        nxt = pos + 1 if pos + 1 < len(entries) else pos
+        pos = h.review_position(item_id, index)
+        nxt = pos + 1  # review_at clamps a position past the end to the last entry
         return save(RedirectResponse(f"/web/review?i={nxt}", status_code=303), session)
 
     @router.get("/web/media/{item_id}/{index}/original")
