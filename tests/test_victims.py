@@ -56,6 +56,30 @@ def test_her_status_counts_copies_found_in_a_caseworkers_case_and_her_photos(tmp
     assert other not in str(status) and "forum.example" not in str(status)
 
 
+def test_her_status_is_no_oracle_for_copies_found_before_she_submitted(tmp_path: Path) -> None:
+    """Red-team review of #17: anyone holding an image could submit it and read from the status
+    page whether a centre had already found copies (and how far the takedown got) — telling an
+    abuser that she reported. Copies found before a submission are not counted; later ones are."""
+    from haechi.cases import service as cases
+
+    with Haechi(home=tmp_path / "h", workers=1) as h:
+        first = h.victim_submit([_file(48)])  # the victim: her image is in the bank
+        [entry] = [m["entry_id"] for m in h.lookup("pdq", _file(48)["pdq"])]
+        other = h.create_case(victim_ref="V-staff")["case"]
+        match = [{"url": "https://forum.example/a.jpg",
+                  "matches": [{"bank": "victim-submitted", "entry_id": entry, "verdict": "copy"}]}]
+        with h.db.session() as s:  # a centre finds and notifies a copy
+            cases.add_item(s, other, "https://forum.example/t/1", match, "kim")
+        assert h.victim_status(first["case"])["copies_found"] == 1
+        probe = h.victim_submit([_file(48)])  # someone else holding the image submits it
+        assert h.victim_status(probe["case"])["copies_found"] == 0
+        assert h.victim_status(probe["case"])["items_by_status"] == {}
+        with h.db.session() as s:  # a copy found after both submissions counts for both
+            cases.add_item(s, other, "https://forum.example/t/2", match, "kim")
+        assert h.victim_status(probe["case"])["copies_found"] == 1
+        assert h.victim_status(first["case"])["copies_found"] == 2
+
+
 def test_free_text_typed_about_a_victim_never_enters_the_append_only_log(tmp_path: Path) -> None:
     """Issue #17 low 13: a name typed as a victim reference, or in a local file's path, was copied
     into the hash-chained custody log, where it could never be erased."""

@@ -127,7 +127,9 @@ def status(rt: Runtime, case_ref: str) -> dict[str, Any]:
     """What she may see of her own case: how many photos and videos she submitted (``photos``;
     ``hashes`` counts their fingerprints), and how many copies of them were found anywhere — in
     her case or in a caseworker's, counted by status without naming any other case, URL or
-    person (``copies_found``, ``items_found``, ``items_by_status``). No media, no reviewer notes."""
+    person (``copies_found``, ``items_found``, ``items_by_status``). Another case's copies count
+    only when found after her submission, so the page is no oracle for "was this image reported
+    before?" (red-team review of #17). No media, no reviewer notes."""
     with rt.db.session() as s:
         case = _own_case(s, case_ref)
         held = list(s.execute(select(SubmissionSignal.entry_id, BankEntry.signal_type)
@@ -136,7 +138,10 @@ def status(rt: Runtime, case_ref: str) -> dict[str, Any]:
         mine = {entry_id for entry_id, _ in held}
         counts: dict[str, int] = {}
         found = 0
-        for item in s.scalars(select(CaseItem)):
+        # another case's items count only when found after she submitted: what was found before
+        # would tell anyone holding the image (an abuser included) whether it had been reported
+        since = case.created_at
+        for item in s.scalars(select(CaseItem).where((CaseItem.case_id == case.id) | (CaseItem.created_at >= since))):
             media = json.loads(item.media or "[]")
             if item.case_id == case.id or any(m.get("entry_id") in mine for medium in media
                                                for m in medium.get("matches") or []):
