@@ -6,11 +6,11 @@ composite's, and its keypoints are a few among the UI's. Searched as a region at
 resolution, it is an ordinary copy again.
 
 How: recursive XY-cut on *uniform lines*. A row (or column) of a region is uniform when its grey
-levels, after a 3×3 median filter (JPEG speckle), span at most ``UNIFORM_RANGE``: album gutters, chat backgrounds, caption bars and letterboxes are
-uniform; a photo's rows rarely are (a plain wall or sky is, which only adds a region). A region
-is trimmed of uniform margins, then split at runs of uniform rows, or failing that of uniform
-columns, and each part cut again, to ``MAX_DEPTH``. The leaves that are neither the whole image nor
-slivers are the regions.
+levels, after a 3×3 median filter (JPEG speckle), span at most ``UNIFORM_RANGE``: album gutters,
+chat backgrounds, caption bars and letterboxes are uniform; a photo's rows rarely are (a plain
+wall or sky is, which only adds a region). A region is trimmed of uniform margins, then split at
+runs of uniform rows, or failing that of uniform columns, and each part cut again, to
+``MAX_DEPTH``. The leaves that are neither the whole image nor slivers are the regions.
 
 Limits: a region below ``MIN_REGION_SIDE`` pixels on its short side is not compared (a PDQ of a
 40-px thumbnail is mostly its own resampling); it is reported as skipped with that reason. At most
