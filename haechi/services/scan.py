@@ -329,7 +329,7 @@ class Scanner:
             seen_content = {info.content_ref for info, *_ in found if info.content_ref}
             seen_ids = {info.id for info, *_ in found}
             best: dict[int, tuple[tuple[bool, int], EntryInfo, LocalHit, str, dict[str, Any]]] = {}
-            for hit, transform, aligned, mask, box in raw.local:
+            for hit, transform, aligned, mask, where in raw.local:
                 self._resolve([hit.label])
                 info = self._entries.get(hit.label)
                 if info is None or info.id in seen_ids or (info.content_ref in seen_content):
@@ -341,8 +341,8 @@ class Scanner:
                     "coverage": round(hit.coverage, 3), "verdict": "copy" if copy else "lead",
                     "agreement": None if agree is None else {
                         "cells": agree.cells, "p25": round(agree.p25, 3), "median": round(agree.median, 3)}}
-                if box is not None:
-                    details["region"] = box
+                if where is not None:
+                    details["region"] = where
                 rank = (copy, hit.inliers)  # a verified copy before a lead, then the stronger hit
                 if info.id not in best or rank > best[info.id][0]:
                     best[info.id] = (rank, info, hit, transform, details)
