@@ -49,6 +49,9 @@ class Settings:
     max_compression_ratio: int = DEFAULT_MAX_COMPRESSION_RATIO
     workers: int = field(default_factory=lambda: os.cpu_count() or 1)
     local_features: bool = True
+    #: scans search the pictures inside an image (album tiles, a screenshot's photo) on their own
+    #: and spread keypoints over the frame (issue #20); off only to measure what it costs
+    composite_search: bool = True
     #: vPDQ (video): seconds between sampled frames, frames hashed at most, match thresholds
     video_seconds_per_hash: float = 1.0
     video_max_frames: int = 3600
@@ -158,7 +161,7 @@ _SETTABLE: dict[str, Any] = {
     "pdq_threshold": int, "quality_floor": int, "max_pixels": int, "max_file_bytes": int, "max_archive_bytes": int,
     "max_video_bytes": int, "workers": int, "face_threshold": float, "broker_url": str, "storage_url": str,
     "s3_endpoint_url": str, "encrypt_evidence": _flag,
-    "video_seconds_per_hash": float, "video_max_frames": int, "local_features": _flag,
+    "video_seconds_per_hash": float, "video_max_frames": int, "local_features": _flag, "composite_search": _flag,
     "sender_name": str, "sender_org": str, "sender_email": str, "tsa_url": str, "tsa_cert": str, "rdap_url": str,
     "face_cnn": _flag, "queue": str, "visibility_timeout": int, "recheck_every": float, "watch_poll_every": float,
     "allow_private_urls": _flag, "test_task_delay": float, "test_task_delay_after": float,

@@ -43,3 +43,43 @@ def scene(seed: int, size: tuple[int, int] = (640, 480)) -> Image.Image:
     im = im.filter(ImageFilter.GaussianBlur(1.2))
     noise = rng.normal(0, 6, (h, w, 3))
     return Image.fromarray((np.asarray(im, dtype=np.float32) + noise).clip(0, 255).astype(np.uint8))
+
+
+def smooth_scene(seed: int, size: tuple[int, int] = (640, 480)) -> Image.Image:
+    """A smooth, low-texture, skin-like image: a softly shaded skin-toned body shape over a plain
+    dim background, a few blurred folds and shadows, faint camera noise — few corners, the hard
+    case for keypoint matching (issue #20)."""
+    rng = np.random.default_rng(seed)
+    w, h = size
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    skin = np.array([rng.uniform(180, 235), rng.uniform(125, 175), rng.uniform(100, 145)], np.float32)
+    back = np.array(rng.uniform(30, 110, 3), np.float32)
+    body = Image.new("L", size, 0)
+    draw = ImageDraw.Draw(body)
+    for _ in range(int(rng.integers(3, 6))):  # overlapping limbs and torso
+        cx, cy = rng.uniform(0.2, 0.8) * w, rng.uniform(0.2, 0.8) * h
+        rx, ry = rng.uniform(0.08, 0.3) * w, rng.uniform(0.1, 0.45) * h
+        draw.ellipse((cx - rx, cy - ry, cx + rx, cy + ry), fill=255)
+    mask = np.asarray(body.filter(ImageFilter.GaussianBlur(2.5)), np.float32)[:, :, None] / 255.0
+    shade = np.zeros((h, w), np.float32)
+    for _ in range(int(rng.integers(4, 8))):  # broad soft lobes: light on curved skin
+        cx, cy = rng.uniform(0, 1) * w, rng.uniform(0, 1) * h
+        sx, sy = rng.uniform(0.08, 0.3) * w, rng.uniform(0.08, 0.3) * h
+        shade += rng.uniform(-70, 50) * np.exp(-(((xx - cx) / sx) ** 2 + ((yy - cy) / sy) ** 2) / 2)
+    skin_px = skin[None, None, :] * (1 + shade[:, :, None] / 255.0)
+    back_px = back[None, None, :] * (1 + 0.3 * yy[:, :, None] / h)
+    arr = mask * skin_px + (1 - mask) * back_px
+    noise = rng.normal(0, 1.5, (h, w, 3))
+    return Image.fromarray((arr + noise).clip(0, 255).astype(np.uint8))
+
+
+def smooth_like(im: Image.Image) -> Image.Image:
+    """A real photo made smooth and skin-toned (the bench's low-texture family): its layout kept,
+    its fine texture gone — heavy blur, skin palette, faint noise."""
+    small = im.convert("L").resize((max(8, im.width // 12), max(8, im.height // 12)), Image.Resampling.BOX)
+    soft = np.asarray(small.resize(im.size, Image.Resampling.BICUBIC).filter(ImageFilter.GaussianBlur(3)),
+                      np.float32) / 255.0
+    low, high = np.array([110, 70, 55], np.float32), np.array([240, 196, 170], np.float32)
+    arr = low + soft[:, :, None] * (high - low)
+    noise = np.random.default_rng(im.width * 7919 + im.height).normal(0, 1.5, arr.shape)
+    return Image.fromarray((arr + noise).clip(0, 255).astype(np.uint8))

@@ -3,6 +3,8 @@
 Each family is what the matching goal is measured on: resize, re-compression, brightness,
 blur, crops (centred and off-centre), borders/letterboxes/padding, small rotations,
 screenshots (the image inside a page, rescaled), captions, and the 8 rotations/mirrors.
+``COMPOSITE_FAMILIES`` are the harder ones of issue #20: album tiles, phone screenshots with chat
+UI, meme text over the image, heavy and strip crops.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import io
 import random
 from collections.abc import Callable
 
-from PIL import Image, ImageDraw, ImageEnhance, ImageFilter, ImageOps
+from PIL import Image, ImageDraw, ImageEnhance, ImageFilter, ImageFont, ImageOps
 
 Transform = Callable[[Image.Image, random.Random], Image.Image]
 
@@ -128,4 +130,138 @@ PDQ_FAMILIES = ("resize", "recompress", "brighten", "blur", "rot90", "rot180", "
 def make_copy(im: Image.Image, family: str, seed: int) -> Image.Image:
     """A copy of ``im`` made by ``family``, saved and reloaded as JPEG like a re-upload."""
     rng = random.Random(seed)  # noqa: S311 - reproducible test copies, not security
-    return _jpeg(FAMILIES[family](im.convert("RGB"), rng), 90)
+    return _jpeg(ALL_FAMILIES[family](im.convert("RGB"), rng), 90)
+
+
+# -- composites and overlays (issue #20, part 2) ---------------------------------------------------
+# Harder families: the banked image is a small part of what is scanned, or big text covers it.
+# Fillers and chat UI are generated (scenes, grey text bars), never other photos.
+
+def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    """A bold sans font (DejaVu Sans Bold when installed, else Pillow's bundled font)."""
+    for name in ("DejaVuSans-Bold.ttf", "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf",
+                 "LiberationSans-Bold.ttf"):
+        try:
+            return ImageFont.truetype(name, size)
+        except OSError:
+            continue
+    return ImageFont.load_default(size)
+
+
+def _filler(rng: random.Random, size: tuple[int, int]) -> Image.Image:
+    from haechi.demo.samples import scene
+
+    return scene(rng.randint(500_000, 900_000), (320, 240)).resize(size, Image.Resampling.BILINEAR)
+
+
+def _cover(im: Image.Image, size: tuple[int, int]) -> Image.Image:
+    """Scale and centre-crop ``im`` to fill ``size`` (how chat apps make album thumbnails)."""
+    return ImageOps.fit(im, size, Image.Resampling.BILINEAR)
+
+
+def album_tile(im: Image.Image, rng: random.Random) -> Image.Image:
+    """A chat album / collage: a 2×2 or 3×3 grid of thumbnails with thin gutters, one of them the
+    image, centre-cropped to its cell, each tile about a quarter of the image's long side."""
+    cols = rng.choice([2, 3])
+    rows = rng.choice([2, 3])
+    tile = max(64, int(max(im.size) * rng.uniform(0.22, 0.3)))
+    gap = rng.randint(2, 6)
+    cell_h = tile if cols == 3 else int(tile * rng.uniform(0.75, 1.0))
+    bg = rng.choice([(255, 255, 255), (0, 0, 0), (235, 236, 240), (28, 28, 30)])
+    out = Image.new("RGB", (cols * tile + (cols + 1) * gap, rows * cell_h + (rows + 1) * gap), bg)
+    target = (rng.randrange(rows), rng.randrange(cols))
+    for r in range(rows):
+        for c in range(cols):
+            part = _cover(im, (tile, cell_h)) if (r, c) == target else _filler(rng, (tile, cell_h))
+            out.paste(part, (gap + c * (tile + gap), gap + r * (cell_h + gap)))
+    return _jpeg(out, rng.randint(70, 85))
+
+
+def phone_screenshot(im: Image.Image, rng: random.Random) -> Image.Image:
+    """A phone screenshot of a chat: status bar, header, text bubbles, the image in a bubble,
+    the input bar; then the screenshot is shared at a smaller size."""
+    w, h = 1080, rng.choice([1920, 2340])
+    dark = rng.random() < 0.4
+    bg = (18, 18, 20) if dark else rng.choice([(255, 255, 255), (178, 199, 218), (236, 229, 221)])
+    ink = (235, 235, 235) if dark else (20, 20, 20)
+    page = Image.new("RGB", (w, h), bg)
+    draw = ImageDraw.Draw(page)
+    small, body = _font(34), _font(40)
+    draw.rectangle((0, 0, w, 80), fill=(0, 0, 0) if dark else (250, 250, 250))
+    draw.text((40, 18), f"{rng.randint(1, 12)}:{rng.randint(0, 59):02d}", fill=ink, font=small)
+    draw.rectangle((0, 80, w, 220), fill=(30, 30, 34) if dark else (245, 245, 247))
+    draw.text((140, 125), "Chat", fill=ink, font=body)
+    bubble = (60, 60, 66) if dark else rng.choice([(255, 235, 51), (220, 248, 198), (255, 255, 255)])
+    words = ["hey", "look", "at", "this", "lol", "what", "is", "that", "send", "more", "ok", "haha"]
+    y = 250
+    shown_w = int(w * rng.uniform(0.6, 0.75))
+    shown = im.resize((shown_w, max(8, int(im.height * shown_w / im.width))), Image.Resampling.BILINEAR)
+    image_at = rng.randint(0, 2)
+    for k in range(4):
+        if k == image_at and y + shown.height + 40 < h - 200:
+            x = rng.choice([40, w - shown.width - 60])
+            draw.rounded_rectangle((x - 12, y - 12, x + shown.width + 12, y + shown.height + 12), 24, fill=bubble)
+            page.paste(shown, (x, y))
+            y += shown.height + 60
+            continue
+        text = " ".join(rng.choice(words) for _ in range(rng.randint(2, 6)))
+        tw = int(draw.textlength(text, font=body)) + 60
+        x = rng.choice([40, w - tw - 40])
+        if y + 100 > h - 200:
+            break
+        draw.rounded_rectangle((x, y, x + tw, y + 80), 30, fill=bubble)
+        draw.text((x + 30, y + 18), text, fill=ink, font=body)
+        y += 120
+    draw.rectangle((0, h - 160, w, h), fill=(30, 30, 34) if dark else (250, 250, 250))
+    draw.rounded_rectangle((40, h - 130, w - 160, h - 40), 40, outline=(128, 128, 128), width=3)
+    final = rng.uniform(0.5, 0.75)
+    return _jpeg(page.resize((int(w * final), int(h * final)), Image.Resampling.BILINEAR), rng.randint(70, 88))
+
+
+def meme_text(im: Image.Image, rng: random.Random) -> Image.Image:
+    """Big white meme text with a black outline over the top and bottom of the image."""
+    out = im.copy()
+    draw = ImageDraw.Draw(out)
+    words = ["WHEN", "YOU", "SEE", "IT", "NOBODY", "EXPECTS", "THIS", "MONDAY", "MOOD", "ME", "EVERY", "TIME"]
+    size = max(12, int(im.height * rng.uniform(0.11, 0.16)))
+    font = _font(size)
+    for where in ("top", "bottom"):
+        text = " ".join(rng.choice(words) for _ in range(rng.randint(2, 4)))
+        while draw.textlength(text, font=font) > im.width * 0.95 and " " in text:
+            text = text.rsplit(" ", 1)[0]
+        tw = draw.textlength(text, font=font)
+        x = max(0, int((im.width - tw) / 2))
+        y = int(im.height * 0.02) if where == "top" else int(im.height * 0.97) - size
+        draw.text((x, y), text, fill=(255, 255, 255), font=font, stroke_width=max(2, size // 12),
+                  stroke_fill=(0, 0, 0))
+    return out
+
+
+def crop_heavy(im: Image.Image, rng: random.Random) -> Image.Image:
+    """Keep 40–55% of each side, anywhere in the image (a fifth to a third of its area)."""
+    fw, fh = rng.uniform(0.4, 0.55), rng.uniform(0.4, 0.55)
+    w, h = int(im.width * fw), int(im.height * fh)
+    x, y = rng.randint(0, im.width - w), rng.randint(0, im.height - h)
+    return im.crop((x, y, x + w, y + h))
+
+
+def crop_strip(im: Image.Image, rng: random.Random) -> Image.Image:
+    """A full-width (or full-height) strip of 30–40% of the image."""
+    f = rng.uniform(0.3, 0.4)
+    if rng.random() < 0.5:
+        h = int(im.height * f)
+        y = rng.randint(0, im.height - h)
+        return im.crop((0, y, im.width, y + h))
+    w = int(im.width * f)
+    x = rng.randint(0, im.width - w)
+    return im.crop((x, 0, x + w, im.height))
+
+
+COMPOSITE_FAMILIES: dict[str, Transform] = {
+    "album_tile": album_tile,
+    "phone_screenshot": phone_screenshot,
+    "meme_text": meme_text,
+    "crop_heavy": crop_heavy,
+    "crop_strip": crop_strip,
+}
+ALL_FAMILIES: dict[str, Transform] = {**FAMILIES, **COMPOSITE_FAMILIES}

@@ -43,6 +43,9 @@ class AnalyseOptions:
     video_seconds_per_hash: float = 1.0
     video_max_frames: int = 3600
     faces: bool = False  # detect faces (images, and sampled video frames)
+    #: scans: also search the panels/pictures inside the image (album tiles, a screenshot's
+    #: photo) at their own resolution, and spread query keypoints over the frame (issue #20)
+    regions: bool = False
     face_embed: bool = True  # ... and embed them (scans); detection only for `haechi faces`
 
 
@@ -61,6 +64,18 @@ class FrameSignals:
     band: str | None = None
     band_quality: int = 0
     band_variants: tuple[str, ...] = ()
+
+
+@dataclass
+class RegionSignals:
+    """A picture inside a scanned image (``signals.regions``): its box in the image's pixels,
+    PDQ (+ 8 variants), and for local matching its features and pixels (worker only)."""
+
+    box: list[int]
+    variants: tuple[str, ...]
+    quality: int
+    local: LocalFeatures | None = field(default=None, repr=False)
+    rgb: np.ndarray | None = field(default=None, repr=False)
 
 
 @dataclass
@@ -94,6 +109,10 @@ class MediaRecord:
     local: LocalFeatures | None = field(default=None, repr=False)
     #: decoded pixels, kept only inside a worker for a second look (never returned)
     rgb: np.ndarray | None = field(default=None, repr=False)
+    #: scans with ``regions``: the pictures inside the image (worker only), and those too small to
+    #: compare or over the count ({box, reason}; returned)
+    regions: list[RegionSignals] = field(default_factory=list, repr=False)
+    regions_skipped: list[dict[str, Any]] = field(default_factory=list)
 
     def vpdq(self) -> list[VpdqFrame]:
         return [VpdqFrame(f.pdq, f.quality, f.t_s, i) for i, f in enumerate(self.frames or [])]
@@ -214,13 +233,45 @@ def analyse(ref: MediaRef, opts: AnalyseOptions) -> MediaRecord:
         if opts.faces:
             record.face_data = _faces(image.rgb, image.width / image.rgb.shape[1], None, opts)
         if opts.local_features:
-            record.local = orb_features(image.rgb, opts.local_features)
+            record.local = orb_features(image.rgb, opts.local_features, spread=opts.regions)
             record.rgb = image.rgb
+        if opts.regions:
+            _regions(record, image.rgb, opts)
     except InputError as exc:
         record.error = str(exc)
     except MemoryError:
         record.error = f"{ref.path}: out of memory while decoding"
     return record
+
+
+#: a region is searched by local features at this long side at least (small album tiles are
+#: enlarged: their corners then fall on the finer levels of ORB's pyramid, where a bank image's
+#: coarse levels meet them)
+REGION_WORK_SIDE = 480
+#: keypoints per region (the whole image has QUERY_FEATURES): a tile is a small part of the page
+REGION_FEATURES = 500
+
+
+def _regions(record: MediaRecord, rgb: np.ndarray, opts: AnalyseOptions) -> None:
+    """PDQ and local features of each picture inside ``rgb`` (``signals.regions``)."""
+    from haechi._lazy import cv2
+    from haechi.signals.regions import crop, find_regions
+
+    found = find_regions(rgb)
+    record.regions_skipped = [{"box": r.box(), "reason": reason} for r, reason in found.skipped]
+    for region in found.found:
+        part = np.ascontiguousarray(crop(rgb, region))
+        pdq = pdq_of(part, dihedral=opts.dihedral)
+        signals = RegionSignals(region.box(), pdq.variants or (pdq.hash,), pdq.quality)
+        if opts.local_features:
+            long_side = max(part.shape[:2])
+            if long_side < REGION_WORK_SIDE:
+                f = REGION_WORK_SIDE / long_side
+                part = cv2.resize(part, (round(part.shape[1] * f), round(part.shape[0] * f)),
+                                  interpolation=cv2.INTER_CUBIC)
+            signals.local = orb_features(part, min(REGION_FEATURES, opts.local_features), spread=True)
+            signals.rgb = part
+        record.regions.append(signals)
 
 
 def _trimmed_pdq(rgb: np.ndarray, dihedral: bool) -> PDQResult | None:

@@ -41,7 +41,7 @@ MIN_FACE_PX = 40
 FACE_CANDIDATES = 20
 
 #: order of methods in a match list when distances tie: exact before perceptual before local
-_METHOD_RANK = {"exact": 0, "vpdq": 1, "pdq": 1, "pdq_trimmed": 2, "pdq_band": 2, "local": 3}
+_METHOD_RANK = {"exact": 0, "vpdq": 1, "pdq": 1, "pdq_trimmed": 2, "pdq_band": 2, "pdq_region": 2, "local": 3}
 
 
 @dataclass(frozen=True)
@@ -62,8 +62,11 @@ class RawHits:
     pdq: list[tuple[int, int, str, str, str]] = field(default_factory=list)
     #: video queries: (query frame index, label, distance, transform, method, indexed code) per frame hit
     frames: list[tuple[int, int, int, str, str, str]] = field(default_factory=list)
-    #: hit, transform, and the query aligned to the banked image (template size) with its mask
-    local: list[tuple[LocalHit, str, Any, Any]] = field(default_factory=list)
+    #: hit, transform, the query aligned to the banked image (template size) with its mask, and
+    #: the region of the image it was found in (None: the whole image)
+    local: list[tuple[LocalHit, str, Any, Any, list[int] | None]] = field(default_factory=list)
+    #: region PDQ hits on banked images: label -> (distance, transform, code, region box), the closest
+    regions: dict[int, tuple[int, str, str, list[int]]] = field(default_factory=dict)
     #: with --faces: one dict per detected face ({box, subject, similarity, match[, t_s]})
     faces: list[dict[str, Any]] | None = None
     #: with --assess: the synthetic-media assessment of the file
@@ -105,16 +108,25 @@ class SearchContext:
         if record.band_variants and (record.band_quality or 0) >= self.quality_floor:
             # only banked video frames carry band hashes; keep hits on those
             raw.pdq += [h for h in self._pdq(record.band_variants, TRANSFORMS, "pdq_band") if h[0] < 0]
+        for region in record.regions:
+            if region.quality >= self.quality_floor:
+                for label, dist, transform, _method, code in self._pdq(region.variants, TRANSFORMS, "pdq_region"):
+                    if label >= 0 and (label not in raw.regions or dist < raw.regions[label][0]):
+                        raw.regions[label] = (dist, transform, code, region.box)
         if self.local_index is not None and record.local is not None and len(record.local):
-            raw.local = [(hit, rotation_name(hit.rotation_deg), *self._aligned(record.rgb, hit))
+            raw.local = [(hit, rotation_name(hit.rotation_deg), *self._aligned(record.rgb, hit), None)
                          for hit in self.local_index.search(record.local)]
-            if not raw.pdq and not raw.local and record.rgb is not None:
+            for region in record.regions:
+                if region.local is not None and len(region.local):
+                    raw.local += [(hit, rotation_name(hit.rotation_deg), *self._aligned(region.rgb, hit), region.box)
+                                  for hit in self.local_index.search(region.local)]
+            if not raw.pdq and not raw.local and not raw.regions and record.rgb is not None:
                 # mirrored copies (often also cropped): ORB is not mirror-invariant, so look
                 # again at the mirrored image — only when nothing else matched
                 flipped = record.rgb[:, ::-1]
-                mirrored = orb_features(flipped, len(record.local) or QUERY_FEATURES)
-                raw.local = [(hit, compose(rotation_name(hit.rotation_deg), "flip_h"), *self._aligned(flipped, hit))
-                             for hit in self.local_index.search(mirrored)]
+                mirrored = orb_features(flipped, len(record.local) or QUERY_FEATURES, spread=self.opts.regions)
+                raw.local = [(hit, compose(rotation_name(hit.rotation_deg), "flip_h"), *self._aligned(flipped, hit),
+                              None) for hit in self.local_index.search(mirrored)]
         return raw
 
     def _aligned(self, rgb: Any, hit: LocalHit) -> tuple[Any, Any]:
@@ -209,6 +221,7 @@ def analyse_and_search(ref: MediaRef) -> tuple[MediaRecord, RawHits]:
         result = assess_ref(ref, AssessOptions(_context.opts.max_pixels, _context.opts.max_file_bytes))
         raw.assessment = {k: result[k] for k in ("verdict", "score", "reasons", "detectors")}
     record.local = record.rgb = None  # pixels and features stay in the worker; hits travel back
+    record.regions = []
     record.face_data = None  # embeddings too
     return record, raw
 
@@ -308,23 +321,37 @@ class Scanner:
             if info is not None and number < len(frames):
                 found.append((info, distance, transform, method))
                 extra[info.id] = {"signal_type": "video_frame", "t_s": frames[number].t_s}
+        for label, (distance, transform, code, box) in raw.regions.items():
+            if self._verifier.ok(label, code):
+                self._resolve([label])
+                info = self._entries.get(label)
+                if info is not None and all(info.id != f[0].id for f in found):
+                    found.append((info, distance, transform, "pdq_region"))
+                    extra[info.id] = {"region": box}
         if raw.local:
             seen_content = {info.content_ref for info, *_ in found if info.content_ref}
             seen_ids = {info.id for info, *_ in found}
-            for hit, transform, aligned, mask in raw.local:
+            best: dict[int, tuple[tuple[bool, int], EntryInfo, LocalHit, str, dict[str, Any]]] = {}
+            for hit, transform, aligned, mask, where in raw.local:
                 self._resolve([hit.label])
                 info = self._entries.get(hit.label)
                 if info is None or info.id in seen_ids or (info.content_ref in seen_content):
                     continue
-                found.append((info, hit.distance, transform, "local"))
                 agree = self._agreement(hit.label, aligned, mask)
-                extra[info.id] = {"inliers": hit.inliers, "scale": round(hit.scale, 3),
-                                  "rotation_deg": round(hit.rotation_deg, 1),
-                                  "coverage": round(hit.coverage, 3),
-                                  "verdict": "copy" if agree is not None and agree.is_copy else "lead",
-                                  "agreement": None if agree is None else {
-                                      "cells": agree.cells, "p25": round(agree.p25, 3),
-                                      "median": round(agree.median, 3)}}
+                copy = agree is not None and agree.is_copy
+                details: dict[str, Any] = {
+                    "inliers": hit.inliers, "scale": round(hit.scale, 3), "rotation_deg": round(hit.rotation_deg, 1),
+                    "coverage": round(hit.coverage, 3), "verdict": "copy" if copy else "lead",
+                    "agreement": None if agree is None else {
+                        "cells": agree.cells, "p25": round(agree.p25, 3), "median": round(agree.median, 3)}}
+                if where is not None:
+                    details["region"] = where
+                rank = (copy, hit.inliers)  # a verified copy before a lead, then the stronger hit
+                if info.id not in best or rank > best[info.id][0]:
+                    best[info.id] = (rank, info, hit, transform, details)
+            for _rank, info, hit, transform, details in best.values():
+                found.append((info, hit.distance, transform, "local"))
+                extra[info.id] = details
         matches: dict[int, dict[str, Any]] = {}
         for info, distance, transform, method in sorted(
                 found, key=lambda f: (_METHOD_RANK[f[3]], f[1])):
@@ -448,7 +475,7 @@ def scan_refs(rt: Runtime, refs: Iterable[MediaRef], banks: list[str] | None = N
         engine(cnn=rt.settings.face_cnn)  # load the models once, before the workers fork, so they share them
         with rt.db.session() as s:
             gallery = face_service.load_gallery(s, rt.cipher)
-    opts = rt.analyse_options(dihedral=True, trim=True, faces=faces,
+    opts = rt.analyse_options(dihedral=True, trim=True, faces=faces, regions=rt.settings.composite_search,
                               local_features=QUERY_FEATURES if local_index is not None else 0)
     if rt.settings.workers > 1:  # workers fork below: what they may call natively is loaded first
         from haechi._lazy import preload
@@ -464,6 +491,8 @@ def scan_refs(rt: Runtime, refs: Iterable[MediaRef], banks: list[str] | None = N
             for record, raw in ordered_map(analyse_and_search, refs, rt.settings.workers):
                 out = record.public()
                 out["matches"] = scanner.match(record, raw)
+                if record.regions_skipped:
+                    out["regions_skipped"] = record.regions_skipped
                 if faces:
                     out["faces"] = raw.faces or []
                     if any(f["match"] for f in out["faces"]):

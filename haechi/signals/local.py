@@ -54,18 +54,55 @@ class LocalFeatures:
         return cls(points=points, descriptors=desc, width=width, height=height)
 
 
-_orb_cache: dict[int, cv2.ORB] = {}
+#: FAST corner threshold (grey levels); smooth, low-texture images (skin) give few corners at it:
+#: when fewer than ``LOW_TEXTURE_KEYPOINTS`` are found, they are detected again at
+#: ``LOW_TEXTURE_FAST`` (measured on generated skin-like scenes: 15–60 keypoints at 12, ~550 at 2;
+#: a 45% crop re-found 16–29 inliers instead of 5–18; SIFT found 4–15 keypoints there at 15× the
+#: time, so it is not used)
+FAST_THRESHOLD = 12
+LOW_TEXTURE_FAST = 2
+LOW_TEXTURE_KEYPOINTS = 300
+#: keypoints are spread over a GRID×GRID grid of cells (each cell keeps its strongest share
+#: first), so big overlaid text, whose high-contrast corners are the strongest, cannot take the
+#: whole budget (issue #20: meme text); detected OVERSAMPLE× the budget to choose from
+GRID = 6
+OVERSAMPLE = 3
+
+_orb_cache: dict[tuple[int, int], cv2.ORB] = {}
 
 
-def _orb(nfeatures: int) -> cv2.ORB:
-    if nfeatures not in _orb_cache:
-        _orb_cache[nfeatures] = cv2.ORB.create(nfeatures=nfeatures, fastThreshold=12, edgeThreshold=15,
-                                               patchSize=31, nlevels=8, scaleFactor=1.25)
-    return _orb_cache[nfeatures]
+def _orb(nfeatures: int, fast: int = FAST_THRESHOLD) -> cv2.ORB:
+    if (nfeatures, fast) not in _orb_cache:
+        _orb_cache[nfeatures, fast] = cv2.ORB.create(nfeatures=nfeatures, fastThreshold=fast, edgeThreshold=15,
+                                                     patchSize=31, nlevels=8, scaleFactor=1.25)
+    return _orb_cache[nfeatures, fast]
 
 
-def orb_features(rgb: np.ndarray, nfeatures: int = BANK_FEATURES) -> LocalFeatures:
-    """ORB keypoints and descriptors of an RGB image, computed at a fixed working size."""
+def spread_keypoints(keypoints: list[cv2.KeyPoint], budget: int, width: int, height: int,
+                     grid: int = GRID) -> list[cv2.KeyPoint]:
+    """At most ``budget`` keypoints, spread over a ``grid``×``grid`` grid of the frame: round by
+    round every cell gives its next strongest keypoint, so a cell full of text corners holds no
+    more than the others while they have keypoints left."""
+    if len(keypoints) <= budget:
+        return list(keypoints)
+    pts = np.array([kp.pt for kp in keypoints], np.float32)
+    response = np.array([kp.response for kp in keypoints], np.float32)
+    cx = np.minimum(grid - 1, (pts[:, 0] * grid / max(1, width)).astype(np.int64))
+    cy = np.minimum(grid - 1, (pts[:, 1] * grid / max(1, height)).astype(np.int64))
+    cell = cy * grid + cx
+    order = np.lexsort((-response, cell))  # by cell, strongest first within a cell
+    first = np.searchsorted(cell[order], np.arange(grid * grid))
+    rank = np.empty(len(keypoints), np.int64)
+    rank[order] = np.arange(len(keypoints)) - first[cell[order]]
+    # round by round (rank within the cell), strongest first within a round
+    chosen = np.lexsort((-response, rank))[:budget]
+    return [keypoints[i] for i in chosen.tolist()]
+
+
+def orb_features(rgb: np.ndarray, nfeatures: int = BANK_FEATURES, spread: bool = False) -> LocalFeatures:
+    """ORB keypoints and descriptors of an RGB image, computed at a fixed working size (long side
+    ``WORK_SIDE``; smaller images at their own size). Low-texture images are detected again at a
+    lower corner threshold. ``spread``: keypoints spread over the frame (:func:`spread_keypoints`)."""
     gray = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2GRAY)
     h, w = gray.shape
     scale = WORK_SIDE / max(h, w)
@@ -74,7 +111,15 @@ def orb_features(rgb: np.ndarray, nfeatures: int = BANK_FEATURES) -> LocalFeatur
                           interpolation=cv2.INTER_AREA)
     if min(gray.shape) < MIN_SIDE:  # also a 6000x40 banner, which the resize makes 640x4
         return _empty(gray.shape[1], gray.shape[0])
-    keypoints, descriptors = _orb(nfeatures).detectAndCompute(gray, None)
+    detect = nfeatures * OVERSAMPLE if spread else nfeatures
+    keypoints = _orb(detect).detect(gray, None)
+    if len(keypoints) < min(LOW_TEXTURE_KEYPOINTS, nfeatures):
+        keypoints = _orb(detect, LOW_TEXTURE_FAST).detect(gray, None)
+    if spread:
+        keypoints = spread_keypoints(list(keypoints), nfeatures, gray.shape[1], gray.shape[0])
+    if not keypoints:
+        return _empty(gray.shape[1], gray.shape[0])
+    keypoints, descriptors = _orb(nfeatures).compute(gray, keypoints)
     if descriptors is None or not keypoints:
         return _empty(gray.shape[1], gray.shape[0])
     points = np.array([kp.pt for kp in keypoints], dtype=np.float32)
