@@ -103,11 +103,19 @@ class FaceEngine:
                 out.append(fb)
         return sorted(out, key=lambda b: -b.w * b.h)
 
+    def _shape_of(self, img: np.ndarray, face: FaceBox) -> object:
+        return self._shape(img, self._dlib.rectangle(face.x, face.y, face.x + face.w, face.y + face.h))
+
+    def landmarks(self, rgb: np.ndarray, face: FaceBox) -> np.ndarray:
+        """dlib's 5 landmarks of one detected face: 5 x 2 float32 (x, y) in image pixels — two
+        corners of one eye, two of the other, the base of the nose."""
+        shape = self._shape_of(np.ascontiguousarray(rgb), face)
+        return np.array([[p.x, p.y] for p in shape.parts()], dtype=np.float32)  # type: ignore[attr-defined]
+
     def embed(self, rgb: np.ndarray, face: FaceBox) -> np.ndarray:
         """L2-normalised 128-d float32 descriptor of one detected face."""
-        rect = self._dlib.rectangle(face.x, face.y, face.x + face.w, face.y + face.h)
         img = np.ascontiguousarray(rgb)
-        shape = self._shape(img, rect)
+        shape = self._shape_of(img, face)
         vec = np.asarray(self._net.compute_face_descriptor(img, shape), dtype=np.float32)
         norm = float(np.linalg.norm(vec)) or 1.0
         return vec / norm
