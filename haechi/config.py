@@ -98,6 +98,8 @@ class Settings:
     rdap_url: str | None = None
     #: dlib's CNN face detector (slow; finds full profiles the HOG detector misses)
     face_cnn: bool = False
+    #: face detector: "hog" (dlib, default) or "blazeface" (pip install 'haechi[blazeface]'; bench/faces.md)
+    face_detector: str = "hog"
     #: Celery queue name, Redis visibility timeout (s), beat periods (s)
     queue: str = "haechi"
     visibility_timeout: int = 3600
@@ -163,7 +165,8 @@ _SETTABLE: dict[str, Any] = {
     "s3_endpoint_url": str, "encrypt_evidence": _flag,
     "video_seconds_per_hash": float, "video_max_frames": int, "local_features": _flag, "composite_search": _flag,
     "sender_name": str, "sender_org": str, "sender_email": str, "tsa_url": str, "tsa_cert": str, "rdap_url": str,
-    "face_cnn": _flag, "queue": str, "visibility_timeout": int, "recheck_every": float, "watch_poll_every": float,
+    "face_cnn": _flag, "face_detector": str, "queue": str, "visibility_timeout": int, "recheck_every": float,
+    "watch_poll_every": float,
     "allow_private_urls": _flag, "test_task_delay": float, "test_task_delay_after": float,
     "sender_phone": str, "sender_role": str, "sender_basis": str, "sender_registration": str,
     "sender_local": _json_table, "single_person_centre": _flag, "eu_member_state": str, "trusted_flagger": str,

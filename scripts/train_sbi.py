@@ -8,6 +8,10 @@ Every training pair is (real face crop, its self-blended pseudo-fake), so no dee
 used for training. ../shared/data/deepfake_samples (research licence) is read only to *evaluate*,
 and nothing of it is written anywhere but the numbers in the report.
 
+``--swaps F``: a share F of the training pairs are instead (real photo, the same photo with another
+training photo's face swapped in by ``haechi.demo.faceswap``: landmark alignment, colour transfer,
+Poisson blending) — face swaps as they are made, from the training split only.
+
 Writes haechi/assess/models/sbi.onnx (the network), sbi.json (input spec, Platt calibration,
 weight cap, measured accuracy) and bench/sbi_eval.md (the accuracy table).
 """
@@ -73,6 +77,49 @@ def load_faces(data: Path) -> dict[str, list[FaceContext]]:
     return splits
 
 
+def load_swaps(data: Path, rng: np.random.Generator, per_photo: int = 2,
+               split: str = "train") -> list[tuple[FaceContext, FaceContext]]:
+    """(real face, the same face with another photo's face swapped in), sources and targets from
+    one split only (faces_* with one labelled identity), each with its own context crop."""
+    from haechi.demo.faceswap import swap_detected
+    from haechi.errors import InputError
+    from haechi.signals.faces import engine
+
+    eng = engine()
+    photos = []
+    for labels in sorted(data.glob("faces_*/labels.csv")):
+        with labels.open(newline="") as fh:
+            for row in csv.DictReader(fh):
+                name = f"{labels.parent.name}/{row['file']}"
+                if row["identity"].startswith(("MULTI", "NOFACE")) or split_of(name) != split:
+                    continue
+                rgb = np.asarray(Image.open(labels.parent / row["file"]).convert("RGB"))
+                faces = eng.detect(rgb)
+                if faces:
+                    photos.append((row["identity"], rgb, faces[0]))
+    out = []
+    for ident, rgb, box in photos:
+        others = [i for i, p in enumerate(photos) if p[0] != ident]
+        for j in rng.choice(others, size=min(per_photo, len(others)), replace=False):
+            _, src, s_box = photos[int(j)]
+            try:
+                swap = swap_detected(eng, src, s_box, rgb, box)
+            except InputError:
+                continue
+            real = [c for c in face_contexts(rgb) if c.box == box.box()]
+            fake = sorted(face_contexts(swap.rgb), key=lambda c: -_overlap(c.box, box.box()))
+            if real and fake and _overlap(fake[0].box, box.box()) > 0.5:
+                out.append((real[0], fake[0]))
+    return out
+
+
+def _overlap(a: list[int], b: list[int]) -> float:
+    x1, y1 = max(a[0], b[0]), max(a[1], b[1])
+    x2, y2 = min(a[0] + a[2], b[0] + b[2]), min(a[1] + a[3], b[1] + b[3])
+    inter = max(0, x2 - x1) * max(0, y2 - y1)
+    return inter / float(a[2] * a[3] + b[2] * b[3] - inter or 1)
+
+
 def post(img: np.ndarray, rng: np.random.Generator, train: bool) -> np.ndarray:
     """The same degradations for real and fake: crop jitter, flip, low resolution, JPEG."""
     jitter = (rng.uniform(-0.05, 0.05), rng.uniform(-0.05, 0.05), rng.uniform(0.9, 1.1)) if train else (0, 0, 1.0)
@@ -89,12 +136,19 @@ def post(img: np.ndarray, rng: np.random.Generator, train: bool) -> np.ndarray:
     return np.ascontiguousarray(crop)
 
 
-def pairs(faces: list[FaceContext], n: int, rng: np.random.Generator, train: bool) -> tuple[np.ndarray, np.ndarray]:
+def pairs(faces: list[FaceContext], n: int, rng: np.random.Generator, train: bool,
+          swaps: list[tuple[FaceContext, FaceContext]] | None = None,
+          swap_share: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     crops, labels = [], []
     for _ in range(n):
+        if swaps and rng.random() < swap_share:
+            real_ctx, fake_ctx = swaps[int(rng.integers(len(swaps)))]
+            crops += [post(real_ctx.rgb, rng, train), post(fake_ctx.rgb, rng, train)]
+            labels += [0.0, 1.0]
+            continue
         face = faces[int(rng.integers(len(faces)))]
         if train and rng.random() < 0.5:  # flip before blending: more variety of masks
-            face = FaceContext(np.ascontiguousarray(face.rgb[:, ::-1]), _flip(face.landmarks), face.box)
+            face = FaceContext(np.ascontiguousarray(face.rgb[:, ::-1]), _flip(face.hull), _flip(face.inner), face.box)
         real, fake = self_blend(face, rng)
         crops += [post(real, rng, train), post(fake, rng, train)]
         labels += [0.0, 1.0]
@@ -104,7 +158,7 @@ def pairs(faces: list[FaceContext], n: int, rng: np.random.Generator, train: boo
 def _flip(lm: np.ndarray) -> np.ndarray:
     out = lm.copy()
     out[:, 0] = 255 - out[:, 0]
-    return out  # the hull is order-free, so landmark indices need no remapping
+    return out  # the hull is order-free: a mirrored polygon needs no re-ordering
 
 
 def auc(scores: np.ndarray, labels: np.ndarray) -> float:
@@ -194,6 +248,8 @@ def main() -> None:
     ap.add_argument("--batch-pairs", type=int, default=16)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--out", type=Path, default=MODELS)
+    ap.add_argument("--swaps", type=float, default=0.0,
+                    help="Share of training pairs that are OpenCV face swaps (haechi.demo.faceswap) instead of SBI.")
     ap.add_argument("--evaluate", action="store_true",
                     help="Re-calibrate and re-measure the exported model (no training, no torch needed).")
     args = ap.parse_args()
@@ -206,6 +262,9 @@ def main() -> None:
     t0 = time.time()
     splits = load_faces(args.data)
     print({k: len(v) for k, v in splits.items()}, f"faces found in {time.time() - t0:.0f}s", flush=True)
+    swaps = load_swaps(args.data, rng) if args.swaps > 0 else []
+    if args.swaps > 0:
+        print(f"{len(swaps)} face-swap training pairs", flush=True)
 
     model = Net()
     opt = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=1e-4)
@@ -214,7 +273,7 @@ def main() -> None:
     t0 = time.time()
     for step in range(args.steps):
         model.train()
-        x, y = pairs(splits["train"], args.batch_pairs, rng, train=True)
+        x, y = pairs(splits["train"], args.batch_pairs, rng, train=True, swaps=swaps, swap_share=args.swaps)
         loss = loss_fn(model(torch.from_numpy(x)), torch.from_numpy(y))
         opt.zero_grad()
         loss.backward()
@@ -229,7 +288,8 @@ def main() -> None:
     torch.onnx.export(model, torch.zeros(1, 3, CROP, CROP), str(args.out / "sbi.onnx"), input_names=["input"],
                       output_names=["logit"], dynamic_axes={"input": {0: "n"}, "logit": {0: "n"}}, opset_version=17,
                       dynamo=False)
-    meta = {"steps": args.steps, "seed": args.seed, "train_seconds": round(train_s)}
+    meta = {"steps": args.steps, "seed": args.seed, "train_seconds": round(train_s), "swap_share": args.swaps,
+            "swap_pairs": len(swaps)}
     finish(args, model, splits, meta)
 
 
@@ -239,7 +299,8 @@ def evaluate_exported(args: argparse.Namespace) -> None:
     old = json.loads((args.out / "sbi.json").read_text())
     session = ort.InferenceSession(str(args.out / "sbi.onnx"), providers=["CPUExecutionProvider"])
     splits = load_faces(args.data)
-    finish(args, session, splits, {k: old[k] for k in ("steps", "seed", "train_seconds")}, trained=old["trained"])
+    run = {k: old.get(k, 0) for k in ("steps", "seed", "train_seconds", "swap_share", "swap_pairs")}
+    finish(args, session, splits, run, trained=old["trained"])
 
 
 def finish(args: argparse.Namespace, model: Any, splits: dict[str, list[FaceContext]], run: dict[str, Any],
@@ -253,6 +314,14 @@ def finish(args: argparse.Namespace, model: Any, splits: dict[str, list[FaceCont
     st = predict(model, xt)
     held = {"faces": len(splits["test"]), "pairs": 400, "auc": auc(st, yt), "tpr_at_fpr_1": tpr_at_fpr(st, yt, 0.01),
             "tpr_at_fpr_10": tpr_at_fpr(st, yt, 0.10)}
+    test_swaps = load_swaps(args.data, np.random.default_rng(99), split="test")
+    if test_swaps:
+        xs = to_input([centre_crop(c.rgb) for pair in test_swaps for c in pair])
+        ys = np.tile(np.array([0.0, 1.0], np.float32), len(test_swaps))
+        ss = predict(model, xs)
+        held_swaps = {"pairs": len(test_swaps), "auc": auc(ss, ys), "tpr_at_fpr_10": tpr_at_fpr(ss, ys, 0.10)}
+    else:
+        held_swaps = None
     samples = evaluate_samples(model, args.data) if (args.data / "deepfake_samples").is_dir() else None
     # how much a positive may weigh in the verdict: by what it achieved on real deepfakes
     real_auc = float(samples["auc"]) if samples else 0.5  # type: ignore[arg-type]
@@ -263,12 +332,13 @@ def finish(args: argparse.Namespace, model: Any, splits: dict[str, list[FaceCont
         "platt": [a, b], "weight_cap": cap, "threshold": 0.5,
         "trained": trained or datetime.now(UTC).strftime("%Y-%m-%d"), **run,
         "faces": {k: len(v) for k, v in splits.items()},
-        "data": "real photos in ../shared/data (faces_*, photos_misc) and their self-blended pseudo-fakes",
-        "eval": {"held_out_pseudo_fakes": held,
+        "data": "real photos in ../shared/data (faces_*, photos_misc), their self-blended pseudo-fakes"
+                + (" and OpenCV face swaps among the training photos" if run.get("swap_share") else ""),
+        "eval": {"held_out_pseudo_fakes": held, "held_out_face_swaps": held_swaps,
                  "deepfake_samples": {k: v for k, v in (samples or {}).items() if k not in ("scores", "labels")}},
     }
     (args.out / "sbi.json").write_text(json.dumps(meta, indent=2) + "\n")
-    write_report(meta, ROOT / "bench" / "sbi_eval.md")
+    write_report(meta, ROOT / "bench" / "sbi_eval.md" if args.out == MODELS else args.out / "sbi_eval.md")
     print(json.dumps(meta["eval"], indent=2))
 
 
@@ -278,10 +348,16 @@ def write_report(meta: dict[str, Any], path: Path) -> None:
     lines = [f"# Learned face-manipulation detector (SBI) — accuracy ({meta['trained']})", "",
              f"Trained {meta['steps']} steps ({meta['train_seconds']} s on this machine's CPU) on "
              f"{meta['faces']['train']} real faces and their self-blended pseudo-fakes; generated by "
-             "`scripts/train_sbi.py`.", "",
+             "`scripts/train_sbi.py`."
+             + (f" A share {meta.get('swap_share')} of training pairs were OpenCV face swaps ({meta.get('swap_pairs')} "
+                "pairs from training photos, `haechi.demo.faceswap`)." if meta.get("swap_share") else ""), "",
              "| evaluation set | faces/files | AUC | TPR @ FPR 1% | TPR @ FPR 10% |", "|---|---|---|---|---|",
              f"| held-out pseudo-fakes (unseen photos) | {held['faces']} faces, {held['pairs']} pairs | "
              f"{held['auc']:.3f} | {held['tpr_at_fpr_1']:.2f} | {held['tpr_at_fpr_10']:.2f} |"]
+    hs = meta["eval"].get("held_out_face_swaps")
+    if hs:
+        lines.append(f"| held-out OpenCV face swaps (test photos) | {hs['pairs']} pairs | {hs['auc']:.3f} | n/a | "
+                     f"{hs['tpr_at_fpr_10']:.2f} |")
     if s:
         lines.append(f"| deepfake_samples (real deepfakes, eval only) | {s['scored']} of {s['files']} files "
                      f"({s['fake']} fake; no face found in {s['no_face_found']}) | {s['auc']:.3f} | n/a (too few) | "

@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image, PngImagePlugin
@@ -210,9 +211,10 @@ def test_self_blend_changes_only_the_face() -> None:
 
     rng = np.random.default_rng(0)
     img = np.asarray(scene(5, (CONTEXT, CONTEXT))).copy()
-    ring = np.array([[128 + 50 * np.cos(a), 128 + 60 * np.sin(a)] for a in np.linspace(0, 2 * np.pi, 68)], np.float32)
+    ring = np.array([[128 + 50 * np.cos(a), 128 + 60 * np.sin(a)] for a in np.linspace(0, 2 * np.pi, 48)], np.float32)
+    inner = (ring - 128) * 0.7 + 128
     for _ in range(10):
-        real, fake = self_blend(FaceContext(img, ring, [0, 0, 1, 1]), rng)
+        real, fake = self_blend(FaceContext(img, ring, inner, [0, 0, 1, 1]), rng)
         diff = np.abs(real.astype(int) - fake.astype(int)).max(axis=2)
         assert diff[:20].max() == 0 and diff[-20:].max() == 0  # far outside the hull: the real pixels
         assert diff[118:138, 118:138].mean() > 0  # inside: the blended source
@@ -271,3 +273,36 @@ def test_learned_detector_on_video_frames(tmp_path: Path) -> None:
     det = res["detectors"]["face_manipulation"]
     assert det["status"] == "ok", det
     assert len(det["data"]["frames"]) >= 2 and 0.0 <= det["data"]["probability"] <= 1.0
+
+
+def test_face_crops_use_only_the_licence_clean_landmark_model(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue #20 part 5: dlib's 68-point model is trained on iBUG 300-W (no commercial use); the
+    face crops and the SBI hull come from the 5-point model. The hull is a face-shaped ellipse
+    that holds the eyes and nose, the inner one inside it."""
+    import cv2
+    import dlib
+
+    import haechi.signals.faces as sf
+    from haechi.assess.sbi import CONTEXT, face_contexts
+    from tests.conftest import SHARED_DATA
+
+    photo = SHARED_DATA / "faces_deepface" / "deepface_id01_img2.jpg"
+    if not photo.is_file():
+        pytest.skip("needs ../shared/data")
+    opened: list[str] = []
+    real_predictor = dlib.shape_predictor
+
+    def recording(path: str) -> object:
+        opened.append(Path(path).name)
+        return real_predictor(path)
+
+    monkeypatch.setattr(dlib, "shape_predictor", recording)
+    monkeypatch.setattr(sf, "_engine", None)  # a fresh engine, loaded under the recorder
+    rgb = np.asarray(Image.open(photo).convert("RGB"))
+    (ctx, *_) = face_contexts(rgb)
+    assert opened and set(opened) == {"shape_predictor_5_face_landmarks.dat"}, opened
+    hull = cv2.convexHull(ctx.hull.astype(np.float32))
+    area = cv2.contourArea(hull)
+    assert 0.08 * CONTEXT**2 < area < 0.4 * CONTEXT**2  # the face is about the middle half of the context
+    assert all(cv2.pointPolygonTest(hull, (float(x), float(y)), True) >= -1.0 for x, y in ctx.inner)
+

@@ -54,3 +54,35 @@ def test_a_face_too_small_for_an_embedding_is_reported_not_matched() -> None:
     gallery = Gallery(FaceIndex(a[None, :], np.array([1])), {1: "S-A"})
     (face,) = _faces(gallery, a, side=MIN_FACE_PX - 1)
     assert face.get("too_small") and not face["match"]
+
+
+def test_a_blurred_face_is_reported_not_matched() -> None:
+    """A face blurred past recognition (its embedding drifts towards other people's) is marked
+    ``blurred`` and never named, even when its embedding is close to an enrolled one; the same
+    face sharp is matched. Real photo when ../shared/data is present, else a drawn face."""
+    from haechi._lazy import cv2
+    from haechi.signals.faces import MIN_SHARPNESS, engine, face_sharpness
+    from tests.conftest import SHARED_DATA
+
+    photo = SHARED_DATA / "faces_deepface" / "deepface_id01_img2.jpg"
+    if not photo.is_file():
+        import pytest
+
+        pytest.skip("needs ../shared/data")
+    from PIL import Image
+
+    rgb = np.ascontiguousarray(np.asarray(Image.open(photo).convert("RGB")))
+    eng = engine()
+    (box, *_) = eng.detect(rgb)
+    assert box.sharpness is not None and box.sharpness >= MIN_SHARPNESS
+    emb = eng.embed(rgb, box)
+    gallery = Gallery(FaceIndex(emb[None, :], np.array([1])), {1: "S-A"})
+    ctx = SearchContext(AnalyseOptions(10**8, 10**9), None, None, 31, 50, gallery, 0.92)  # type: ignore[arg-type]
+    blurred = cv2.GaussianBlur(rgb, (0, 0), 4 * box.w / 112)
+    (bbox, *_) = eng.detect(blurred) or [box]
+    bbox = FaceBox(bbox.x, bbox.y, bbox.w, bbox.h, bbox.score, bbox.kind, face_sharpness(blurred, bbox))
+    for b, image, expect in ((box, rgb, True), (bbox, blurred, False)):
+        record = MediaRecord(path="q.jpg")
+        record.face_data = [(b, eng.embed(image, b), None)]
+        (face,) = ctx.search_faces(record)
+        assert face["match"] is expect and bool(face.get("blurred")) is not expect, face

@@ -3,9 +3,16 @@
 Why self-blended images (Shiohara & Yamasaki, CVPR 2022): a face swap or reenactment leaves a
 blending boundary and a colour/sharpness mismatch between the pasted face and its surround. SBI
 makes such pseudo-fakes from one real photo — two differently augmented copies of the same face,
-one slightly shifted, pasted into the other through a deformed, blurred landmark-hull mask — so
+one slightly shifted, pasted into the other through a deformed, blurred face-hull mask — so
 the detector learns the generic artefacts of blending, and no deepfake data (which is scarce and
 research-licensed) is needed to train it.
+
+Landmarks: dlib's 5-point model (eye corners and the base of the nose; trained on dlib's own
+5-point dataset, released into the public domain by Davis King), the one face embedding already
+uses. The 68-point model that SBI papers use is trained on iBUG 300-W, whose licence excludes
+commercial use, so it is not used. The face hull the mask needs is an ellipse in the face's own
+frame (eye line and the eye-to-nose direction), its extent in interocular distances fitted to the
+68-point jaw-and-brow hull on the photos in ../shared/data (mean IoU 0.82; inner face 0.78).
 
 This module has no torch dependency: the detector uses :func:`face_crops` at inference (the same
 crop the model was trained on), and ``scripts/train_sbi.py`` uses :func:`self_blend`.
@@ -15,7 +22,6 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
@@ -32,7 +38,8 @@ class FaceContext:
     """A face with its surround, scaled so the face crop is the middle CONTEXT/2 pixels."""
 
     rgb: np.ndarray  # CONTEXT x CONTEXT x 3 uint8
-    landmarks: np.ndarray  # 68 x 2 float32, in context coordinates
+    hull: np.ndarray  # K x 2 float32, the whole face (brows to chin), in context coordinates
+    inner: np.ndarray  # K x 2 float32, brows, eyes, nose and mouth only, in context coordinates
     box: list[int]  # face box [x, y, w, h] in the source image
 
 
@@ -43,38 +50,55 @@ def split_of(name: str) -> str:
     return "train" if v < 70 else "calib" if v < 85 else "test"
 
 
-_predictor: Any = None
+#: the face hull in interocular distances (eye centre to eye centre) along the eye line (half
+#: width) and down from it (top, bottom): fitted to dlib's 68-point hull, see the module docstring
+FACE_ELLIPSE = (1.15, -0.5, 1.8)
+INNER_ELLIPSE = (0.8, -0.5, 1.2)
+#: the interocular distance is taken as at least this share of the detector's box width (a turned
+#: face's eyes are close together in the image, while its face is not narrower in proportion)
+MIN_EYES_PER_BOX = 0.38
 
 
-def _landmark_predictor() -> Any:
-    global _predictor
-    if _predictor is None:
-        import dlib
-
-        from haechi.signals.faces import model_path
-
-        _predictor = dlib.shape_predictor(model_path("shape_predictor_68_face_landmarks.dat"))
-    return _predictor
+def face_ellipse(points: np.ndarray, box_w: float, shape: tuple[float, float, float] = FACE_ELLIPSE,
+                 n: int = 48) -> np.ndarray:
+    """An ``n`` x 2 float32 polygon around the face from dlib's 5 points (``points``: 5 x 2, two
+    corners of one eye, two of the other, the base of the nose; any image coordinates) and the
+    detector's box width in the same units. ``shape`` = (half width, top, bottom) in interocular
+    distances, in the face's frame: x along the eye line, y from the eye line towards the nose."""
+    pts = np.asarray(points, np.float64).reshape(5, 2)
+    e1, e2 = pts[0:2].mean(axis=0), pts[2:4].mean(axis=0)
+    mid = (e1 + e2) / 2
+    d = float(np.linalg.norm(e2 - e1))
+    ex = (e2 - e1) / d if d > 1e-6 else np.array([1.0, 0.0])
+    if ex[0] < 0:
+        ex = -ex
+    ey = np.array([-ex[1], ex[0]])
+    if float((pts[4] - mid) @ ey) < 0:  # y points from the eyes to the nose (upside-down faces too)
+        ey = -ey
+    d = max(d, MIN_EYES_PER_BOX * float(box_w))
+    half, top, bottom = shape
+    t = np.linspace(0, 2 * np.pi, n, endpoint=False)
+    along = np.cos(t) * half * d
+    down = ((top + bottom) / 2 + np.sin(t) * (bottom - top) / 2) * d
+    return (mid + np.outer(along, ex) + np.outer(down, ey)).astype(np.float32)
 
 
 def face_contexts(rgb: np.ndarray, max_faces: int = 8) -> list[FaceContext]:
     """Each detected face (largest first) as a :class:`FaceContext`.
 
-    The square face region is centred on the 68 landmarks' box, widened up for the forehead,
-    so a face found by any detector gives the same crop as in training."""
-    import dlib
-
+    The square face region is centred on the face hull's box (from the 5 landmarks), widened up
+    for the forehead, so a face found by any detector gives the same crop as in training."""
     from haechi.signals.faces import engine
 
+    eng = engine()
     out = []
-    for face in engine().detect(rgb)[:max_faces]:
-        rect = dlib.rectangle(face.x, face.y, face.x + face.w, face.y + face.h)
-        shape = _landmark_predictor()(np.ascontiguousarray(rgb), rect)
-        pts = np.array([[p.x, p.y] for p in shape.parts()], dtype=np.float32)
-        x0, y0 = pts.min(axis=0)
-        x1, y1 = pts.max(axis=0)
+    for face in eng.detect(rgb)[:max_faces]:
+        pts = eng.landmarks(rgb, face)
+        hull = face_ellipse(pts, face.w)
+        x0, y0 = hull.min(axis=0)
+        x1, y1 = hull.max(axis=0)
         w, h = x1 - x0, y1 - y0
-        cx, cy = (x0 + x1) / 2, (y0 + y1) / 2 - 0.12 * h  # landmarks start at the brows
+        cx, cy = (x0 + x1) / 2, (y0 + y1) / 2 - 0.12 * h  # the hull starts at the brows
         side = 1.3 * max(w, h * 1.2)
         big = 2 * side  # context: twice the face crop
         m = cv2.getAffineTransform(
@@ -82,8 +106,11 @@ def face_contexts(rgb: np.ndarray, max_faces: int = 8) -> list[FaceContext]:
             _pts([[0, 0], [CONTEXT, 0], [0, CONTEXT]]))
         ctx = cv2.warpAffine(rgb, m, (CONTEXT, CONTEXT), flags=cv2.INTER_AREA if big > CONTEXT else cv2.INTER_LINEAR,
                              borderMode=cv2.BORDER_REFLECT)
-        lm = (np.c_[pts, np.ones(len(pts), np.float32)] @ m.T).astype(np.float32)
-        out.append(FaceContext(ctx, lm, face.box()))
+
+        def to_ctx(poly: np.ndarray, m: np.ndarray = m) -> np.ndarray:
+            return (np.c_[poly, np.ones(len(poly), np.float32)] @ m.T).astype(np.float32)
+
+        out.append(FaceContext(ctx, to_ctx(hull), to_ctx(face_ellipse(pts, face.w, INNER_ELLIPSE)), face.box()))
     return out
 
 
@@ -124,10 +151,9 @@ def _frequency_transform(img: np.ndarray, rng: np.random.Generator) -> np.ndarra
     return np.clip(img.astype(np.float32) * 1.6 - blur.astype(np.float32) * 0.6, 0, 255).astype(np.uint8)
 
 
-def _mask(landmarks: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    pts = landmarks.copy()
-    if rng.random() < 0.5:  # inner face only (brows, eyes, nose, mouth), as face swaps often are
-        pts = pts[17:]
+def _mask(face: FaceContext, rng: np.random.Generator) -> np.ndarray:
+    # half the time the inner face only (brows, eyes, nose, mouth), as face swaps often are
+    pts = face.inner if rng.random() < 0.5 else face.hull
     hull = cv2.convexHull(pts.astype(np.int32))
     mask: np.ndarray = np.zeros((CONTEXT, CONTEXT), np.uint8)
     cv2.fillConvexPoly(mask, hull, 255)
@@ -165,7 +191,7 @@ def self_blend(face: FaceContext, rng: np.random.Generator) -> tuple[np.ndarray,
     affine = _pts([[s, 0.0, (1 - s) * c + tx], [0.0, s, (1 - s) * c + ty]])
     source = cv2.warpAffine(source, affine, (CONTEXT, CONTEXT), borderMode=cv2.BORDER_REFLECT)
     ratio = float(rng.choice([0.25, 0.5, 0.75, 1.0, 1.0, 1.0]))
-    m = (_mask(face.landmarks, rng) * ratio)[..., None]
+    m = (_mask(face, rng) * ratio)[..., None]
     fake = np.clip(source.astype(np.float32) * m + target.astype(np.float32) * (1 - m), 0, 255).astype(np.uint8)
     return target, fake
 

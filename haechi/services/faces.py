@@ -135,7 +135,7 @@ def detect(rt: Runtime, paths: Iterable[str | os.PathLike[str]]) -> Iterator[dic
     from haechi.signals.faces import engine
     from haechi.sources import iter_media
 
-    engine(cnn=rt.settings.face_cnn)
+    engine(cnn=rt.settings.face_cnn, detector=rt.settings.face_detector)
     opts = rt.analyse_options(faces=True, face_embed=False)
     for record in rt.analyse(iter_media(paths, rt.limits()), opts):
         yield {"path": record.path, "media_type": record.media_type, "error": record.error,
@@ -150,7 +150,7 @@ def enroll_photos(rt: Runtime, subject: str, photos: Iterable[str | os.PathLike[
     Raises InputError (a photo without exactly one face), AlreadyExists (enrolled)."""
     from haechi.signals.faces import engine
 
-    eng = engine(cnn=rt.settings.face_cnn)
+    eng = engine(cnn=rt.settings.face_cnn, detector=rt.settings.face_detector)
     vecs = [embed_enrolment_photo(eng, Path(p), rt.settings.max_pixels, rt.settings.max_file_bytes) for p in photos]
     with rt.db.session() as s:
         return enroll(s, rt.cipher, subject, vecs, consent_ref, enrolled_by, name)

@@ -24,6 +24,7 @@ from haechi.services.matching import HitVerifier
 from haechi.services.parallel import ordered_map
 from haechi.signals import template
 from haechi.signals import vpdq as vpdq_signal
+from haechi.signals.faces import MIN_SHARPNESS
 from haechi.signals.local import QUERY_FEATURES, orb_features
 from haechi.signals.pdq import MIRRORED_TRANSFORMS, TRANSFORMS, compose
 from haechi.sources import MediaRef, iter_media
@@ -142,13 +143,17 @@ class SearchContext:
         reviewer: the subject is named only when her similarity clears the threshold *and* beats
         every other subject's by ``FACE_MARGIN`` (issue #20: a never-enrolled face once reached
         0.923 against 0.92); ``band`` says how strong ("strong" from ``FACE_STRONG`` above the
-        threshold, else "possible"); faces too small for a reliable embedding are marked so."""
+        threshold, else "possible"); faces too small (``too_small``) or too blurred (``blurred``,
+        :data:`haechi.signals.faces.MIN_SHARPNESS`) for a reliable embedding are marked so and
+        never matched."""
         out = []
         for box, emb, t_s in record.face_data or []:
             face: dict[str, Any] = {"box": box.box(), "subject": None, "similarity": None, "match": False,
                                     "band": None}
             if min(box.w, box.h) < MIN_FACE_PX:
                 face["too_small"] = True
+            elif box.sharpness is not None and box.sharpness < MIN_SHARPNESS:
+                face["blurred"] = True  # its embedding drifts towards other people's
             elif emb is not None and self.gallery is not None:
                 per_subject: dict[str, float] = {}
                 for hit in self.gallery.index.search(emb, k=FACE_CANDIDATES)[0]:
@@ -472,7 +477,8 @@ def scan_refs(rt: Runtime, refs: Iterable[MediaRef], banks: list[str] | None = N
     if faces:
         from haechi.signals.faces import engine
 
-        engine(cnn=rt.settings.face_cnn)  # load the models once, before the workers fork, so they share them
+        # load the models once, before the workers fork, so they share them
+        engine(cnn=rt.settings.face_cnn, detector=rt.settings.face_detector)
         with rt.db.session() as s:
             gallery = face_service.load_gallery(s, rt.cipher)
     opts = rt.analyse_options(dihedral=True, trim=True, faces=faces, regions=rt.settings.composite_search,

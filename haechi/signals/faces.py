@@ -17,6 +17,7 @@ the cosine similarity used for matching.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,6 +26,12 @@ import numpy as np
 MIN_FACE = 40
 #: faces are searched on images scaled so the long side is at most this
 DETECT_LONG_SIDE = 1600
+#: a face whose sharpness (:func:`face_sharpness`) is below this is too blurred to identify.
+#: Measured on the faces in ../shared/data: every real face scored >= 64; blurred by a Gaussian of
+#: sigma 3 px at 112 px (embeddings drift towards other people's: median cosine to the sharp face
+#: 0.96, 5th percentile 0.94) every one scored <= 15; sigma 1.5 (cosine >= 0.976) 9.5-48
+MIN_SHARPNESS = 20.0
+SHARPNESS_SIDE = 112
 
 
 @dataclass(frozen=True)
@@ -34,7 +41,8 @@ class FaceBox:
     w: int
     h: int
     score: float
-    kind: str  # which detector filter fired: frontal | left | right | tilted | cnn
+    kind: str  # which detector filter fired: frontal | left | right | tilted | cnn | blazeface
+    sharpness: float | None = None  # face_sharpness of the box (None: not measured)
 
     def box(self) -> list[int]:
         return [self.x, self.y, self.w, self.h]
@@ -52,6 +60,24 @@ def model_path(name: str) -> str:
     return str(Path(next(iter(spec.submodule_search_locations))) / "models" / name)
 
 
+def face_sharpness(rgb: np.ndarray, box: FaceBox) -> float:
+    """Variance of the Laplacian of the face's grey crop, scaled down to at most
+    ``SHARPNESS_SIDE`` pixels (never up: a small face is not blurred by being small). Higher is
+    sharper; below :data:`MIN_SHARPNESS` the face is too blurred for a reliable embedding."""
+    from haechi._lazy import cv2
+
+    crop = rgb[max(0, box.y):box.y + box.h, max(0, box.x):box.x + box.w]
+    if crop.size == 0:
+        return 0.0
+    side = max(crop.shape[:2])
+    if side > SHARPNESS_SIDE:
+        f = SHARPNESS_SIDE / side
+        crop = cv2.resize(crop, (max(1, round(crop.shape[1] * f)), max(1, round(crop.shape[0] * f))),
+                          interpolation=cv2.INTER_AREA)
+    grey = cv2.cvtColor(np.ascontiguousarray(crop), cv2.COLOR_RGB2GRAY).astype(np.float32)
+    return float(cv2.Laplacian(grey, cv2.CV_32F).var())
+
+
 def _iou(a: FaceBox, b: FaceBox) -> float:
     x1, y1 = max(a.x, b.x), max(a.y, b.y)
     x2, y2 = min(a.x + a.w, b.x + b.w), min(a.y + a.h, b.y + b.h)
@@ -60,20 +86,45 @@ def _iou(a: FaceBox, b: FaceBox) -> float:
     return inter / union if union else 0.0
 
 
-class FaceEngine:
-    """Loads the models once per process (about a second); thread-compatible, not thread-safe."""
+#: face detectors (``Settings.face_detector``) and their optional dependencies: "hog" is dlib's,
+#: always installed, the default; "blazeface" is MediaPipe's (``pip install 'haechi[blazeface]'``):
+#: 2x faster and finds small faces HOG misses, but misses a few it finds at full size (bench/faces.md)
+FACE_DETECTORS: dict[str, dict[str, tuple[str, ...]]] = {
+    "hog": {"python": ("dlib",)},
+    "blazeface": {"python": ("dlib", "ai_edge_litert")},
+}
+#: BlazeFace's box (forehead included) mapped onto the box dlib's HOG detector draws for the same
+#: face, which its landmark and embedding models expect: width scale, downward shift / width
+#: (fitted on the faces in ../shared/data found by both; bench/bench_faces.py)
+BLAZE_TO_HOG = (0.88, 0.15)
 
-    def __init__(self, cnn: bool = False) -> None:
+
+class FaceEngine:
+    """Loads the models once per process (about a second); thread-compatible, not thread-safe.
+
+    ``detector``: a key of :data:`FACE_DETECTORS`; ImportError when its package is missing,
+    ValueError for an unknown name."""
+
+    def __init__(self, cnn: bool = False, detector: str = "hog") -> None:
         import dlib
 
+        if detector not in FACE_DETECTORS:
+            raise ValueError(f"unknown face detector {detector!r} (known: {', '.join(FACE_DETECTORS)})")
+        self.detector = detector
+        self._blaze = None
+        if detector == "blazeface":
+            from haechi.signals.blazeface import BlazeFace
+
+            self._blaze = BlazeFace()
         self._dlib = dlib
         self._hog = dlib.get_frontal_face_detector()
         self._cnn = dlib.cnn_face_detection_model_v1(model_path("mmod_human_face_detector.dat")) if cnn else None
         self._shape = dlib.shape_predictor(model_path("shape_predictor_5_face_landmarks.dat"))
         self._net = dlib.face_recognition_model_v1(model_path("dlib_face_recognition_resnet_model_v1.dat"))
 
-    def detect(self, rgb: np.ndarray) -> list[FaceBox]:
-        """Faces in an RGB image (coordinates in that image), largest first."""
+    def detect(self, rgb: np.ndarray, min_face: int = MIN_FACE) -> list[FaceBox]:
+        """Faces in an RGB image (coordinates in that image), largest first; faces whose box is
+        under ``min_face`` pixels are dropped (too small to identify)."""
         from haechi._lazy import cv2
 
         h, w = rgb.shape[:2]
@@ -84,10 +135,15 @@ class FaceEngine:
         img = np.ascontiguousarray(img)
         # upsampling doubles the image for the 80-px HOG window: needed only for small faces
         upsample = 1 if max(img.shape[:2]) <= 1000 else 0
-        rects, scores, kinds = self._hog.run(img, upsample, -0.2)
-        names = {0: "frontal", 1: "left", 2: "right", 3: "tilted", 4: "tilted"}
-        boxes = [FaceBox(r.left(), r.top(), r.width(), r.height(), float(s), names.get(int(k), "frontal"))
-                 for r, s, k in zip(rects, scores, kinds, strict=True)]
+        if self._blaze is not None:
+            k, down = BLAZE_TO_HOG
+            boxes = [FaceBox(round(x + (1 - k) * w / 2), round(y + down * w), round(k * w), round(k * h), sc,
+                             "blazeface") for x, y, w, h, sc in self._blaze.detect(img)]
+        else:
+            rects, scores, kinds = self._hog.run(img, upsample, -0.2)
+            names = {0: "frontal", 1: "left", 2: "right", 3: "tilted", 4: "tilted"}
+            boxes = [FaceBox(r.left(), r.top(), r.width(), r.height(), float(s), names.get(int(k), "frontal"))
+                     for r, s, k in zip(rects, scores, kinds, strict=True)]
         if self._cnn is not None:
             for d in self._cnn(img, upsample):
                 r = d.rect
@@ -99,15 +155,23 @@ class FaceEngine:
             x, y = max(0, b.x), max(0, b.y)
             bw, bh = min(img.shape[1], b.x + b.w) - x, min(img.shape[0], b.y + b.h) - y
             fb = FaceBox(int(x / scale), int(y / scale), int(bw / scale), int(bh / scale), b.score, b.kind)
-            if min(fb.w, fb.h) >= MIN_FACE:
-                out.append(fb)
+            if min(fb.w, fb.h) >= min_face:
+                out.append(dataclasses.replace(fb, sharpness=round(face_sharpness(rgb, fb), 2)))
         return sorted(out, key=lambda b: -b.w * b.h)
+
+    def _shape_of(self, img: np.ndarray, face: FaceBox) -> object:
+        return self._shape(img, self._dlib.rectangle(face.x, face.y, face.x + face.w, face.y + face.h))
+
+    def landmarks(self, rgb: np.ndarray, face: FaceBox) -> np.ndarray:
+        """dlib's 5 landmarks of one detected face: 5 x 2 float32 (x, y) in image pixels — two
+        corners of one eye, two of the other, the base of the nose."""
+        shape = self._shape_of(np.ascontiguousarray(rgb), face)
+        return np.array([[p.x, p.y] for p in shape.parts()], dtype=np.float32)  # type: ignore[attr-defined]
 
     def embed(self, rgb: np.ndarray, face: FaceBox) -> np.ndarray:
         """L2-normalised 128-d float32 descriptor of one detected face."""
-        rect = self._dlib.rectangle(face.x, face.y, face.x + face.w, face.y + face.h)
         img = np.ascontiguousarray(rgb)
-        shape = self._shape(img, rect)
+        shape = self._shape_of(img, face)
         vec = np.asarray(self._net.compute_face_descriptor(img, shape), dtype=np.float32)
         norm = float(np.linalg.norm(vec)) or 1.0
         return vec / norm
@@ -119,14 +183,17 @@ class FaceEngine:
 _engine: FaceEngine | None = None
 
 
-def engine(cnn: bool | None = None) -> FaceEngine:
+def engine(cnn: bool | None = None, detector: str | None = None) -> FaceEngine:
     """The process's face engine (models loaded on first use, in each worker; a caller loads it
     before the pool forks so workers share it).
 
     ``cnn`` (``Settings.face_cnn``, ``HAECHI_FACE_CNN=1``) adds dlib's CNN detector, which finds
     full-profile and harder faces at ~20x the cost (1.6 s per 640-px photo on this machine);
-    ``None`` keeps the loaded engine, or loads the HOG-only one."""
+    ``None`` keeps the loaded engine, or loads the HOG-only one. ``detector``
+    (``Settings.face_detector``, ``HAECHI_FACE_DETECTOR``): see :data:`FACE_DETECTORS`."""
     global _engine
-    if _engine is None or (cnn is not None and (_engine._cnn is not None) != cnn):
-        _engine = FaceEngine(cnn=bool(cnn))
+    if (_engine is None or (cnn is not None and (_engine._cnn is not None) != cnn)
+            or (detector is not None and _engine.detector != detector)):
+        _engine = FaceEngine(cnn=bool(cnn if cnn is not None else _engine is not None and _engine._cnn is not None),
+                             detector=detector or (_engine.detector if _engine is not None else "hog"))
     return _engine
