@@ -117,3 +117,44 @@ def test_a_rendered_capture_fetches_each_picture_once_as_the_browser_names_it(tm
             targets = [h.get_header("WARC-Target-URI") for t, h, *_ in assert_valid_warc(cap.folder / "capture.warc.gz")
                        if t == "response"]
             assert targets[1:] == urls, enc  # recorded under the browser's spelling
+
+
+def test_capture_media_rows_say_quality_and_name_the_url_once(tmp_path: Path) -> None:
+    """A 1x1 beacon is hashed with its (zero) PDQ quality and size; a picture that answers 404
+    says so with its URL once, not twice."""
+    import io
+
+    from PIL import Image
+
+    from haechi import Haechi
+
+    buf = io.BytesIO()
+    Image.new("RGB", (1, 1)).save(buf, "GIF")
+    beacon = buf.getvalue()
+
+    class _Beacon(_Pages):
+        def do_GET(self) -> None:  # noqa: N802 - http.server API
+            if self.path == "/page.html":
+                return self._send(b"<html><img src='/px.gif'><img src='/gone.jpg'><img src='/a.jpg'></html>",
+                                  "text/html")
+            if self.path == "/px.gif":
+                return self._send(beacon, "image/gif")
+            if self.path == "/gone.jpg":
+                self.send_response(404)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return None
+            return self._send(self.jpeg, "image/jpeg")
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Beacon)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_port}"
+    try:
+        with Haechi(home=tmp_path / "home", workers=1) as h:
+            (row,) = h.capture([f"{base}/page.html"], screenshot=False, allow_private=True)
+    finally:
+        server.shutdown()
+    media = {m["url"].rsplit("/", 1)[1]: m for m in row["media"]}
+    assert (media["px.gif"]["pdq_quality"], media["px.gif"]["width"], media["px.gif"]["height"]) == (0, 1, 1)
+    assert media["px.gif"]["error"] is None and media["a.jpg"]["pdq_quality"] > 50
+    assert media["gone.jpg"]["error"] == f"{base}/gone.jpg: HTTP 404" and media["gone.jpg"]["http_status"] == 404
