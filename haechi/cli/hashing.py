@@ -81,9 +81,9 @@ def scan_command(
             if json_out:
                 emit_json(row)
             elif row["matches"]:
-                for m in row["matches"]:
+                for m in row["matches"]:  # an exact match of bytes that did not decode keeps its error
                     table.add_row(row["path"], m["bank"], m["label"] or "", m["signal_type"],
-                                  _how_close(m), m["transform"], "")
+                                  _how_close(m), m["transform"], row["error"] or "")
             elif row["error"]:
                 table.add_row(row["path"], "", "", "", "", "", row["error"])
         if not json_out:

@@ -68,11 +68,14 @@ def _capture_urls(rt: Runtime, urls: Iterable[str], case_ref: str | None, actor:
                    "screenshot": None, "sha256": {}, "media": [], "custody_entry": None, "error": str(exc)}
             continue
         try:
-            refs = [MediaRef(path=m.url, data=m.body) if m.body is not None else MediaRef(path=m.url, error=m.error)
+            # a medium's error already names its URL; the row prefixes the path (the URL) once
+            refs = [MediaRef(path=m.url, data=m.body) if m.body is not None
+                    else MediaRef(path=m.url, error=(m.error or "not fetched").removeprefix(f"{m.url}: "))
                     for m in cap.media]
             media: list[dict[str, Any]] = []
             for captured, row in zip(cap.media, scan_refs(rt, refs, faces=faces) if refs else [], strict=True):
                 item = {"url": row["path"], "sha256": row["sha256"], "md5": row["md5"], "pdq": row["pdq"],
+                        "pdq_quality": row["pdq_quality"], "width": row["width"], "height": row["height"],
                         "media_type": row["media_type"], "matches": row["matches"], "error": row["error"],
                         "how": captured.how, "http_status": captured.status}
                 if row.get("vpdq"):

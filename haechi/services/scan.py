@@ -301,9 +301,14 @@ class Scanner:
         return out
 
     def match(self, record: MediaRecord, raw: RawHits) -> list[dict[str, Any]]:
-        if record.error is not None or record.sha256 is None:
+        if record.sha256 is None:
             return []
         found = self._exact(record)
+        if record.error is not None:  # bytes read but not decoded (cut off, corrupt, a format outside the
+            # allow-list): no PDQ, but an exact copy of banked bytes is still that material (#16)
+            return [{"bank": info.bank, "entry_id": info.id, "label": info.label, "signal_type": info.signal_type,
+                     "distance": distance, "transform": transform, "method": method, "verdict": "copy"}
+                    for info, distance, transform, method in found]
         extra: dict[int, dict[str, Any]] = {}
         if record.frames is not None:
             return self._video_matches(record, raw, found)

@@ -37,6 +37,10 @@ _ABSENT = (
      "not downloaded: over the export's size limit"),
     (re.compile(r"file unavailable|unavailable, please try again later", re.I),
      "not downloaded: unavailable when the export ran"),
+    # a photo or video sent with a timer ("Self-destructing photo", JSON self_destruct_period_seconds):
+    # Telegram Desktop never exports one; the message itself is the evidence that it was sent
+    (re.compile(r"^self-destructing (photo|video|media)$", re.I),
+     "self-destructing media: Telegram Desktop never exports it (only the message that it was sent)"),
 )
 _PLACEHOLDER = re.compile(r"\((File [^)]*)\)\s*$")
 
@@ -243,6 +247,8 @@ def _read_json(root: Path, shown: Path) -> TelegramScan:
             raw = msg.get("photo") if "photo" in msg else msg.get("file")
             raw = raw if isinstance(raw, str) else ""
             placeholder = raw if _PLACEHOLDER.search(raw) else None
+            if msg.get("self_destruct_period_seconds") and (placeholder or not raw):
+                placeholder = f"Self-destructing {'photo' if 'photo' in msg else 'media'}"
             thumb = msg.get("thumbnail") if isinstance(msg.get("thumbnail"), str) else None
             context = {"chat": chat_name, "chat_id": chat.get("id"), "chat_type": chat.get("type"),
                        "list": list_name, "message_id": msg.get("id"), "date": msg.get("date"),
@@ -480,7 +486,8 @@ def _read_html(root: Path, shown: Path, pages: list[Path]) -> TelegramScan:
                        "message_id": int(m.id) if m.id.lstrip("-").isdigit() else m.id, "date": m.date,
                        "sender": sender, "sender_id": None, "forwarded_from": forwarded_from,
                        "media_kind": kind, "mime_type": None}
-            placeholder = m.description if absent_reason(m.description) else None
+            # the title says so only for a block with no file (a file may be named anything)
+            placeholder = next((t for t in (m.description, "" if m.href else m.title) if absent_reason(t)), None)
             thumb = m.thumb if m.thumb and m.thumb != m.href else None
             anchor = _shown(shown, root, page.parent, page.name)
             _add(out, root, shown, page.parent, anchor, context, None if placeholder else m.href, thumb, placeholder)

@@ -24,10 +24,13 @@ import idna
 from haechi.errors import InputError
 
 _STRIP = re.compile(r"[\t\n\r]")
-#: printable ASCII kept as is (RFC 3986 pchar, plus "%" so existing escapes survive)
-_PATH_SAFE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~!$&'()*+,;=:@/%")
-_QUERY_SAFE = _PATH_SAFE | frozenset("?")
-_FRAGMENT_SAFE = _QUERY_SAFE
+#: printable ASCII a browser sends as is in a path (RFC 3986 pchar, "%" so existing escapes survive,
+#: and "[" "]", which Chromium leaves alone); the rest is percent-encoded
+_PATH_SAFE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~!$&'()*+,;=:@/%[]")
+#: in a query, browsers encode only the WHATWG "special-query percent-encode set" (controls, space,
+#: " # < > '): | { } ` ^ [ ] \ go as they are
+_QUERY_SAFE = frozenset(chr(c) for c in range(0x21, 0x7F)) - frozenset("\"#<>'")
+_FRAGMENT_SAFE = _PATH_SAFE | frozenset("?")
 
 
 def _encode_part(text: str, safe: frozenset[str], encoding: str) -> str:
@@ -43,7 +46,10 @@ def _encode_part(text: str, safe: frozenset[str], encoding: str) -> str:
             except UnicodeEncodeError:  # WHATWG: what the encoding cannot hold is sent as &#N;
                 out.append(f"%26%23{ord(ch)}%3B")
                 continue
-            out.append("".join(f"%{b:02X}" for b in raw))
+            # a legacy encoding's ASCII trail byte stays as is, as browsers send it: Shift_JIS 写 is
+            # %90^ and CP949 똠 is %8Cc, not %90%5E / %8C%63 (the URL in a notice and the one the
+            # browser loaded must be the same string). "%" is always escaped: never a false escape.
+            out.append("".join(chr(b) if b < 0x80 and chr(b) in safe and b != 0x25 else f"%{b:02X}" for b in raw))
     return "".join(out)
 
 
