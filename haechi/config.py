@@ -113,6 +113,13 @@ class Settings:
     #: reverse proxies whose X-Forwarded-For is believed (comma-separated addresses); none by
     #: default: otherwise any client could rotate that header past every per-address limit
     trusted_proxies: str = ""
+    #: API: media a request sends or names is decoded and hashed in a pool of this many worker
+    #: processes per server process (0: in the serving process, as before — benchmarks only); at
+    #: most ``hash_pool_queue`` more uploads wait for a worker (beyond: 503 + Retry-After); a
+    #: file still decoding after ``hash_time_limit`` seconds is stopped, its worker replaced (422)
+    hash_pool_workers: int = field(default_factory=lambda: _cores())
+    hash_pool_queue: int = 8
+    hash_time_limit: float = 30.0
 
     @property
     def index_dir(self) -> Path:
@@ -121,6 +128,14 @@ class Settings:
     @property
     def key_file(self) -> Path:
         return self.home / "secret.key"
+
+
+def _cores() -> int:
+    """Cores this process may run on (its CPU affinity), else the machine's."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 def default_home() -> Path:
@@ -163,6 +178,7 @@ _SETTABLE: dict[str, Any] = {
     "sender_local": _json_table, "single_person_centre": _flag, "eu_member_state": str, "trusted_flagger": str,
     "recheck_removed_days": str, "recheck_removed_then_every": int,
     "hma_api_format": str, "hma_trusted_networks": str, "trusted_proxies": str,
+    "hash_pool_workers": int, "hash_pool_queue": int, "hash_time_limit": float,
 }
 #: settings only the environment may set: a secret never sits in a config file
 _ENV_ONLY: dict[str, Any] = {"secret_key": str}
