@@ -57,6 +57,7 @@ def _serve(conn: Connection) -> None:
     from haechi._lazy import cv2
 
     cv2.load()  # ORB (local features) uses OpenCV: loaded single-threaded, before any task
+    conn.send(("ready", None))  # start-up is not counted against the first task's time limit
     while True:
         try:
             task = conn.recv()
@@ -75,12 +76,23 @@ def _serve(conn: Connection) -> None:
             conn.send(("error", RuntimeError(f"{type(exc).__name__}: {exc}")))
 
 
+#: seconds a new worker may take to start (the fork server's first start imports numpy, Pillow,
+#: OpenCV: seconds on a loaded machine)
+START_TIMEOUT = 120.0
+
+
 class _Worker:
     def __init__(self, ctx: Any) -> None:
         self.conn, child = ctx.Pipe()
         self.process = ctx.Process(target=_serve, args=(child,), daemon=True, name="haechi-hash")
         self.process.start()
         child.close()
+        try:
+            if not self.conn.poll(START_TIMEOUT) or self.conn.recv()[0] != "ready":
+                raise OSError("no answer")
+        except (OSError, EOFError) as exc:
+            self.kill()
+            raise RuntimeError(f"a hashing worker did not start: {exc}") from None
 
     def kill(self) -> None:
         if self.process.is_alive():
@@ -151,6 +163,7 @@ class HashPool:
             raise MediaAborted(source, f"decoding and hashing took longer than {self.time_limit:g} s: stopped "
                                        "(a very large or deliberately slow file)")
         if status == "died":
+            worker.process.join(5)
             code = worker.process.exitcode
             self._retire(worker)
             how = f"signal {-code}" if code is not None and code < 0 else f"exit status {code}"
