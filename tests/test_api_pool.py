@@ -143,19 +143,19 @@ def test_a_full_pool_answers_503_with_retry_after(tmp_path: Path) -> None:
     home, token = _server_home(tmp_path, hash_pool_workers=1, hash_pool_queue=0, hash_time_limit=20.0)
     heavy = heavy_png()
     auth = {"Authorization": f"Bearer {token}"}
-    with served(home) as (base, server), httpx.Client(base_url=base, headers=auth, timeout=60) as client:
-        with ThreadPoolExecutor(1) as ex:
-            first = ex.submit(client.post, "/h/hash", files={"file": ("heavy.png", heavy, "image/png")})
-            deadline = time.monotonic() + 30
-            while not _pool_workers(server.pid):  # the pool starts on the first upload
-                assert time.monotonic() < deadline and not first.done()
-                time.sleep(0.05)
-            with httpx.Client(base_url=base, headers=auth, timeout=60) as other:
-                r = other.post("/h/hash", files={"file": ("second.jpg", scene_jpeg(4), "image/jpeg")})
-            assert not first.done(), "the heavy upload ended before the second arrived: no full pool seen"
-            assert r.status_code == 503, r.text
-            assert int(r.headers["Retry-After"]) >= 1 and r.json()["error"] == "Busy"
-            first.result()
+    with served(home) as (base, server), httpx.Client(base_url=base, headers=auth, timeout=60) as client, \
+            ThreadPoolExecutor(1) as ex:
+        first = ex.submit(client.post, "/h/hash", files={"file": ("heavy.png", heavy, "image/png")})
+        deadline = time.monotonic() + 30
+        while not _pool_workers(server.pid):  # the pool starts on the first upload
+            assert time.monotonic() < deadline and not first.done()
+            time.sleep(0.05)
+        with httpx.Client(base_url=base, headers=auth, timeout=60) as other:
+            r = other.post("/h/hash", files={"file": ("second.jpg", scene_jpeg(4), "image/jpeg")})
+        assert not first.done(), "the heavy upload ended before the second arrived: no full pool seen"
+        assert r.status_code == 503, r.text
+        assert int(r.headers["Retry-After"]) >= 1 and r.json()["error"] == "Busy"
+        first.result()
 
 
 def _pool_workers(server_pid: int) -> list[int]:
