@@ -119,7 +119,7 @@ class Settings:
     #: file still decoding after ``hash_time_limit`` seconds is stopped, its worker replaced (422)
     hash_pool_workers: int = field(default_factory=lambda: _cores())
     hash_pool_queue: int = 8
-    hash_time_limit: float = 30.0
+    hash_time_limit: float = 60.0
 
     @property
     def index_dir(self) -> Path:

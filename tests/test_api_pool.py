@@ -260,3 +260,17 @@ def test_uploads_run_in_the_pool_and_give_what_scan_gives(api: tuple[TestClient,
     assert [m["bank"] for m in row["matches"]] and row["matches"][0]["bank"] == "B"
     found = client.post("/m/lookup", files={"file": ("q.jpg", scene_jpeg(11, "rot90"), "image/jpeg")}).json()
     assert list(found["pdq"]) == ["B"], found
+
+
+@pytest.mark.slow
+def test_uploads_hash_in_each_process_of_serve_workers_2(tmp_path: Path) -> None:
+    """``haechi serve --workers 2``: each uvicorn process starts its own pool on its first upload;
+    uploads spread over both processes all answer, with the same hash."""
+    home, token = _server_home(tmp_path, hash_pool_workers=1)
+    photo = scene_jpeg(21)
+    with served(home, "--workers", "2") as (base, server), \
+            httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=120) as client:
+        pdqs = {client.post("/h/hash", files={"file": ("p.jpg", photo, "image/jpeg")},
+                            headers={"Connection": "close"}).json()["pdq"] for _ in range(12)}
+        assert len(pdqs) == 1 and len(pdqs.pop()) == 64
+        assert len(_pool_workers(server.pid)) >= 2  # a fork server (and worker) per serving process that hashed
