@@ -1,10 +1,15 @@
-"""API load: lookups per second on /m/lookup (PDQ) against N banked hashes, p50/p99 latency.
+"""API load: lookups per second on /m/lookup (PDQ) against N banked hashes and hashes per second
+on POST /h/hash (a 1024x768 JPEG), each with 1 and 2 server processes (``haechi serve --workers
+N``), p50/p99 latency and the 2-process/1-process ratio; and, with ``--heavy``, the latency of
+``/api/me`` while two heavy uploads (an 8900x8900 PNG of ~80 KB) are being hashed, with the
+hashing pool off (``hash_pool_workers = 0``: decoded in the serving process) and on.
 
-    python bench/bench_api.py [--hashes 1000000] [--seconds 20] [--concurrency 8]
+    python bench/bench_api.py [--hashes 1000000] [--seconds 20] [--concurrency 8] [--out bench/api.md]
+    python bench/bench_api.py --heavy [--heavy-seconds 30] [--before-code /path/to/older/checkout]
 
-The server (``haechi serve``, one uvicorn process) and the load generator (threads with
-keep-alive httpx clients) share this machine's cores, so the figures are a floor.
-bench/bench_soak.py reuses the set-up and the load loop for the 10-minute memory soak.
+The server and the load generator (threads with keep-alive httpx clients) share this machine's
+cores, so the figures are a floor. bench/bench_soak.py reuses the set-up and the load loop for
+the 10-minute memory soak.
 """
 
 from __future__ import annotations
@@ -100,30 +105,39 @@ def prepared_home(hashes: int, seed: int = 1) -> Iterator[PreparedHome]:
 
 
 @contextmanager
-def running_server(prep: PreparedHome, workers: int = 1) -> Iterator[Server]:
-    """``haechi serve --workers N`` over a prepared home, until the block ends."""
+def running_server(prep: PreparedHome, workers: int = 1, env: dict[str, str] | None = None,
+                   warm: bool = True) -> Iterator[Server]:
+    """``haechi serve --workers N`` over a prepared home, until the block ends; ``env`` adds to
+    the server's environment (settings as ``HAECHI_<NAME>``, or ``PYTHONPATH`` for another checkout)."""
     port = free_port()
-    env = dict(os.environ, HAECHI_HOME=prep.home)
+    env = dict(os.environ, HAECHI_HOME=prep.home, **(env or {}))
+    log = tempfile.TemporaryFile()  # noqa: SIM115 - closed below
     server = subprocess.Popen([str(Path(sys.executable).with_name("haechi")), "serve", "--port", str(port),  # noqa: S603
                                "--workers", str(workers)],
-                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                              env=env, stdout=subprocess.DEVNULL, stderr=log)
     base = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(600):
+        deadline = time.monotonic() + 300  # a loaded, shared machine starts slowly
+        while True:
             try:
-                if httpx.get(f"{base}/status", timeout=1).status_code == 200:
+                if httpx.get(f"{base}/status", timeout=5).status_code == 200:
                     break
             except httpx.HTTPError:
-                time.sleep(0.1)
+                time.sleep(0.2)
+            if server.poll() is not None or time.monotonic() > deadline:
+                log.seek(0)
+                raise RuntimeError(f"server did not start: {log.read().decode(errors='replace')[-2000:]}")
         time.sleep(3.0 if workers > 1 else 0)  # every worker up (each loads the index), not just the first
         srv = Server(base, prep.token, server.pid, prep.queries, prep.load_seconds)
         # warm up: each server thread's first request opens its database connection and the first
         # search loads the compiled kernel (~300 ms) — not what a running service sees
-        run_load(srv, 3.0, 8)
+        if warm:
+            run_load(srv, 3.0, 8)
         yield srv
     finally:
         server.terminate()
         server.wait(20)
+        log.close()
 
 
 @contextmanager
@@ -243,11 +257,150 @@ def run_wrk(srv: Server, seconds: float, connections: int) -> dict[str, float] |
             "p50_ms": r["p50_us"] / 1000, "p99_ms": r["p99_us"] / 1000}
 
 
-#: HMA 1.1.7 measured the same way (issue #21: run from its repository with its own config and
-#: PostgreSQL, 1,001,000-hash bank, this kind of 2-core machine), for reading the table beside
-HMA_REFERENCE = ("HMA 1.1.7, same kind of run (issue #21): GET /m/lookup 220 req/s, p99 168 ms (362 with faiss "
-                 "threads pinned); POST /h/hash (1024x768 JPEG) 40.5 req/s with 1 process, 56 with 2; "
-                 "Haechi then: lookup 548 req/s (p99 75 ms), hash 31.9 req/s with 1 process and 30-31 with 2.")
+#: HMA 1.1.7's figures from issue #21's run (its repository with its own config and PostgreSQL,
+#: 1,001,000-hash bank, the same kind of 2-core machine): NOT re-measured here
+HMA_REFERENCE = {"GET /m/lookup": (220.0, None), "POST /h/hash": (40.5, 56.0)}
+HMA_NOTE = ("HMA 1.1.7 — from issue #21's run, not re-measured here: GET /m/lookup 220 req/s (p99 168 ms; 362 "
+            "req/s with faiss threads pinned); POST /h/hash (1024x768 JPEG) 40.5 req/s with 1 process, 56 with 2 "
+            "(ratio 1.38). Haechi in that run, before the hashing pool: lookup 548 req/s, hash 31.9 req/s with 1 "
+            "process and 30-31 with 2.")
+
+
+def heavy_png(side: int = 8900) -> bytes:
+    """An ~80 KB PNG of ``side`` x ``side`` pixels: cheap to send, seconds to decode and hash."""
+    import io
+
+    from PIL import Image, ImageDraw
+
+    im = Image.new("L", (side, side), 0)
+    ImageDraw.Draw(im).rectangle((side // 9, side // 9, side // 2, side // 2), fill=200)
+    buf = io.BytesIO()
+    im.save(buf, "PNG", compress_level=9)
+    return buf.getvalue()
+
+
+@dataclass
+class HeavyResult:
+    me_ms: np.ndarray
+    heavy: list[tuple[int, float]]  # (status, seconds) of each heavy upload that ended in the window
+
+
+def me_during_heavy(srv: Server, png: bytes, seconds: float, uploaders: int = 2) -> HeavyResult:
+    """``GET /api/me`` from one keep-alive client, one request after another, for ``seconds``
+    while ``uploaders`` clients keep POSTing ``png`` to /h/hash."""
+    headers = {"Authorization": f"Bearer {srv.token}"}
+    stop = time.monotonic() + seconds
+    heavy: list[tuple[int, float]] = []
+    lock = threading.Lock()
+
+    def upload() -> None:
+        with httpx.Client(base_url=srv.base, headers=headers, timeout=600) as client:
+            while time.monotonic() < stop:
+                t = time.perf_counter()
+                try:
+                    status = client.post("/h/hash", files={"file": ("heavy.png", png, "image/png")}).status_code
+                except httpx.HTTPError:
+                    status = 0
+                with lock:
+                    heavy.append((status, time.perf_counter() - t))
+
+    threads = [threading.Thread(target=upload) for _ in range(uploaders)]
+    for t in threads:
+        t.start()
+    time.sleep(1.0)  # the uploads are in the server before the first /api/me
+    me: list[float] = []
+    with httpx.Client(base_url=srv.base, headers=headers, timeout=600) as client:
+        while time.monotonic() < stop:
+            t = time.perf_counter()
+            try:
+                ok = client.get("/api/me").status_code == 200
+            except httpx.HTTPError:
+                ok = False
+            me.append(time.perf_counter() - t if ok else float("inf"))
+            time.sleep(0.02)
+    for t in threads:
+        t.join()
+    return HeavyResult(np.array(me) * 1000, heavy)
+
+
+def bench_rates(args: argparse.Namespace, console: Console) -> list[str]:
+    """Lookup and hash rates with each process count: a rich table, and markdown lines."""
+    import io
+
+    from haechi.demo.samples import scene
+
+    buf = io.BytesIO()
+    scene(5, (1024, 768)).save(buf, "JPEG", quality=90)
+    routes = ((f"GET /m/lookup (PDQ, {args.format})", "GET /m/lookup"),
+              ("POST /h/hash (1024x768 JPEG)", "POST /h/hash"))
+    if args.pool_off_baseline:  # the same hashing in the serving process: this run's baseline
+        routes += (("POST /h/hash, pool off (hash_pool_workers = 0)", "POST /h/hash"),)
+    measured: dict[tuple[str, int], tuple[int, int, float, float, float, int]] = {}
+
+    def measure(route: str, workers: int, srv: Server, call: Callable[[httpx.Client, int], httpx.Response]) -> None:
+        res = run_load(srv, args.seconds, args.concurrency, call=call)
+        lat = res.latencies_ms
+        measured[route, workers] = (len(lat), res.errors, len(lat) / res.wall_s, float(np.percentile(lat, 50)),
+                                    float(np.percentile(lat, 99)), rss_mib(srv.pid))
+
+    with prepared_home(args.hashes) as prep:
+        for workers in args.workers:
+            with running_server(prep, workers) as srv:
+                measure(routes[0][0], workers, srv, lookup(srv, args.format))
+                measure(routes[1][0], workers, srv, hash_upload(buf.getvalue()))
+            if args.pool_off_baseline:
+                with running_server(prep, workers, env={"HAECHI_HASH_POOL_WORKERS": "0"}) as srv:
+                    measure(routes[2][0], workers, srv, hash_upload(buf.getvalue()))
+    cols = ["route", *(f"req/s, {w} proc" for w in args.workers), "ratio 2/1", *(f"p99 ms, {w} proc" for w in
+                                                                                  args.workers),
+            "errors", "HMA req/s 1 / 2 proc (issue #21, not re-measured)"]
+    table = Table(*cols, title=f"HMA routes on 127.0.0.1 against {args.hashes:,} banked PDQ hashes; "
+                               f"{os.cpu_count()} cores shared by server and load generator; "
+                               f"{args.concurrency} keep-alive clients, {args.seconds:g} s per cell")
+    md = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for route, key in routes:
+        cells = [measured[route, w] for w in args.workers]
+        ratio = (f"{cells[1][2] / cells[0][2]:.2f}" if len(cells) >= 2 and args.workers[:2] == [1, 2] else "-")
+        hma1, hma2 = HMA_REFERENCE[key]
+        row = [route, *(f"{c[2]:.1f}" for c in cells), ratio, *(f"{c[4]:.0f}" for c in cells),
+               str(sum(c[1] for c in cells)), f"{hma1:g} / {hma2:g}" if hma2 else f"{hma1:g} / -"]
+        table.add_row(*row)
+        md.append("| " + " | ".join(row) + " |")
+    console.print(table)
+    console.print(f"(inserting {args.hashes:,} hashes took {prep.load_seconds:.1f}s)")
+    console.print(HMA_NOTE)
+    return [f"### Rates ({args.hashes:,} banked hashes, {args.concurrency} keep-alive clients, "
+            f"{args.seconds:g} s per cell, {os.cpu_count()} cores shared by server and load generator)", "",
+            *md, "", f"> {HMA_NOTE}", ""]
+
+
+def bench_heavy(args: argparse.Namespace, console: Console) -> list[str]:
+    """/api/me p50/p99 while two heavy uploads run: pool off, pool on (and an older checkout)."""
+    png = heavy_png()
+    cells: list[tuple[str, dict[str, str]]] = []
+    if args.before_code:
+        cells.append((f"before this change ({args.before_code}: hashed on the event loop)",
+                      {"PYTHONPATH": args.before_code}))
+    cells += [("pool off (hash_pool_workers = 0: decoded in a server thread)", {"HAECHI_HASH_POOL_WORKERS": "0"}),
+              ("pool on (default: one worker per core, 60 s limit)", {})]
+    cols = ["server", "/api/me requests", "p50 ms", "p99 ms", "max ms", "heavy uploads ended", "their statuses",
+            "their seconds (median)"]
+    table = Table(*cols, title=f"/api/me while 2 clients keep uploading an 8900x8900 PNG ({len(png):,} bytes) "
+                               f"to POST /h/hash; {args.heavy_seconds:g} s per cell, 1 server process")
+    md = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for name, env in cells:  # a home each: an older checkout's migrations must not meet this one's
+        with prepared_home(1000) as prep, running_server(prep, 1, env=env, warm=False) as srv:
+            res = me_during_heavy(srv, png, args.heavy_seconds)
+        me = res.me_ms
+        statuses = sorted({s for s, _ in res.heavy})
+        row = [name, str(len(me)), f"{np.percentile(me, 50):.1f}", f"{np.percentile(me, 99):.1f}",
+               f"{me.max():.0f}", str(len(res.heavy)), ", ".join(map(str, statuses)),
+               f"{np.median([t for _, t in res.heavy]):.1f}" if res.heavy else "-"]
+        table.add_row(*row)
+        md.append("| " + " | ".join(row) + " |")
+    console.print(table)
+    return [f"### /api/me while two heavy uploads run ({args.heavy_seconds:g} s per cell, 1 server process, "
+            f"{os.cpu_count()} cores shared)", "", *md, ""]
 
 
 def main() -> int:
@@ -257,40 +410,22 @@ def main() -> int:
     ap.add_argument("--concurrency", type=int, default=8)
     ap.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="server process counts to measure")
     ap.add_argument("--format", choices=["hma", "legacy"], default="hma", help="/m/lookup answer shape")
+    ap.add_argument("--pool-off-baseline", action="store_true",
+                    help="also measure /h/hash with the hashing pool off (this run's baseline)")
+    ap.add_argument("--heavy", action="store_true", help="also measure /api/me during heavy uploads")
+    ap.add_argument("--heavy-only", action="store_true", help="only the heavy-upload measurement")
+    ap.add_argument("--heavy-seconds", type=float, default=30)
+    ap.add_argument("--before-code", help="a checkout whose server is measured as 'before' (heavy mode)")
+    ap.add_argument("--out", type=Path, help="write the tables as markdown here")
     args = ap.parse_args()
     console = Console()
-    import io
-
-    from haechi.demo.samples import scene
-
-    buf = io.BytesIO()
-    scene(5, (1024, 768)).save(buf, "JPEG", quality=90)
-    table = Table("route", "load", "server processes", "concurrency", "requests", "errors", "req/s", "p50 ms",
-                  "p99 ms", "server RSS MiB",
-                  title=f"HMA routes on 127.0.0.1 against {args.hashes:,} banked PDQ hashes; "
-                        f"{os.cpu_count()} cores shared by server and load generator")
-
-    def row(route: str, load: str, workers: int, srv: Server, n: int, errors: int, rps: float, p50: float,
-            p99: float) -> None:
-        table.add_row(route, load, str(workers), str(args.concurrency), str(n), str(errors), f"{rps:.0f}",
-                      f"{p50:.1f}", f"{p99:.1f}", str(rss_mib(srv.pid)))
-
-    with prepared_home(args.hashes) as prep:
-        for workers in args.workers:
-            with running_server(prep, workers) as srv:
-                for route, call in ((f"GET /m/lookup (PDQ, {args.format})", lookup(srv, args.format)),
-                                    ("POST /h/hash (1024x768 JPEG)", hash_upload(buf.getvalue()))):
-                    res = run_load(srv, args.seconds, args.concurrency, call=call)
-                    lat = res.latencies_ms
-                    row(route, "Python threads", workers, srv, len(lat), res.errors, len(lat) / res.wall_s,
-                        np.percentile(lat, 50), np.percentile(lat, 99))
-                w = run_wrk(srv, args.seconds, args.concurrency)
-                if w is not None:
-                    row("GET /m/lookup (PDQ)", "wrk", workers, srv, int(w["requests"]), int(w["errors"]), w["rps"],
-                        w["p50_ms"], w["p99_ms"])
-    console.print(table)
-    console.print(f"(inserting {args.hashes:,} hashes took {prep.load_seconds:.1f}s)")
-    console.print(HMA_REFERENCE)
+    md = [f"## bench/bench_api.py ({time.strftime('%Y-%m-%d')}; machine shared with other jobs)", ""]
+    if not args.heavy_only:
+        md += bench_rates(args, console)
+    if args.heavy or args.heavy_only:
+        md += bench_heavy(args, console)
+    if args.out:
+        args.out.write_text("\n".join(md) + "\n")
     return 0
 
 

@@ -25,7 +25,7 @@ from haechi.cases import watch as watches
 from haechi.config import Settings, resolve_settings
 from haechi.errors import InputError
 from haechi.runtime import Runtime
-from haechi.services import accounts, keys, scan, subscriptions, victims
+from haechi.services import accounts, keys, scan, subscriptions, uploads, victims
 from haechi.services import backup as backup_service
 from haechi.services import banks as bank_service
 from haechi.services import evidence as evidence_service
@@ -117,6 +117,26 @@ class Haechi:
     def hash_bytes(self, name: str, data: bytes) -> Obj:
         """The ``hash`` object of media given as bytes (``name`` labels it in errors)."""
         return analyse(MediaRef(path=name, data=data), self.runtime.analyse_options()).public()
+
+    # -- media a server was sent: decoded in the hashing pool ------------------------------------
+    def hash_upload(self, name: str, data: bytes) -> Obj:
+        """:meth:`hash_bytes` in the hashing pool (a server's uploads: worker processes, queue
+        bound, time limit). Raises InputError (an archive), MediaAborted, Busy."""
+        return uploads.hash_upload(self.runtime, name, data)
+
+    def scan_upload(self, name: str, data: bytes, banks: list[str] | None = None) -> Obj:
+        """:meth:`scan_bytes` with the decoding in the hashing pool. Raises InputError (an
+        archive), MediaAborted, Busy, NotFound (bank)."""
+        return uploads.scan_upload(self.runtime, name, data, banks)
+
+    def bank_upload(self, bank: str, name: str, data: bytes, label: str | None = None) -> bank_service.AddResult:
+        """Add one file given as bytes to ``bank``, decoded in the hashing pool (its ``error``
+        says why it was not added). Raises InputError (an archive), MediaAborted, Busy, NotFound."""
+        return uploads.bank_upload(self.runtime, bank, name, data, label)
+
+    def stop_hash_pool(self) -> None:
+        """Stop the hashing pool's worker processes (a server's shutdown; restarted on next use)."""
+        self.runtime.close_hash_pool()
 
     # -- banks ----------------------------------------------------------------------------------
     def create_bank(self, name: str, description: str = "") -> Obj:

@@ -121,6 +121,13 @@ class Settings:
     #: where login, self-service and case-creation throttles are counted: a Redis URL shared by
     #: every server process (default: ``broker_url`` when it is Redis), ``memory://`` per process
     throttle_url: str | None = None
+    #: API: media a request sends or names is decoded and hashed in a pool of this many worker
+    #: processes per server process (0: in the serving process, as before — benchmarks only); at
+    #: most ``hash_pool_queue`` more uploads wait for a worker (beyond: 503 + Retry-After); a
+    #: file still decoding after ``hash_time_limit`` seconds is stopped, its worker replaced (422)
+    hash_pool_workers: int = field(default_factory=lambda: _cores())
+    hash_pool_queue: int = 8
+    hash_time_limit: float = 60.0
 
     @property
     def index_dir(self) -> Path:
@@ -129,6 +136,14 @@ class Settings:
     @property
     def key_file(self) -> Path:
         return self.home / "secret.key"
+
+
+def _cores() -> int:
+    """Cores this process may run on (its CPU affinity), else the machine's."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 def default_home() -> Path:
@@ -173,6 +188,7 @@ _SETTABLE: dict[str, Any] = {
     "recheck_removed_days": str, "recheck_removed_then_every": int,
     "hma_api_format": str, "hma_trusted_networks": str, "trusted_proxies": str,
     "throttle_url": str,
+    "hash_pool_workers": int, "hash_pool_queue": int, "hash_time_limit": float,
 }
 #: settings only the environment may set: a secret never sits in a config file
 _ENV_ONLY: dict[str, Any] = {"secret_key": str}

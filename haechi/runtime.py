@@ -16,16 +16,16 @@ added by any process are folded in and entries deleted by any process are droppe
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterable, Iterator
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from sqlalchemy import func, select
 
 from haechi.config import Settings
-from haechi.index.hamming import HammingIndex, as_codes
+from haechi.index.hamming import HammingIndex
 from haechi.services.analyse import AnalyseOptions, MediaRecord, analyse
 from haechi.services.matching import (
     fetch_codes,
@@ -33,20 +33,19 @@ from haechi.services.matching import (
     load_local_index,
     load_pdq_index,
     removed_labels,
-    video_frame_codes,
 )
 from haechi.services.parallel import ordered_map
-from haechi.signals import vpdq as vpdq_signal
 from haechi.sources import MediaRef
 from haechi.sources.files import Limits
 from haechi.store.crypto import Cipher, load_or_create_key
 from haechi.store.db import Database
-from haechi.store.models import BankEntry, IndexRemoval, LocalFeatureSet, Subject, VideoHash
+from haechi.store.models import BankEntry, IndexRemoval, LocalFeatureSet, Subject
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from haechi.index.local import LocalIndex
+    from haechi.services.hashpool import HashPool
     from haechi.store.blobs import BlobStore
 
 
@@ -64,10 +63,11 @@ class Runtime:
         self._pdq_index: HammingIndex | None = None
         self._index_last_id = 0
         self._index_last_removal = 0
-        #: entries this runtime put into its index itself since its last refresh: the refresh that
-        #: fetches them from the database must not index them twice
-        self._indexed_here: set[int] = set()
         self._local_cache: tuple[tuple[Any, ...], LocalIndex] | None = None
+        self._hash_pool: HashPool | None = None
+        self._pool_lock = threading.Lock()
+        #: one refresh at a time: two threads folding in the same new entries would index them twice
+        self._index_lock = threading.RLock()
 
     # -- plumbing ---------------------------------------------------------------------------
     @property
@@ -117,6 +117,24 @@ class Runtime:
             preload()
         return ordered_map(partial(analyse, opts=opts), refs, self.settings.workers)
 
+    def hash_pool(self) -> HashPool:
+        """The serving process's pool for decoding and hashing media it was sent (started on
+        first use; ``hash_pool_workers``, ``hash_pool_queue``, ``hash_time_limit``)."""
+        with self._pool_lock:
+            if self._hash_pool is None:
+                from haechi.services.hashpool import HashPool
+
+                s = self.settings
+                self._hash_pool = HashPool(s.hash_pool_workers, s.hash_pool_queue, s.hash_time_limit)
+            return self._hash_pool
+
+    def close_hash_pool(self) -> None:
+        """Stop the hashing pool's workers (a server's shutdown); a later upload starts it again."""
+        with self._pool_lock:
+            pool, self._hash_pool = self._hash_pool, None
+        if pool is not None:
+            pool.close()
+
     def has_subjects(self) -> bool:
         """Whether anyone is enrolled for face search (scans then look for faces)."""
         with self.db.session() as s:
@@ -129,6 +147,7 @@ class Runtime:
     def close(self) -> None:
         """Release the database connections and the in-memory index (hundreds of MiB at 1M+
         hashes: a supervisor that only built it for its workers must not keep a copy)."""
+        self.close_hash_pool()
         self.db.dispose()
         self._pdq_index = None
         self._local_cache = None
@@ -136,70 +155,46 @@ class Runtime:
     # -- the PDQ index ----------------------------------------------------------------------
     def pdq_index(self) -> HammingIndex:
         """The PDQ index of every bank (image PDQs and banked videos' frames), loaded once."""
-        if self._pdq_index is None:
-            with self.db.session() as s:
-                self._index_last_id = int(s.scalar(select(func.max(BankEntry.id))) or 0)
-                self._index_last_removal = latest_removal(s)
-                self._pdq_index = load_pdq_index(s, self.settings.index_dir, self.settings.quality_floor,
-                                                 self.settings.video_max_frames)
-        return self._pdq_index
+        with self._index_lock:
+            if self._pdq_index is None:
+                with self.db.session() as s:
+                    self._index_last_id = int(s.scalar(select(func.max(BankEntry.id))) or 0)
+                    self._index_last_removal = latest_removal(s)
+                    self._pdq_index = load_pdq_index(s, self.settings.index_dir, self.settings.quality_floor,
+                                                     self.settings.video_max_frames, upto_id=self._index_last_id)
+            return self._pdq_index
 
     def refresh_index(self) -> HammingIndex:
-        """Fold in entries other processes added, and drop entries any process deleted, since
-        this runtime loaded its index (a long-running server or worker calls this before each
-        lookup or scan: one indexed query when nothing changed)."""
-        index = self.pdq_index()
-        with self.db.session() as s:
-            newest, removal = s.execute(select(select(func.max(BankEntry.id)).scalar_subquery(),
-                                               select(func.max(IndexRemoval.id)).scalar_subquery())).one()
-            newest, removal = int(newest or 0), int(removal or 0)
-            if newest > self._index_last_id:
-                codes, labels, _ = fetch_codes(s, self.settings.quality_floor, after_id=self._index_last_id)
-                if self._indexed_here and len(labels):
-                    owners = np.where(labels >= 0, labels, (-labels - 1) >> 20)
-                    keep = ~np.isin(owners, np.fromiter(self._indexed_here, np.int64))
-                    codes, labels = codes[keep], labels[keep]
-                index.add(codes, labels)
-                self._index_last_id = newest
-                self._indexed_here = {e for e in self._indexed_here if e > newest}
-            if removal > self._index_last_removal:
-                gone, self._index_last_removal = removed_labels(s, self._index_last_removal,
-                                                                self.settings.video_max_frames)
-                index.remove(gone)
-        return index
+        """Fold in entries any process added, and drop entries any process deleted, since this
+        runtime last looked (a long-running server or worker calls this before each lookup or
+        scan: one indexed query when nothing changed).
 
-    def stored_index_pairs(self, s: Session, entry_ids: list[int]) -> list[tuple[int, str]]:
-        """(label, PDQ hex) of just-stored entries — their PDQs above the quality floor, as a
-        rebuilt index would hold them, and their videos' frames — for an index this runtime
-        already loaded (none loaded: nothing to do). Queried in chunks: a 1M-line import must
-        not hit the database's limit on bound parameters."""
-        from haechi.services.matching import _pdq_filter
+        The database is the only source of additions: this runtime's own writes are folded in
+        here too (:meth:`index_changes`), never added beside it — a request's write and another
+        request's refresh once both added the same entry, so ``/m/index/status`` counted each
+        hash twice. One refresh at a time, and each reads entries up to the id it records."""
+        with self._index_lock:
+            index = self.pdq_index()
+            with self.db.session() as s:
+                newest, removal = s.execute(select(select(func.max(BankEntry.id)).scalar_subquery(),
+                                                   select(func.max(IndexRemoval.id)).scalar_subquery())).one()
+                newest, removal = int(newest or 0), int(removal or 0)
+                if newest > self._index_last_id:
+                    codes, labels, _ = fetch_codes(s, self.settings.quality_floor, after_id=self._index_last_id,
+                                                   upto_id=newest)
+                    index.add(codes, labels)
+                    self._index_last_id = newest
+                if removal > self._index_last_removal:
+                    gone, self._index_last_removal = removed_labels(s, self._index_last_removal,
+                                                                    self.settings.video_max_frames)
+                    index.remove(gone)
+            return index
 
-        if self._pdq_index is None or not entry_ids:
-            return []
-        pairs: list[tuple[int, str]] = []
-        for i in range(0, len(entry_ids), 10_000):
-            chunk = entry_ids[i : i + 10_000]
-            pairs += [(int(e), str(sig)) for e, sig in s.execute(select(BankEntry.id, BankEntry.signal).where(
-                BankEntry.id.in_(chunk), _pdq_filter(self.settings.quality_floor)))]  # type: ignore[arg-type]
-            for entry_id, blob in s.execute(select(VideoHash.entry_id, VideoHash.data)
-                                            .where(VideoHash.entry_id.in_(chunk))):
-                codes, labels = video_frame_codes(entry_id, blob, self.settings.quality_floor)
-                pairs += list(zip(labels, codes, strict=True))
-        return pairs
-
-    def index_new(self, pairs: list[tuple[int, str]]) -> None:
-        """Make new entries matchable at once by an index this runtime already loaded."""
-        if self._pdq_index is not None and pairs:
-            self._pdq_index.add(as_codes([p[1] for p in pairs]), [p[0] for p in pairs])
-            self._indexed_here.update(p[0] if p[0] >= 0 else vpdq_signal.split_label(p[0])[0] for p in pairs)
-
-    def unindex(self, entry_ids: list[int]) -> None:
-        """Drop removed entries (and their video frames) from an index this runtime loaded."""
-        if self._pdq_index is not None and entry_ids:
-            self._pdq_index.remove([label for entry_id in entry_ids
-                                    for label in (entry_id, *(vpdq_signal.frame_label(entry_id, f)
-                                                              for f in range(self.settings.video_max_frames)))])
+    def index_changes(self) -> None:
+        """After this runtime committed additions or deletions: make them matchable (or not) at
+        once in the index it loaded (none loaded: nothing to do, the first load reads them)."""
+        if self._pdq_index is not None:
+            self.refresh_index()
 
     def local_index(self, s: Session, bank_ids: list[int]) -> LocalIndex | None:
         """The built local-feature index of ``bank_ids`` (None when they hold no features), kept

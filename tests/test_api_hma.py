@@ -396,3 +396,30 @@ def test_a_disabled_item_or_bank_matches_through_no_door(api: Api, tmp_path: Pat
     assert found() == (False, False)
     client.put("/c/bank/DOORS", json={"enabled": True})
     assert found() == (True, True)
+
+
+def test_concurrent_writes_and_lookups_index_each_hash_once(tmp_path: Path, database_url: str) -> None:
+    """A server adds hashes in some request threads while others look up: every hash is in the
+    index once. A write used to index its entries itself after committing, while a lookup's
+    refresh could fetch the same committed entries first: both added them (32 for 16)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with Haechi(home=tmp_path / "h", database_url=database_url, workers=1) as h:
+        h.create_bank("B")
+        h.pdq_index()
+        codes = [_pdq(1000 + i) for i in range(48)]
+        stop = threading.Event()
+
+        def look() -> None:
+            while not stop.is_set():
+                h.lookup("pdq", codes[0])
+
+        with ThreadPoolExecutor(6) as ex:
+            lookers = [ex.submit(look) for _ in range(3)]
+            writers = [ex.submit(h.add_signals, "B", [("pdq", c)]) for c in codes]
+            for w in writers:
+                w.result()
+            stop.set()
+            for f in lookers:
+                f.result()
+        assert len(h.refresh_index()) == len(set(codes))

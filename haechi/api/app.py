@@ -14,6 +14,8 @@ assembles them.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from functools import partial
 
 from fastapi import FastAPI
@@ -42,7 +44,12 @@ def create_app(haechi: Haechi, *, lookup_rate: float = 2000.0, allow_private_url
     if default_format not in FORMATS:
         raise ConfigError(f"hma_api_format must be one of {', '.join(FORMATS)}, not {default_format!r}")
     fmt: Format = "legacy" if default_format == "legacy" else "hma"
-    app = FastAPI(title="Haechi", version=__version__, docs_url=None, redoc_url=None,
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        haechi.stop_hash_pool()  # the hashing pool starts on the first upload, stops with the app
+
+    app = FastAPI(title="Haechi", version=__version__, docs_url=None, redoc_url=None, lifespan=lifespan,
                   description="Find, evidence and take down NCII and sexual deepfakes. HMA-compatible routes "
                               "under /h, /m and /c (`?format=legacy` for Haechi's earlier shapes).")
     throttles = throttles or Throttles.for_settings(settings)

@@ -1,7 +1,8 @@
 """One JSON error shape for every failure, ``{"error": type, "message": text}``, and the one
-place Haechi's typed errors (``haechi.errors``) become HTTP statuses: InputError 400,
-NotFound 404, AlreadyExists 409, RemoteError 502 (another system failed: retry later),
-ConfigError 500. Bad input is never a 500."""
+place Haechi's typed errors (``haechi.errors``) become HTTP statuses: InputError 400
+(MediaAborted 422: decoding stopped at the time limit), NotFound 404, AlreadyExists 409,
+RemoteError 502 (another system failed: retry later), Busy 503 with Retry-After (the hashing
+pool is full), ConfigError 500. Bad input is never a 500."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from haechi.errors import AlreadyExists, ConfigError, HaechiError, NotFound, RemoteError
+from haechi.errors import AlreadyExists, Busy, ConfigError, HaechiError, MediaAborted, NotFound, RemoteError
 
 
 def status_of(exc: HaechiError) -> int:
@@ -19,6 +20,10 @@ def status_of(exc: HaechiError) -> int:
         return 409
     if isinstance(exc, RemoteError):
         return 502
+    if isinstance(exc, Busy):
+        return 503
+    if isinstance(exc, MediaAborted):
+        return 422
     if isinstance(exc, ConfigError):
         return 500
     return 400
@@ -26,7 +31,9 @@ def status_of(exc: HaechiError) -> int:
 
 def _haechi_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HaechiError)
-    return JSONResponse({"error": type(exc).__name__, "message": str(exc)}, status_code=status_of(exc))
+    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, Busy) else None
+    return JSONResponse({"error": type(exc).__name__, "message": str(exc)}, status_code=status_of(exc),
+                        headers=headers)
 
 
 def _overflow(_: Request, exc: Exception) -> JSONResponse:

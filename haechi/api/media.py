@@ -1,13 +1,14 @@
 """Hashing media a caller uploads or names by URL, shared by the hashing, matching and
-curation routes. A URL that cannot be used (scheme, private address, 4xx) is the caller's
+curation routes. The media is decoded and hashed in the server's hashing pool (the facade's
+``hash_upload``/``scan_upload``/``bank_upload``: worker processes under a time limit, archives
+refused), never in the thread answering the request; call these from a worker thread
+(``run_in_threadpool``), not the event loop. A URL that cannot be used (scheme, private address, 4xx) is the caller's
 ``InputError`` (HTTP 400); a server that does not answer, times out or fails (5xx) is a
 ``RemoteError`` (HTTP 502: try again later)."""
 
 from __future__ import annotations
 
-import tempfile
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 from haechi.app import Haechi
@@ -60,16 +61,12 @@ def hash_url(h: Haechi, url: str, limits: FetchLimits) -> dict[str, Any]:
 
 def add_bytes_to_bank(h: Haechi, bank: str, name: str, data: bytes, label: str | None) -> AddResult:
     """Bank media given as bytes: hashes (and encrypted features) stored, never the media."""
-    suffix = Path(name).suffix[:10]
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / f"upload{suffix}"
-        path.write_bytes(data)
-        (result,) = list(h.add_to_bank(bank, [path], label=label))
+    result = h.bank_upload(bank, name, data, label)
     if result.error:
         raise InputError(name, result.error.split(": ", 1)[-1])
     return replace(result, path=name)
 
 
 def hash_bytes(h: Haechi, name: str, data: bytes) -> dict[str, Any]:
-    """``haechi hash --json`` of one file given as bytes."""
-    return h.hash_bytes(name, data)
+    """``haechi hash --json`` of one file given as bytes (decoded in the hashing pool)."""
+    return h.hash_upload(name, data)

@@ -144,3 +144,21 @@ def pil_formats() -> tuple[str, ...]:
         Image.init()  # loads the plugins; only the allowed ones are ever tried
         _ready = tuple(f for f in PIL_FORMATS if f in Image.OPEN)
     return _ready
+
+
+#: archive formats by their first bytes (tar: "ustar" at offset 257, so give 512 bytes)
+_ARCHIVES: tuple[tuple[int, bytes, str], ...] = (
+    (0, b"PK\x03\x04", "ZIP"), (0, b"PK\x05\x06", "ZIP"), (0, b"PK\x07\x08", "ZIP"),
+    (0, b"\x1f\x8b", "gzip"), (0, b"BZh", "bzip2"), (0, b"\xfd7zXZ\x00", "xz"),
+    (0, b"\x28\xb5\x2f\xfd", "zstd"), (0, b"7z\xbc\xaf\x27\x1c", "7z"), (0, b"Rar!", "RAR"),
+    (257, b"ustar", "tar"),
+)
+
+
+def archive_format(head: bytes) -> str | None:
+    """The archive (or compressed stream) format ``head`` starts with — ``"ZIP"``, ``"tar"``,
+    ``"gzip"`` (tar.gz too), ... — or None. Give at least 512 bytes: a tar says so at 257."""
+    for offset, magic, name in _ARCHIVES:
+        if head[offset : offset + len(magic)] == magic:
+            return name
+    return None

@@ -21,7 +21,7 @@ from sqlalchemy import update as sql_update
 from sqlalchemy.orm import Session
 
 from haechi.errors import AlreadyExists, BadSignal, InputError, NotFound
-from haechi.services.analyse import MediaRecord
+from haechi.services.analyse import AnalyseOptions, MediaRecord
 from haechi.signals import SIGNAL_TYPES, template
 from haechi.signals import vpdq as vpdq_signal
 from haechi.store.crypto import Cipher
@@ -496,6 +496,13 @@ def delete_bank(session: Session, bank: Bank) -> None:
 
 # -- use-cases with index upkeep (take a Runtime; the facade and the doors call these) ----------------
 
+def media_options(rt: Runtime) -> AnalyseOptions:
+    """How media added to a bank is analysed (ORB features too when ``local_features`` is on)."""
+    from haechi.signals.local import BANK_FEATURES
+
+    return rt.analyse_options(local_features=BANK_FEATURES if rt.settings.local_features else 0)
+
+
 def add_media(rt: Runtime, name: str, paths: Iterable[str | os.PathLike[str]],
               label: str | None = None) -> Iterator[AddResult]:
     """Hash media under ``paths`` and store its signals in bank ``name`` (never the media; local
@@ -503,28 +510,23 @@ def add_media(rt: Runtime, name: str, paths: Iterable[str | os.PathLike[str]],
     :class:`AddResult` per file (its ``error`` says why a file was not added).
 
     Raises NotFound (bank)."""
-    from haechi.services.matching import video_frame_codes
-    from haechi.signals.local import BANK_FEATURES
     from haechi.sources import iter_media
 
     with rt.db.session() as s:
         get_bank(s, name)
-    nfeat = BANK_FEATURES if rt.settings.local_features else 0
-    opts = rt.analyse_options(local_features=nfeat)
-    cipher = rt.cipher if nfeat else None
-    for record in rt.analyse(iter_media(paths, rt.limits()), opts):
-        with rt.db.session() as s:
-            bank = get_bank(s, name)
-            result, entries = next(add_records(s, bank, [record], label, cipher))
-        pairs = [(e.id, e.signal) for e in entries if e.signal_type == "pdq"
-                 and (e.quality is None or e.quality >= rt.settings.quality_floor)]
-        for e in entries:
-            if e.signal_type == "vpdq":
-                codes, labels = video_frame_codes(e.id, vpdq_signal.pack(record.vpdq()), rt.settings.quality_floor,
-                                                  vpdq_signal.pack_bands(record.bands()))
-                pairs += list(zip(labels, codes, strict=True))
-        rt.index_new(pairs)
-        yield result
+    for record in rt.analyse(iter_media(paths, rt.limits()), media_options(rt)):
+        yield add_record(rt, name, record, label)
+
+
+def add_record(rt: Runtime, name: str, record: MediaRecord, label: str | None = None) -> AddResult:
+    """Store one analysed file (:func:`media_options`) in bank ``name``, in one transaction;
+    matchable at once. Used by :func:`add_media` and by the API's uploads, which are analysed in
+    the hashing pool. Raises NotFound (bank)."""
+    with rt.db.session() as s:
+        bank = get_bank(s, name)
+        result, _ = next(add_records(s, bank, [record], label, rt.cipher if record.local is not None else None))
+    rt.index_changes()
+    return result
 
 
 def import_file(rt: Runtime, name: str, file: str | os.PathLike[str]) -> ImportResult:
@@ -533,8 +535,7 @@ def import_file(rt: Runtime, name: str, file: str | os.PathLike[str]) -> ImportR
     with rt.db.session() as s:
         bank = get_bank(s, name)
         result = import_signals(s, bank, Path(file))
-        pairs = rt.stored_index_pairs(s, result.entry_ids)
-    rt.index_new(pairs)
+    rt.index_changes()
     return result
 
 
@@ -548,10 +549,9 @@ def add_signals(rt: Runtime, name: str, signals: list[tuple[str, str]], label: s
         result = import_text(s, bank, lines + "\n", "request")
         if result.errors:
             raise InputError("signal", "; ".join(e.split(": ", 1)[-1] for e in result.errors))
-        pairs = rt.stored_index_pairs(s, result.entry_ids)
         if not result.entry_ids:  # all duplicates: return the existing entries
             return find_entries(s, bank, signals)
-    rt.index_new(pairs)
+    rt.index_changes()
     return result.entry_ids
 
 
@@ -572,10 +572,11 @@ def remove(rt: Runtime, name: str, entry_id: int) -> None:
     process's index drops it). Raises NotFound (bank or entry)."""
     with rt.db.session() as s:
         remove_entry(s, get_bank(s, name), entry_id)
-    rt.unindex([entry_id])
+    rt.index_changes()
 
 
 def delete(rt: Runtime, name: str) -> None:
     """Delete bank ``name`` and all its entries. Raises NotFound (bank)."""
     with rt.db.session() as s:
         delete_bank(s, get_bank(s, name))
+    rt.index_changes()

@@ -129,14 +129,19 @@ def video_frame_codes(entry_id: int, blob: bytes, quality_floor: int,
     return codes, labels
 
 
-def fetch_codes(session: Session, quality_floor: int, after_id: int = 0) -> tuple[np.ndarray, np.ndarray, int]:
-    """Codes and labels of every indexed entry with id > ``after_id``; also how many entries."""
+def fetch_codes(session: Session, quality_floor: int, after_id: int = 0, upto_id: int | None = None
+                ) -> tuple[np.ndarray, np.ndarray, int]:
+    """Codes and labels of every indexed entry with ``after_id`` < id <= ``upto_id`` (no upper
+    bound when None); also how many entries. A caller that records "indexed up to N" passes N as
+    ``upto_id``: an entry committed between reading N and this query would otherwise be indexed
+    now and again by the next refresh."""
     labels: list[int] = []
     hexes: list[str] = []
     entries = 0
     stmt = (select(BankEntry.id, BankEntry.signal_type, BankEntry.signal, VideoHash.data, VideoHash.bands)
             .outerjoin(VideoHash, VideoHash.entry_id == BankEntry.id)
             .where(_indexed_filter(quality_floor), BankEntry.id > after_id)  # type: ignore[arg-type]
+            .where(BankEntry.id <= (upto_id if upto_id is not None else 2**62))
             .order_by(BankEntry.id)
             .execution_options(yield_per=20_000))
     for entry_id, signal_type, signal, blob, bands in session.execute(stmt):
@@ -153,9 +158,10 @@ def fetch_codes(session: Session, quality_floor: int, after_id: int = 0) -> tupl
 
 
 def load_pdq_index(session: Session, index_dir: Path, quality_floor: int,
-                   max_frames: int = DEFAULT_MAX_FRAMES) -> HammingIndex:
+                   max_frames: int = DEFAULT_MAX_FRAMES, upto_id: int | None = None) -> HammingIndex:
     """Load the persisted PDQ index, bring it up to date with the database (entries added and
-    removed since it was saved), save if rebuilt."""
+    removed since it was saved; none above ``upto_id``, which the caller's refreshes start
+    from), save if rebuilt."""
     data_dir = index_dir / "pdq"
     meta_path = data_dir / "meta.json"  # saved with the data, in one rename (HammingIndex.save)
     total = int(session.scalar(select(func.count()).select_from(BankEntry)
@@ -166,7 +172,7 @@ def load_pdq_index(session: Session, index_dir: Path, quality_floor: int,
             if meta.get("quality_floor") == quality_floor and meta.get("version") == INDEX_VERSION:
                 index = HammingIndex.load(data_dir)
                 last_id = int(meta["last_id"])
-                codes, labels, entries = fetch_codes(session, quality_floor, after_id=last_id)
+                codes, labels, entries = fetch_codes(session, quality_floor, after_id=last_id, upto_id=upto_id)
                 covered = total - entries
                 # rebuild when >10% of the indexed entries were deleted or the delta is large
                 if covered >= 0.9 * int(meta["entries"]) and len(labels) <= PENDING_LIMIT:
@@ -176,9 +182,9 @@ def load_pdq_index(session: Session, index_dir: Path, quality_floor: int,
                     return index
         except (OSError, ValueError, KeyError):
             pass  # unreadable cache: rebuild from the database, which is the source of truth
-    last_id = int(session.scalar(select(func.max(BankEntry.id))) or 0)
+    last_id = int(session.scalar(select(func.max(BankEntry.id))) or 0) if upto_id is None else upto_id
     last_removal = latest_removal(session)
-    codes, labels, entries = fetch_codes(session, quality_floor)
+    codes, labels, entries = fetch_codes(session, quality_floor, upto_id=last_id)
     index = HammingIndex.build(codes, labels)
     index_dir.mkdir(parents=True, exist_ok=True)
     index.save(data_dir, {"last_id": last_id, "last_removal": last_removal, "entries": entries,

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -455,13 +456,10 @@ FACE_NOTE = ("A face match is a lead for a human reviewer, never a verdict: simi
              "and deepfakes both produce matches. Check before acting.")
 
 
-def scan_refs(rt: Runtime, refs: Iterable[MediaRef], banks: list[str] | None = None, threshold: int | None = None,
-              faces: bool = False, assess: bool = False) -> Iterator[dict[str, Any]]:
-    """Scan media references from any source (files, web captures, exports) against ``banks``
-    (all when None). Yields per file the ``hash`` fields plus ``matches`` (best first); with
-    ``faces`` also ``faces``; with ``assess`` also ``assessment``.
-
-    Raises InputError (threshold outside 0..128), NotFound (a named bank does not exist)."""
+def search_context(rt: Runtime, banks: list[str] | None = None, threshold: int | None = None,
+                   faces: bool = False, assess: bool = False) -> tuple[SearchContext, dict[int, str]]:
+    """What a scan searches (indexes brought up to date, analysis options) and the scanned
+    banks' names by id. Raises InputError (threshold outside 0..128), NotFound (a named bank)."""
     from haechi.services import faces as face_service
 
     threshold = rt.settings.pdq_threshold if threshold is None else threshold
@@ -488,17 +486,32 @@ def scan_refs(rt: Runtime, refs: Iterable[MediaRef], banks: list[str] | None = N
             gallery = face_service.load_gallery(s, rt.cipher)
     opts = rt.analyse_options(dihedral=True, trim=True, faces=faces, regions=rt.settings.composite_search,
                               local_features=QUERY_FEATURES if local_index is not None else 0)
+    return SearchContext(opts, pdq_index, local_index, threshold, rt.settings.quality_floor,
+                         gallery, rt.settings.face_threshold, assess), bank_names
+
+
+def _scanner(rt: Runtime, s: Session, bank_names: dict[int, str], context: SearchContext) -> Scanner:
+    return Scanner(s, bank_names, rt.settings.quality_floor, rt.settings.vpdq_query_match_percent,
+                   rt.settings.vpdq_compared_match_percent, rt.settings.video_seconds_per_hash,
+                   rt.cipher if context.local_index is not None else None)
+
+
+def scan_refs(rt: Runtime, refs: Iterable[MediaRef], banks: list[str] | None = None, threshold: int | None = None,
+              faces: bool = False, assess: bool = False) -> Iterator[dict[str, Any]]:
+    """Scan media references from any source (files, web captures, exports) against ``banks``
+    (all when None). Yields per file the ``hash`` fields plus ``matches`` (best first); with
+    ``faces`` also ``faces``; with ``assess`` also ``assessment``.
+
+    Raises InputError (threshold outside 0..128), NotFound (a named bank does not exist)."""
+    context, bank_names = search_context(rt, banks, threshold, faces, assess)
     if rt.settings.workers > 1:  # workers fork below: what they may call natively is loaded first
         from haechi._lazy import preload
 
         preload()
-    set_search_context(SearchContext(opts, pdq_index, local_index, threshold, rt.settings.quality_floor,
-                                     gallery, rt.settings.face_threshold, assess))
+    set_search_context(context)
     try:
         with rt.db.session() as s:
-            scanner = Scanner(s, bank_names, rt.settings.quality_floor, rt.settings.vpdq_query_match_percent,
-                              rt.settings.vpdq_compared_match_percent, rt.settings.video_seconds_per_hash,
-                              rt.cipher if local_index is not None else None)
+            scanner = _scanner(rt, s, bank_names, context)
             for record, raw in ordered_map(analyse_and_search, refs, rt.settings.workers):
                 out = record.public()
                 out["matches"] = scanner.match(record, raw)
@@ -513,6 +526,23 @@ def scan_refs(rt: Runtime, refs: Iterable[MediaRef], banks: list[str] | None = N
                 yield out
     finally:
         set_search_context(None)
+
+
+def scan_analysed(rt: Runtime, ref: MediaRef, analyse_in: Callable[[Callable[[MediaRef], MediaRecord], MediaRef],
+                                                                   MediaRecord],
+                  banks: list[str] | None = None) -> dict[str, Any]:
+    """:func:`scan_refs` of one reference whose analysis runs elsewhere: ``analyse_in(fn, ref)``
+    runs ``fn(ref)`` — the API's hashing pool — while the search and the matching (the same
+    :class:`SearchContext` and :class:`Scanner` as every scan) run here, over this process's
+    up-to-date indexes. The ``hash`` fields plus ``matches``. Raises NotFound (a named bank)."""
+    context, bank_names = search_context(rt, banks)
+    record = analyse_in(partial(analyse, opts=context.opts), ref)
+    raw = context.search(record)
+    record.local = record.rgb = None
+    with rt.db.session() as s:
+        out = record.public()
+        out["matches"] = _scanner(rt, s, bank_names, context).match(record, raw)
+    return out
 
 
 def scan_paths(rt: Runtime, paths: Iterable[str | os.PathLike[str]], banks: list[str] | None = None,

@@ -125,8 +125,5 @@ def pull(rt: Runtime, bank_name: str, source_url: str, remote_bank: str, token: 
         if client is None:
             own.close()
     totals["cursor"] = cursor
-    with rt.db.session() as s:
-        pairs = rt.stored_index_pairs(s, totals["new_entry_ids"])
-    rt.index_new(pairs)
-    rt.unindex(totals["removed_entry_ids"])
+    rt.index_changes()
     return totals

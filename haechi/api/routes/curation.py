@@ -23,6 +23,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, File, HTTPException, Query, Request, UploadFile
 from fastapi import Path as FPath
+from fastapi.concurrency import run_in_threadpool
 
 from haechi.api import schemas
 from haechi.api.deps import BankRead, BankWrite, H, ResponseFormat, State
@@ -197,10 +198,16 @@ async def add_content(name: str, request: Request, _: BankWrite, st: State, fmt:
     if upload is not None:
         source, data = upload.filename or "upload", await read_upload(upload)
     elif url:
-        source, data = url, fetch_media(url, st.url_limits)
+        source, data = url, await run_in_threadpool(fetch_media, url, st.url_limits)
     else:
         raise InputError("request", "Neither `url` nor multipart file upload was received")
-    result = add_bytes_to_bank(h, name, source, data, note or label)
+    return await run_in_threadpool(_bank_it, h, name, source, data, note or label, fmt, metadata)
+
+
+def _bank_it(h: Haechi, name: str, source: str, data: bytes, label: str | None, fmt: str,
+             metadata: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Bank one file (decoded in the hashing pool) and answer in ``fmt``; run in a worker thread."""
+    result = add_bytes_to_bank(h, name, source, data, label)
     first = result.entry_ids[0] if result.entry_ids else None
     if metadata is not None and first is not None:
         h.set_item_metadata(name, first, metadata)

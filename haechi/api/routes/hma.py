@@ -67,7 +67,8 @@ async def hash_post(_: Hasher, h: H, file: Upload = None, photo: Upload = None, 
                     ) -> dict[str, Any]:
     """Hash an uploaded file (form field ``file``, or HMA's ``photo``/``video``)."""
     upload = one_upload(file, photo, video)
-    return signals_of(hash_bytes(h, upload.filename or "upload", await read_upload(upload)))
+    data = await read_upload(upload)
+    return signals_of(await run_in_threadpool(hash_bytes, h, upload.filename or "upload", data))
 
 
 # -- matching (/m) ------------------------------------------------------------------------------
@@ -145,15 +146,17 @@ async def lookup_post(_: Lookup, h: H, fmt: ResponseFormat, draw: Draw, file: Up
     upload = one_upload(file, photo, video)
     data = await read_upload(upload)
     if fmt == "legacy":
-        sig = signals_of(hash_bytes(h, upload.filename or "upload", data))
-        return JSONResponse(_media_answer(h, fmt, sig, _banks(banks), draw))
+        sig = signals_of(await run_in_threadpool(hash_bytes, h, upload.filename or "upload", data))
+        return JSONResponse(await run_in_threadpool(_media_answer, h, fmt, sig, _banks(banks), draw))
     # the same matcher as `scan` (rotations, mirrors, borders, video frames), copies only: a
-    # platform acts on this answer, and a lead (same scene, same person) is for a reviewer (#20)
-    row = await run_in_threadpool(h.scan_bytes, upload.filename or "upload", data)
+    # platform acts on this answer, and a lead (same scene, same person) is for a reviewer (#20);
+    # decoded in the hashing pool, searched here
+    row = await run_in_threadpool(h.scan_upload, upload.filename or "upload", data)
     if row.get("error"):
         raise InputError(upload.filename or "upload", str(row["error"]).split(": ", 1)[-1])
-    drawn = set(h.matching_banks(draw))  # the scan left out disabled items and banks; HMA's draw too
-    return JSONResponse(scan_answer(h, row, [b for b in (_banks(banks) or drawn) if b in drawn]))
+    drawn = set(await run_in_threadpool(h.matching_banks, draw))  # the scan left out disabled items and banks
+    wanted = [b for b in (_banks(banks) or drawn) if b in drawn]  # and HMA's draw leaves out more
+    return JSONResponse(await run_in_threadpool(scan_answer, h, row, wanted))
 
 
 def scan_answer(h: Haechi, row: dict[str, Any], banks: list[str] | None = None
