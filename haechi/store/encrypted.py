@@ -27,6 +27,7 @@ from typing import Any
 
 from sqlalchemy import Text
 from sqlalchemy.sql import operators
+from sqlalchemy.sql.elements import BindParameter, ClauseElement
 from sqlalchemy.types import TypeDecorator
 
 from haechi.errors import ConfigError
@@ -85,6 +86,10 @@ def blind_indexes(cipher: Cipher, value: str) -> list[str]:
     return [hmac.new(k, value.encode(), hashlib.sha256).hexdigest() for k in _index_keys(cipher)]
 
 
+def _is_value(other: Any) -> bool:
+    return not isinstance(other, ClauseElement) or isinstance(other, BindParameter)
+
+
 class EncryptedText(TypeDecorator[str]):
     """``str`` in Python, a Fernet token (text) in the database. ``""`` and None are stored as
     they are (a column's empty default carries no text). Reading a token the key cannot open
@@ -94,13 +99,18 @@ class EncryptedText(TypeDecorator[str]):
     cache_ok = True
 
     class comparator_factory(TypeDecorator.Comparator[str]):  # noqa: N801 - SQLAlchemy's name
+        """Comparing the column with a value in SQL raises TypeError (a randomised token never
+        equals anything); column-to-column expressions (SQLAlchemy's own) and ``IS NULL`` pass."""
+
         def operate(self, op: Any, *other: Any, **kwargs: Any) -> Any:
-            if op not in _ALLOWED:
+            if op not in _ALLOWED and any(_is_value(o) for o in other):
                 raise TypeError(f"{self.expr} is encrypted at rest: compare its blind index instead")
             return super().operate(op, *other, **kwargs)
 
         def reverse_operate(self, op: Any, other: Any, **kwargs: Any) -> Any:
-            raise TypeError(f"{self.expr} is encrypted at rest: compare its blind index instead")
+            if op not in _ALLOWED and _is_value(other):
+                raise TypeError(f"{self.expr} is encrypted at rest: compare its blind index instead")
+            return super().reverse_operate(op, other, **kwargs)
 
     def process_bind_param(self, value: str | None, dialect: Any) -> str | None:
         if value is None or value == "":
