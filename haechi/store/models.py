@@ -256,7 +256,7 @@ class JobItem(Base):
 
 
 class Case(Base):
-    """A victim's case. ``victim_ref`` is a pseudonymous reference; contact details are encrypted."""
+    """A victim's case. ``victim_ref`` (often her name) and contact details are encrypted at rest."""
 
     __tablename__ = "cases"
 
