@@ -86,9 +86,18 @@ def test_victim_free_text_is_in_no_file_and_no_dump_and_reads_the_same(tmp_path:
             accounts.add_user(s, "cw", "caseworker", "correct horse battery staple")
         with h.db.session() as s:
             token = accounts.create_token(s, "cw", "t")
-        api = TestClient(create_app(h))
+        api = TestClient(create_app(h, secure_cookies=False))
         r = api.get(f"/api/cases/{case}", headers={"Authorization": f"Bearer {token}"})
         assert r.status_code == 200 and r.json()["victim_ref"] == NAME, r.text
+        r = api.get("/web/login")
+        csrf = re.search(r'name="csrf" value="([^"]+)"', r.text).group(1)  # type: ignore[union-attr]
+        r = api.post("/web/login", data={"username": "cw", "password": "correct horse battery staple",
+                                         "csrf": csrf}, follow_redirects=False)
+        assert r.status_code == 303, r.text
+        page = api.get(f"/web/cases/{case}")
+        assert page.status_code == 200 and NAME in page.text
+        page = api.get("/web/banks/b")
+        assert page.status_code == 200 and f"photos of {NAME}" in page.text, page.text[:300]
         if database_url.startswith("postgresql"):
             assert shutil.which("pg_dump"), "pg_dump is needed to check the PostgreSQL side"
             dump = _pg_dump(database_url)
