@@ -56,9 +56,9 @@ class Runtime:
         self.settings = settings
         settings.home.mkdir(parents=True, exist_ok=True)
         os.chmod(settings.home, 0o700)
-        self.db = Database(settings.database_url)
-        self.db.cipher = lambda: self.cipher  # sessions seal custody free text with it
         self._cipher: Cipher | None = None
+        # sessions seal custody free text with it, encrypted columns (and migration 0025) use it
+        self.db = Database(settings.database_url, cipher=lambda: self.cipher)
         self._blobs: BlobStore | None = None
         self._pdq_index: HammingIndex | None = None
         self._index_last_id = 0

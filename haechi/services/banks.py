@@ -25,6 +25,7 @@ from haechi.services.analyse import AnalyseOptions, MediaRecord
 from haechi.signals import SIGNAL_TYPES, template
 from haechi.signals import vpdq as vpdq_signal
 from haechi.store.crypto import Cipher
+from haechi.store.encrypted import blind_index, cipher_of
 from haechi.store.models import Bank, BankEntry, BankRemoval, BankSubscription, LocalFeatureSet, VideoHash
 
 if TYPE_CHECKING:
@@ -114,7 +115,8 @@ def content_id_of(session: Session, bank: str, sha256: str) -> int | None:
 def set_item_note(session: Session, bank: str, content_id: int, note: str | None) -> None:
     """Store ``note`` as the label of every entry of the item (None clears it)."""
     ids = [e["id"] for e in bank_item(session, bank, content_id)]
-    session.execute(sql_update(BankEntry).where(BankEntry.id.in_(ids)).values(label=note))
+    index = blind_index(cipher_of(session.get_bind().dialect), note)
+    session.execute(sql_update(BankEntry).where(BankEntry.id.in_(ids)).values(label=note, label_index=index))
 
 
 #: HMA's ``disable_until_ts`` magic values (threatexchange ``BankContentConfig``)

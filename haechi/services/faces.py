@@ -25,6 +25,7 @@ from haechi.index.faces import DIM, FaceIndex
 from haechi.media import decode_image
 from haechi.signals.faces import FaceEngine
 from haechi.store.crypto import Cipher
+from haechi.store.encrypted import blind_indexes, cipher_of
 from haechi.store.models import FaceEmbedding, Subject
 
 if TYPE_CHECKING:
@@ -54,6 +55,12 @@ def embed_enrolment_photo(engine: FaceEngine, path: Path, max_pixels: int, max_b
     return engine.embed(image.rgb, faces[0])
 
 
+def _subject(session: Session, subject_ref: str) -> Subject | None:
+    """The subject with this reference, found by its blind index (the reference is encrypted)."""
+    indexes = blind_indexes(cipher_of(session.get_bind().dialect), subject_ref)
+    return session.scalar(select(Subject).where(Subject.subject_ref_index.in_(indexes)))
+
+
 def enroll(session: Session, cipher: Cipher, subject_ref: str, embeddings: list[np.ndarray],
            consent_ref: str | None, enrolled_by: str, name: str | None = None) -> dict[str, Any]:
     subject_ref = subject_ref.strip()
@@ -61,7 +68,7 @@ def enroll(session: Session, cipher: Cipher, subject_ref: str, embeddings: list[
         raise InputError(subject_ref or "''", "subject id must be 1-200 characters")
     if not embeddings:
         raise InputError(subject_ref, "no photos given")
-    subject = session.scalar(select(Subject).where(Subject.subject_ref == subject_ref))
+    subject = _subject(session, subject_ref)
     if subject is None:
         subject = Subject(subject_ref=subject_ref, consent_ref=consent_ref, enrolled_by=enrolled_by)
         session.add(subject)
@@ -93,12 +100,12 @@ def list_subjects(session: Session, cipher: Cipher | None = None) -> list[dict[s
              "name": cipher.decrypt(s.name_ciphertext).decode() if cipher and s.name_ciphertext else None,
              "enrolled_at": s.enrolled_at.isoformat(), "embeddings": int(counts.get(s.id, 0)),
              "withdrawn_at": s.withdrawn_at.isoformat() if s.withdrawn_at else None}
-            for s in session.scalars(select(Subject).order_by(Subject.subject_ref))]
+            for s in sorted(session.scalars(select(Subject)), key=lambda s: s.subject_ref)]  # encrypted: sorted here
 
 
 def withdraw(session: Session, subject_ref: str) -> int:
     """Delete every embedding of the subject; returns how many were deleted."""
-    subject = session.scalar(select(Subject).where(Subject.subject_ref == subject_ref))
+    subject = _subject(session, subject_ref)
     if subject is None:
         raise NotFound("subject", subject_ref)
     deleted = session.execute(delete(FaceEmbedding).where(FaceEmbedding.subject_id == subject.id))

@@ -25,6 +25,7 @@ from sqlalchemy import select
 
 from haechi.errors import InputError, RemoteError
 from haechi.services import banks as bank_service
+from haechi.store.encrypted import blind_indexes
 from haechi.store.models import Bank, BankEntry, BankSubscription
 
 if TYPE_CHECKING:
@@ -103,7 +104,8 @@ def pull(rt: Runtime, bank_name: str, source_url: str, remote_bank: str, token: 
                 removed = 0
                 for remote_id in gone:
                     for entry_id in s.scalars(select(BankEntry.id).where(
-                            BankEntry.bank_id == bank.id, BankEntry.label == LABEL.format(remote_id))):
+                            BankEntry.bank_id == bank.id,
+                            BankEntry.label_index.in_(blind_indexes(rt.cipher, LABEL.format(remote_id))))):
                         bank_service.remove_entry(s, bank, entry_id)
                         totals["removed_entry_ids"].append(entry_id)
                         removed += 1

@@ -53,6 +53,11 @@ class Cipher:
             raise ConfigError(f"invalid encryption key: {exc}") from None
         self.key_count = len(keys)
         self._primary = keys[0]
+        self._keys = keys
+
+    def all_keys(self) -> list[bytes]:
+        """Every key (primary first), for deriving per-key secrets (blind indexes)."""
+        return list(self._keys)
 
     def fingerprint(self) -> str:
         """A short public name of the primary key (SHA-256 of it, 16 hex): says *which* key data

@@ -34,7 +34,8 @@ def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
 class Database:
     """One database: creates the engine, migrates to head on open, hands out sessions."""
 
-    def __init__(self, url: str, *, migrate: bool = True, connect_args: dict | None = None) -> None:
+    def __init__(self, url: str, *, migrate: bool = True, connect_args: dict | None = None,
+                 cipher: Callable[[], Any] | None = None) -> None:
         try:
             parsed = make_url(url)
         except Exception as exc:  # noqa: BLE001 - sqlalchemy raises ArgumentError and others
@@ -52,15 +53,20 @@ class Database:
         if self.dialect == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
-        #: returns the home's key (set by ``Runtime``); sessions carry it as ``info["cipher"]``
-        #: for sealing custody free text (``haechi.store.casekeys``)
-        self.cipher: Callable[[], Any] | None = None
+        #: returns the home's key (given by ``Runtime``); sessions carry it as ``info["cipher"]``
+        #: for sealing custody free text (``haechi.store.casekeys``), and the engine's dialect as
+        #: ``haechi_cipher`` for the encrypted columns (``haechi.store.encrypted``), migrations too
+        self.cipher: Callable[[], Any] | None = cipher
+        self.engine.dialect.haechi_cipher = self._dialect_cipher  # type: ignore[attr-defined]
         if migrate:
             self.migrate()
         if sqlite_file is not None:  # and its journal files, which SQLite creates with the umask
             for extra in (sqlite_file, Path(f"{sqlite_file}-wal"), Path(f"{sqlite_file}-shm")):
                 if extra.exists() and extra.stat().st_mode & 0o077:
                     extra.chmod(0o600)
+
+    def _dialect_cipher(self) -> Any:
+        return self.cipher() if self.cipher is not None else None
 
     def migrate(self, revision: str = "head") -> None:
         """Upgrade to ``revision``. On SQLite, foreign keys are off while migrating (they can only

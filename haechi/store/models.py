@@ -15,8 +15,11 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    event,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from haechi.store.encrypted import EncryptedText, blind_index, cipher_of
 
 
 def utcnow() -> datetime:
@@ -40,7 +43,8 @@ class Bank(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(200), unique=True, nullable=False)
-    description: Mapped[str] = mapped_column(Text, default="", nullable=False)
+    #: free text (it can name a victim): encrypted at rest (``haechi.store.encrypted``)
+    description: Mapped[str] = mapped_column(EncryptedText, default="", nullable=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
     #: HMA's ``matching_enabled_ratio``: 0 = the bank matches nothing; 1 = every lookup; between =
     #: that share of HMA lookups (a roll-out); Haechi's own scans treat any share above 0 as on
@@ -66,7 +70,10 @@ class BankEntry(Base):
     bank_id: Mapped[int] = mapped_column(ForeignKey("banks.id", ondelete="CASCADE"), nullable=False, index=True)
     signal_type: Mapped[str] = mapped_column(String(32), nullable=False)
     signal: Mapped[str] = mapped_column(String(128), nullable=False)
-    label: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    #: free text ("case C-2026-00001 / her name"): encrypted at rest; ``label_index`` is its
+    #: blind index (HMAC), for the lookups by label (a pulled entry's ``pulled:<remote id>``)
+    label: Mapped[str | None] = mapped_column(EncryptedText, nullable=True)
+    label_index: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
     quality: Mapped[int | None] = mapped_column(Integer, nullable=True)
     #: groups the entries that came from one media file (its sha256), so matches can be merged
     content_ref: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
@@ -118,8 +125,11 @@ class Subject(Base):
     __table_args__ = (NEVER_REUSE,)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    subject_ref: Mapped[str] = mapped_column(String(200), unique=True, nullable=False)
-    consent_ref: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    #: typed by a caseworker (meant to be pseudonymous, may still name her): encrypted at rest,
+    #: unique and looked up through its blind index ``subject_ref_index``
+    subject_ref: Mapped[str] = mapped_column(EncryptedText, nullable=False)
+    subject_ref_index: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    consent_ref: Mapped[str | None] = mapped_column(EncryptedText, nullable=True)
     enrolled_by: Mapped[str] = mapped_column(String(200), nullable=False)
     enrolled_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
     withdrawn_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
@@ -183,7 +193,7 @@ class Capture(Base):
     captured_at: Mapped[str] = mapped_column(String(40), nullable=False)
     folder: Mapped[str] = mapped_column(String(500), nullable=False)  # relative to <home>/evidence
     artefacts: Mapped[str] = mapped_column(Text, nullable=False)  # JSON {name: sha256}
-    media: Mapped[str] = mapped_column(Text, nullable=False)  # JSON list of media results
+    media: Mapped[str] = mapped_column(EncryptedText, nullable=False)  # JSON media results (labels): encrypted
     custody_entry_id: Mapped[int | None] = mapped_column(ForeignKey("custody_log.id"), nullable=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
 
@@ -224,7 +234,7 @@ class Job(Base):
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     kind: Mapped[str] = mapped_column(String(32), nullable=False)
-    params: Mapped[str] = mapped_column(Text, nullable=False)
+    params: Mapped[str] = mapped_column(EncryptedText, nullable=False)  # JSON (a case, banks): encrypted
     total: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
 
@@ -240,19 +250,19 @@ class JobItem(Base):
     key: Mapped[str] = mapped_column(Text, nullable=False)
     status: Mapped[str] = mapped_column(String(16), nullable=False)  # queued | running | done | failed
     attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
-    result: Mapped[str | None] = mapped_column(Text, nullable=True)
+    result: Mapped[str | None] = mapped_column(EncryptedText, nullable=True)  # JSON (matches, labels): encrypted
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow,
                                                  nullable=False)
 
 
 class Case(Base):
-    """A victim's case. ``victim_ref`` is a pseudonymous reference; contact details are encrypted."""
+    """A victim's case. ``victim_ref`` (often her name) and contact details are encrypted at rest."""
 
     __tablename__ = "cases"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     case_ref: Mapped[str] = mapped_column(String(40), unique=True, nullable=False)
-    victim_ref: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    victim_ref: Mapped[str | None] = mapped_column(EncryptedText, nullable=True)  # often her name
     contact_ciphertext: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     status: Mapped[str] = mapped_column(String(16), nullable=False, default="open")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
@@ -272,7 +282,8 @@ class CaseItem(Base):
     url: Mapped[str] = mapped_column(Text, nullable=False)
     host: Mapped[str | None] = mapped_column(String(300), nullable=True)
     platform: Mapped[str | None] = mapped_column(String(200), nullable=True)
-    media: Mapped[str] = mapped_column(Text, nullable=False, default="[]")  # JSON: hashes and matches
+    #: JSON: hashes and matches (a match carries its bank entry's label): encrypted at rest
+    media: Mapped[str] = mapped_column(EncryptedText, nullable=False, default="[]")
     status: Mapped[str] = mapped_column(String(16), nullable=False, default="found")
     synthetic: Mapped[bool] = mapped_column(default=False, nullable=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
@@ -325,7 +336,7 @@ class Watch(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), nullable=False, index=True)
     kind: Mapped[str] = mapped_column(String(16), nullable=False)  # url | telegram
-    source: Mapped[str] = mapped_column(Text, nullable=False)
+    source: Mapped[str] = mapped_column(EncryptedText, nullable=False)  # a URL or a folder path: encrypted
     every_seconds: Mapped[int] = mapped_column(Integer, nullable=False)
     last_run: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
@@ -398,3 +409,18 @@ class SubmissionSignal(Base):
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), nullable=False, index=True)
     entry_id: Mapped[int] = mapped_column(ForeignKey("bank_entries.id", ondelete="CASCADE"), nullable=False,
                                           index=True)
+
+
+@event.listens_for(BankEntry, "before_insert")
+@event.listens_for(BankEntry, "before_update")
+def _index_label(_mapper: object, connection: object, target: BankEntry) -> None:
+    """Every ORM write of an entry keeps its label's blind index (Core updates set it themselves)."""
+    target.label_index = (None if target.label is None
+                          else blind_index(cipher_of(connection.dialect), target.label))  # type: ignore[attr-defined]
+
+
+@event.listens_for(Subject, "before_insert")
+@event.listens_for(Subject, "before_update")
+def _index_subject_ref(_mapper: object, connection: object, target: Subject) -> None:
+    """Every ORM write of a subject keeps her reference's blind index (the unique lookup key)."""
+    target.subject_ref_index = blind_index(cipher_of(connection.dialect), target.subject_ref)  # type: ignore[attr-defined,assignment]
