@@ -252,3 +252,22 @@ def test_the_most_urgent_items_come_first(queue: tuple[TestClient, Haechi, str],
     with h.db.session() as s:
         assert [e.case for e in review.queue(s)] == [later, ref, ref, ref]
     assert later in client.get("/web/review?i=0").text
+
+
+def test_a_notice_names_only_the_media_a_reviewer_confirmed(queue: tuple[TestClient, Haechi, str]) -> None:
+    """A page with an exact copy (confirmed) and a mirrored copy the reviewer judged not a match:
+    the notice names the page and the confirmed copy, never the rejected one."""
+    client, h, ref = queue
+    base = h.show_case(ref)["items"][0]["url"].rsplit("/", 1)[0]
+    for k in range(2):
+        page = client.get(f"/web/review?i={k}").text
+        it, idx = _entry(page)
+        url = h.show_case(ref)["items"][0]["media"][int(idx)]["url"]
+        decision = "confirmed" if url.endswith(NAMES[0]) else "not_a_match"
+        client.post(f"/web/media/{it}/{idx}/decide", data={"csrf": _csrf(page), "decision": decision})
+    decided = {d["media"]: d["decision"] for _, d in _custody(h, "review_decision")}
+    assert sorted(decided.values()) == ["confirmed", "not_a_match"]
+    item = h.show_case(ref)["items"][0]["id"]
+    body = h.draft_notice(h.notice_items(ref, [item]), "kr", "en", recipient="abuse@x.example")["text"]
+    assert f"{base}/{NAMES[0]}" in body and f"{base}/p" in body
+    assert NAMES[1] not in body and NAMES[2] not in body
