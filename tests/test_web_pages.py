@@ -112,7 +112,9 @@ def _visible_text(page: str) -> str:
     page = re.sub(r"(?s)<(script|style)[^>]*>.*?</\1>", " ", page)
     page = re.sub(r"(?s)<pre[^>]*>.*?</pre>", " ", page)  # a notice's own text is in its own language
     page = re.sub(r"(?s)<code>.*?</code>", " ", page)  # an error's technical detail, under a Korean message
-    return htmllib.unescape(re.sub(r"<[^>]+>", " ", page))
+    # what a screen reader says or a pointer shows is text too: alt, title, aria-label, placeholder
+    said = re.findall(r'\s(?:alt|title|aria-label|placeholder)="([^"]*)"', page)
+    return htmllib.unescape(re.sub(r"<[^>]+>", " ", page) + " " + " ".join(said))
 
 
 def _render_every_page(tmp_path: Path, lang: str) -> dict[str, Any]:
@@ -147,7 +149,8 @@ def _render_every_page(tmp_path: Path, lang: str) -> dict[str, Any]:
         _login(client, "jieun")
         for p in ("/web/", "/web/?scope=all", "/web/cases", f"/web/cases/{ref}", "/web/review", "/web/stats",
                   "/web/deadlines", "/web/watches", "/web/banks", "/web/banks/victim-x", f"/web/notices/{notice}",
-                  f"/web/notices/{sent}", "/web/cases/C-0000-00000", "/web/notices/999999", "/web/banks/nope"):
+                  f"/web/notices/{sent}", "/web/cases/C-0000-00000", "/web/notices/999999", "/web/banks/nope",
+                  "/web/review?i=0", "/web/no-such-page", f"/web/cases/{ref}/items", "/web/logout"):
             pages[p] = client.get(p)
         csrf = _csrf(pages["/web/"].text)
         pages["capture error"] = client.post(f"/web/cases/{ref}/items",

@@ -271,3 +271,20 @@ def test_a_notice_names_only_the_media_a_reviewer_confirmed(queue: tuple[TestCli
     body = h.draft_notice(h.notice_items(ref, [item]), "kr", "en", recipient="abuse@x.example")["text"]
     assert f"{base}/{NAMES[0]}" in body and f"{base}/p" in body
     assert NAMES[1] not in body and NAMES[2] not in body
+
+
+def test_each_match_says_whether_it_is_a_copy_or_a_lead(queue: tuple[TestClient, Haechi, str]) -> None:
+    """The verdict (copy: may be used in a notice; lead: a related image for a person to judge)
+    is beside each match, in the queue and on the case page, in the UI's language."""
+    client, h, ref = queue
+    verdicts = [m["verdict"] for m in h.show_case(ref)["items"][0]["media"][0]["matches"]]
+    assert verdicts and set(verdicts) <= {"copy", "lead"}
+    exact = client.get("/web/review?i=0&lang=en").text
+    assert re.search(r'<td data-label="Verdict" class="verdict"><span class="badge ok">copy</span>', exact)
+    with h.db.session() as s:
+        accounts.add_user(s, "cw", "caseworker", PW)
+    client.cookies.clear()
+    r = client.get("/web/login?lang=ko")
+    client.post("/web/login", data={"username": "cw", "password": PW, "csrf": _csrf(r.text)})
+    case = client.get(f"/web/cases/{ref}").text
+    assert case.count('<td data-label="판정" class="verdict"><span class="badge ok">복사본</span>') == 2  # exact, mirrored
