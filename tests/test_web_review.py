@@ -287,4 +287,5 @@ def test_each_match_says_whether_it_is_a_copy_or_a_lead(queue: tuple[TestClient,
     r = client.get("/web/login?lang=ko")
     client.post("/web/login", data={"username": "cw", "password": PW, "csrf": _csrf(r.text)})
     case = client.get(f"/web/cases/{ref}").text
-    assert case.count('<td data-label="판정" class="verdict"><span class="badge ok">복사본</span>') == 2  # exact, mirrored
+    # two copies on the page: the exact one and the mirrored one
+    assert case.count('<td data-label="판정" class="verdict"><span class="badge ok">복사본</span>') == 2
