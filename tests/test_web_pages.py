@@ -197,6 +197,7 @@ def test_korean_pages_show_no_english_none_or_raw_keys(tmp_path: Path) -> None:
         assert words <= LATIN_OK, (name, words - LATIN_OK)
         assert not re.search(r"\b(None|st_\w+|stat_\w+|err_\w+|clock_\w+|todo_\w+|scope_\w+)\b|\{\}", text), \
             (name, text)
+        assert not re.search(r"(?<![\d.])\d+\.0(?![\d.])", text), (name, "a whole number shown as a float")
 
 
 def test_english_pages_show_no_korean_none_or_raw_keys(tmp_path: Path) -> None:
