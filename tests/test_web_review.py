@@ -289,3 +289,34 @@ def test_each_match_says_whether_it_is_a_copy_or_a_lead(queue: tuple[TestClient,
     case = client.get(f"/web/cases/{ref}").text
     # two copies on the page: the exact one and the mirrored one
     assert case.count('<td data-label="판정" class="verdict"><span class="badge ok">복사본</span>') == 2
+
+
+def test_the_daily_limit_and_four_eyes_come_from_the_settings(queue: tuple[TestClient, Haechi, str],
+                                                              tmp_path: Path) -> None:
+    """`haechi serve` builds the app from the settings: ``review_daily_limit`` caps the originals a
+    reviewer reveals per day; ``single_person_centre`` lets the web app's drafter approve (four-eyes
+    off, as the CLI allows) — before, neither setting reached the web app."""
+    _, _, ref = queue
+    from tests.helpers import CENTRE
+
+    with Haechi(home=tmp_path / "home", workers=1, review_daily_limit=1, single_person_centre=True, **CENTRE) as hs:
+        with hs.db.session() as s:
+            accounts.add_user(s, "solo", "caseworker", PW)
+        client = TestClient(create_app(hs, secure_cookies=False))
+        r = client.get("/web/login?lang=en")
+        client.post("/web/login", data={"username": "reviewer", "password": PW, "csrf": _csrf(r.text)})
+        for i, expected in ((0, 303), (1, 429)):
+            page = client.get(f"/web/review?i={i}").text
+            it, idx = _entry(page)
+            r = client.post(f"/web/media/{it}/{idx}/reveal", data={"csrf": _csrf(page)}, follow_redirects=False)
+            assert r.status_code == expected, i
+        item = hs.show_case(ref)["items"][0]["id"]
+        notice = hs.draft_notice([item], "kr", "ko", actor="solo", recipient="abuse@x.example")["id"]
+        client.cookies.clear()
+        r = client.get("/web/login?lang=en")
+        client.post("/web/login", data={"username": "solo", "password": PW, "csrf": _csrf(r.text)})
+        page = client.get(f"/web/notices/{notice}").text
+        assert f'action="/web/notices/{notice}/approve"' in page
+        r = client.post(f"/web/notices/{notice}/approve", data={"csrf": _csrf(page)}, follow_redirects=False)
+        assert r.status_code == 303, r.text[-1500:]
+        assert hs.show_notice(notice)["approved_by"] == "solo"
