@@ -182,6 +182,8 @@ def test_korean_pages_show_no_english_none_or_raw_keys(tmp_path: Path) -> None:
     assert pages["/web/cases/C-0000-00000"].status_code == 404 and pages["capture error"].status_code == 400
     assert pages["watch error"].status_code == 400 and pages["dispute error"].status_code == 400
     assert pages["/web/banks/nope"].status_code == 404
+    for p in ("/web/no-such-page", "/web/logout"):  # a mistyped address, a form's address: said as such
+        assert pages[p].status_code == 404 and "이 주소의 페이지가 없습니다" in pages[p].text, p
     # the pages show what they are for, so the comparison below looks at real content
     assert "이의 제기됨" in pages["/web/"].text  # the disputed re-check
     assert 'id="deadlines"' in pages["/web/deadlines"].text and 'id="watch-runs"' in pages["/web/watches"].text

@@ -693,8 +693,8 @@ def make_router(h: Haechi, *, secure_cookies: bool = True, throttles: Throttles 
         API's JSON; under /web/victim it keeps the victim's layout (quick exit, support contacts)."""
         session = load(request)
         if rest.startswith("victim"):
-            return victim_page(request, session, "error.html", status=404, message="err_not_found", detail="",
+            return victim_page(request, session, "error.html", status=404, message="err_no_page", detail="",
                                back="/web/victim")
-        return error(request, session, 404, "err_not_found")
+        return error(request, session, 404, "err_no_page")
 
     return router
