@@ -84,6 +84,9 @@ class Settings:
     sender_local: str = ""
     #: a centre with one caseworker may let the drafter approve (four-eyes off, said in the log)
     single_person_centre: bool = False
+    #: originals one reviewer may reveal per UTC day in the web review queue (0: no limit; the
+    #: day's count is always shown to her)
+    review_daily_limit: int = 0
     #: EU notices: the Member State whose law is cited (ISO code, e.g. DE) and the centre's
     #: trusted-flagger status under DSA Art. 22 (e.g. "awarded by Coimisiun na Mean, 2025-03-01")
     eu_member_state: str = ""
@@ -187,7 +190,7 @@ _SETTABLE: dict[str, Any] = {
     "sender_local": _json_table, "single_person_centre": _flag, "eu_member_state": str, "trusted_flagger": str,
     "recheck_removed_days": str, "recheck_removed_then_every": int,
     "hma_api_format": str, "hma_trusted_networks": str, "trusted_proxies": str,
-    "throttle_url": str,
+    "throttle_url": str, "review_daily_limit": int,
     "hash_pool_workers": int, "hash_pool_queue": int, "hash_time_limit": float,
 }
 #: settings only the environment may set: a secret never sits in a config file

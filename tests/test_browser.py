@@ -193,10 +193,10 @@ def test_caseworker_creates_case_reveals_item_and_approves_notice(tmp_path: Path
         page.screenshot(path=str(ARTIFACTS / "case.png"), full_page=True)
         page.goto(f"{base}/web/review")
         blurred = page.locator("img.media")
-        assert blurred.get_attribute("alt") == "blurred"
+        assert blurred.get_attribute("data-state") == "blurred"
         page.screenshot(path=str(ARTIFACTS / "review_blurred.png"), full_page=True)
         page.click("button:has-text('Reveal')")
-        page.wait_for_selector("img[alt=original]")
+        page.wait_for_selector("img[data-state=original]")
         page.click("button:has-text('Hide')")
         chain = h.verify_custody(case)
         assert chain["ok"]

@@ -197,6 +197,8 @@ EXEMPT = {
     ("POST", "/web/victim/login"): "public form: test_victim_self_service_* log in with case number and PIN",
     ("POST", "/web/victim/submit"): "public form: the victim page submits hashes without an account",
     ("GET", "/"): "redirect to /web/: test_web_pages.py::test_root_leads_to_the_web_app",
+    ("GET", "/web/{rest}"): "any other /web address: a 404 page in the layout, for everyone "
+                            "(test_web_pages.py::test_korean_pages_show_no_english_none_or_raw_keys)",
     ("GET", "/web/media/{item}/0/original"): "staff AND a reveal grant: test_video_in_the_queue_* and the "
                                             "review test check 403 before the reveal, 200 after",
 }

@@ -100,16 +100,16 @@ def test_reviewer_decides_ten_items_with_the_keyboard(tmp_path: Path, live: tupl
         page = browser.new_page(viewport={"width": 1280, "height": 900})
         _login(page, base)
         page.goto(f"{base}/web/review")
-        assert page.locator("img.media").get_attribute("alt") == "blurred"
+        assert page.locator("img.media").get_attribute("data-state") == "blurred"
         _shoot(page, "review-blurred")
         for k in range(10):
             page.wait_for_selector(f"body[data-keys=on] >> text={k + 1} / 10")
             page.keyboard.press("r")  # reveal (logged)
-            page.wait_for_selector("body[data-keys=on] img[alt=original]")
+            page.wait_for_selector("body[data-keys=on] img[data-state=original]")
             if k == 0:
                 _shoot(page, "review-revealed")
             page.keyboard.press("h")  # hide: stays on the item
-            page.wait_for_selector("body[data-keys=on] img[alt=blurred]")
+            page.wait_for_selector("body[data-keys=on] img[data-state=blurred]")
             assert f"{k + 1} / 10" in page.text_content("main")
             page.keyboard.press("c" if page.locator(".no-match").count() == 0 else "n")
             if k < 9:

@@ -112,7 +112,9 @@ def _visible_text(page: str) -> str:
     page = re.sub(r"(?s)<(script|style)[^>]*>.*?</\1>", " ", page)
     page = re.sub(r"(?s)<pre[^>]*>.*?</pre>", " ", page)  # a notice's own text is in its own language
     page = re.sub(r"(?s)<code>.*?</code>", " ", page)  # an error's technical detail, under a Korean message
-    return htmllib.unescape(re.sub(r"<[^>]+>", " ", page))
+    # what a screen reader says or a pointer shows is text too: alt, title, aria-label, placeholder
+    said = re.findall(r'\s(?:alt|title|aria-label|placeholder)="([^"]*)"', page)
+    return htmllib.unescape(re.sub(r"<[^>]+>", " ", page) + " " + " ".join(said))
 
 
 def _render_every_page(tmp_path: Path, lang: str) -> dict[str, Any]:
@@ -147,7 +149,8 @@ def _render_every_page(tmp_path: Path, lang: str) -> dict[str, Any]:
         _login(client, "jieun")
         for p in ("/web/", "/web/?scope=all", "/web/cases", f"/web/cases/{ref}", "/web/review", "/web/stats",
                   "/web/deadlines", "/web/watches", "/web/banks", "/web/banks/victim-x", f"/web/notices/{notice}",
-                  f"/web/notices/{sent}", "/web/cases/C-0000-00000", "/web/notices/999999", "/web/banks/nope"):
+                  f"/web/notices/{sent}", "/web/cases/C-0000-00000", "/web/notices/999999", "/web/banks/nope",
+                  "/web/review?i=0", "/web/no-such-page", f"/web/cases/{ref}/items", "/web/logout"):
             pages[p] = client.get(p)
         csrf = _csrf(pages["/web/"].text)
         pages["capture error"] = client.post(f"/web/cases/{ref}/items",
@@ -179,6 +182,8 @@ def test_korean_pages_show_no_english_none_or_raw_keys(tmp_path: Path) -> None:
     assert pages["/web/cases/C-0000-00000"].status_code == 404 and pages["capture error"].status_code == 400
     assert pages["watch error"].status_code == 400 and pages["dispute error"].status_code == 400
     assert pages["/web/banks/nope"].status_code == 404
+    for p in ("/web/no-such-page", "/web/logout"):  # a mistyped address, a form's address: said as such
+        assert pages[p].status_code == 404 and "이 주소의 페이지가 없습니다" in pages[p].text, p
     # the pages show what they are for, so the comparison below looks at real content
     assert "이의 제기됨" in pages["/web/"].text  # the disputed re-check
     assert 'id="deadlines"' in pages["/web/deadlines"].text and 'id="watch-runs"' in pages["/web/watches"].text
@@ -194,6 +199,7 @@ def test_korean_pages_show_no_english_none_or_raw_keys(tmp_path: Path) -> None:
         assert words <= LATIN_OK, (name, words - LATIN_OK)
         assert not re.search(r"\b(None|st_\w+|stat_\w+|err_\w+|clock_\w+|todo_\w+|scope_\w+)\b|\{\}", text), \
             (name, text)
+        assert not re.search(r"(?<![\d.])\d+\.0(?![\d.])", text), (name, "a whole number shown as a float")
 
 
 def test_english_pages_show_no_korean_none_or_raw_keys(tmp_path: Path) -> None:

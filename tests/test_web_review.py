@@ -252,3 +252,71 @@ def test_the_most_urgent_items_come_first(queue: tuple[TestClient, Haechi, str],
     with h.db.session() as s:
         assert [e.case for e in review.queue(s)] == [later, ref, ref, ref]
     assert later in client.get("/web/review?i=0").text
+
+
+def test_a_notice_names_only_the_media_a_reviewer_confirmed(queue: tuple[TestClient, Haechi, str]) -> None:
+    """A page with an exact copy (confirmed) and a mirrored copy the reviewer judged not a match:
+    the notice names the page and the confirmed copy, never the rejected one."""
+    client, h, ref = queue
+    base = h.show_case(ref)["items"][0]["url"].rsplit("/", 1)[0]
+    for k in range(2):
+        page = client.get(f"/web/review?i={k}").text
+        it, idx = _entry(page)
+        url = h.show_case(ref)["items"][0]["media"][int(idx)]["url"]
+        decision = "confirmed" if url.endswith(NAMES[0]) else "not_a_match"
+        client.post(f"/web/media/{it}/{idx}/decide", data={"csrf": _csrf(page), "decision": decision})
+    decided = {d["media"]: d["decision"] for _, d in _custody(h, "review_decision")}
+    assert sorted(decided.values()) == ["confirmed", "not_a_match"]
+    item = h.show_case(ref)["items"][0]["id"]
+    body = h.draft_notice(h.notice_items(ref, [item]), "kr", "en", recipient="abuse@x.example")["text"]
+    assert f"{base}/{NAMES[0]}" in body and f"{base}/p" in body
+    assert NAMES[1] not in body and NAMES[2] not in body
+
+
+def test_each_match_says_whether_it_is_a_copy_or_a_lead(queue: tuple[TestClient, Haechi, str]) -> None:
+    """The verdict (copy: may be used in a notice; lead: a related image for a person to judge)
+    is beside each match, in the queue and on the case page, in the UI's language."""
+    client, h, ref = queue
+    verdicts = [m["verdict"] for m in h.show_case(ref)["items"][0]["media"][0]["matches"]]
+    assert verdicts and set(verdicts) <= {"copy", "lead"}
+    exact = client.get("/web/review?i=0&lang=en").text
+    assert re.search(r'<td data-label="Verdict" class="verdict"><span class="badge ok">copy</span>', exact)
+    with h.db.session() as s:
+        accounts.add_user(s, "cw", "caseworker", PW)
+    client.cookies.clear()
+    r = client.get("/web/login?lang=ko")
+    client.post("/web/login", data={"username": "cw", "password": PW, "csrf": _csrf(r.text)})
+    case = client.get(f"/web/cases/{ref}").text
+    # two copies on the page: the exact one and the mirrored one
+    assert case.count('<td data-label="판정" class="verdict"><span class="badge ok">복사본</span>') == 2
+
+
+def test_the_daily_limit_and_four_eyes_come_from_the_settings(queue: tuple[TestClient, Haechi, str],
+                                                              tmp_path: Path) -> None:
+    """`haechi serve` builds the app from the settings: ``review_daily_limit`` caps the originals a
+    reviewer reveals per day; ``single_person_centre`` lets the web app's drafter approve (four-eyes
+    off, as the CLI allows) — before, neither setting reached the web app."""
+    _, _, ref = queue
+    from tests.helpers import CENTRE
+
+    with Haechi(home=tmp_path / "home", workers=1, review_daily_limit=1, single_person_centre=True, **CENTRE) as hs:
+        with hs.db.session() as s:
+            accounts.add_user(s, "solo", "caseworker", PW)
+        client = TestClient(create_app(hs, secure_cookies=False))
+        r = client.get("/web/login?lang=en")
+        client.post("/web/login", data={"username": "reviewer", "password": PW, "csrf": _csrf(r.text)})
+        for i, expected in ((0, 303), (1, 429)):
+            page = client.get(f"/web/review?i={i}").text
+            it, idx = _entry(page)
+            r = client.post(f"/web/media/{it}/{idx}/reveal", data={"csrf": _csrf(page)}, follow_redirects=False)
+            assert r.status_code == expected, i
+        item = hs.show_case(ref)["items"][0]["id"]
+        notice = hs.draft_notice([item], "kr", "ko", actor="solo", recipient="abuse@x.example")["id"]
+        client.cookies.clear()
+        r = client.get("/web/login?lang=en")
+        client.post("/web/login", data={"username": "solo", "password": PW, "csrf": _csrf(r.text)})
+        page = client.get(f"/web/notices/{notice}").text
+        assert f'action="/web/notices/{notice}/approve"' in page
+        r = client.post(f"/web/notices/{notice}/approve", data={"csrf": _csrf(page)}, follow_redirects=False)
+        assert r.status_code == 303, r.text[-1500:]
+        assert hs.show_notice(notice)["approved_by"] == "solo"

@@ -66,6 +66,8 @@ def create_app(haechi: Haechi, *, lookup_rate: float = 2000.0, allow_private_url
 
     from haechi.web.routes import make_router
 
+    limit = int(getattr(settings, "review_daily_limit", 0) or 0)
     app.include_router(make_router(haechi, secure_cookies=secure_cookies, throttles=throttles,
-                                   allow_private_urls=allow_private_urls))
+                                   allow_private_urls=allow_private_urls, exposure_limit=limit if limit > 0 else None,
+                                   four_eyes=not getattr(settings, "single_person_centre", False)))
     return app

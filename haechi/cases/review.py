@@ -52,12 +52,14 @@ class Match:
     transform: str | None  # e.g. original, flip_h, rot90
     inliers: int | None = None  # local-feature (ORB) matches
     t_s: float | None = None  # the video frame's time, for a frame match
+    verdict: str | None = None  # copy (may be named in a notice) | lead (for a person to judge)
 
     @classmethod
     def of(cls, m: dict[str, Any]) -> Match:
         return cls(bank=str(m.get("bank", "")), label=m.get("label"), method=str(m.get("method", "")),
                    signal_type=str(m.get("signal_type", "")), distance=m.get("distance"),
-                   transform=m.get("transform"), inliers=m.get("inliers"), t_s=m.get("t_s"))
+                   transform=m.get("transform"), inliers=m.get("inliers"), t_s=m.get("t_s"),
+                   verdict=m.get("verdict"))
 
 
 @dataclass(frozen=True)

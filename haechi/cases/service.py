@@ -202,6 +202,28 @@ MINOR_ROUTES = {
 }
 
 
+def _reviewed_media(session: Session, case_ref: str) -> dict[int, dict[int, str]]:
+    """The latest review decision per media index of each reviewed item of a case:
+    ``{item id: {media index: "confirmed" | "not_a_match" | "escalate"}}``."""
+    from haechi.cases.review import case_decisions
+
+    out: dict[int, dict[int, str]] = {}
+    for (item, index), d in case_decisions(session, case_ref).items():
+        out.setdefault(item, {})[index] = d.decision
+    return out
+
+
+def _named_media(item_id: int, media: list[dict[str, Any]], reviewed: dict[int, dict[int, str]]
+                 ) -> list[dict[str, Any]]:
+    """The media of an item a notice may name: once a reviewer has decided any media of the item,
+    only those she confirmed (never one she judged not a match, escalated or has not seen yet);
+    an item nobody reviewed keeps every matched media (the CLI's draft without a review)."""
+    decided = reviewed.get(item_id)
+    if not decided:
+        return media
+    return [m for k, m in enumerate(media) if decided.get(k) == "confirmed"]
+
+
 def draft_notice(session: Session, item_ids: list[int], regime: str, lang: str, sender: Sender, actor: str,
                  deadline_hours: int | None = None, recipient: str | None = None, rdap_url: str | None = None,
                  member_state: str = "", trusted_flagger: str = "", personal_details: bool = False) -> dict[str, Any]:
@@ -245,7 +267,9 @@ def draft_notice(session: Session, item_ids: list[int], regime: str, lang: str, 
                                   "draft several notices")
     # media links of a minor's case go only to a minors' channel, never to a generic desk
     with_media = not case.minor or channel.minors
-    targets = [locate(i.id, i.url, json.loads(i.media), i.synthetic, case.minor, with_media) for i in items]
+    reviewed = _reviewed_media(session, case.case_ref)
+    targets = [locate(i.id, i.url, _named_media(i.id, json.loads(i.media), reviewed), i.synthetic, case.minor,
+                      with_media) for i in items]
     hours = deadline_hours or int(spec.get("reply_hours") or spec.get("deadline_hours") or 0)
     subject, body = render(regime, lang, case.case_ref, targets, sender, hours, member_state, trusted_flagger,
                            personal_details=personal_details)

@@ -686,4 +686,15 @@ def make_router(h: Haechi, *, secure_cookies: bool = True, throttles: Throttles 
         """``/`` leads to the web app (the API lives under /api, /h, /m, /c)."""
         return RedirectResponse("/web/", status_code=307)
 
+    @router.get("/web/{rest:path}", response_class=HTMLResponse)
+    def not_found(request: Request, rest: str) -> Response:
+        """Any other address under /web — a mistyped link, or a form's address opened directly
+        (GET on a POST-only route) — is a 404 inside the app's layout with a way back, never the
+        API's JSON; under /web/victim it keeps the victim's layout (quick exit, support contacts)."""
+        session = load(request)
+        if rest.startswith("victim"):
+            return victim_page(request, session, "error.html", status=404, message="err_no_page", detail="",
+                               back="/web/victim")
+        return error(request, session, 404, "err_no_page")
+
     return router
