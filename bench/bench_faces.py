@@ -37,6 +37,7 @@ from haechi.config import DEFAULT_FACE_THRESHOLD as FACE_MATCH_THRESHOLD
 from haechi.index.faces import DIM, FaceIndex
 from haechi.media import decode_image
 from haechi.services.scan import FACE_MARGIN
+from haechi.signals.blazeface import box_iou
 from haechi.signals.faces import FaceEngine
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -73,13 +74,6 @@ def group_photos(data: Path) -> list[Path]:
     return out
 
 
-def _iou(a: list[int], b: list[int]) -> float:
-    x1, y1 = max(a[0], b[0]), max(a[1], b[1])
-    x2, y2 = min(a[0] + a[2], b[0] + b[2]), min(a[1] + a[3], b[1] + b[3])
-    inter = max(0, x2 - x1) * max(0, y2 - y1)
-    return inter / float(a[2] * a[3] + b[2] * b[3] - inter or 1)
-
-
 def _rgb(path: Path, scale: float = 1.0) -> np.ndarray:
     from haechi._lazy import cv2
 
@@ -110,11 +104,11 @@ def detectors(data: Path, names: list[str]) -> tuple[Table, list[str]]:
         if path in groups:  # reference: the union of every detector's faces at full size (>= 20 px)
             ref: list[list[int]] = []
             for n in names:
-                ref += [b for b in boxes[n] if min(b[2:]) >= 20 and all(_iou(b, r) < 0.3 for r in ref)]
+                ref += [b for b in boxes[n] if min(b[2:]) >= 20 and all(box_iou(b, r) < 0.3 for r in ref)]
             group_ref += len(ref)
             for n in names:
-                found[n]["group"] += sum(any(_iou(r, b) >= 0.3 for b in boxes[n]) for r in ref)
-                found[n]["group_03"] += sum(any(_iou(r, b) >= 0.3 for b in boxes[n + "@0.3"]) for r in ref)
+                found[n]["group"] += sum(any(box_iou(r, b) >= 0.3 for b in boxes[n]) for r in ref)
+                found[n]["group_03"] += sum(any(box_iou(r, b) >= 0.3 for b in boxes[n + "@0.3"]) for r in ref)
         else:
             for n in names:
                 found[n]["single"] += bool(boxes[n])

@@ -38,6 +38,7 @@ except ImportError:  # pragma: no cover - evaluation-only environments
     nn = None  # type: ignore[assignment]
 
 from haechi.assess.sbi import CROP, FaceContext, centre_crop, face_contexts, self_blend, split_of, to_input
+from haechi.signals.blazeface import box_iou
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ROOT / "haechi" / "assess" / "models"
@@ -107,17 +108,10 @@ def load_swaps(data: Path, rng: np.random.Generator, per_photo: int = 2,
             except InputError:
                 continue
             real = [c for c in face_contexts(rgb) if c.box == box.box()]
-            fake = sorted(face_contexts(swap.rgb), key=lambda c: -_overlap(c.box, box.box()))
-            if real and fake and _overlap(fake[0].box, box.box()) > 0.5:
+            fake = sorted(face_contexts(swap.rgb), key=lambda c: -box_iou(c.box, box.box()))
+            if real and fake and box_iou(fake[0].box, box.box()) > 0.5:
                 out.append((real[0], fake[0]))
     return out
-
-
-def _overlap(a: list[int], b: list[int]) -> float:
-    x1, y1 = max(a[0], b[0]), max(a[1], b[1])
-    x2, y2 = min(a[0] + a[2], b[0] + b[2]), min(a[1] + a[3], b[1] + b[3])
-    inter = max(0, x2 - x1) * max(0, y2 - y1)
-    return inter / float(a[2] * a[3] + b[2] * b[3] - inter or 1)
 
 
 def post(img: np.ndarray, rng: np.random.Generator, train: bool) -> np.ndarray:

@@ -15,6 +15,7 @@ HOG in ``bench/bench_faces.py`` (``bench/faces.md``).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -91,7 +92,8 @@ class BlazeFace:
         return _weighted_nms(found)
 
 
-def _iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
+def box_iou(a: Sequence[float], b: Sequence[float]) -> float:
+    """Intersection over union of two boxes ``(x, y, w, h, ...)`` in pixels; 0 when both are empty."""
     x1, y1 = max(a[0], b[0]), max(a[1], b[1])
     x2, y2 = min(a[0] + a[2], b[0] + b[2]), min(a[1] + a[3], b[1] + b[3])
     inter = max(0.0, x2 - x1) * max(0.0, y2 - y1)
@@ -108,8 +110,8 @@ def _weighted_nms(boxes: list[Box]) -> list[Box]:
     out = []
     while rest:
         top = rest[0]
-        group = [b for b in rest if _iou(top, b) > NMS_IOU]
-        rest = [b for b in rest if _iou(top, b) <= NMS_IOU]
+        group = [b for b in rest if box_iou(top, b) > NMS_IOU]
+        rest = [b for b in rest if box_iou(top, b) <= NMS_IOU]
         wts = np.array([b[4] for b in group])
         mean = (np.array([b[:4] for b in group]) * wts[:, None]).sum(axis=0) / wts.sum()
         out.append((float(mean[0]), float(mean[1]), float(mean[2]), float(mean[3]), top[4]))

@@ -79,11 +79,9 @@ def face_sharpness(rgb: np.ndarray, box: FaceBox) -> float:
 
 
 def _iou(a: FaceBox, b: FaceBox) -> float:
-    x1, y1 = max(a.x, b.x), max(a.y, b.y)
-    x2, y2 = min(a.x + a.w, b.x + b.w), min(a.y + a.h, b.y + b.h)
-    inter = max(0, x2 - x1) * max(0, y2 - y1)
-    union = a.w * a.h + b.w * b.h - inter
-    return inter / union if union else 0.0
+    from haechi.signals.blazeface import box_iou
+
+    return box_iou((a.x, a.y, a.w, a.h), (b.x, b.y, b.w, b.h))
 
 
 #: face detectors (``Settings.face_detector``) and their optional dependencies: "hog" is dlib's,
