@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from haechi import Haechi
-from haechi.demo.samples import scene
+from haechi.demo.samples import scene, stereo_views
 from haechi.demo.transforms import FAMILIES, make_copy
 from tests.conftest import require_shared
 
@@ -48,6 +48,65 @@ def test_a_stereo_pair_is_never_a_copy(tmp_path: Path) -> None:
         (row,) = list(h.scan([right]))
     assert all(m["verdict"] == "lead" for m in row["matches"]), row["matches"]
     assert row["matches"], "the related photo should still be offered to a reviewer as a lead"
+
+
+def _stereo_crop_verdicts(tmp_path: Path, seeds: range) -> dict[str, list[dict]]:
+    photos = require_shared() / "photos_misc"
+    right = Image.open(photos / "skimage_motorcycle_right.png").convert("RGB")
+    files = []
+    for seed in seeds:
+        path = tmp_path / f"right_crop_{seed}.jpg"
+        make_copy(right, "crop_heavy", seed=seed).save(path, quality=90)
+        files.append(path)
+    with Haechi(home=tmp_path / "h", workers=1) as h:
+        h.create_bank("b")
+        list(h.add_to_bank("b", [photos / "skimage_motorcycle_left.png"]))
+        return {Path(r["path"]).name: r["matches"] for r in h.scan(files)}
+
+
+def test_heavy_crops_of_the_other_stereo_view_are_never_copies(tmp_path: Path) -> None:
+    """A 40–55% crop of the right view was a ``copy`` of the banked left view (9 of these 40
+    seeds, p25 0.74–0.93): on a small overlap the far field is nearly the same pixels. Cells that
+    agree better displaced and blocks that shift (parallax) make it a lead."""
+    found = _stereo_crop_verdicts(tmp_path, range(40))
+    wrong = {n: [m.get("agreement") for m in ms if m["verdict"] == "copy"] for n, ms in found.items()
+             if any(m["verdict"] == "copy" for m in ms)}
+    assert not wrong, wrong
+
+
+@pytest.mark.xfail(strict=True, reason="known limit: the 160-px template cannot see sub-pixel parallax; "
+                   "5 of these 20 held-out seeds are still copies (README Matching)")
+def test_heavy_crops_of_the_other_stereo_view_held_out_seeds(tmp_path: Path) -> None:
+    found = _stereo_crop_verdicts(tmp_path, range(40, 60))
+    assert not any(m["verdict"] == "copy" for ms in found.values() for m in ms)
+
+
+def test_generated_stereo_views_are_leads_not_copies(tmp_path: Path) -> None:
+    """The same fault on a user's clone (no shared data): two generated views of a layered scene
+    (objects at different depths move by different amounts). Crops of the second view gave 10
+    false copies of 28 before the parallax check; at most one in ten may remain (a crop that shows
+    only the far plane is the same pixels), while crops of the banked view stay copies."""
+    bank, found = tmp_path / "bank", tmp_path / "found"
+    bank.mkdir()
+    found.mkdir()
+    for seed in range(1, 5):
+        left, right = stereo_views(seed)
+        left.save(bank / f"l{seed}.png")
+        right.save(found / f"r{seed}_plain.jpg", quality=90)
+        for s in range(6):
+            make_copy(right, "crop_heavy", seed=s).save(found / f"r{seed}_{s}.jpg", quality=90)
+            make_copy(left, "crop_heavy", seed=s).save(found / f"c{seed}_{s}.jpg", quality=90)
+    with Haechi(home=tmp_path / "h", workers=1) as h:
+        h.create_bank("b")
+        list(h.add_to_bank("b", [bank]))
+        rows = {Path(r["path"]).name: r["matches"] for r in h.scan(sorted(found.iterdir()))}
+    other = {n: ms for n, ms in rows.items() if n.startswith("r")}
+    false = [n for n, ms in other.items() if any(m["verdict"] == "copy" for m in ms)]
+    assert len(false) <= len(other) // 10, false
+    assert not any(n.endswith("_plain.jpg") for n in false)
+    assert sum(any(m["verdict"] == "lead" for m in ms) for ms in other.values()) >= len(other) // 2
+    same = {n: ms for n, ms in rows.items() if n.startswith("c")}
+    assert sum(any(m["verdict"] == "copy" for m in ms) for ms in same.values()) >= 0.8 * len(same)
 
 
 def _identity_pairs(limit_per_identity: int = 4) -> list[tuple[Path, Path]]:

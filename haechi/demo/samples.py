@@ -83,3 +83,31 @@ def smooth_like(im: Image.Image) -> Image.Image:
     arr = low + soft[:, :, None] * (high - low)
     noise = np.random.default_rng(im.width * 7919 + im.height).normal(0, 1.5, arr.shape)
     return Image.fromarray((arr + noise).clip(0, 255).astype(np.uint8))
+
+
+def stereo_views(seed: int, size: tuple[int, int] = (640, 480)) -> tuple[Image.Image, Image.Image]:
+    """Two views of one generated 3-D-ish scene, a step apart (a stereo pair, a burst with a
+    moving camera): a far plane that moves 2 px between the views and six textured objects in
+    front of it, each moved by its own disparity (4–28 px, nearer moves more). Different photos
+    that share most pixels: a crop of the second view must never be a ``copy`` of the first."""
+    rng = np.random.default_rng(seed)
+    width, height = size
+    far = scene(seed, (width + 80, height))
+    objects = []
+    for k in range(6):
+        w, h = int(rng.integers(90, 200)), int(rng.integers(90, 200))
+        mask = Image.new("L", (w, h), 0)
+        if k % 2:
+            ImageDraw.Draw(mask).ellipse((0, 0, w - 1, h - 1), fill=255)
+        else:
+            ImageDraw.Draw(mask).rectangle((0, 0, w - 1, h - 1), fill=255)
+        texture = scene(seed * 10 + k + 1, (200, 200)).resize((w, h))
+        objects.append((texture, mask, int(rng.integers(40, width)), int(rng.integers(0, height - 60)),
+                        float(rng.uniform(4, 28))))
+    views = []
+    for eye in (0, 1):
+        view = far.crop((40 - eye * 2, 0, 40 - eye * 2 + width, height))
+        for texture, mask, x, y, disparity in objects:
+            view.paste(texture, (int(x - eye * disparity), y), mask)
+        views.append(view)
+    return views[0], views[1]

@@ -74,10 +74,15 @@ class LocalIndex:
         self._points = np.zeros((0, 2), np.float32)
         self._count = 0
         self._dims: dict[int, tuple[int, int]] = {}
+        self._templates: dict[int, np.ndarray] = {}
 
-    def add(self, label: int, features: LocalFeatures) -> None:
+    def add(self, label: int, features: LocalFeatures, template: np.ndarray | None = None) -> None:
+        """Index ``features`` of bank image ``label``, with its dense-check template (uint8 grey,
+        ``signals.template``; None for images banked before templates: their hits stay leads)."""
         if len(features) == 0:
             return
+        if template is not None:
+            self._templates[label] = template
         self._desc.append(np.ascontiguousarray(features.descriptors))
         self._owners.append(np.full(len(features), label, np.int64))
         self._pts.append(features.points.astype(np.float32))
@@ -91,6 +96,10 @@ class LocalIndex:
     def frame(self, label: int) -> tuple[int, int]:
         """Width and height of bank image ``label``'s working frame (where its keypoints lie)."""
         return self._dims.get(label, (0, 0))
+
+    def template(self, label: int) -> np.ndarray | None:
+        """Bank image ``label``'s template for the dense check (None: banked without one)."""
+        return self._templates.get(label)
 
     def build(self) -> None:
         """Build the search structure now (before worker processes fork, so they share it)."""

@@ -21,6 +21,7 @@ from haechi.signals.borders import trim_borders
 from haechi.signals.faces import FaceBox
 from haechi.signals.local import LocalFeatures, orb_features
 from haechi.signals.pdq import PDQResult, pdq_of
+from haechi.signals.regions import Region, crop, find_regions
 from haechi.signals.vpdq import VpdqFrame, to_exchange
 from haechi.sources import MediaRef
 
@@ -109,9 +110,11 @@ class MediaRecord:
     local: LocalFeatures | None = field(default=None, repr=False)
     #: decoded pixels, kept only inside a worker for a second look (never returned)
     rgb: np.ndarray | None = field(default=None, repr=False)
-    #: scans with ``regions``: the pictures inside the image (worker only), and those too small to
-    #: compare or over the count ({box, reason}; returned)
-    regions: list[RegionSignals] = field(default_factory=list, repr=False)
+    #: scans with ``regions``: the pictures inside the image (worker only; their signals are
+    #: computed by the search, only for those it looks at: :func:`region_pdq`,
+    #: :func:`region_features`), and those too small to compare or over the count ({box, reason};
+    #: returned)
+    regions: list[Region] = field(default_factory=list, repr=False)
     regions_skipped: list[dict[str, Any]] = field(default_factory=list)
 
     def vpdq(self) -> list[VpdqFrame]:
@@ -236,7 +239,8 @@ def analyse(ref: MediaRef, opts: AnalyseOptions) -> MediaRecord:
             record.local = orb_features(image.rgb, opts.local_features, spread=opts.regions)
             record.rgb = image.rgb
         if opts.regions:
-            _regions(record, image.rgb, opts)
+            _regions(record, image.rgb)
+            record.rgb = image.rgb
     except InputError as exc:
         record.error = str(exc)
     except MemoryError:
@@ -247,31 +251,35 @@ def analyse(ref: MediaRef, opts: AnalyseOptions) -> MediaRecord:
 #: a region is searched by local features at this long side at least (small album tiles are
 #: enlarged: their corners then fall on the finer levels of ORB's pyramid, where a bank image's
 #: coarse levels meet them)
-REGION_WORK_SIDE = 480
+REGION_WORK_SIDE = 400
 #: keypoints per region (the whole image has QUERY_FEATURES): a tile is a small part of the page
-REGION_FEATURES = 500
+REGION_FEATURES = 400
 
 
-def _regions(record: MediaRecord, rgb: np.ndarray, opts: AnalyseOptions) -> None:
-    """PDQ and local features of each picture inside ``rgb`` (``signals.regions``)."""
-    from haechi._lazy import cv2
-    from haechi.signals.regions import crop, find_regions
-
+def _regions(record: MediaRecord, rgb: np.ndarray) -> None:
+    """The pictures inside ``rgb`` (``signals.regions``); their signals are computed on demand."""
     found = find_regions(rgb)
+    record.regions = found.found
     record.regions_skipped = [{"box": r.box(), "reason": reason} for r, reason in found.skipped]
-    for region in found.found:
-        part = np.ascontiguousarray(crop(rgb, region))
-        pdq = pdq_of(part, dihedral=opts.dihedral)
-        signals = RegionSignals(region.box(), pdq.variants or (pdq.hash,), pdq.quality)
-        if opts.local_features:
-            long_side = max(part.shape[:2])
-            if long_side < REGION_WORK_SIDE:
-                f = REGION_WORK_SIDE / long_side
-                part = cv2.resize(part, (round(part.shape[1] * f), round(part.shape[0] * f)),
-                                  interpolation=cv2.INTER_CUBIC)
-            signals.local = orb_features(part, min(REGION_FEATURES, opts.local_features), spread=True)
-            signals.rgb = part
-        record.regions.append(signals)
+
+
+def region_pdq(rgb: np.ndarray, region: Region, dihedral: bool) -> RegionSignals:
+    """PDQ (+ its 8 dihedral variants when ``dihedral``) of ``region`` of ``rgb``."""
+    pdq = pdq_of(np.ascontiguousarray(crop(rgb, region)), dihedral=dihedral)
+    return RegionSignals(region.box(), pdq.variants or (pdq.hash,), pdq.quality)
+
+
+def region_features(rgb: np.ndarray, region: Region, nfeatures: int) -> tuple[LocalFeatures, np.ndarray]:
+    """ORB features of ``region`` of ``rgb`` (at most ``nfeatures``, spread over the region), the
+    region enlarged to ``REGION_WORK_SIDE`` when smaller; with the pixels they were computed on."""
+    from haechi._lazy import cv2
+
+    part = np.ascontiguousarray(crop(rgb, region))
+    long_side = max(part.shape[:2])
+    if long_side < REGION_WORK_SIDE:
+        f = REGION_WORK_SIDE / long_side
+        part = cv2.resize(part, (round(part.shape[1] * f), round(part.shape[0] * f)), interpolation=cv2.INTER_CUBIC)
+    return orb_features(part, min(REGION_FEATURES, nfeatures), spread=True), part
 
 
 def _trimmed_pdq(rgb: np.ndarray, dihedral: bool) -> PDQResult | None:

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from haechi.errors import ConfigError
 from haechi.index.hamming import PENDING_LIMIT, HammingIndex, as_codes
 from haechi.index.local import LocalIndex
+from haechi.signals import template
 from haechi.signals import vpdq as vpdq_signal
 from haechi.signals.local import LocalFeatures
 from haechi.store.crypto import Cipher
@@ -200,7 +201,8 @@ def load_local_index(session: Session, bank_ids: list[int], cipher: Cipher) -> L
     unreadable = 0
     for entry_id, token in session.execute(stmt):
         try:
-            index.add(int(entry_id), LocalFeatures.from_bytes(cipher.decrypt(token)))
+            blob = cipher.decrypt(token)
+            index.add(int(entry_id), LocalFeatures.from_bytes(blob), template.unpack_after_features(blob))
         except ConfigError:  # one undecryptable row never stops exact and PDQ matching of the rest
             unreadable += 1
     if unreadable:

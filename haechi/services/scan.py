@@ -15,10 +15,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from haechi.config import DEFAULT_FACE_THRESHOLD as FACE_MATCH_THRESHOLD
-from haechi.errors import ConfigError, InputError, NotFound
+from haechi.errors import InputError, NotFound
 from haechi.index.hamming import HammingIndex, as_codes
 from haechi.index.local import LocalHit, LocalIndex, rotation_name
-from haechi.services.analyse import AnalyseOptions, MediaRecord, analyse
+from haechi.services.analyse import AnalyseOptions, MediaRecord, analyse, region_features, region_pdq
 from haechi.services.banks import item_enabled
 from haechi.services.faces import Gallery
 from haechi.services.matching import HitVerifier
@@ -28,9 +28,9 @@ from haechi.signals import vpdq as vpdq_signal
 from haechi.signals.faces import MIN_SHARPNESS
 from haechi.signals.local import QUERY_FEATURES, orb_features
 from haechi.signals.pdq import MIRRORED_TRANSFORMS, TRANSFORMS, compose
+from haechi.signals.regions import Region
 from haechi.sources import MediaRef, iter_media
-from haechi.store.crypto import Cipher
-from haechi.store.models import Bank, BankEntry, LocalFeatureSet, VideoHash
+from haechi.store.models import Bank, BankEntry, VideoHash
 
 if TYPE_CHECKING:
     from haechi.runtime import Runtime
@@ -64,9 +64,9 @@ class RawHits:
     pdq: list[tuple[int, int, str, str, str]] = field(default_factory=list)
     #: video queries: (query frame index, label, distance, transform, method, indexed code) per frame hit
     frames: list[tuple[int, int, int, str, str, str]] = field(default_factory=list)
-    #: hit, transform, the query aligned to the banked image (template size) with its mask, and
-    #: the region of the image it was found in (None: the whole image)
-    local: list[tuple[LocalHit, str, Any, Any, list[int] | None]] = field(default_factory=list)
+    #: hit, transform, its dense verification (None: no template, a lead), and the region of the
+    #: image it was found in (None: the whole image)
+    local: list[tuple[LocalHit, str, template.Agreement | None, list[int] | None]] = field(default_factory=list)
     #: region PDQ hits on banked images: label -> (distance, transform, code, region box), the closest
     regions: dict[int, tuple[int, str, str, list[int]]] = field(default_factory=dict)
     #: with --faces: one dict per detected face ({box, subject, similarity, match[, t_s]})
@@ -110,34 +110,74 @@ class SearchContext:
         if record.band_variants and (record.band_quality or 0) >= self.quality_floor:
             # only banked video frames carry band hashes; keep hits on those
             raw.pdq += [h for h in self._pdq(record.band_variants, TRANSFORMS, "pdq_band") if h[0] < 0]
-        for region in record.regions:
-            if region.quality >= self.quality_floor:
-                for label, dist, transform, _method, code in self._pdq(region.variants, TRANSFORMS, "pdq_region"):
-                    if label >= 0 and (label not in raw.regions or dist < raw.regions[label][0]):
-                        raw.regions[label] = (dist, transform, code, region.box)
         if self.local_index is not None and record.local is not None and len(record.local):
-            raw.local = [(hit, rotation_name(hit.rotation_deg), *self._aligned(record.rgb, hit), None)
+            raw.local = [self._local(record.rgb, hit, rotation_name(hit.rotation_deg), None)
                          for hit in self.local_index.search(record.local)]
-            for region in record.regions:
-                if region.local is not None and len(region.local):
-                    raw.local += [(hit, rotation_name(hit.rotation_deg), *self._aligned(region.rgb, hit), region.box)
-                                  for hit in self.local_index.search(region.local)]
-            if not raw.pdq and not raw.local and not raw.regions and record.rgb is not None:
-                # mirrored copies (often also cropped): ORB is not mirror-invariant, so look
-                # again at the mirrored image — only when nothing else matched
-                flipped = record.rgb[:, ::-1]
-                mirrored = orb_features(flipped, len(record.local) or QUERY_FEATURES, spread=self.opts.regions)
-                raw.local = [(hit, compose(rotation_name(hit.rotation_deg), "flip_h"), *self._aligned(flipped, hit),
-                              None) for hit in self.local_index.search(mirrored)]
+        if record.regions and record.rgb is not None:
+            self._search_regions(record, raw)
+        if (self.local_index is not None and record.local is not None and len(record.local) and not raw.pdq
+                and not raw.local and not raw.regions and record.rgb is not None):
+            # mirrored copies (often also cropped): ORB is not mirror-invariant, so look
+            # again at the mirrored image — only when nothing else matched
+            flipped = record.rgb[:, ::-1]
+            mirrored = orb_features(flipped, len(record.local) or QUERY_FEATURES, spread=self.opts.regions)
+            raw.local = [self._local(flipped, hit, compose(rotation_name(hit.rotation_deg), "flip_h"), None)
+                         for hit in self.local_index.search(mirrored)]
         return raw
 
-    def _aligned(self, rgb: Any, hit: LocalHit) -> tuple[Any, Any]:
-        """The query warped into the hit's banked frame at template size (for dense verification
-        in the parent, which holds the banked templates), or (None, None)."""
-        if rgb is None or not hit.matrix or self.local_index is None:
-            return None, None
+    def _search_regions(self, record: MediaRecord, raw: RawHits) -> None:
+        """Search the pictures inside the image (issue #20), only where that can add something:
+        none when the whole image already matched by PDQ (it *is* a banked image); none that a
+        verified local copy already covers; PDQ first, and local features only for a region PDQ
+        did not find, at most ``MAX_REGION_SEARCHES`` per image (largest first)."""
+        assert record.rgb is not None
+        if any(label >= 0 for label, *_ in raw.pdq):
+            return
+        covered = [self._footprint(record, hit) for hit, _t, agree, _w in raw.local
+                   if agree is not None and agree.is_copy]
+        searched = 0
+        for region in record.regions:
+            if any(_covers(box, region) for box in covered):
+                continue
+            signals = region_pdq(record.rgb, region, self.opts.dihedral)
+            found = False
+            if signals.quality >= self.quality_floor:
+                for label, dist, transform, _method, code in self._pdq(signals.variants, TRANSFORMS, "pdq_region"):
+                    if label >= 0:
+                        found = True
+                        if label not in raw.regions or dist < raw.regions[label][0]:
+                            raw.regions[label] = (dist, transform, code, signals.box)
+            if found or self.local_index is None or not self.opts.local_features or searched >= MAX_REGION_SEARCHES:
+                continue
+            searched += 1
+            features, pixels = region_features(record.rgb, region, self.opts.local_features)
+            if len(features):
+                raw.local += [self._local(pixels, hit, rotation_name(hit.rotation_deg), signals.box)
+                              for hit in self.local_index.search(features)]
+
+    def _footprint(self, record: MediaRecord, hit: LocalHit) -> tuple[float, float, float, float]:
+        """Bounding box (x0, y0, x1, y1, the image's decoded pixels) of where the banked image of
+        ``hit`` lies in the whole image."""
+        assert record.rgb is not None and record.local is not None and self.local_index is not None
         width, height = self.local_index.frame(hit.label)
-        return template.aligned_query(rgb, hit.matrix, width, height)
+        m = np.vstack([np.asarray(hit.matrix, np.float64).reshape(2, 3), [0.0, 0.0, 1.0]])
+        corners = np.array([[0, 0], [width, 0], [0, height], [width, height]], np.float64)
+        inverse = np.linalg.inv(m)[:2]
+        mapped = (corners @ inverse[:, :2].T + inverse[:, 2]) * (record.rgb.shape[1] / max(1, record.local.width))
+        return (float(mapped[:, 0].min()), float(mapped[:, 1].min()), float(mapped[:, 0].max()),
+                float(mapped[:, 1].max()))
+
+    def _local(self, rgb: Any, hit: LocalHit, transform: str, where: list[int] | None
+               ) -> tuple[LocalHit, str, template.Agreement | None, list[int] | None]:
+        """A local hit with its dense verification (``signals.template``): the query warped into
+        the banked image's frame and compared with its template, here in the worker that holds
+        the pixels. None when the banked image has no template (banked before templates): a lead."""
+        bank_template = self.local_index.template(hit.label) if self.local_index is not None else None
+        if rgb is None or not hit.matrix or bank_template is None or self.local_index is None:
+            return hit, transform, None, where
+        width, height = self.local_index.frame(hit.label)
+        aligned = template.aligned_query(rgb, hit.matrix, width, height)
+        return hit, transform, template.agreement(aligned, bank_template), where
 
     def search_faces(self, record: MediaRecord) -> list[dict[str, Any]]:
         """Each detected face with its most similar enrolled subject. A match is a lead for a
@@ -208,6 +248,17 @@ class SearchContext:
                 for i in order]
 
 
+#: local-feature searches of regions per image (the largest regions PDQ did not find)
+MAX_REGION_SEARCHES = 8
+
+
+def _covers(box: tuple[float, float, float, float], region: Region) -> bool:
+    """Does ``box`` (x0, y0, x1, y1) cover most (60%) of ``region``?"""
+    w = min(box[2], region.x + region.w) - max(box[0], region.x)
+    h = min(box[3], region.y + region.h) - max(box[1], region.y)
+    return w > 0 and h > 0 and w * h >= 0.6 * region.w * region.h
+
+
 _context: SearchContext | None = None
 
 
@@ -238,9 +289,8 @@ class Scanner:
     def __init__(self, session: Session, bank_names: dict[int, str], quality_floor: int = 50,
                  query_match_percent: float = vpdq_signal.DEFAULT_QUERY_MATCH_PERCENT,
                  compared_match_percent: float = vpdq_signal.DEFAULT_COMPARED_MATCH_PERCENT,
-                 seconds_per_hash: float = 1.0, cipher: Cipher | None = None) -> None:
+                 seconds_per_hash: float = 1.0) -> None:
         self.session = session
-        self.cipher = cipher
         self.bank_names = bank_names
         self.quality_floor = quality_floor
         self.query_match_percent = query_match_percent
@@ -272,20 +322,6 @@ class Scanner:
                 else:
                     self._entries[entry_id] = EntryInfo(row[0], self.bank_names[row[1]], row[1], row[2],
                                                         row[3], row[4])
-
-    def _agreement(self, label: int, aligned: Any, mask: Any) -> template.Agreement | None:
-        """Dense agreement of an aligned query with bank entry ``label``'s template; None when
-        either is missing (banked before templates, or no key to read them): a lead."""
-        if aligned is None or self.cipher is None:
-            return None
-        token = self.session.scalar(select(LocalFeatureSet.ciphertext).where(LocalFeatureSet.entry_id == label))
-        if token is None:
-            return None
-        try:
-            bank_template = template.unpack_after_features(self.cipher.decrypt(token))
-        except ConfigError:  # not readable with this key: no verification, so a lead
-            return None
-        return None if bank_template is None else template.agreement(aligned, mask, bank_template)
 
     def _exact(self, record: MediaRecord) -> list[tuple[EntryInfo, int, str, str]]:
         conds = [(BankEntry.signal_type == "sha256") & (BankEntry.signal == record.sha256),
@@ -343,18 +379,19 @@ class Scanner:
             seen_content = {info.content_ref for info, *_ in found if info.content_ref}
             seen_ids = {info.id for info, *_ in found}
             best: dict[int, tuple[tuple[bool, int], EntryInfo, LocalHit, str, dict[str, Any]]] = {}
-            for hit, transform, aligned, mask, where in raw.local:
+            for hit, transform, agree, where in raw.local:
                 self._resolve([hit.label])
                 info = self._entries.get(hit.label)
                 if info is None or info.id in seen_ids or (info.content_ref in seen_content):
                     continue
-                agree = self._agreement(hit.label, aligned, mask)
                 copy = agree is not None and agree.is_copy
                 details: dict[str, Any] = {
                     "inliers": hit.inliers, "scale": round(hit.scale, 3), "rotation_deg": round(hit.rotation_deg, 1),
                     "coverage": round(hit.coverage, 3), "verdict": "copy" if copy else "lead",
                     "agreement": None if agree is None else {
-                        "cells": agree.cells, "p25": round(agree.p25, 3), "median": round(agree.median, 3)}}
+                        "cells": agree.cells, "p25": round(agree.p25, 3), "median": round(agree.median, 3),
+                        "overlay_cells": agree.overlay, "displaced": round(agree.displaced, 3),
+                        "shift_px": round(agree.shift, 2), "parallax": agree.parallax}}
                 if where is not None:
                     details["region"] = where
                 rank = (copy, hit.inliers)  # a verified copy before a lead, then the stronger hit
@@ -491,9 +528,10 @@ def search_context(rt: Runtime, banks: list[str] | None = None, threshold: int |
 
 
 def _scanner(rt: Runtime, s: Session, bank_names: dict[int, str], context: SearchContext) -> Scanner:
+    """A Scanner for one scan (``context`` kept for the callers' symmetry: the dense check of
+    local-feature hits now runs in the searching process, against the index's templates)."""
     return Scanner(s, bank_names, rt.settings.quality_floor, rt.settings.vpdq_query_match_percent,
-                   rt.settings.vpdq_compared_match_percent, rt.settings.video_seconds_per_hash,
-                   rt.cipher if context.local_index is not None else None)
+                   rt.settings.vpdq_compared_match_percent, rt.settings.video_seconds_per_hash)
 
 
 def scan_refs(rt: Runtime, refs: Iterable[MediaRef], banks: list[str] | None = None, threshold: int | None = None,
