@@ -21,7 +21,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from haechi.api import schemas
 from haechi.api.deps import H, Hasher, Lookup, ResponseFormat, State
 from haechi.api.media import hash_bytes, hash_url, hma_signals, signals_of
-from haechi.api.security import one_upload, read_json, read_upload
+from haechi.api.security import one_upload, only_one_file, read_json, read_upload
 from haechi.app import Haechi
 from haechi.errors import InputError
 from haechi.signals import SIGNAL_TYPES
@@ -63,9 +63,10 @@ def hash_get(url: Annotated[str, Query(max_length=4096)], _: Hasher, st: State) 
 
 
 @router.post("/h/hash", response_model=schemas.Hashes, response_model_exclude_unset=True)
-async def hash_post(_: Hasher, h: H, file: Upload = None, photo: Upload = None, video: Upload = None
-                    ) -> dict[str, Any]:
-    """Hash an uploaded file (form field ``file``, or HMA's ``photo``/``video``)."""
+async def hash_post(request: Request, _: Hasher, h: H, file: Upload = None, photo: Upload = None,
+                    video: Upload = None) -> dict[str, Any]:
+    """Hash an uploaded file (form field ``file``, or HMA's ``photo``/``video``; one per request)."""
+    await only_one_file(request)
     upload = one_upload(file, photo, video)
     data = await read_upload(upload)
     return signals_of(await run_in_threadpool(hash_bytes, h, upload.filename or "upload", data))
@@ -140,9 +141,11 @@ def lookup_get(_: Lookup, st: State, fmt: ResponseFormat, draw: Draw,
 
 
 @router.post("/m/lookup", response_model=schemas.MediaLookupResponse)
-async def lookup_post(_: Lookup, h: H, fmt: ResponseFormat, draw: Draw, file: Upload = None, photo: Upload = None,
-                      video: Upload = None, banks: BanksQ = None) -> JSONResponse:
-    """Lookup of an uploaded file: ``{"pdq": {"BANK": [...]}}`` (legacy ``{"pdq": ["BANK"]}``)."""
+async def lookup_post(request: Request, _: Lookup, h: H, fmt: ResponseFormat, draw: Draw, file: Upload = None,
+                      photo: Upload = None, video: Upload = None, banks: BanksQ = None) -> JSONResponse:
+    """Lookup of an uploaded file (one per request): ``{"pdq": {"BANK": [...]}}`` (legacy
+    ``{"pdq": ["BANK"]}``)."""
+    await only_one_file(request)
     upload = one_upload(file, photo, video)
     data = await read_upload(upload)
     if fmt == "legacy":
