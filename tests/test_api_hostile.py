@@ -14,9 +14,14 @@ from __future__ import annotations
 
 import io
 import struct
+import threading
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
@@ -24,13 +29,14 @@ from PIL import Image
 
 from haechi import Haechi
 from haechi.api.app import create_app
+from haechi.api.media import URL_FETCHES
 from haechi.demo.samples import scene
 from haechi.media.decode import REDUCE_ABOVE_PIXELS, decode_image
 from haechi.media.formats import open_image
 from haechi.media.video import VideoInfo, VideoLimits, iter_frames
 from haechi.signals.pdq import hamming, pdq_of
-from tests.helpers import scene_jpeg
-from tests.test_api_pool import _token, heavy_png, slow_gif
+from tests.helpers import scene_jpeg, served
+from tests.test_api_pool import _server_home, _token, heavy_png, slow_gif
 
 
 def many_exif_segments(jpeg: bytes, count: int) -> bytes:
@@ -101,3 +107,51 @@ def test_hostile_small_uploads_are_answered_well_within_the_time_limit(api: Test
     expected = api.post("/h/hash", files={"file": ("plain.jpg", plain, "image/jpeg")}).json()["pdq"]
     got = api.post("/h/hash", files={"file": ("exif.jpg", many_exif_segments(plain, 600), "image/jpeg")})
     assert got.json()["pdq"] == expected
+
+
+class _Held(BaseHTTPRequestHandler):
+    """Holds every request until ``release`` is set, then answers 404 (a site that drips)."""
+
+    release = threading.Event()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        self.release.wait(30)
+        self.send_response(404)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+
+@pytest.mark.slow
+def test_slow_url_fetches_cannot_take_every_request_thread(tmp_path: Path) -> None:
+    """``?url=`` fetches held request threads until the remote side answered or timed out (20 s):
+    50 of them at a site that drips took all 40 of a process's threads and ``/api/me`` waited for
+    them. Now at most ``URL_FETCHES`` run at once per process; the next are a 503 at once."""
+    home, token = _server_home(tmp_path)
+    site = ThreadingHTTPServer(("127.0.0.1", 0), _Held)
+    threading.Thread(target=site.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{site.server_address[1]}/held.jpg"
+    auth = {"Authorization": f"Bearer {token}"}
+    try:
+        with served(home, "--allow-private-urls") as (base, _), \
+                httpx.Client(base_url=base, headers=auth, timeout=60) as client, ThreadPoolExecutor(50) as ex:
+            assert client.get("/api/me").status_code == 200
+            routes = [("GET", "/h/hash"), ("GET", "/m/lookup"), ("POST", "/c/bank/B/content")]
+            held = [ex.submit(client.request, *routes[i % 3], params={"url": url}) for i in range(50)]
+            time.sleep(2)  # every fetch has reached the server (or been refused)
+            answered = 0  # /api/me answers while the fetches are held
+            for _ in range(5):
+                with httpx.Client(base_url=base, headers=auth, timeout=3) as other:
+                    answered += other.get("/api/me").status_code == 200
+            _Held.release.set()
+            answers = [f.result() for f in held]
+        assert answered == 5
+        fetched = [r for r in answers if r.status_code == 400]  # the site's 404, once released
+        refused = [r for r in answers if r.status_code == 503]
+        assert len(fetched) <= URL_FETCHES and len(fetched) + len(refused) == 50, {r.status_code for r in answers}
+        assert all(r.json()["error"] == "Busy" and int(r.headers["Retry-After"]) >= 1 for r in refused)
+    finally:
+        _Held.release.set()
+        site.shutdown()

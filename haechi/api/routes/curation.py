@@ -199,7 +199,7 @@ async def add_content(name: str, request: Request, _: BankWrite, st: State, fmt:
     if upload is not None:
         source, data = upload.filename or "upload", await read_upload(upload)
     elif url:
-        source, data = url, await run_in_threadpool(fetch_media, url, st.url_limits)
+        source, data = url, await run_in_threadpool(fetch_media, url, st.url_limits, st.url_gate)
     else:
         raise InputError("request", "Neither `url` nor multipart file upload was received")
     return await run_in_threadpool(_bank_it, h, name, source, data, note or label, fmt, metadata)

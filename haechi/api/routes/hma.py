@@ -59,7 +59,7 @@ def status_live() -> str:
 @router.get("/h/hash", response_model=schemas.Hashes, response_model_exclude_unset=True)
 def hash_get(url: Annotated[str, Query(max_length=4096)], _: Hasher, st: State) -> dict[str, Any]:
     """Hash the media at ``url`` (fetched with the SSRF-safe fetcher; 502 when it fails)."""
-    return hash_url(st.haechi, url, st.url_limits)
+    return hash_url(st.haechi, url, st.url_limits, st.url_gate)
 
 
 @router.post("/h/hash", response_model=schemas.Hashes, response_model_exclude_unset=True)
@@ -133,7 +133,7 @@ def lookup_get(_: Lookup, st: State, fmt: ResponseFormat, draw: Draw,
     ``banks=A,B`` limits the search. Legacy: ``["BANK"]`` / ``{"pdq": ["BANK"]}``."""
     h = st.haechi
     if url:
-        return JSONResponse(_media_answer(h, fmt, hash_url(h, url, st.url_limits), _banks(banks), draw,
+        return JSONResponse(_media_answer(h, fmt, hash_url(h, url, st.url_limits, st.url_gate), _banks(banks), draw,
                                           signal_type if fmt == "hma" else None))
     if not signal_type or not signal:
         raise InputError("request", "give signal_type and signal, or url")
