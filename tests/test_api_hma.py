@@ -423,3 +423,34 @@ def test_concurrent_writes_and_lookups_index_each_hash_once(tmp_path: Path, data
             for f in lookers:
                 f.result()
         assert len(h.refresh_index()) == len(set(codes))
+
+
+# -- found by a fresh tester against `haechi serve` ---------------------------------------------------
+@pytest.mark.parametrize("route", ["/h/hash", "/m/lookup", "/c/bank/TWO_FILES/content"])
+def test_a_request_with_two_files_is_refused_never_half_done(api: Api, route: str) -> None:
+    """HMA: "Only one file allowed per request". Haechi hashed the first file of /h/hash and banked
+    the second of /c/bank/NAME/content, answering 200 about one without a word on the other."""
+    client, _, h = api
+    client.post("/c/banks", json={"name": "TWO_FILES"})
+    pairs = [[("photo", ("a.jpg", scene_jpeg(31), "image/jpeg")), ("photo", ("b.jpg", scene_jpeg(32), "image/jpeg"))],
+             [("photo", ("a.jpg", scene_jpeg(31), "image/jpeg")), ("video", ("b.jpg", scene_jpeg(32), "image/jpeg"))],
+             [("file", ("a.jpg", scene_jpeg(31), "image/jpeg")), ("other", ("b.jpg", scene_jpeg(32), "image/jpeg"))]]
+    for files in pairs:
+        r = client.post(route, files=files)
+        assert r.status_code == 400, r.text
+        assert r.json()["error"] == "InputError" and "a.jpg" in r.json()["message"] and "b.jpg" in r.json()["message"]
+    assert [b["entries"] for b in h.list_banks()] == [0]
+    one = client.post(route, files={"photo": ("a.jpg", scene_jpeg(31), "image/jpeg")})
+    assert one.status_code == 200, one.text
+
+
+def test_adding_a_signal_takes_a_null_note_and_refuses_a_non_string_as_hma(api: Api) -> None:
+    client, _, h = api
+    client.post("/c/banks", json={"name": "NOTES"})
+    r = client.post("/c/bank/NOTES/signal", json={"pdq": _pdq(41), "note": None})
+    assert r.status_code == 200, r.text
+    assert client.get(f"/c/bank/NOTES/content/{r.json()['id']}").json().get("note") is None
+    for body in ({"pdq": _pdq(42), "note": 5}, {"pdq": 7}, {"pdq": None}):
+        bad = client.post("/c/bank/NOTES/signal", json=body)
+        assert bad.status_code == 400 and bad.json()["error"] == "InputError", (body, bad.text)
+    assert h.list_banks()[0]["entries"] == 1

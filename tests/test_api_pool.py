@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import os
 import signal
+import struct
 import tarfile
 import threading
 import time
@@ -94,6 +95,18 @@ def heavy_png(side: int = 8900) -> bytes:
     return buf.getvalue()
 
 
+def slow_gif(side: int = 8900, frames: int = 100) -> bytes:
+    """A few KB GIF of ``frames`` one-pixel frames on a side x side canvas: every frame is
+    composited on the whole canvas, so decoding costs side² pixels a frame — seconds even under
+    the animation pixel budget (``VideoLimits.max_decoded_pixels``). Written byte by byte."""
+    out = bytearray(b"GIF89a" + struct.pack("<HH", side, side) + bytes([0x80, 0, 0]) + b"\0\0\0\xff\xff\xff")
+    for i in range(frames):
+        out += b"\x21\xf9\x04\x04" + struct.pack("<H", 10) + b"\0\0"  # 0.1 s, keep the canvas
+        out += b"\x2c" + struct.pack("<HHHH", i % side, i // side, 1, 1) + b"\0"
+        out += b"\x02\x02\x4c\x01\x00"  # LZW (min code size 2): clear, colour 1, end
+    return bytes(out + b"\x3b")
+
+
 def _token(h: Haechi) -> str:
     with h.db.session() as s:
         accounts.add_user(s, "cw", "caseworker", None)
@@ -112,15 +125,15 @@ def _server_home(tmp_path: Path, **settings: Any) -> tuple[Path, str]:
 
 @pytest.mark.slow
 def test_a_heavy_upload_is_stopped_with_a_422_while_the_same_server_keeps_answering(tmp_path: Path) -> None:
-    home, token = _server_home(tmp_path, hash_pool_workers=1, hash_pool_queue=1, hash_time_limit=2.0)
-    heavy = heavy_png()
+    home, token = _server_home(tmp_path, hash_pool_workers=1, hash_pool_queue=1, hash_time_limit=1.0)
+    heavy = slow_gif()  # an 8900x8900 PNG is hashed reduced, in ~2 s: this one takes several
     auth = {"Authorization": f"Bearer {token}"}
     with served(home) as (base, _), httpx.Client(base_url=base, headers=auth, timeout=60) as client:
         done = threading.Event()
         answers: list[httpx.Response] = []
 
         def upload() -> None:
-            answers.append(client.post("/h/hash", files={"file": ("heavy.png", heavy, "image/png")}))
+            answers.append(client.post("/h/hash", files={"file": ("heavy.gif", heavy, "image/gif")}))
             done.set()
 
         threading.Thread(target=upload).start()
@@ -133,7 +146,7 @@ def test_a_heavy_upload_is_stopped_with_a_422_while_the_same_server_keeps_answer
         assert me_during >= 3  # answered while the heavy upload was being decoded
         r = answers[0]
         assert r.status_code == 422, r.text
-        assert r.json()["error"] == "MediaAborted" and "heavy.png" in r.json()["message"]
+        assert r.json()["error"] == "MediaAborted" and "heavy.gif" in r.json()["message"]
         ok = client.post("/h/hash", files={"file": ("small.jpg", scene_jpeg(3), "image/jpeg")})
         assert ok.status_code == 200 and len(ok.json()["pdq"]) == 64  # a fresh worker took over
 
@@ -141,11 +154,11 @@ def test_a_heavy_upload_is_stopped_with_a_422_while_the_same_server_keeps_answer
 @pytest.mark.slow
 def test_a_full_pool_answers_503_with_retry_after(tmp_path: Path) -> None:
     home, token = _server_home(tmp_path, hash_pool_workers=1, hash_pool_queue=0, hash_time_limit=20.0)
-    heavy = heavy_png()
+    heavy = slow_gif()
     auth = {"Authorization": f"Bearer {token}"}
     with served(home) as (base, server), httpx.Client(base_url=base, headers=auth, timeout=60) as client, \
             ThreadPoolExecutor(1) as ex:
-        first = ex.submit(client.post, "/h/hash", files={"file": ("heavy.png", heavy, "image/png")})
+        first = ex.submit(client.post, "/h/hash", files={"file": ("heavy.gif", heavy, "image/gif")})
         deadline = time.monotonic() + 30
         while not _pool_workers(server.pid):  # the pool starts on the first upload
             assert time.monotonic() < deadline and not first.done()

@@ -19,6 +19,7 @@ from typing import Annotated, Any, Literal
 from fastapi import Depends, HTTPException, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from haechi.api.media import FetchGate
 from haechi.api.throttle import Throttles, client_key
 from haechi.app import Haechi
 from haechi.errors import ConfigError
@@ -83,6 +84,8 @@ class ApiState:
     #: login, self-service and case-creation budgets (``haechi.api.throttle``)
     throttles: Throttles = field(default_factory=Throttles)
     url_limits: FetchLimits = field(default_factory=FetchLimits)
+    #: URL fetches at once in this process (``haechi.api.media.URL_FETCHES``)
+    url_gate: FetchGate = field(default_factory=FetchGate)
 
     def trusts(self, host: str | None) -> bool:
         """Whether a request from ``host`` gets the partner role without a token."""

@@ -14,6 +14,7 @@ from typing import Any
 from fastapi import Request, UploadFile
 from fastapi.responses import JSONResponse
 from starlette.datastructures import Headers, MutableHeaders
+from starlette.datastructures import UploadFile as StarletteUploadFile
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from haechi.errors import InputError
@@ -154,6 +155,18 @@ async def read_upload(upload: UploadFile) -> bytes:
     if len(data) > MAX_UPLOAD:
         raise InputError(upload.filename or "upload", f"over the upload limit of {MAX_UPLOAD} bytes")
     return data
+
+
+async def only_one_file(request: Request) -> None:
+    """Refuse a request carrying more than one file (InputError naming them), as HMA does ("Only
+    one file allowed per request"): the upload routes hash, look up or bank one file, and taking
+    one of several in silence banked the second photo of a request whose caller meant the first."""
+    if not request.headers.get("content-type", "").startswith("multipart/form-data"):
+        return
+    form = await request.form()  # parsed once: the route's parameters came from the same form
+    names = [v.filename or k for k, v in form.multi_items() if isinstance(v, StarletteUploadFile)]
+    if len(names) > 1:
+        raise InputError("request", f"only one file per request ({len(names)} sent: {', '.join(names[:5])})")
 
 
 def one_upload(*uploads: UploadFile | None) -> UploadFile:

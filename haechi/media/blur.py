@@ -21,6 +21,7 @@ from PIL import Image, ImageFilter
 
 from haechi.errors import MediaError
 from haechi.media.decode import sniff_media_type
+from haechi.media.formats import open_image
 
 #: previews are never larger than this (pixels, long side)
 PREVIEW_SIDE = 480
@@ -55,7 +56,7 @@ def blurred(data: bytes, max_side: int = PREVIEW_SIDE, source: str = "media") ->
         else:
             with warnings.catch_warnings():
                 warnings.simplefilter("error", Image.DecompressionBombWarning)
-                src = Image.open(io.BytesIO(data))
+                src = open_image(data)
                 if src.width * src.height > _MAX_PIXELS:
                     raise MediaError(source, f"image over {_MAX_PIXELS} pixels")
                 src.load()
@@ -81,7 +82,7 @@ def content_type(data: bytes) -> str:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                fmt = Image.open(io.BytesIO(data)).format
+                fmt = open_image(data).format
         except Exception:  # noqa: BLE001 - identified from the head but not openable in full
             fmt = None
         if fmt:

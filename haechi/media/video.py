@@ -10,7 +10,6 @@ picture changes abruptly (scene cuts), so short shots between samples are not mi
 
 from __future__ import annotations
 
-import io
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,7 +19,7 @@ import numpy as np
 from PIL import Image, ImageSequence
 
 from haechi.errors import MediaError
-from haechi.media.formats import pil_formats
+from haechi.media.formats import open_image
 
 #: sampled frames are scaled so the short side is at most this: PDQ works on a 64x64
 #: downsample, so 256 keeps 4x oversampling while hashing ~4x faster than at 512
@@ -37,6 +36,11 @@ class VideoLimits:
     max_frames: int = 3600
     #: decoding stops after this many frames (hostile frame counts, very long videos)
     max_decoded_frames: int = 200_000
+    #: an animated image (GIF/WebP/APNG/AVIF/HEIF sequence) stops decoding after this many canvas
+    #: pixels in all: every frame is composited on the whole canvas, so a 4.6 KB GIF of 200 one-pixel
+    #: frames on a 3000x3000 canvas cost 32 s (6-11 ns a pixel); 1 G pixels is ~500 frames of
+    #: 1080p, ~80 of a 12 MP live photo. Frames sampled before the cap are kept (``truncated``).
+    max_decoded_pixels: int = 1_000_000_000
     #: videos longer than this (seconds) are sampled by seeking, not by decoding every frame
     seek_after_s: float = 1800.0
     #: sampled frames are scaled to this short side (larger when faces are searched too)
@@ -64,7 +68,7 @@ def is_animated_image(data: bytes) -> bool:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            im = Image.open(io.BytesIO(data), formats=pil_formats())
+            im = open_image(data)
             return bool(getattr(im, "is_animated", False)) and int(getattr(im, "n_frames", 1)) > 1
     except Exception:  # noqa: BLE001 - not an image Pillow can open: not animated
         return False
@@ -127,14 +131,16 @@ def _iter_animated(data: bytes, name: str, limits: VideoLimits, info: VideoInfo)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            im = Image.open(io.BytesIO(data), formats=pil_formats())
+            im = open_image(data)
             info.width, info.height = im.size
             if im.width * im.height > limits.max_pixels:
                 raise MediaError(name, f"frame size {im.width}x{im.height} is over the pixel limit")
             sampler = _Sampler(limits)
             t = 0.0
+            canvas = im.width * im.height
             for number, frame in enumerate(ImageSequence.Iterator(im)):
-                if number >= limits.max_decoded_frames or sampler.taken >= limits.max_frames:
+                if (number >= limits.max_decoded_frames or sampler.taken >= limits.max_frames
+                        or (number + 1) * canvas > limits.max_decoded_pixels):
                     info.truncated = True
                     break
                 rgb_im = frame.convert("RGB")

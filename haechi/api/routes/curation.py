@@ -28,7 +28,7 @@ from fastapi.concurrency import run_in_threadpool
 from haechi.api import schemas
 from haechi.api.deps import BankRead, BankWrite, H, ResponseFormat, State
 from haechi.api.media import add_bytes_to_bank, fetch_media
-from haechi.api.security import parse_json, read_json, read_upload
+from haechi.api.security import only_one_file, parse_json, read_json, read_upload
 from haechi.app import Haechi
 from haechi.errors import AlreadyExists, InputError, NotFound
 
@@ -194,11 +194,12 @@ async def add_content(name: str, request: Request, _: BankWrite, st: State, fmt:
     h = st.haechi
     _bank(h, name, "legacy")  # 404 before fetching or reading anything
     note, metadata = await _note_and_metadata(request)
+    await only_one_file(request)
     upload = file or photo or video
     if upload is not None:
         source, data = upload.filename or "upload", await read_upload(upload)
     elif url:
-        source, data = url, await run_in_threadpool(fetch_media, url, st.url_limits)
+        source, data = url, await run_in_threadpool(fetch_media, url, st.url_limits, st.url_gate)
     else:
         raise InputError("request", "Neither `url` nor multipart file upload was received")
     return await run_in_threadpool(_bank_it, h, name, source, data, note or label, fmt, metadata)
@@ -220,11 +221,18 @@ def _bank_it(h: Haechi, name: str, source: str, data: bytes, label: str | None, 
 
 
 @router.post("/c/bank/{name}/signal", response_model=schemas.ContentAdded, response_model_exclude_unset=True)
-def add_signal(name: str, body: dict[str, str], _: BankWrite, h: H, fmt: ResponseFormat) -> dict[str, Any]:
+def add_signal(name: str, body: dict[str, str | None | int | float | bool], _: BankWrite, h: H,
+               fmt: ResponseFormat) -> dict[str, Any]:
     """Add hashes to a bank: ``{"pdq": "...", "note": "..."}`` (HMA), any of pdq, md5,
-    video_md5, sha256, vpdq; the note is stored as the entries' label."""
-    signals = dict(body)
-    note = _note(signals.pop("note", None))
+    video_md5, sha256, vpdq; the note is stored as the entries' label (``null`` or absent: none;
+    not a string: 400, as HMA)."""
+    raw = dict(body)
+    note = _note(raw.pop("note", None))
+    signals: dict[str, str] = {}
+    for kind, value in raw.items():
+        if not isinstance(value, str):
+            raise InputError(kind, f"Invalid {kind} signal: give it as a string")
+        signals[kind] = value
     if not signals or len(signals) > 10:
         raise InputError("body", "give one to ten {signal_type: signal} pairs")
     ids = h.add_signals(name, [(ADD_TYPES.get(t, t), v) for t, v in signals.items()], label=note)

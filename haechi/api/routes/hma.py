@@ -21,7 +21,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from haechi.api import schemas
 from haechi.api.deps import H, Hasher, Lookup, ResponseFormat, State
 from haechi.api.media import hash_bytes, hash_url, hma_signals, signals_of
-from haechi.api.security import one_upload, read_json, read_upload
+from haechi.api.security import one_upload, only_one_file, read_json, read_upload
 from haechi.app import Haechi
 from haechi.errors import InputError
 from haechi.signals import SIGNAL_TYPES
@@ -59,13 +59,14 @@ def status_live() -> str:
 @router.get("/h/hash", response_model=schemas.Hashes, response_model_exclude_unset=True)
 def hash_get(url: Annotated[str, Query(max_length=4096)], _: Hasher, st: State) -> dict[str, Any]:
     """Hash the media at ``url`` (fetched with the SSRF-safe fetcher; 502 when it fails)."""
-    return hash_url(st.haechi, url, st.url_limits)
+    return hash_url(st.haechi, url, st.url_limits, st.url_gate)
 
 
 @router.post("/h/hash", response_model=schemas.Hashes, response_model_exclude_unset=True)
-async def hash_post(_: Hasher, h: H, file: Upload = None, photo: Upload = None, video: Upload = None
-                    ) -> dict[str, Any]:
-    """Hash an uploaded file (form field ``file``, or HMA's ``photo``/``video``)."""
+async def hash_post(request: Request, _: Hasher, h: H, file: Upload = None, photo: Upload = None,
+                    video: Upload = None) -> dict[str, Any]:
+    """Hash an uploaded file (form field ``file``, or HMA's ``photo``/``video``; one per request)."""
+    await only_one_file(request)
     upload = one_upload(file, photo, video)
     data = await read_upload(upload)
     return signals_of(await run_in_threadpool(hash_bytes, h, upload.filename or "upload", data))
@@ -132,7 +133,7 @@ def lookup_get(_: Lookup, st: State, fmt: ResponseFormat, draw: Draw,
     ``banks=A,B`` limits the search. Legacy: ``["BANK"]`` / ``{"pdq": ["BANK"]}``."""
     h = st.haechi
     if url:
-        return JSONResponse(_media_answer(h, fmt, hash_url(h, url, st.url_limits), _banks(banks), draw,
+        return JSONResponse(_media_answer(h, fmt, hash_url(h, url, st.url_limits, st.url_gate), _banks(banks), draw,
                                           signal_type if fmt == "hma" else None))
     if not signal_type or not signal:
         raise InputError("request", "give signal_type and signal, or url")
@@ -140,9 +141,11 @@ def lookup_get(_: Lookup, st: State, fmt: ResponseFormat, draw: Draw,
 
 
 @router.post("/m/lookup", response_model=schemas.MediaLookupResponse)
-async def lookup_post(_: Lookup, h: H, fmt: ResponseFormat, draw: Draw, file: Upload = None, photo: Upload = None,
-                      video: Upload = None, banks: BanksQ = None) -> JSONResponse:
-    """Lookup of an uploaded file: ``{"pdq": {"BANK": [...]}}`` (legacy ``{"pdq": ["BANK"]}``)."""
+async def lookup_post(request: Request, _: Lookup, h: H, fmt: ResponseFormat, draw: Draw, file: Upload = None,
+                      photo: Upload = None, video: Upload = None, banks: BanksQ = None) -> JSONResponse:
+    """Lookup of an uploaded file (one per request): ``{"pdq": {"BANK": [...]}}`` (legacy
+    ``{"pdq": ["BANK"]}``)."""
+    await only_one_file(request)
     upload = one_upload(file, photo, video)
     data = await read_upload(upload)
     if fmt == "legacy":

@@ -13,9 +13,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, ClassVar
 
-from PIL import Image
-
 from haechi.assess.base import DetectorResult, Media, Reason
+from haechi.media.formats import open_image
 
 MAX_XMP = 2 * 1024 * 1024
 _AI_SOURCE = re.compile(rb"(?:DigitalSourceType[^>]{0,200}?|digitalsourcetype/)(trainedAlgorithmicMedia|"
@@ -51,7 +50,7 @@ class MetadataDetector:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                im = Image.open(io.BytesIO(media.data))
+                im = open_image(media.data)
                 info = dict(im.info)
                 exif = im.getexif()
         except Exception as exc:  # noqa: BLE001 - oversize text chunks and broken EXIF raise assorted errors
