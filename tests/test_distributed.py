@@ -282,7 +282,10 @@ def test_sigkill_mid_crawl_continues_on_another_worker(tmp_path: Path, env: dict
         time.sleep(0.2)
     _stop(first, signal.SIGKILL)
     time.sleep(5)  # past the visibility timeout
-    elsewhere = _worker(dict(env, HAECHI_HOME=str(tmp_path / "other-machine")))
+    # another machine of the cluster: its own home, the cluster's key (job parameters and results
+    # are encrypted in the shared database, so every worker is given the key, as deploy/ does)
+    key = (Path(env["HAECHI_HOME"]) / "secret.key").read_text().strip()
+    elsewhere = _worker(dict(env, HAECHI_HOME=str(tmp_path / "other-machine"), HAECHI_SECRET_KEY=key))
     try:
         (result,) = list(h.job_results(job, timeout=120))
     finally:
@@ -290,3 +293,23 @@ def test_sigkill_mid_crawl_continues_on_another_worker(tmp_path: Path, env: dict
     assert result["pages"] == 4 - done, (result, done)  # the rest of the crawl, not its start again
     urls = [f"{site}/k/{n}.html" for n in range(4)]
     assert _captures(h, "KCRAWL") == {u: 1 for u in urls}  # each page captured once across both workers
+
+
+def test_a_worker_without_the_clusters_key_refuses_to_start(tmp_path: Path, env: dict[str, str],
+                                                            cluster: Haechi) -> None:
+    """A worker on a new machine without the cluster's key made a key of its own, took a crawl
+    whose parameters it could not decrypt and left it "running" for good. It now stops at once,
+    saying what it cannot read and how to fix it; with the key it starts."""
+    cluster.create_case(victim_ref="Choi Minji")  # an encrypted field in the shared database
+    p = subprocess.run([str(Path(sys.executable).with_name("haechi")), "worker", "-c", "1"],
+                       env=dict(env, HAECHI_HOME=str(tmp_path / "new-machine")), capture_output=True, text=True,
+                       timeout=120, check=False)
+    assert p.returncode == 2, (p.stdout, p.stderr)
+    assert "cannot read the cluster's data" in p.stdout and "HAECHI_SECRET_KEY" in p.stdout
+    key = (Path(env["HAECHI_HOME"]) / "secret.key").read_text().strip()
+    ok = _worker(dict(env, HAECHI_HOME=str(tmp_path / "new-machine-2"), HAECHI_SECRET_KEY=key))
+    try:
+        time.sleep(8)
+        assert ok.poll() is None  # running: it can read the cluster's data
+    finally:
+        _stop(ok)

@@ -22,11 +22,30 @@ def worker_command(
     from haechi.workers.tasks import QUEUE, app
 
     logs.configure()
+    _refuse_a_foreign_key()
 
     argv = ["worker", "--loglevel", "INFO", "--queues", queues or QUEUE, "--without-gossip", "--without-mingle"]
     if concurrency:
         argv += ["--concurrency", str(concurrency)]
     app.worker_main(argv)
+
+
+def _refuse_a_foreign_key() -> None:
+    """A worker on a new machine without the cluster's key would create a key of its own and fail
+    every task on the shared database's encrypted fields (jobs stay "running"): it stops at once,
+    naming what it cannot read and the fix."""
+    from haechi.services.keys import probe
+
+    with handled():
+        h = open_haechi(None)
+        try:
+            problems = probe(h.runtime)
+        finally:
+            h.close()
+    if problems:
+        out.print(f"[red]this worker cannot read the cluster's data:[/] {escape('; '.join(problems))} — give "
+                  "every worker the cluster's key ($HAECHI_SECRET_KEY, or the same <home>/secret.key)")
+        raise typer.Exit(2)
 
 
 def beat_command(
