@@ -23,7 +23,7 @@ demo: $(STAMP)
 
 # everything, slow tests included (subprocess CLI runs, Chromium, Redis/Celery, PostgreSQL, real photos)
 test: $(STAMP) system-deps
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=30
 
 # the inner loop: without the tests marked slow (< 3 min on 2 cores)
 test-fast: $(STAMP)
