@@ -527,9 +527,9 @@ def search_context(rt: Runtime, banks: list[str] | None = None, threshold: int |
                          gallery, rt.settings.face_threshold, assess), bank_names
 
 
-def _scanner(rt: Runtime, s: Session, bank_names: dict[int, str], context: SearchContext) -> Scanner:
-    """A Scanner for one scan (``context`` kept for the callers' symmetry: the dense check of
-    local-feature hits now runs in the searching process, against the index's templates)."""
+def _scanner(rt: Runtime, s: Session, bank_names: dict[int, str]) -> Scanner:
+    """A Scanner for one scan, with the home's vPDQ settings (the dense check of local-feature
+    hits runs in the searching process, against the index's templates)."""
     return Scanner(s, bank_names, rt.settings.quality_floor, rt.settings.vpdq_query_match_percent,
                    rt.settings.vpdq_compared_match_percent, rt.settings.video_seconds_per_hash)
 
@@ -549,7 +549,7 @@ def scan_refs(rt: Runtime, refs: Iterable[MediaRef], banks: list[str] | None = N
     set_search_context(context)
     try:
         with rt.db.session() as s:
-            scanner = _scanner(rt, s, bank_names, context)
+            scanner = _scanner(rt, s, bank_names)
             for record, raw in ordered_map(analyse_and_search, refs, rt.settings.workers):
                 out = record.public()
                 out["matches"] = scanner.match(record, raw)
@@ -579,7 +579,7 @@ def scan_analysed(rt: Runtime, ref: MediaRef, analyse_in: Callable[[Callable[[Me
     record.local = record.rgb = None
     with rt.db.session() as s:
         out = record.public()
-        out["matches"] = _scanner(rt, s, bank_names, context).match(record, raw)
+        out["matches"] = _scanner(rt, s, bank_names).match(record, raw)
     return out
 
 
