@@ -127,8 +127,9 @@ class Settings:
     #: API: media a request sends or names is decoded and hashed in a pool of this many worker
     #: processes per server process (0: in the serving process, as before — benchmarks only); at
     #: most ``hash_pool_queue`` more uploads wait for a worker (beyond: 503 + Retry-After); a
-    #: file still decoding after ``hash_time_limit`` seconds is stopped, its worker replaced (422)
-    hash_pool_workers: int = field(default_factory=lambda: _cores())
+    #: file still decoding after ``hash_time_limit`` seconds is stopped, its worker replaced (422).
+    #: Default: this process's share of the cores (:func:`default_hash_pool_workers`)
+    hash_pool_workers: int = field(default_factory=lambda: default_hash_pool_workers())
     hash_pool_queue: int = 8
     hash_time_limit: float = 60.0
 
@@ -139,6 +140,28 @@ class Settings:
     @property
     def key_file(self) -> Path:
         return self.home / "secret.key"
+
+
+#: set by ``haechi serve --workers N`` for the processes it starts (read by
+#: :func:`default_hash_pool_workers`)
+SERVER_PROCESSES_ENV = "HAECHI_SERVER_PROCESSES"
+
+
+def default_hash_pool_workers(server_processes: int | None = None) -> int:
+    """Hashing-pool workers for one server process: the cores it may run on (CPU affinity)
+    divided among the ``server_processes`` serving processes (default: ``$HAECHI_SERVER_PROCESSES``,
+    else 1), at least one.
+
+    Why a share and not every core: each of ``serve --workers N``'s processes has its own pool,
+    so N pools of ``cores`` workers would start N × cores decoders — more than the machine can
+    run at once, each holding up to a pixel-capped image in memory. With the share, the server
+    as a whole decodes on every core, one file per core, whether it runs one process or N."""
+    if server_processes is None:
+        try:
+            server_processes = int(os.environ.get(SERVER_PROCESSES_ENV, "") or 1)
+        except ValueError:
+            server_processes = 1
+    return max(1, _cores() // max(1, server_processes))
 
 
 def _cores() -> int:

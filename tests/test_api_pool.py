@@ -287,3 +287,22 @@ def test_uploads_hash_in_each_process_of_serve_workers_2(tmp_path: Path) -> None
                             headers={"Connection": "close"}).json()["pdq"] for _ in range(12)}
         assert len(pdqs) == 1 and len(pdqs.pop()) == 64
         assert len(_pool_workers(server.pid)) >= 2  # a fork server (and worker) per serving process that hashed
+        # every process knows it is one of two, so a pool left at its default takes half the cores
+        for pid in _pool_workers(server.pid):
+            assert b"HAECHI_SERVER_PROCESSES=2\x00" in Path(f"/proc/{pid}/environ").read_bytes()
+
+
+def test_each_server_process_takes_its_share_of_the_cores(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``serve --workers N`` gives each process ``cores // N`` hashing workers (at least one):
+    N pools of every core would start N × cores decoders on the machine (issue #21)."""
+    from haechi import config
+
+    monkeypatch.setattr(config, "_cores", lambda: 4)
+    monkeypatch.delenv(config.SERVER_PROCESSES_ENV, raising=False)
+    assert config.resolve_settings(env={}).hash_pool_workers == 4
+    monkeypatch.setenv(config.SERVER_PROCESSES_ENV, "2")
+    assert config.resolve_settings(env={}).hash_pool_workers == 2
+    monkeypatch.setenv(config.SERVER_PROCESSES_ENV, "8")
+    assert config.resolve_settings(env={}).hash_pool_workers == 1
+    # an explicit setting wins over the share
+    assert config.resolve_settings(env={"HAECHI_HASH_POOL_WORKERS": "3"}).hash_pool_workers == 3

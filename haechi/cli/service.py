@@ -34,6 +34,7 @@ def serve_command(
     from haechi.api.app import create_app
     from haechi.api.asgi import proxy_options
     from haechi.cli import logs
+    from haechi.config import SERVER_PROCESSES_ENV
 
     logs.configure()
     with handled():
@@ -45,6 +46,7 @@ def serve_command(
             os.environ["HAECHI_HOME"] = str(h.settings.home)
             os.environ["HAECHI_DATABASE_URL"] = h.settings.database_url
             os.environ["HAECHI_ALLOW_PRIVATE_URLS"] = "1" if allow_private_urls else ""
+            os.environ[SERVER_PROCESSES_ENV] = str(workers)  # each process's hashing pool takes its share of the cores
             h.close()
     if workers == 1:
         uvicorn.run(app, host=host, port=port, log_level="info", server_header=False, **proxy_options(h.settings))
