@@ -73,17 +73,25 @@ class PreparedHome:
     token: str
     queries: list[str]
     load_seconds: float
+    hashes: int = 0
 
 
 @contextmanager
-def prepared_home(hashes: int, seed: int = 1) -> Iterator[PreparedHome]:
-    """A temporary home with ``hashes`` random banked PDQ hashes and its persisted index, a
-    partner token, and 2,000 queries (half near-duplicates of banked hashes, half random)."""
+def prepared_home(hashes: int, seed: int = 1, hashes_file: Path | None = None) -> Iterator[PreparedHome]:
+    """A temporary home with ``hashes`` random banked PDQ hashes (or, with ``hashes_file``, the
+    64-hex-digit hashes it lists, one per line: the same bank as a baseline server's) and its
+    persisted index, a partner token, and 2,000 queries (half near-duplicates of banked hashes,
+    half random)."""
     rng = np.random.default_rng(seed)
     with tempfile.TemporaryDirectory() as home:
         with Haechi(home=home) as h:
             h.create_bank("load")
-            codes = rng.integers(0, 256, (hashes, 32), dtype=np.uint8)
+            if hashes_file is not None:
+                lines = [x.strip() for x in hashes_file.read_text().split() if x.strip()]
+                codes = np.frombuffer(bytes.fromhex("".join(lines)), dtype=np.uint8).reshape(-1, 32).copy()
+                hashes = len(codes)
+            else:
+                codes = rng.integers(0, 256, (hashes, 32), dtype=np.uint8)
             t0 = time.perf_counter()
             with h.db.engine.begin() as conn:
                 for i in range(0, hashes, 50_000):
@@ -101,18 +109,20 @@ def prepared_home(hashes: int, seed: int = 1) -> Iterator[PreparedHome]:
             c = codes[rng.integers(0, hashes)].copy() if i % 2 else rng.integers(0, 256, 32, dtype=np.uint8)
             c[0] ^= 0x0F
             queries.append(c.tobytes().hex())
-        yield PreparedHome(home, token, queries, load_s)
+        yield PreparedHome(home, token, queries, load_s, hashes)
 
 
 @contextmanager
 def running_server(prep: PreparedHome, workers: int = 1, env: dict[str, str] | None = None,
-                   warm: bool = True) -> Iterator[Server]:
+                   warm: bool = True, cpus: str | None = None) -> Iterator[Server]:
     """``haechi serve --workers N`` over a prepared home, until the block ends; ``env`` adds to
-    the server's environment (settings as ``HAECHI_<NAME>``, or ``PYTHONPATH`` for another checkout)."""
+    the server's environment (settings as ``HAECHI_<NAME>``, or ``PYTHONPATH`` for another
+    checkout); ``cpus`` (``taskset`` list, e.g. ``"0"``) confines the server and its hashing pool."""
     port = free_port()
     env = dict(os.environ, HAECHI_HOME=prep.home, **(env or {}))
     log = tempfile.TemporaryFile()  # noqa: SIM115 - closed below
-    server = subprocess.Popen([str(Path(sys.executable).with_name("haechi")), "serve", "--port", str(port),  # noqa: S603
+    pin = ["taskset", "-c", cpus] if cpus else []
+    server = subprocess.Popen([*pin, str(Path(sys.executable).with_name("haechi")), "serve", "--port", str(port),  # noqa: S603
                                "--workers", str(workers)],
                               env=env, stdout=subprocess.DEVNULL, stderr=log)
     base = f"http://127.0.0.1:{port}"
@@ -155,11 +165,14 @@ class LoadResult:
     samples: list[tuple[float, int, int]] = field(default_factory=list)  # (t, requests so far, server RSS MiB)
 
 
-def lookup(srv: Server, fmt: str = "hma") -> Callable[[httpx.Client, int], httpx.Response]:
+def lookup(srv: Server, fmt: str | None = "hma") -> Callable[[httpx.Client, int], httpx.Response]:
     """``GET /m/lookup`` in HMA's answer shape (``{"BANK": [{bank_content_id, distance}]}``) or,
-    with ``fmt="legacy"``, Haechi's earlier one (``["BANK"]``)."""
-    return lambda client, i: client.get("/m/lookup", params={"signal_type": "pdq", "signal": srv.queries[i % 2000],
-                                                             "format": fmt})
+    with ``fmt="legacy"``, Haechi's earlier one (``["BANK"]``); None sends no ``format`` (HMA)."""
+    def call(client: httpx.Client, i: int) -> httpx.Response:
+        params = {"signal_type": "pdq", "signal": srv.queries[i % len(srv.queries)]}
+        return client.get("/m/lookup", params={**params, "format": fmt} if fmt else params)
+
+    return call
 
 
 def hash_upload(jpeg: bytes) -> Callable[[httpx.Client, int], httpx.Response]:
@@ -177,7 +190,7 @@ def run_load(srv: Server, seconds: float, concurrency: int, sample_every: float 
     done = [0]
     stop = time.monotonic() + seconds
     lock = threading.Lock()
-    headers = {"Authorization": f"Bearer {srv.token}"}
+    headers = {"Authorization": f"Bearer {srv.token}"} if srv.token else {}
 
     def worker(k: int) -> None:
         mine: list[float] = []
@@ -257,9 +270,7 @@ def run_wrk(srv: Server, seconds: float, connections: int) -> dict[str, float] |
             "p50_ms": r["p50_us"] / 1000, "p99_ms": r["p99_us"] / 1000}
 
 
-#: HMA 1.1.7's figures from issue #21's run (its repository with its own config and PostgreSQL,
-#: 1,001,000-hash bank, the same kind of 2-core machine): NOT re-measured here
-HMA_REFERENCE = {"GET /m/lookup": (220.0, None), "POST /h/hash": (40.5, 56.0)}
+#: printed when no baseline was measured in the run
 HMA_NOTE = ("HMA 1.1.7 — from issue #21's run, not re-measured here: GET /m/lookup 220 req/s (p99 168 ms; 362 "
             "req/s with faiss threads pinned); POST /h/hash (1024x768 JPEG) 40.5 req/s with 1 process, 56 with 2 "
             "(ratio 1.38). Haechi in that run, before the hashing pool: lookup 548 req/s, hash 31.9 req/s with 1 "
@@ -288,7 +299,7 @@ class HeavyResult:
 def me_during_heavy(srv: Server, png: bytes, seconds: float, uploaders: int = 2) -> HeavyResult:
     """``GET /api/me`` from one keep-alive client, one request after another, for ``seconds``
     while ``uploaders`` clients keep POSTing ``png`` to /h/hash."""
-    headers = {"Authorization": f"Bearer {srv.token}"}
+    headers = {"Authorization": f"Bearer {srv.token}"} if srv.token else {}
     stop = time.monotonic() + seconds
     heavy: list[tuple[int, float]] = []
     lock = threading.Lock()
@@ -305,8 +316,8 @@ def me_during_heavy(srv: Server, png: bytes, seconds: float, uploaders: int = 2)
                     heavy.append((status, time.perf_counter() - t))
 
     threads = [threading.Thread(target=upload) for _ in range(uploaders)]
-    for t in threads:
-        t.start()
+    for th in threads:
+        th.start()
     time.sleep(1.0)  # the uploads are in the server before the first /api/me
     me: list[float] = []
     with httpx.Client(base_url=srv.base, headers=headers, timeout=600) as client:
@@ -318,60 +329,130 @@ def me_during_heavy(srv: Server, png: bytes, seconds: float, uploaders: int = 2)
                 ok = False
             me.append(time.perf_counter() - t if ok else float("inf"))
             time.sleep(0.02)
-    for t in threads:
-        t.join()
+    for th in threads:
+        th.join()
     return HeavyResult(np.array(me) * 1000, heavy)
 
 
+@contextmanager
+def baseline_server(cmd: str, workers: int, queries: list[str], cpus: str | None = None) -> Iterator[Server]:
+    """Another server (a baseline, e.g. HMA) started by ``cmd`` — a command line with ``{workers}``
+    and ``{port}`` that starts it in the background on 127.0.0.1 and prints its PID as the last
+    word of its output — stopped with SIGTERM when the block ends. ``cpus`` confines it as
+    :func:`running_server` does (its processes inherit the affinity)."""
+    import shlex
+    import signal
+
+    port = free_port()
+    pin = ["taskset", "-c", cpus] if cpus else []
+    out = subprocess.run([*pin, *shlex.split(cmd.format(workers=workers, port=port))],  # noqa: S603
+                         capture_output=True, text=True, timeout=300, check=True).stdout
+    pid = int(out.split()[-1])
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if httpx.get(f"{base}/status", timeout=5).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"baseline on port {port} did not answer /status")
+            time.sleep(0.3)
+        srv = Server(base, "", pid, queries, 0.0)
+        run_load(srv, 3.0, 8, call=lookup(srv, None))
+        yield srv
+    finally:
+        os.kill(pid, signal.SIGTERM)
+        for _ in range(100):
+            if not Path(f"/proc/{pid}").exists():
+                break
+            time.sleep(0.2)
+
+
 def bench_rates(args: argparse.Namespace, console: Console) -> list[str]:
-    """Lookup and hash rates with each process count: a rich table, and markdown lines."""
+    """Lookup and hash rates with each process count, for Haechi and (``--baseline-cmd``) a
+    baseline server measured in the same run with the same load: a rich table, and markdown."""
     import io
 
     from haechi.demo.samples import scene
 
     buf = io.BytesIO()
     scene(5, (1024, 768)).save(buf, "JPEG", quality=90)
-    routes = ((f"GET /m/lookup (PDQ, {args.format})", "GET /m/lookup"),
-              ("POST /h/hash (1024x768 JPEG)", "POST /h/hash"))
-    if args.pool_off_baseline:  # the same hashing in the serving process: this run's baseline
-        routes += (("POST /h/hash, pool off (hash_pool_workers = 0)", "POST /h/hash"),)
-    measured: dict[tuple[str, int], tuple[int, int, float, float, float, int]] = {}
+    jpeg = buf.getvalue()
+    lookup_route, hash_route = f"GET /m/lookup (PDQ, {args.format})", "POST /h/hash (1024x768 JPEG)"
+    pool_off = "POST /h/hash, pool off (hash_pool_workers = 0)"
+    cores = _cores_here()
 
-    def measure(route: str, workers: int, srv: Server, call: Callable[[httpx.Client, int], httpx.Response]) -> None:
+    def cpus(workers: int) -> str | None:  # --pin: N server processes on N cores
+        return ",".join(str(c) for c in sorted(cores)[:workers]) if args.pin else None
+
+    rows: list[tuple[str, str]] = [("Haechi", lookup_route), ("Haechi", hash_route)]
+    if args.pool_off_baseline:
+        rows.append(("Haechi", pool_off))
+    if args.baseline_cmd:
+        rows += [(args.baseline_name, lookup_route), (args.baseline_name, hash_route)]
+    measured: dict[tuple[str, str, int], tuple[int, int, float, float, float, int]] = {}
+
+    def measure(server: str, route: str, workers: int, srv: Server,
+                call: Callable[[httpx.Client, int], httpx.Response]) -> None:
         res = run_load(srv, args.seconds, args.concurrency, call=call)
         lat = res.latencies_ms
-        measured[route, workers] = (len(lat), res.errors, len(lat) / res.wall_s, float(np.percentile(lat, 50)),
-                                    float(np.percentile(lat, 99)), rss_mib(srv.pid))
+        measured[server, route, workers] = (len(lat), res.errors, len(lat) / res.wall_s,
+                                            float(np.percentile(lat, 50)), float(np.percentile(lat, 99)),
+                                            rss_mib(srv.pid))
+        console.print(f"{server} {route} with {workers} process(es): {len(lat) / res.wall_s:.1f} req/s, "
+                      f"{res.errors} errors")
 
-    with prepared_home(args.hashes) as prep:
+    with prepared_home(args.hashes, hashes_file=args.hashes_file) as prep:
         for workers in args.workers:
-            with running_server(prep, workers) as srv:
-                measure(routes[0][0], workers, srv, lookup(srv, args.format))
-                measure(routes[1][0], workers, srv, hash_upload(buf.getvalue()))
+            with running_server(prep, workers, cpus=cpus(workers)) as srv:
+                measure("Haechi", lookup_route, workers, srv, lookup(srv, args.format))
+                measure("Haechi", hash_route, workers, srv, hash_upload(jpeg))
             if args.pool_off_baseline:
-                with running_server(prep, workers, env={"HAECHI_HASH_POOL_WORKERS": "0"}) as srv:
-                    measure(routes[2][0], workers, srv, hash_upload(buf.getvalue()))
-    cols = ["route", *(f"req/s, {w} proc" for w in args.workers), "ratio 2/1", *(f"p99 ms, {w} proc" for w in
-                                                                                  args.workers),
-            "errors", "HMA req/s 1 / 2 proc (issue #21, not re-measured)"]
-    table = Table(*cols, title=f"HMA routes on 127.0.0.1 against {args.hashes:,} banked PDQ hashes; "
-                               f"{os.cpu_count()} cores shared by server and load generator; "
-                               f"{args.concurrency} keep-alive clients, {args.seconds:g} s per cell")
+                with running_server(prep, workers, env={"HAECHI_HASH_POOL_WORKERS": "0"}, cpus=cpus(workers)) as srv:
+                    measure("Haechi", pool_off, workers, srv, hash_upload(jpeg))
+            if args.baseline_cmd:
+                with baseline_server(args.baseline_cmd, workers, prep.queries, cpus(workers)) as srv:
+                    measure(args.baseline_name, lookup_route, workers, srv, lookup(srv, None))
+                    measure(args.baseline_name, hash_route, workers, srv, hash_upload(jpeg))
+    hashes = prep.hashes
+    pinned = " (each run confined with taskset to as many cores as it has server processes)" if args.pin else ""
+    cols = ["server", "route", *(f"req/s, {w} proc" for w in args.workers), "ratio 2/1",
+            *(f"p99 ms, {w} proc" for w in args.workers), "errors"]
+    table = Table(*cols, title=f"HMA routes on 127.0.0.1 against {hashes:,} banked PDQ hashes; {len(cores)} cores "
+                               f"shared by server and load generator{pinned}; {args.concurrency} clients, "
+                               f"{args.seconds:g} s per cell")
     md = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    for route, key in routes:
-        cells = [measured[route, w] for w in args.workers]
+    for server, route in rows:
+        cells = [measured[server, route, w] for w in args.workers]
         ratio = (f"{cells[1][2] / cells[0][2]:.2f}" if len(cells) >= 2 and args.workers[:2] == [1, 2] else "-")
-        hma1, hma2 = HMA_REFERENCE[key]
-        row = [route, *(f"{c[2]:.1f}" for c in cells), ratio, *(f"{c[4]:.0f}" for c in cells),
-               str(sum(c[1] for c in cells)), f"{hma1:g} / {hma2:g}" if hma2 else f"{hma1:g} / -"]
+        row = [server, route, *(f"{c[2]:.1f}" for c in cells), ratio, *(f"{c[4]:.0f}" for c in cells),
+               str(sum(c[1] for c in cells))]
         table.add_row(*row)
         md.append("| " + " | ".join(row) + " |")
+    versus = []
+    if args.baseline_cmd:
+        for route in (lookup_route, hash_route):
+            for w in args.workers:
+                ours, theirs = measured["Haechi", route, w][2], measured[args.baseline_name, route, w][2]
+                versus.append(f"{route}, {w} proc: Haechi / {args.baseline_name} = {ours / theirs:.2f}")
     console.print(table)
-    console.print(f"(inserting {args.hashes:,} hashes took {prep.load_seconds:.1f}s)")
-    console.print(HMA_NOTE)
-    return [f"### Rates ({args.hashes:,} banked hashes, {args.concurrency} keep-alive clients, "
-            f"{args.seconds:g} s per cell, {os.cpu_count()} cores shared by server and load generator)", "",
-            *md, "", f"> {HMA_NOTE}", ""]
+    for line in versus:
+        console.print(line)
+    if not args.baseline_cmd:
+        console.print(HMA_NOTE)
+    return [f"### Rates ({hashes:,} banked hashes, {args.concurrency} keep-alive clients, "
+            f"{args.seconds:g} s per cell, {len(cores)} cores shared by server and load generator{pinned})", "",
+            *md, "", *(f"- {line}" for line in versus), *([] if args.baseline_cmd else [f"> {HMA_NOTE}"]), ""]
+
+
+def _cores_here() -> set[int]:
+    try:
+        return os.sched_getaffinity(0)
+    except AttributeError:
+        return set(range(os.cpu_count() or 1))
 
 
 def bench_heavy(args: argparse.Namespace, console: Console) -> list[str]:
@@ -416,6 +497,16 @@ def main() -> int:
     ap.add_argument("--heavy-only", action="store_true", help="only the heavy-upload measurement")
     ap.add_argument("--heavy-seconds", type=float, default=30)
     ap.add_argument("--before-code", help="a checkout whose server is measured as 'before' (heavy mode)")
+    ap.add_argument("--hashes-file", type=Path,
+                    help="bank these PDQ hashes (64 hex digits per line) instead of --hashes random ones: "
+                         "the same bank a baseline server holds")
+    ap.add_argument("--baseline-cmd",
+                    help="a command with {workers} and {port} that starts a baseline server (e.g. HMA) in the "
+                         "background on 127.0.0.1 and prints its PID last; measured with the same load")
+    ap.add_argument("--baseline-name", default="HMA")
+    ap.add_argument("--pin", action="store_true",
+                    help="confine each run with taskset to as many cores as it has server processes "
+                         "(scaling with processes on a machine with more cores than one process uses)")
     ap.add_argument("--out", type=Path, help="write the tables as markdown here")
     args = ap.parse_args()
     console = Console()

@@ -306,3 +306,26 @@ def test_each_server_process_takes_its_share_of_the_cores(monkeypatch: pytest.Mo
     assert config.resolve_settings(env={}).hash_pool_workers == 1
     # an explicit setting wins over the share
     assert config.resolve_settings(env={"HAECHI_HASH_POOL_WORKERS": "3"}).hash_pool_workers == 3
+
+
+def test_an_upload_looks_its_token_up_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The check before the body is read and the route's own check share one token lookup (two
+    were a quarter of a serving process's time per /h/hash, issue #21); a revoked token is still
+    refused before a byte of its upload is read."""
+    from haechi.services import accounts as accounts_service
+
+    calls: list[str] = []
+    real = accounts_service.authenticate_token
+    monkeypatch.setattr(accounts_service, "authenticate_token", lambda s, t: calls.append(t) or real(s, t))
+    h = Haechi(home=tmp_path / "home", workers=1, hash_pool_workers=0)
+    with h.db.session() as s:
+        accounts.add_user(s, "platform", "partner", None)
+    with h.db.session() as s:
+        token = accounts.create_token(s, "platform")
+    with TestClient(create_app(h), headers={"Authorization": f"Bearer {token}"}) as client:
+        answer = client.post("/h/hash", files={"photo": ("p.jpg", scene_jpeg(3), "image/jpeg")})
+        assert answer.status_code == 200, answer.text
+        assert calls == [token]
+        h.revoke_token_id(h.list_tokens("platform")[0]["id"])
+        refused = client.post("/h/hash", files={"photo": ("p.jpg", scene_jpeg(3), "image/jpeg")})
+        assert refused.status_code == 401
