@@ -32,10 +32,10 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing
-import queue
 import signal
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import Any, TypeVar
@@ -107,6 +107,21 @@ class _Worker:
         self.kill()
 
 
+class _Waiter:
+    """A task waiting for a worker. Workers are handed to waiters in arrival order: a worker
+    given back goes to the longest waiting task, never to whichever thread wins the lock next
+    (with a shared queue and timed gets, some uploads waited 5× the median: p99 1.4 s against a
+    median of 0.24 s with one worker and eight clients)."""
+
+    __slots__ = ("event", "worker", "grow", "closed")
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self.worker: _Worker | None = None
+        self.grow = False  # may start a worker in a freed slot
+        self.closed = False
+
+
 class HashPool:
     """``workers`` processes, ``queue`` waiting tasks at most, ``time_limit`` seconds per task.
 
@@ -117,7 +132,8 @@ class HashPool:
     def __init__(self, workers: int, queue_size: int, time_limit: float) -> None:
         self.workers, self.queue_size, self.time_limit = max(0, workers), max(0, queue_size), time_limit
         self._admit = threading.BoundedSemaphore(self.workers + self.queue_size) if self.workers else None
-        self._idle: queue.SimpleQueue[_Worker | None] = queue.SimpleQueue()
+        self._idle: list[_Worker] = []
+        self._waiters: deque[_Waiter] = deque()
         self._lock = threading.Lock()
         self._started = 0  # worker slots handed out (alive or being replaced)
         self._all: set[_Worker] = set()
@@ -175,35 +191,49 @@ class HashPool:
 
     # -- workers --------------------------------------------------------------------------------
     def _take(self) -> _Worker:
-        """An idle worker, a new one while fewer than ``workers`` are alive, else wait for one."""
+        """An idle worker, a new one while fewer than ``workers`` are alive, else the next worker
+        given back — first come, first served (see :class:`_Waiter`)."""
         while True:
+            waiter = None
             with self._lock:
                 if self._closed:
                     raise Busy("hash pool", "the server is shutting down", retry_after=5)
-            try:
-                worker = self._idle.get_nowait()
-            except queue.Empty:
-                with self._lock:
-                    grow = self._started < self.workers
-                    if grow:
-                        self._started += 1
-                if grow:
-                    try:
-                        return self._spawn()
-                    except BaseException:
-                        with self._lock:
-                            self._started -= 1
-                        raise
-                try:  # a slot freed by a retired worker is noticed within the timeout
-                    worker = self._idle.get(timeout=0.2)
-                except queue.Empty:
-                    continue
-            if worker is None:  # closed while we waited
-                self._idle.put(None)
-                continue
+                if self._idle:
+                    worker: _Worker | None = self._idle.pop()
+                    grow = False
+                elif self._started < self.workers:
+                    self._started += 1
+                    worker, grow = None, True
+                else:
+                    waiter = _Waiter()
+                    self._waiters.append(waiter)
+                    worker, grow = None, False
+            if waiter is not None:
+                waiter.event.wait()
+                if waiter.closed:
+                    raise Busy("hash pool", "the server is shutting down", retry_after=5)
+                worker, grow = waiter.worker, waiter.grow
+            if grow:
+                try:
+                    return self._spawn()
+                except BaseException:
+                    self._free_slot()
+                    raise
+            assert worker is not None
             if worker.process.is_alive():
                 return worker
             self._retire(worker)  # died between tasks: its slot is free, loop to refill it
+
+    def _free_slot(self) -> None:
+        """A worker slot became free (a worker retired, or starting one failed): the longest
+        waiting task may start a worker in it."""
+        with self._lock:
+            self._started -= 1
+            if self._waiters and not self._closed:
+                self._started += 1
+                waiter = self._waiters.popleft()
+                waiter.grow = True
+                waiter.event.set()
 
     def _spawn(self) -> _Worker:
         if self._ctx is None:
@@ -216,23 +246,30 @@ class HashPool:
         return worker
 
     def _give_back(self, worker: _Worker) -> None:
+        """``worker`` to the longest waiting task, else to the idle list."""
         with self._lock:
             if worker not in self._all:  # retired: its slot is free for a new one
                 return
-            if self._closed:
-                self._all.discard(worker)
-                worker.stop()
+            if not self._closed:
+                if self._waiters:
+                    waiter = self._waiters.popleft()
+                    waiter.worker = worker
+                    waiter.event.set()
+                else:
+                    self._idle.append(worker)
                 return
-        self._idle.put(worker)
+            self._all.discard(worker)
+        worker.stop()
 
     def _retire(self, worker: _Worker) -> None:
-        """Kill ``worker`` and free its slot (the next task starts a replacement)."""
+        """Kill ``worker`` and free its slot (the longest waiting task starts a replacement)."""
         worker.kill()
         with self._lock:
-            if worker in self._all:
-                self._all.discard(worker)
-                self._started -= 1
-                self.replaced += 1
+            if worker not in self._all:
+                return
+            self._all.discard(worker)
+            self.replaced += 1
+        self._free_slot()
 
     # -- life cycle -----------------------------------------------------------------------------
     def pids(self) -> list[int]:
@@ -244,14 +281,12 @@ class HashPool:
         """Stop every worker (idle ones at once, busy ones when their task ends)."""
         with self._lock:
             self._closed = True
-        while True:
-            try:
-                worker = self._idle.get_nowait()
-            except queue.Empty:
-                break
-            if worker is not None:
-                with self._lock:
-                    self._all.discard(worker)
-                worker.stop()
-        self._idle.put(None)
+            idle, self._idle = self._idle, []
+            waiters, self._waiters = list(self._waiters), deque()
+            self._all.difference_update(idle)
+        for waiter in waiters:
+            waiter.closed = True
+            waiter.event.set()
+        for worker in idle:
+            worker.stop()
 
