@@ -86,7 +86,7 @@ bench-workers: $(STAMP)
 	$(BIN)/python bench/bench_workers.py --images 200
 
 bench-api: $(STAMP)
-	$(BIN)/python bench/bench_api.py --hashes 100000 --seconds 15 --pool-off-baseline --heavy --out bench/api.md
+	$(BIN)/python bench/bench_api.py --hashes 100000 --seconds 15 --pool-off-baseline --heavy $(BENCH_API_ARGS) --out bench/api.md
 
 # web app: server time per page (dashboard, case list, case page, review, deadlines) at 1,000 open cases -> bench/web.md
 bench-web: $(STAMP)

@@ -8,7 +8,13 @@ hashing pool off (``hash_pool_workers = 0``: decoded in the serving process) and
     python bench/bench_api.py --heavy [--heavy-seconds 30] [--before-code /path/to/older/checkout]
 
 The server and the load generator (threads with keep-alive httpx clients) share this machine's
-cores, so the figures are a floor. bench/bench_soak.py reuses the set-up and the load loop for
+cores, so the figures are a floor.
+
+A baseline in the same run (issue #21: HMA beside Haechi): ``--baseline-cmd 'CMD {workers} {port}'``
+starts another server (CMD prints its PID last; it is stopped with SIGTERM), ``--hashes-file``
+banks in Haechi the same PDQ hashes the baseline holds, ``--pin`` gives each run as many cores as
+it has server processes (``taskset``). ``make bench-api BENCH_API_ARGS="..."`` passes them on.
+Nothing of HMA is in this repository: build and start it yourself from its repository. bench/bench_soak.py reuses the set-up and the load loop for
 the 10-minute memory soak.
 """
 
