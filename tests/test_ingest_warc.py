@@ -10,6 +10,7 @@ import base64
 import gzip
 import hashlib
 import io
+import json
 import os
 import subprocess
 import sys
@@ -210,3 +211,24 @@ def test_old_arc_files_are_read_as_warc(tmp_path: Path, gz: bool) -> None:
     (item,) = exports.warc(path, 10**8).items
     assert item.context["url"] == "http://x.example/a.jpg" and item.ref.record is not None
     assert read_payload(item.ref.record, item.ref.path, 10**8) == jpeg
+
+
+@pytest.mark.parametrize("json_out", [True, False])
+def test_an_item_that_cannot_be_read_makes_the_exit_status_1_and_the_batch_goes_on(tmp_path: Path,
+                                                                                    json_out: bool) -> None:
+    """Like `scan`: every item is reported and the exit status says one failed (it was 0)."""
+    good = _jpeg(1)
+    records = [_response("http://x.example/broken.jpg", good[: len(good) // 3], "image/jpeg")[0],
+               _response("http://x.example/good.jpg", _jpeg(2), "image/jpeg")[0]]
+    path = _write(tmp_path / "partial.warc.gz", records)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HAECHI_")}
+    proc = subprocess.run([sys.executable, "-m", "haechi.cli", "ingest", "warc", str(path),
+                           *(["--json"] if json_out else []), "--home", str(tmp_path / "home")],
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 1, proc.stderr
+    if json_out:
+        rows = [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
+        items = {r["url"]: r for r in rows if r["kind"] == "item"}
+        assert items["http://x.example/broken.jpg"]["error"] and items["http://x.example/good.jpg"]["error"] is None
+    else:
+        assert "2 media item(s)" in proc.stdout and "truncated" in proc.stdout

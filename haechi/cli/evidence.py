@@ -146,6 +146,11 @@ def _ingest(ctx: typer.Context, kind: str, source: str, case: str | None, by: st
         table = Table("item", "when", "from", "matches", "error or reason")
         links: list[str] = []
         for row in h.ingest(kind, source, case_ref=case, actor=by):
+            # like `scan`: the batch goes on, and the exit status says whether anything failed —
+            # an item that could not be read, or an error row (in --json mode too). Media the
+            # export does not hold (absent, skipped) is reported with its reason, not a failure.
+            errors += row["kind"] not in ("link", "item", "summary") or bool(
+                row["kind"] == "item" and row["error"] and row.get("media_status") not in ("absent", "skipped"))
             if json_out:
                 emit_json(row)
                 continue
@@ -163,7 +168,6 @@ def _ingest(ctx: typer.Context, kind: str, source: str, case: str | None, by: st
             elif row["kind"] == "summary":
                 summary = row
             else:
-                errors += 1
                 err.print(row["error"])
         if not json_out:
             out.print(table)
