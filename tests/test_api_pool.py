@@ -358,3 +358,35 @@ def test_an_upload_looks_its_token_up_once(tmp_path: Path, monkeypatch: pytest.M
         h.revoke_token_id(h.list_tokens("platform")[0]["id"])
         refused = client.post("/h/hash", files={"photo": ("p.jpg", scene_jpeg(3), "image/jpeg")})
         assert refused.status_code == 401
+
+
+@pytest.mark.parametrize("withdraw", ["revoke", "disable"])
+def test_a_token_revoked_while_its_upload_is_sent_is_refused(tmp_path: Path, withdraw: str) -> None:
+    """The principal found before the body is read is reused only for a body that came at once: a
+    token revoked (or its user disabled) while a slow upload was being sent is refused when the
+    route runs, as it was before the lookup was shared — an upload dribbled for minutes must not
+    bank content with a token withdrawn meanwhile."""
+    h = Haechi(home=tmp_path / "home", workers=1, hash_pool_workers=0)
+    h.create_bank("B")
+    token = _token(h)
+    photo = scene_jpeg(5)
+    boundary = "b0undary"
+    head = (f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="p.jpg"\r\n'
+            "Content-Type: image/jpeg\r\n\r\n").encode()
+
+    def body() -> Iterator[bytes]:
+        yield head  # the middleware has checked the token: its upload is being read
+        if withdraw == "revoke":
+            h.revoke_token_id(h.list_tokens("cw")[0]["id"])
+        else:
+            h.disable_user("cw")
+        time.sleep(1.5)  # a slow client
+        yield photo + f"\r\n--{boundary}--\r\n".encode()
+
+    with TestClient(create_app(h)) as client:
+        r = client.post("/c/bank/B/content", content=body(),
+                        headers={"Authorization": f"Bearer {token}",
+                                 "Content-Type": f"multipart/form-data; boundary={boundary}"})
+    assert r.status_code == 401, r.text
+    assert h.list_banks()[0]["entries"] == 0
+    h.close()
