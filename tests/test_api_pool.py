@@ -61,6 +61,34 @@ def test_a_worker_killed_mid_task_is_reported_and_replaced(pool: HashPool) -> No
     assert pool.run(nap, 0, "after.png") != victim and pool.replaced == 1
 
 
+def _running(pid: int) -> bool:
+    """Whether process ``pid`` exists and is not a zombie."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+
+
+def test_an_overrunning_worker_is_killed_even_after_its_fork_server_died(pool: HashPool) -> None:
+    """Whether a worker lives is asked of the fork server that forked it; once that is gone (the
+    OOM killer, an operator) every worker looked dead, so one overrunning its time limit was
+    "retired" without a signal and went on decoding beside its replacement."""
+    from multiprocessing import forkserver
+
+    pool.run(nap, 0, "warm.png")  # the fork server and a worker are up
+    fork_server = forkserver._forkserver._forkserver_pid  # type: ignore[attr-defined]
+    assert fork_server is not None
+    (worker,) = pool.pids()
+    threading.Timer(0.3, os.kill, (fork_server, signal.SIGKILL)).start()
+    with pytest.raises(MediaAborted, match=r"slow\.png: .*longer than"):
+        pool.run(nap, 30, "slow.png")
+    deadline = time.monotonic() + 5
+    while _running(worker):
+        assert time.monotonic() < deadline, "the overrunning worker still runs"
+        time.sleep(0.05)
+    assert isinstance(pool.run(nap, 0, "after.png"), int)  # a new fork server, a new worker
+
+
 def test_waiting_tasks_get_the_worker_in_the_order_they_came() -> None:
     """First come, first served: a worker given back goes to the longest waiting task (a shared
     queue let later uploads overtake, p99 5x the median under steady load, issue #21)."""
