@@ -61,6 +61,34 @@ def test_a_worker_killed_mid_task_is_reported_and_replaced(pool: HashPool) -> No
     assert pool.run(nap, 0, "after.png") != victim and pool.replaced == 1
 
 
+def _running(pid: int) -> bool:
+    """Whether process ``pid`` exists and is not a zombie."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+
+
+def test_an_overrunning_worker_is_killed_even_after_its_fork_server_died(pool: HashPool) -> None:
+    """Whether a worker lives is asked of the fork server that forked it; once that is gone (the
+    OOM killer, an operator) every worker looked dead, so one overrunning its time limit was
+    "retired" without a signal and went on decoding beside its replacement."""
+    from multiprocessing import forkserver
+
+    pool.run(nap, 0, "warm.png")  # the fork server and a worker are up
+    fork_server = forkserver._forkserver._forkserver_pid  # type: ignore[attr-defined]
+    assert fork_server is not None
+    (worker,) = pool.pids()
+    threading.Timer(0.3, os.kill, (fork_server, signal.SIGKILL)).start()
+    with pytest.raises(MediaAborted, match=r"slow\.png: .*longer than"):
+        pool.run(nap, 30, "slow.png")
+    deadline = time.monotonic() + 5
+    while _running(worker):
+        assert time.monotonic() < deadline, "the overrunning worker still runs"
+        time.sleep(0.05)
+    assert isinstance(pool.run(nap, 0, "after.png"), int)  # a new fork server, a new worker
+
+
 def test_waiting_tasks_get_the_worker_in_the_order_they_came() -> None:
     """First come, first served: a worker given back goes to the longest waiting task (a shared
     queue let later uploads overtake, p99 5x the median under steady load, issue #21)."""
@@ -358,3 +386,35 @@ def test_an_upload_looks_its_token_up_once(tmp_path: Path, monkeypatch: pytest.M
         h.revoke_token_id(h.list_tokens("platform")[0]["id"])
         refused = client.post("/h/hash", files={"photo": ("p.jpg", scene_jpeg(3), "image/jpeg")})
         assert refused.status_code == 401
+
+
+@pytest.mark.parametrize("withdraw", ["revoke", "disable"])
+def test_a_token_revoked_while_its_upload_is_sent_is_refused(tmp_path: Path, withdraw: str) -> None:
+    """The principal found before the body is read is reused only for a body that came at once: a
+    token revoked (or its user disabled) while a slow upload was being sent is refused when the
+    route runs, as it was before the lookup was shared — an upload dribbled for minutes must not
+    bank content with a token withdrawn meanwhile."""
+    h = Haechi(home=tmp_path / "home", workers=1, hash_pool_workers=0)
+    h.create_bank("B")
+    token = _token(h)
+    photo = scene_jpeg(5)
+    boundary = "b0undary"
+    head = (f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="p.jpg"\r\n'
+            "Content-Type: image/jpeg\r\n\r\n").encode()
+
+    def body() -> Iterator[bytes]:
+        yield head  # the middleware has checked the token: its upload is being read
+        if withdraw == "revoke":
+            h.revoke_token_id(h.list_tokens("cw")[0]["id"])
+        else:
+            h.disable_user("cw")
+        time.sleep(1.5)  # a slow client
+        yield photo + f"\r\n--{boundary}--\r\n".encode()
+
+    with TestClient(create_app(h)) as client:
+        r = client.post("/c/bank/B/content", content=body(),
+                        headers={"Authorization": f"Bearer {token}",
+                                 "Content-Type": f"multipart/form-data; boundary={boundary}"})
+    assert r.status_code == 401, r.text
+    assert h.list_banks()[0]["entries"] == 0
+    h.close()

@@ -133,8 +133,8 @@ def principal(request: Request, st: State,
     if creds.scheme.lower() != "bearer":
         raise HTTPException(401, "missing bearer token", headers={"WWW-Authenticate": "Bearer"})
     earlier = request.scope.get("state", {}).get(_CHECKED)
-    who = earlier[1] if earlier and earlier[0] == creds.credentials else authenticate_token(st.haechi,
-                                                                                           creds.credentials)
+    fresh = bool(earlier) and earlier[0] == creds.credentials and time.monotonic() - earlier[2] <= CHECK_REUSE_SECONDS
+    who = earlier[1] if fresh else authenticate_token(st.haechi, creds.credentials)
     if who is None:
         raise HTTPException(401, "invalid or revoked token", headers={"WWW-Authenticate": "Bearer"})
     return who
@@ -192,9 +192,15 @@ def authenticate_token(h: Haechi, token: str) -> Principal | None:
     return h.authenticate_token(token)
 
 
-#: the request state key under which :func:`upload_allowed` leaves the ``(token, principal)`` it
-#: checked, so that :func:`principal` does not look the same token up again in the same request
+#: the request state key under which :func:`upload_allowed` leaves the ``(token, principal, when)``
+#: it checked, so that :func:`principal` does not look the same token up again in the same request
 _CHECKED = "haechi.checked_token"
+#: how long (seconds, from the check before the body was read to the route) that check stands in
+#: for the route's own. The body comes in between: reused for as long as a client cares to send
+#: it, a token revoked (or its user disabled) while a slow upload was being sent still banked its
+#: content; past this the token is looked up again, so a revocation takes effect as before for
+#: every upload but those whose body ends within this time of it
+CHECK_REUSE_SECONDS = 1.0
 
 
 def upload_allowed(st: ApiState, headers: Any, scope: Any) -> bool:
@@ -202,13 +208,14 @@ def upload_allowed(st: ApiState, headers: Any, scope: Any) -> bool:
     or a trusted network when configured. Which role may do what is checked later, per route.
 
     The principal found is kept in the request's state for :func:`principal`: one token lookup
-    per upload instead of two (a quarter of a serving process's time per /h/hash, issue #21)."""
+    per upload instead of two (a quarter of a serving process's time per /h/hash, issue #21) when
+    the body arrives within ``CHECK_REUSE_SECONDS``."""
     auth = str(headers.get("authorization", ""))
     if auth.lower().startswith("bearer "):
         token = auth[7:].strip()
         who = authenticate_token(st.haechi, token)
         if who is not None:
-            scope.setdefault("state", {})[_CHECKED] = (token, who)
+            scope.setdefault("state", {})[_CHECKED] = (token, who, time.monotonic())
         return who is not None
     client = scope.get("client")
     return st.trusts(client[0] if client else None)

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing
+import os
 import signal
 import threading
 import time
@@ -87,15 +88,28 @@ class _Worker:
         self.process = ctx.Process(target=_serve, args=(child,), daemon=True, name="haechi-hash")
         self.process.start()
         child.close()
+        self.pidfd: int | None = None
         try:
             if not self.conn.poll(START_TIMEOUT) or self.conn.recv()[0] != "ready":
                 raise OSError("no answer")
         except (OSError, EOFError) as exc:
             self.kill()
             raise RuntimeError(f"a hashing worker did not start: {exc}") from None
+        if hasattr(os, "pidfd_open") and self.process.pid is not None:
+            with contextlib.suppress(OSError):  # alive (it answered): the descriptor is this process's
+                self.pidfd = os.pidfd_open(self.process.pid)
 
     def kill(self) -> None:
-        if self.process.is_alive():
+        """SIGKILL the worker. By its pidfd where there is one, not after asking ``is_alive()``:
+        that asks the fork server, and once the fork server has died every worker looks dead — an
+        overrunning worker was then "retired" without a signal and decoded on beside its
+        replacement. A pidfd names this process even after its pid is reused."""
+        if self.pidfd is not None:
+            with contextlib.suppress(ProcessLookupError):  # it has exited
+                signal.pidfd_send_signal(self.pidfd, signal.SIGKILL)
+            os.close(self.pidfd)
+            self.pidfd = None
+        elif self.process.is_alive():
             self.process.kill()
         self.process.join(5)
         self.conn.close()
