@@ -165,11 +165,31 @@ def default_hash_pool_workers(server_processes: int | None = None) -> int:
 
 
 def _cores() -> int:
-    """Cores this process may run on (its CPU affinity), else the machine's."""
+    """Cores this process may run on: its CPU affinity (else the machine's count), lowered to a
+    container's CPU quota (cgroup v2 ``cpu.max``, rounded up) — a container limited to 2 CPUs on
+    a 64-core host would otherwise start 64 decoders per server process."""
     try:
-        return len(os.sched_getaffinity(0)) or 1
+        cores = len(os.sched_getaffinity(0)) or 1
     except AttributeError:  # not on Linux
         return os.cpu_count() or 1
+    quota = _cgroup_cpu_quota()
+    return max(1, min(cores, quota)) if quota else cores
+
+
+def _cgroup_cpu_quota(path: str = "/sys/fs/cgroup/cpu.max") -> int | None:
+    """CPUs allowed by the cgroup v2 quota at ``path`` (``"200000 100000"`` -> 2; ``max`` or no
+    file -> None)."""
+    try:
+        with open(path) as fh:
+            quota, period = fh.read().split()[:2]
+    except (OSError, ValueError):
+        return None
+    if quota == "max":
+        return None
+    try:
+        return max(1, -(-int(quota) // int(period)))
+    except (ValueError, ZeroDivisionError):
+        return None
 
 
 def default_home() -> Path:

@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -33,14 +34,21 @@ def scene_jpeg(seed: int, family: str | None = None) -> bytes:
 
 @contextmanager
 def served(home: Path, *args: str) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """``haechi serve`` over ``home`` on a free port, until the block ends."""
+    """``haechi serve`` over ``home`` on a free port, until the block ends. Its log goes to a
+    file, not a pipe: a pipe nobody reads fills at 64 KB and then blocks the server's event loop."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
+    log = tempfile.TemporaryFile()  # noqa: SIM115 - closed below
     server = subprocess.Popen([str(Path(sys.executable).with_name("haechi")), "serve", "--port", str(port),  # noqa: S603
                                *args], env=dict(os.environ, HAECHI_HOME=str(home)),
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+                              stdout=subprocess.DEVNULL, stderr=log, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
+
+    def logged() -> str:
+        log.seek(0)
+        return log.read().decode(errors="replace")[-4000:]
+
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -49,12 +57,13 @@ def served(home: Path, *args: str) -> Iterator[tuple[str, subprocess.Popen[bytes
                     break
             except httpx.HTTPError:
                 pass
-            assert server.poll() is None and time.monotonic() < deadline, server.stderr and server.stderr.read()
+            assert server.poll() is None and time.monotonic() < deadline, logged()
             time.sleep(0.2)
         yield base, server
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(20)
+        log.close()
 
 
 #: a configured centre: notices are refused while the sender is a placeholder (issue #18)

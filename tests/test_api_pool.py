@@ -89,6 +89,23 @@ def test_an_overrunning_worker_is_killed_even_after_its_fork_server_died(pool: H
     assert isinstance(pool.run(nap, 0, "after.png"), int)  # a new fork server, a new worker
 
 
+def test_a_worker_that_cannot_start_is_a_503_and_its_slot_is_freed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker that does not come up (a loaded machine, a fork server killed mid-fork) was a 500
+    with a traceback; it is Busy (HTTP 503 + Retry-After), and the next upload starts a worker."""
+    from haechi.services import hashpool
+
+    p = HashPool(workers=1, queue_size=1, time_limit=30)
+    try:
+        monkeypatch.setattr(hashpool, "START_TIMEOUT", 0.0)
+        with pytest.raises(Busy, match="could not be started") as caught:
+            p.run(nap, 0, "first.png")
+        assert caught.value.retry_after >= 1
+        monkeypatch.setattr(hashpool, "START_TIMEOUT", 120.0)
+        assert isinstance(p.run(nap, 0, "second.png"), int)
+    finally:
+        p.close()
+
+
 def test_waiting_tasks_get_the_worker_in_the_order_they_came() -> None:
     """First come, first served: a worker given back goes to the longest waiting task (a shared
     queue let later uploads overtake, p99 5x the median under steady load, issue #21)."""
@@ -418,3 +435,15 @@ def test_a_token_revoked_while_its_upload_is_sent_is_refused(tmp_path: Path, wit
     assert r.status_code == 401, r.text
     assert h.list_banks()[0]["entries"] == 0
     h.close()
+
+
+def test_a_containers_cpu_quota_bounds_the_default_pool(tmp_path: Path) -> None:
+    """cgroup v2 ``cpu.max``: a quota of 1.5 CPUs counts as 2, ``max`` as no limit."""
+    from haechi.config import _cgroup_cpu_quota
+
+    f = tmp_path / "cpu.max"
+    f.write_text("150000 100000\n")
+    assert _cgroup_cpu_quota(str(f)) == 2
+    f.write_text("max 100000\n")
+    assert _cgroup_cpu_quota(str(f)) is None
+    assert _cgroup_cpu_quota(str(tmp_path / "absent")) is None

@@ -230,6 +230,10 @@ class HashPool:
             if grow:
                 try:
                     return self._spawn()
+                except (OSError, EOFError, RuntimeError) as exc:  # the fork server died, or the worker did
+                    self._free_slot()
+                    raise Busy("hash pool", f"a hashing worker could not be started ({type(exc).__name__}: "
+                                            f"{exc}): try again shortly", retry_after=5) from None
                 except BaseException:
                     self._free_slot()
                     raise
