@@ -38,7 +38,10 @@ Refinements (issue #20, second and third rounds):
   the fine template's in the banked frame: ``scale <= FINE_FACTOR``), the same check at 320 px
   passes too. A query coarser than that (a small screenshot, a thumbnail) has no finer detail to
   compare: the 160-px check decides, as before. Measured (bench/verify.md): false copies of heavy
-  crops of the right view 9 of 120 → 0, copy-recall of the demo families unchanged.
+  crops of the right view 8 of 120 → 0, copy-recall of the demo families unchanged (852/896).
+  Limit: a viewpoint whose parts move by several pixels (not sub-pixel) still passes when one
+  part fills three quarters of the overlap — p25 does not look at the rest (layered views in
+  bench/verify.md: 136 → 99 false copies of 220).
 - *Banks made before the fine check* have only the 160-px template (``TPL1``): their matches get
   the 160-px check alone — the earlier behaviour, with its parallax limit — and say so
   (``Verification.fine`` is None); re-banking the media gives the fine template.
