@@ -58,6 +58,7 @@ bench-match-10m: $(STAMP)
 bench-robustness: $(STAMP)
 	$(BIN)/python bench/bench_robustness.py --generated 1000
 	$(BIN)/python bench/bench_composites.py
+	$(BIN)/python bench/bench_verify.py
 
 bench: bench-hash bench-match bench-robustness
 

@@ -1,6 +1,6 @@
 """One read-only index of Haechi's plugin registries, with each entry's optional dependencies.
 
-Haechi's extension points are six registries, each kept next to its code (that stays the one
+Haechi's extension points are seven registries, each kept next to its code (that stays the one
 place to register a new plugin):
 
 =================  ===================================================  ==================
@@ -8,6 +8,7 @@ registry           where                                                an entry
 =================  ===================================================  ==================
 signal_types       ``haechi.signals.SIGNAL_TYPES``                      a ``SignalType``
 detectors          ``haechi.assess.DETECTORS``                          a ``Detector``
+face_detectors     ``haechi.signals.faces.FACE_DETECTORS``              a ``FaceDetector``
 exchange_formats   ``haechi.cases.exchange.EXCHANGES``                  a file format
 stores             ``haechi.store.blobs.STORES`` (by URL scheme)        a ``BlobStore``
 job_kinds          ``haechi.jobs`` / ``haechi.workers.tasks.JOB_KINDS``  a task body
@@ -38,7 +39,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-REGISTRIES = ("signal_types", "detectors", "exchange_formats", "stores", "job_kinds", "notice_regimes")
+REGISTRIES = ("signal_types", "detectors", "face_detectors", "exchange_formats", "stores", "job_kinds",
+              "notice_regimes")
 
 #: what to install for a missing dependency (module or program -> the package that provides it)
 INSTALL_HINTS: dict[str, str] = {
@@ -147,6 +149,12 @@ def detectors() -> Mapping[str, Any]:
     return MappingProxyType({d.name: d for d in DETECTORS})
 
 
+def face_detectors() -> Mapping[str, Any]:
+    from haechi.signals.faces import FACE_DETECTORS
+
+    return MappingProxyType(FACE_DETECTORS)
+
+
 def exchange_formats() -> Mapping[str, Any]:
     from haechi.cases.exchange import EXCHANGES
 
@@ -208,6 +216,8 @@ def index(names: tuple[str, ...] = REGISTRIES) -> list[Plugin]:
                 summary = str(obj.get("name", ""))
             elif reg == "job_kinds":
                 summary = JOB_KIND_SUMMARIES.get(key) or _summary(obj)
+            elif reg == "face_detectors":
+                summary = obj.summary
             else:
                 summary = _summary(type(obj) if reg in ("detectors", "exchange_formats") else obj)
             deps = (tuple(Dependency(kind, n) for kind, ns in JOB_KIND_DEPENDENCIES.get(key, {}).items() for n in ns)

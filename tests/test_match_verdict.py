@@ -8,6 +8,7 @@ import csv
 import itertools
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -50,14 +51,18 @@ def test_a_stereo_pair_is_never_a_copy(tmp_path: Path) -> None:
     assert row["matches"], "the related photo should still be offered to a reviewer as a lead"
 
 
-def _stereo_crop_verdicts(tmp_path: Path, seeds: range) -> dict[str, list[dict]]:
+def _stereo_crop_verdicts(tmp_path: Path, seeds: range, views: tuple[str, ...] = ("right",)
+                          ) -> dict[str, list[dict]]:
+    """Verdicts on heavy crops of the stereo views (``right_crop_<seed>.jpg``, ...) scanned
+    against a bank of the left view."""
     photos = require_shared() / "photos_misc"
-    right = Image.open(photos / "skimage_motorcycle_right.png").convert("RGB")
     files = []
-    for seed in seeds:
-        path = tmp_path / f"right_crop_{seed}.jpg"
-        make_copy(right, "crop_heavy", seed=seed).save(path, quality=90)
-        files.append(path)
+    for view in views:
+        image = Image.open(photos / f"skimage_motorcycle_{view}.png").convert("RGB")
+        for seed in seeds:
+            path = tmp_path / f"{view}_crop_{seed}.jpg"
+            make_copy(image, "crop_heavy", seed=seed).save(path, quality=90)
+            files.append(path)
     with Haechi(home=tmp_path / "h", workers=1) as h:
         h.create_bank("b")
         list(h.add_to_bank("b", [photos / "skimage_motorcycle_left.png"]))
@@ -74,11 +79,19 @@ def test_heavy_crops_of_the_other_stereo_view_are_never_copies(tmp_path: Path) -
     assert not wrong, wrong
 
 
-@pytest.mark.xfail(strict=True, reason="known limit: the 160-px template cannot see sub-pixel parallax; "
-                   "5 of these 20 held-out seeds are still copies (README Matching)")
 def test_heavy_crops_of_the_other_stereo_view_held_out_seeds(tmp_path: Path) -> None:
-    found = _stereo_crop_verdicts(tmp_path, range(40, 60))
-    assert not any(m["verdict"] == "copy" for ms in found.values() for m in ms)
+    """Seeds the parallax check was not tuned on: 5 of these 20 were copies with the 160-px
+    template alone (p25 0.81–0.96, their parallax averaged away); the 320-px check sees it (p25
+    0.72–0.83, 19–39% displaced cells, block shifts 0.32–0.77 px). Crops of the banked view itself
+    stay copies, the fine check run on them."""
+    found = _stereo_crop_verdicts(tmp_path, range(40, 60), ("right", "left"))
+    other = {n: ms for n, ms in found.items() if n.startswith("right")}
+    wrong = {n: [m.get("agreement") for m in ms if m["verdict"] == "copy"] for n, ms in other.items()
+             if any(m["verdict"] == "copy" for m in ms)}
+    assert not wrong, wrong
+    same = [ms for n, ms in found.items() if n.startswith("left") and ms]
+    assert len(same) >= 15  # ORB finds most heavy crops at all (17 of these 20)
+    assert all(any(m["verdict"] == "copy" and m["agreement"]["fine"] is not None for m in ms) for ms in same)
 
 
 def test_generated_stereo_views_are_leads_not_copies(tmp_path: Path) -> None:
@@ -160,6 +173,36 @@ def test_an_image_from_before_templates_gives_a_lead_not_a_copy(tmp_path: Path) 
         (row,) = list(h.scan([copy]))
     local = [m for m in row["matches"] if m["method"] == "local"]
     assert all(m["verdict"] == "lead" for m in local)
+
+
+def test_a_bank_made_before_the_fine_check_still_gives_copies(tmp_path: Path) -> None:
+    """An entry banked with only the 160-px template (``TPL1``, before the fine check) keeps the
+    160-px check alone: its copies stay copies, and the match says the fine check was not run."""
+    from haechi.signals import template
+    from haechi.signals.local import LocalFeatures
+    from haechi.store.models import LocalFeatureSet
+
+    original = tmp_path / "o.png"
+    scene(641).save(original)
+    found = tmp_path / "found"
+    found.mkdir()
+    for family in ("crop_offcentre", "crop_heavy", "caption"):
+        make_copy(Image.open(original).convert("RGB"), family, seed=3).save(found / f"{family}.jpg", quality=90)
+    with Haechi(home=tmp_path / "h", workers=1) as h:
+        h.create_bank("b")
+        list(h.add_to_bank("b", [original]))
+        with h.db.session() as s:  # the blob as an earlier version wrote it: features + TPL1
+            for row in s.query(LocalFeatureSet):
+                blob = h.cipher.decrypt(row.ciphertext)
+                assert template.unpack_after_features(blob).fine  # type: ignore[union-attr]
+                feats = LocalFeatures.from_bytes(blob)
+                coarse = template.make_template(np.asarray(Image.open(original).convert("RGB")), template.FACTOR)
+                row.ciphertext = h.cipher.encrypt(feats.to_bytes() + template.pack(coarse, fine=False))
+        h.runtime._local_cache = None
+        rows = {Path(r["path"]).name: r["matches"] for r in h.scan(sorted(found.iterdir()))}
+    local = [m for ms in rows.values() for m in ms if m["method"] == "local"]
+    assert local, rows
+    assert all(m["verdict"] == "copy" and m["agreement"]["fine"] is None for m in local), local
 
 
 def test_exchange_exports_carry_copies_only(tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ import numpy as np
 # a pool; both are imported on first use, configured first (haechi._lazy).
 from haechi._lazy import cv2, faiss, single_threaded_here
 from haechi.signals.local import LocalFeatures
+from haechi.signals.template import Template
 
 RATIO = 0.8
 MAX_DESCRIPTOR_DISTANCE = 64
@@ -74,11 +75,11 @@ class LocalIndex:
         self._points = np.zeros((0, 2), np.float32)
         self._count = 0
         self._dims: dict[int, tuple[int, int]] = {}
-        self._templates: dict[int, np.ndarray] = {}
+        self._templates: dict[int, Template] = {}
 
-    def add(self, label: int, features: LocalFeatures, template: np.ndarray | None = None) -> None:
-        """Index ``features`` of bank image ``label``, with its dense-check template (uint8 grey,
-        ``signals.template``; None for images banked before templates: their hits stay leads)."""
+    def add(self, label: int, features: LocalFeatures, template: Template | None = None) -> None:
+        """Index ``features`` of bank image ``label``, with its dense-check template
+        (``signals.template``; None for images banked before templates: their hits stay leads)."""
         if len(features) == 0:
             return
         if template is not None:
@@ -97,7 +98,7 @@ class LocalIndex:
         """Width and height of bank image ``label``'s working frame (where its keypoints lie)."""
         return self._dims.get(label, (0, 0))
 
-    def template(self, label: int) -> np.ndarray | None:
+    def template(self, label: int) -> Template | None:
         """Bank image ``label``'s template for the dense check (None: banked without one)."""
         return self._templates.get(label)
 

@@ -279,7 +279,7 @@ def add_records(
         if pdq_entry is not None and record.local is not None and len(record.local) and cipher:
             blob = record.local.to_bytes()
             if record.rgb is not None:  # for dense verification of local matches (signals.template)
-                blob += template.pack(template.make_template(record.rgb))
+                blob += template.pack(template.make_template(record.rgb, template.FINE_FACTOR), fine=True)
             session.add(LocalFeatureSet(entry_id=pdq_entry.id, bank_id=bank.id, ciphertext=cipher.encrypt(blob)))
         result.entry_ids = [e.id for e in new]
         yield result, new

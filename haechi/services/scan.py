@@ -66,7 +66,7 @@ class RawHits:
     frames: list[tuple[int, int, int, str, str, str]] = field(default_factory=list)
     #: hit, transform, its dense verification (None: no template, a lead), and the region of the
     #: image it was found in (None: the whole image)
-    local: list[tuple[LocalHit, str, template.Agreement | None, list[int] | None]] = field(default_factory=list)
+    local: list[tuple[LocalHit, str, template.Verification | None, list[int] | None]] = field(default_factory=list)
     #: region PDQ hits on banked images: label -> (distance, transform, code, region box), the closest
     regions: dict[int, tuple[int, str, str, list[int]]] = field(default_factory=dict)
     #: with --faces: one dict per detected face ({box, subject, similarity, match[, t_s]})
@@ -168,7 +168,7 @@ class SearchContext:
                 float(mapped[:, 1].max()))
 
     def _local(self, rgb: Any, hit: LocalHit, transform: str, where: list[int] | None
-               ) -> tuple[LocalHit, str, template.Agreement | None, list[int] | None]:
+               ) -> tuple[LocalHit, str, template.Verification | None, list[int] | None]:
         """A local hit with its dense verification (``signals.template``): the query warped into
         the banked image's frame and compared with its template, here in the worker that holds
         the pixels. None when the banked image has no template (banked before templates): a lead."""
@@ -176,8 +176,7 @@ class SearchContext:
         if rgb is None or not hit.matrix or bank_template is None or self.local_index is None:
             return hit, transform, None, where
         width, height = self.local_index.frame(hit.label)
-        aligned = template.aligned_query(rgb, hit.matrix, width, height)
-        return hit, transform, template.agreement(aligned, bank_template), where
+        return hit, transform, template.verify(rgb, hit.matrix, width, height, bank_template), where
 
     def search_faces(self, record: MediaRecord) -> list[dict[str, Any]]:
         """Each detected face with its most similar enrolled subject. A match is a lead for a
@@ -281,6 +280,13 @@ def analyse_and_search(ref: MediaRef) -> tuple[MediaRecord, RawHits]:
     record.regions = []
     record.face_data = None  # embeddings too
     return record, raw
+
+
+def _agreement_fields(agree: template.Agreement) -> dict[str, Any]:
+    """A dense check's numbers as a match reports them (README "Scan output")."""
+    return {"cells": agree.cells, "p25": round(agree.p25, 3), "median": round(agree.median, 3),
+            "overlay_cells": agree.overlay, "displaced": round(agree.displaced, 3),
+            "shift_px": None if agree.shift is None else round(agree.shift, 2), "parallax": agree.parallax}
 
 
 class Scanner:
@@ -389,9 +395,8 @@ class Scanner:
                     "inliers": hit.inliers, "scale": round(hit.scale, 3), "rotation_deg": round(hit.rotation_deg, 1),
                     "coverage": round(hit.coverage, 3), "verdict": "copy" if copy else "lead",
                     "agreement": None if agree is None else {
-                        "cells": agree.cells, "p25": round(agree.p25, 3), "median": round(agree.median, 3),
-                        "overlay_cells": agree.overlay, "displaced": round(agree.displaced, 3),
-                        "shift_px": round(agree.shift, 2), "parallax": agree.parallax}}
+                        **_agreement_fields(agree.coarse),
+                        "fine": None if agree.fine is None else _agreement_fields(agree.fine)}}
                 if where is not None:
                     details["region"] = where
                 rank = (copy, hit.inliers)  # a verified copy before a lead, then the stronger hit

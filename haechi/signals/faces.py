@@ -84,13 +84,28 @@ def _iou(a: FaceBox, b: FaceBox) -> float:
     return box_iou((a.x, a.y, a.w, a.h), (b.x, b.y, b.w, b.h))
 
 
-#: face detectors (``Settings.face_detector``) and their optional dependencies: "hog" is dlib's,
-#: always installed, the default; "blazeface" is MediaPipe's (``pip install 'haechi[blazeface]'``):
-#: 2x faster and finds small faces HOG misses, but misses a few it finds at full size (bench/faces.md)
-FACE_DETECTORS: dict[str, dict[str, tuple[str, ...]]] = {
-    "hog": {"python": ("dlib",)},
-    "blazeface": {"python": ("dlib", "ai_edge_litert")},
-}
+@dataclass(frozen=True)
+class FaceDetector:
+    """A face detector :class:`FaceEngine` can use (``Settings.face_detector``): its name, what it
+    is, the ``FaceBox.kind`` values its boxes carry, and its dependencies (``{"python": [...]}``,
+    auto-archiver manifest style, listed by :mod:`haechi.plugins` and ``haechi doctor``)."""
+
+    name: str
+    summary: str
+    kinds: tuple[str, ...]
+    dependencies: dict[str, tuple[str, ...]]
+
+
+#: the face detector registry (``haechi.plugins.face_detectors``; the contract tests in
+#: tests/contracts/test_face_detectors.py run on each): "hog" is dlib's, always installed, the
+#: default; "blazeface" is MediaPipe's (``pip install 'haechi[blazeface]'``): 2x faster and finds
+#: small faces HOG misses, but misses a few it finds at full size (bench/faces.md)
+FACE_DETECTORS: dict[str, FaceDetector] = {d.name: d for d in (
+    FaceDetector("hog", "dlib's HOG detector: five filters (frontal, turned, tilted), faces from ~40 px",
+                 ("frontal", "left", "right", "tilted"), {"python": ("dlib",)}),
+    FaceDetector("blazeface", "MediaPipe's full-range BlazeFace (LiteRT), whole image and tiles; boxes mapped "
+                 "onto HOG's for dlib's landmarks", ("blazeface",), {"python": ("dlib", "ai_edge_litert")}),
+)}
 #: BlazeFace's box (forehead included) mapped onto the box dlib's HOG detector draws for the same
 #: face, which its landmark and embedding models expect: width scale, downward shift / width
 #: (fitted on the faces in ../shared/data found by both; bench/bench_faces.py)

@@ -7,16 +7,17 @@ such pairs, with 89–185 inliers, inside the range of true copies (issue #20). 
 a ``copy`` only when the query, warped into the banked image's frame by the found transform,
 agrees with the banked image cell by cell; otherwise it is a ``lead`` for a reviewer.
 
-What is kept of a banked image for this: its *template*, the grey image at a quarter of the
-640-px working size (at most 160 px on the long side), stored Fernet-encrypted beside its ORB
-features and only for media the bank owner provided — never for hashes a victim submitted.
+What is kept of a banked image for this: its *template*, the grey image at half the 640-px
+working size (at most 320 px on the long side; a quarter, 160 px, in banks made before the fine
+check below), stored Fernet-encrypted beside its ORB features and only for media the bank owner
+provided — never for hashes a victim submitted.
 
 Measured (``tests/test_match_verdict.py``; photos_misc motorcycle stereo pair and the demo
 transforms): normalised cross-correlation of 8×8 cells after a σ=1 px blur, 25th percentile over
 the cells both images cover — true copies 0.94–1.00, the whole stereo pair 0.33–0.36. A copy needs
 ``COPY_P25`` over at least ``MIN_CELLS`` textured cells; smooth crops with fewer cells stay leads.
 
-Two refinements (issue #20, second round):
+Refinements (issue #20, second and third rounds):
 
 - *Overlaid text* (meme text, stickers) covers cells, which then disagree although the image is a
   copy: cells where the query shows overlay strokes (near-white/near-black with the opposite
@@ -25,8 +26,25 @@ Two refinements (issue #20, second round):
   — on a small overlap the far field is nearly the same pixels. What differs is that near objects
   are *displaced*: their cells agree better moved by 1–2 template pixels, and blocks' phase
   correlation shows a shift. Those signs together make a lead (``Agreement.parallax``).
-  Limit: at template scale (160 px) parallax under ~0.25 px is invisible; held-out crops still
-  give copies at about 1 in 12 (README "Matching").
+  At 160 px parallax under ~0.25 px is invisible: held-out crops still gave copies (5 of 20).
+
+- *Fine check* (issue #20, third round): the 160-px template had averaged the parallax away — a
+  held-out heavy crop of the right view agreed at p25 0.81–0.96 with displaced cells and block
+  shifts in the noise of true copies. The same crops compared at 320 px agree at p25 0.72–0.83,
+  with 19–39% displaced cells and block shifts of 0.32–0.77 px: the parallax test above, unchanged,
+  makes them leads. So a banked image now keeps its template at half the working size (at most
+  320 px, ``FINE_FACTOR``; the 160-px one is derived from it), and a local match is a copy only
+  when the 160-px check passes *and*, when the query has the detail to show it (its pixels at most
+  the fine template's in the banked frame: ``scale <= FINE_FACTOR``), the same check at 320 px
+  passes too. A query coarser than that (a small screenshot, a thumbnail) has no finer detail to
+  compare: the 160-px check decides, as before. Measured (bench/verify.md): false copies of heavy
+  crops of the right view 8 of 120 → 0, copy-recall of the demo families unchanged (852/896).
+  Limit: a viewpoint whose parts move by several pixels (not sub-pixel) still passes when one
+  part fills three quarters of the overlap — p25 does not look at the rest (layered views in
+  bench/verify.md: 136 → 99 false copies of 220).
+- *Banks made before the fine check* have only the 160-px template (``TPL1``): their matches get
+  the 160-px check alone — the earlier behaviour, with its parallax limit — and say so
+  (``Verification.fine`` is None); re-banking the media gives the fine template.
 
 The check runs in the scanning worker (the template is held by the local index, loaded with the
 features), so only its numbers travel back to the parent.
@@ -41,8 +59,10 @@ import numpy as np
 
 from haechi.signals.local import WORK_SIDE
 
-#: template side = working side / FACTOR
+#: template side = working side / FACTOR (the coarse check)
 FACTOR = 4
+#: fine template side = working side / FINE_FACTOR (what a bank entry stores since the fine check)
+FINE_FACTOR = 2
 CELL = 8
 BLUR_SIGMA = 1.0
 #: a cell counts only when both sides have texture (grey-level standard deviation)
@@ -69,7 +89,10 @@ PARALLAX_DISPLACED = 0.06
 PARALLAX_SHIFT = 0.25
 SHIFT = 2
 BLOCK = 24
+#: a coarse (FACTOR) template, stored by banks made before the fine check
 MAGIC = b"TPL1"
+#: a fine (FINE_FACTOR) template
+FINE_MAGIC = b"TPL2"
 
 
 @dataclass(frozen=True)
@@ -84,15 +107,49 @@ class Agreement:
     median: float
     overlay: int = 0
     displaced: float = 0.0
-    shift: float = 0.0
+    #: None: not measured, because the other two signs of parallax are absent
+    shift: float | None = 0.0
 
     @property
     def parallax(self) -> bool:
-        return self.p25 < PARALLAX_P25 and self.displaced >= PARALLAX_DISPLACED and self.shift >= PARALLAX_SHIFT
+        return (self.p25 < PARALLAX_P25 and self.displaced >= PARALLAX_DISPLACED and self.shift is not None
+                and self.shift >= PARALLAX_SHIFT)
 
     @property
     def is_copy(self) -> bool:
         return self.cells >= MIN_CELLS and self.p25 >= COPY_P25 and not self.parallax
+
+
+@dataclass(frozen=True)
+class Template:
+    """A banked image's grey template: at ``FINE_FACTOR`` (``fine``) or, banked before the fine
+    check, at ``FACTOR`` only."""
+
+    image: np.ndarray
+    fine: bool
+
+    def coarse(self, bank_width: int, bank_height: int) -> np.ndarray:
+        """The template at ``FACTOR`` (the fine one shrunk to the coarse size of the frame)."""
+        if not self.fine:
+            return self.image
+        import cv2
+
+        size = (max(1, round(bank_width / FACTOR)), max(1, round(bank_height / FACTOR)))
+        return cv2.resize(self.image, size, interpolation=cv2.INTER_AREA)
+
+
+@dataclass(frozen=True)
+class Verification:
+    """The dense check of one local match: the 160-px agreement, and the 320-px one (None when not
+    run: the banked image has no fine template, the query is coarser than it, or the coarse check
+    already failed). A copy needs both that were run."""
+
+    coarse: Agreement
+    fine: Agreement | None = None
+
+    @property
+    def is_copy(self) -> bool:
+        return self.coarse.is_copy and (self.fine is None or self.fine.is_copy)
 
 
 @dataclass(frozen=True)
@@ -117,16 +174,17 @@ def _working_gray(rgb: np.ndarray) -> np.ndarray:
     return gray
 
 
-def _shrink(gray: np.ndarray) -> np.ndarray:
+def _shrink(gray: np.ndarray, factor: int = FACTOR) -> np.ndarray:
     import cv2
 
     h, w = gray.shape
-    return cv2.resize(gray, (max(1, round(w / FACTOR)), max(1, round(h / FACTOR))), interpolation=cv2.INTER_AREA)
+    return cv2.resize(gray, (max(1, round(w / factor)), max(1, round(h / factor))), interpolation=cv2.INTER_AREA)
 
 
-def make_template(rgb: np.ndarray) -> np.ndarray:
-    """The template of a banked image: uint8 grey, (h, w) at most 160 px on the long side."""
-    return _shrink(_working_gray(rgb))
+def make_template(rgb: np.ndarray, factor: int = FINE_FACTOR) -> np.ndarray:
+    """The template of a banked image: uint8 grey at 1/``factor`` of the working size (at most
+    320 px on the long side; ``FACTOR``: 160 px, what banks made before the fine check hold)."""
+    return _shrink(_working_gray(rgb), factor)
 
 
 def overlay_strokes(gray: np.ndarray) -> np.ndarray:
@@ -140,9 +198,11 @@ def overlay_strokes(gray: np.ndarray) -> np.ndarray:
     return (((gray >= 235) | (gray <= 25)) & (contrast >= 150)).astype(np.uint8) * 255
 
 
-def aligned_query(rgb: np.ndarray, matrix: tuple[float, ...], bank_width: int, bank_height: int) -> Aligned:
+def aligned_query(rgb: np.ndarray, matrix: tuple[float, ...], bank_width: int, bank_height: int,
+                  factors: tuple[int, ...] = (FACTOR,)) -> list[Aligned]:
     """The query warped into the banked image's working frame by ``matrix`` (2×3, query working
-    frame → bank working frame) and shrunk to template size, with its mask and overlay strokes."""
+    frame → bank working frame) and shrunk to template size at each of ``factors``, with its mask
+    and overlay strokes (one warp for all sizes)."""
     import cv2
 
     m = np.asarray(matrix, np.float64).reshape(2, 3)
@@ -151,7 +211,23 @@ def aligned_query(rgb: np.ndarray, matrix: tuple[float, ...], bank_width: int, b
     warped = cv2.warpAffine(gray, m, size, flags=cv2.INTER_LINEAR, borderValue=0)
     mask = cv2.warpAffine(np.full(gray.shape, 255, np.uint8), m, size, flags=cv2.INTER_NEAREST, borderValue=0)
     strokes = cv2.warpAffine(overlay_strokes(gray), m, size, flags=cv2.INTER_LINEAR, borderValue=0)
-    return Aligned(_shrink(warped), _shrink(mask) > 250, _shrink(strokes).astype(np.float32) / 255)
+    return [Aligned(_shrink(warped, f), _shrink(mask, f) > 250, _shrink(strokes, f).astype(np.float32) / 255)
+            for f in factors]
+
+
+def verify(rgb: np.ndarray, matrix: tuple[float, ...], bank_width: int, bank_height: int,
+           banked: Template) -> Verification:
+    """The dense check of a local match (see the module's docstring): the 160-px agreement, then,
+    when it passes, the banked image has a fine template and the query's pixels are no coarser
+    than it in the banked frame (similarity scale <= ``FINE_FACTOR``), the 320-px one."""
+    m = np.asarray(matrix, np.float64).reshape(2, 3)
+    scale = float(np.hypot(m[0, 0], m[1, 0]))
+    fine = banked.fine and scale <= FINE_FACTOR
+    aligned = aligned_query(rgb, matrix, bank_width, bank_height, (FACTOR, FINE_FACTOR) if fine else (FACTOR,))
+    coarse = agreement(aligned[0], banked.coarse(bank_width, bank_height))
+    if not fine or not coarse.is_copy:
+        return Verification(coarse)
+    return Verification(coarse, agreement(aligned[1], banked.image))
 
 
 def _cells(x: np.ndarray, rows: int, cols: int) -> np.ndarray:
@@ -228,24 +304,29 @@ def agreement(aligned: Aligned, template: np.ndarray) -> Agreement:
             best_moved = np.maximum(best_moved, score)
     displaced = (best_moved - in_place > 0.1) & (best_moved >= 0.7)
     scores = in_place[kept]
-    keep_px = np.repeat(np.repeat(covered & ~overlay, CELL, 0), CELL, 1)
-    shift = _block_shift(a[:rows * CELL, :cols * CELL], b[:rows * CELL, :cols * CELL], keep_px)
-    return Agreement(int(kept.sum()), float(np.percentile(scores, 25)), float(np.median(scores)),
-                     int((valid & overlay).sum()), float(displaced[kept].mean()), shift)
+    p25, share = float(np.percentile(scores, 25)), float(displaced[kept].mean())
+    shift: float | None = None
+    if p25 < PARALLAX_P25 and share >= PARALLAX_DISPLACED:  # else no parallax whatever the shift
+        keep_px = np.repeat(np.repeat(covered & ~overlay, CELL, 0), CELL, 1)
+        shift = _block_shift(a[:rows * CELL, :cols * CELL], b[:rows * CELL, :cols * CELL], keep_px)
+    return Agreement(int(kept.sum()), p25, float(np.median(scores)), int((valid & overlay).sum()), share, shift)
 
 
-def pack(template: np.ndarray) -> bytes:
-    """Bytes appended after a :class:`~haechi.signals.local.LocalFeatures` blob."""
+def pack(template: np.ndarray, fine: bool = True) -> bytes:
+    """Bytes appended after a :class:`~haechi.signals.local.LocalFeatures` blob: a fine template
+    (``FINE_MAGIC``) or, as banks made before the fine check stored it, a coarse one (``MAGIC``)."""
     h, w = template.shape
-    return MAGIC + struct.pack(">HH", h, w) + np.ascontiguousarray(template, np.uint8).tobytes()
+    return (FINE_MAGIC if fine else MAGIC) + struct.pack(">HH", h, w) + np.ascontiguousarray(
+        template, np.uint8).tobytes()
 
 
-def unpack_after_features(blob: bytes) -> np.ndarray | None:
+def unpack_after_features(blob: bytes) -> Template | None:
     """The template stored after the features in ``blob`` (None: banked before templates)."""
     n = int(np.frombuffer(blob[:4], dtype=np.int32)[0]) if len(blob) >= 12 else 0
     start = 12 + n * 8 + n * 32
-    if blob[start:start + 4] != MAGIC:
+    magic = blob[start:start + 4]
+    if magic not in (MAGIC, FINE_MAGIC):
         return None
     h, w = struct.unpack(">HH", blob[start + 4:start + 8])
     data = np.frombuffer(blob[start + 8:start + 8 + h * w], dtype=np.uint8)
-    return data.reshape(h, w) if data.size == h * w else None
+    return Template(data.reshape(h, w), magic == FINE_MAGIC) if data.size == h * w else None
