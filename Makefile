@@ -100,7 +100,7 @@ bench-notice: $(STAMP) system-deps
 # 2 cores); writes haechi/assess/models/sbi.{onnx,json} and bench/sbi_eval.md. Needs ../shared/data.
 model: $(STAMP)
 	$(BIN)/pip install --quiet -e '.[train]'
-	$(BIN)/python scripts/train_sbi.py --steps 2500
+	$(BIN)/python scripts/train_sbi.py --steps 2500 --swaps 0.3
 
 # re-measure the committed model without training (onnxruntime only)
 model-eval: $(STAMP)

@@ -61,6 +61,7 @@ REQUIRE_PG = bool(os.environ.get("HAECHI_REQUIRE_POSTGRES"))
 SLOW_MODULES = {"test_cli.py", "test_crash_safety.py", "test_browser.py", "test_distributed.py"}
 #: single slow tests in modules that hold no `import pytest` of their own at module level
 SLOW_TESTS = {"test_assess.py::test_learned_detector_scores_blended_faces_above_real_ones",  # real photos
+              "test_assess.py::test_learned_detector_scores_held_out_face_swaps_above_their_originals",
               "test_assess.py::test_learned_detector_on_video_frames"}
 
 
