@@ -14,8 +14,9 @@ A baseline in the same run (issue #21: HMA beside Haechi): ``--baseline-cmd 'CMD
 starts another server (CMD prints its PID last; it is stopped with SIGTERM), ``--hashes-file``
 banks in Haechi the same PDQ hashes the baseline holds, ``--pin`` gives each run as many cores as
 it has server processes (``taskset``). ``make bench-api BENCH_API_ARGS="..."`` passes them on.
-Nothing of HMA is in this repository: build and start it yourself from its repository. bench/bench_soak.py reuses the set-up and the load loop for
-the 10-minute memory soak.
+Nothing of HMA is in this repository: build and start it yourself from its repository.
+
+bench/bench_soak.py reuses the set-up and the load loop for the 10-minute memory soak.
 """
 
 from __future__ import annotations
