@@ -18,6 +18,7 @@ HAECHI = [sys.executable, "-m", "haechi.cli"]
 def run(*args: str | Path, home: Path, check_code: int | None = 0) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("HAECHI_")}
     env["HAECHI_WORKERS"] = "2"
+    env["COLUMNS"] = "200"  # a caseworker's terminal, not 80 columns: tables keep whole words
     proc = subprocess.run([*HAECHI, *map(str, args), "--home", str(home)], capture_output=True, text=True,
                           env=env, timeout=300)
     if check_code is not None:

@@ -51,6 +51,21 @@ def test_a_stereo_pair_is_never_a_copy(tmp_path: Path) -> None:
     assert row["matches"], "the related photo should still be offered to a reviewer as a lead"
 
 
+@pytest.mark.slow
+def test_the_scan_table_says_copy_or_lead(tmp_path: Path) -> None:
+    """A caseworker reads the table, not the JSON: a lead once looked exactly like a copy there."""
+    from tests.test_cli import run
+
+    photos = require_shared() / "photos_misc"
+    home = tmp_path / "h"
+    run("bank", "create", "b", home=home)
+    run("bank", "add", "b", photos / "skimage_motorcycle_left.png", home=home)
+    proc = run("scan", photos / "skimage_motorcycle_right.png", photos / "skimage_motorcycle_left.png", home=home)
+    flat = " ".join(proc.stdout.split())
+    assert " lead " in f" {flat} " and " copy " in f" {flat} ", proc.stdout
+    assert "2 file(s) matched (1 with a copy, 1 with leads only" in flat, proc.stdout
+
+
 def _stereo_crop_verdicts(tmp_path: Path, seeds: range, views: tuple[str, ...] = ("right",)
                           ) -> dict[str, list[dict]]:
     """Verdicts on heavy crops of the stereo views (``right_crop_<seed>.jpg``, ...) scanned

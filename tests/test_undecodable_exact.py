@@ -92,4 +92,5 @@ def test_cli_table_shows_the_error_beside_the_exact_match(tmp_path: Path) -> Non
     run("bank", "import", "b", tmp_path / "sig.csv", home=home)
     proc = run("scan", tmp_path / "half.jpg", home=home, check_code=1)
     flat = " ".join(proc.stdout.split())
-    assert "md5" in flat and "truncated" in flat and "1 file(s) matched, 1 unreadable" in flat
+    assert "md5" in flat and "truncated" in flat and "copy" in flat
+    assert "1 file(s) matched (1 with a copy, 0 with leads only: for a reviewer), 1 unreadable" in flat

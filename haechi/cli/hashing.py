@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.table import Table
+from rich.table import Column, Table
 
 from haechi.cli.common import HomeOpt, JsonOpt, emit_json, err, handled, open_haechi, out
 
@@ -58,10 +58,12 @@ def scan_command(
     home: HomeOpt = None,
 ) -> None:
     """Scan media against banks: every copy, resized, cropped, mirrored, rotated or bordered."""
-    failed = 0
-    matched = 0
+    failed = copies = leads = 0
     with handled(), open_haechi(home, ctx) as h:
-        table = Table("path", "bank", "label", "signal", "distance", "transform", "error")
+        # the verdict is the first thing a caseworker reads: a copy may be acted on, a lead (same
+        # scene, same person, partial overlap) is for a reviewer and looked the same without it
+        table = Table(Column("path", overflow="fold"), "verdict", "bank", "label", "signal", "distance",
+                      "transform", Column("error", overflow="fold"))
         use_workers = distributed if distributed is not None else bool(h.settings.broker_url)
         if use_workers:
             job_id = h.scan_distributed(paths, banks=bank or None, threshold=threshold)
@@ -73,22 +75,26 @@ def scan_command(
             rows = h.scan(paths, banks=bank or None, threshold=threshold, faces=faces, assess=assess)
         for row in rows:
             failed += row["error"] is not None
-            matched += bool(row["matches"]) or any(f["match"] for f in row.get("faces", []))
+            verdicts = {m.get("verdict", "copy") for m in row["matches"]}
+            copies += "copy" in verdicts
+            leads += "copy" not in verdicts and (bool(verdicts) or any(f["match"] for f in row.get("faces", [])))
             for f in row.get("faces", []):
                 if f["match"] and not json_out:
-                    table.add_row(row["path"], "(faces)", f["subject"], "face", f"similarity {f['similarity']}",
+                    table.add_row(row["path"], "lead", "(faces)", f["subject"], "face",
+                                  f"similarity {f['similarity']}",
                                   f"box {f['box']}" + (f" @{f['t_s']}s" if "t_s" in f else ""), "")
             if json_out:
                 emit_json(row)
             elif row["matches"]:
                 for m in row["matches"]:  # an exact match of bytes that did not decode keeps its error
-                    table.add_row(row["path"], m["bank"], m["label"] or "", m["signal_type"],
-                                  _how_close(m), m["transform"], row["error"] or "")
+                    table.add_row(row["path"], m.get("verdict", "copy"), m["bank"], m["label"] or "",
+                                  m["signal_type"], _how_close(m), m["transform"], row["error"] or "")
             elif row["error"]:
-                table.add_row(row["path"], "", "", "", "", "", row["error"])
+                table.add_row(row["path"], "", "", "", "", "", "", row["error"])
         if not json_out:
             out.print(table)
-            out.print(f"{matched} file(s) matched, {failed} unreadable")
+            out.print(f"{copies + leads} file(s) matched ({copies} with a copy, {leads} with leads only: for a "
+                      f"reviewer), {failed} unreadable")
             if faces:
                 out.print("[yellow]A face match is a lead for a human reviewer, never a verdict.[/yellow]")
     raise typer.Exit(1 if failed else 0)
