@@ -19,6 +19,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TypeVar
 
 from PIL import Image
 
@@ -29,6 +30,9 @@ from haechi.demo.transforms import ALL_FAMILIES, make_copy
 
 LOW_TEXTURE = ("crop_offcentre", "crop_heavy", "phone_screenshot", "album_tile")
 SAME_SCENE = ("plain", "album_tile", "meme_text", "crop_heavy")
+
+
+K = TypeVar("K")
 
 
 def _identities(data: Path, per: int = 3) -> list[list[Path]]:
@@ -109,10 +113,24 @@ def run(bank: Path, queries: Path, expected: dict[str, tuple[str, str | None]], 
     return table, seconds, len(rows)
 
 
+def scan_cost(homes: dict[K, Haechi], files: list[Path], reps: int) -> dict[K, tuple[float, float]]:
+    """Each home scans ``files``, the settings interleaved ``reps`` times: median CPU seconds
+    (``time.process_time``, robust to other load on a shared machine) and wall seconds per image,
+    per home. The homes must be warm (index built, libraries loaded)."""
+    cpu: dict[K, list[float]] = {k: [] for k in homes}
+    wall: dict[K, list[float]] = {k: [] for k in homes}
+    for _ in range(reps):
+        for key, h in homes.items():
+            c0, w0 = time.process_time(), time.perf_counter()
+            list(h.scan(files))
+            cpu[key].append((time.process_time() - c0) / len(files))
+            wall[key].append((time.perf_counter() - w0) / len(files))
+    return {k: (statistics.median(cpu[k]), statistics.median(wall[k])) for k in homes}
+
+
 def throughput(bank: Path, files: list[Path], home: Path, reps: int) -> dict[bool, tuple[float, float]]:
-    """Single process, before and after interleaved ``reps`` times on the same files: median CPU
-    seconds (``time.process_time``, robust to other load on a shared machine) and wall seconds per
-    image, per setting."""
+    """Single process, before and after (composite search off, on) interleaved ``reps`` times on
+    the same files: :func:`scan_cost` per setting."""
     homes = {}
     for composite in (False, True):
         h = Haechi(home=home / f"t{int(composite)}", workers=1, composite_search=composite)
@@ -121,19 +139,11 @@ def throughput(bank: Path, files: list[Path], home: Path, reps: int) -> dict[boo
             list(h.add_to_bank("bench", [path], label=path.name))
         list(h.scan(files[:2]))  # warm: index built, libraries loaded
         homes[composite] = h
-    cpu: dict[bool, list[float]] = {False: [], True: []}
-    wall: dict[bool, list[float]] = {False: [], True: []}
     try:
-        for _ in range(reps):
-            for composite in (False, True):
-                c0, w0 = time.process_time(), time.perf_counter()
-                list(homes[composite].scan(files))
-                cpu[composite].append((time.process_time() - c0) / len(files))
-                wall[composite].append((time.perf_counter() - w0) / len(files))
+        return scan_cost(homes, files, reps)
     finally:
         for h in homes.values():
             h.close()
-    return {k: (statistics.median(cpu[k]), statistics.median(wall[k])) for k in (False, True)}
 
 
 def main() -> int:

@@ -22,13 +22,12 @@ quarter of the queries, median CPU seconds per image (robust to other load on a 
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
+from bench_composites import scan_cost  # bench/ is the script's own folder (on sys.path)
 from PIL import Image
 
 from haechi import Haechi
@@ -166,8 +165,6 @@ def main() -> int:
         print(f"no data at {data}", file=sys.stderr)
         return 2
     tables = {}
-    cpu: dict[bool, list[float]] = {False: [], True: []}
-    wall: dict[bool, list[float]] = {False: [], True: []}
     with tempfile.TemporaryDirectory(prefix="haechi-verify-") as tmp:
         root = Path(tmp)
         bank, queries, expected = build(data, root)
@@ -177,12 +174,7 @@ def main() -> int:
         try:
             for coarse, h in homes.items():
                 tables[coarse] = tally(list(h.scan(files)), expected)  # also warms: index built, libraries loaded
-            for _ in range(args.reps):
-                for coarse in (True, False):
-                    c0, w0 = time.process_time(), time.perf_counter()
-                    list(homes[coarse].scan(fixed))
-                    cpu[coarse].append((time.process_time() - c0) / len(fixed))
-                    wall[coarse].append((time.perf_counter() - w0) / len(fixed))
+            cost = scan_cost(homes, fixed, args.reps)
         finally:
             for h in homes.values():
                 h.close()
@@ -194,8 +186,7 @@ def main() -> int:
         lines.append(f"| {family} | {c[0]} | {f[0]} | {f[1]} | {c[2]} | {f[2]} | {f[3]} |")
     total = {k: [sum(t[f][i] for f in t if not f.startswith(OTHER)) for i in (0, 3)] for k, t in tables.items()}
     false = {k: sum(t[f][2] for f in t) for k, t in tables.items()}
-    cpu_c, cpu_f = statistics.median(cpu[True]), statistics.median(cpu[False])
-    wall_c, wall_f = statistics.median(wall[True]), statistics.median(wall[False])
+    (cpu_c, wall_c), (cpu_f, wall_f) = cost[True], cost[False]
     lines += ["", f"Copy-recall: {total[True][0]}/{total[True][1]} with the 160-px check alone, "
               f"{total[False][0]}/{total[False][1]} with the fine check; false copies {false[True]} → "
               f"{false[False]}.", "",

@@ -230,12 +230,11 @@ class HashPool:
             if grow:
                 try:
                     return self._spawn()
-                except (OSError, EOFError, RuntimeError) as exc:  # the fork server died, or the worker did
+                except BaseException as exc:
                     self._free_slot()
-                    raise Busy("hash pool", f"a hashing worker could not be started ({type(exc).__name__}: "
-                                            f"{exc}): try again shortly", retry_after=5) from None
-                except BaseException:
-                    self._free_slot()
+                    if isinstance(exc, (OSError, EOFError, RuntimeError)):  # the fork server died, or the worker
+                        raise Busy("hash pool", f"a hashing worker could not be started ({type(exc).__name__}: "
+                                                f"{exc}): try again shortly", retry_after=5) from None
                     raise
             assert worker is not None
             if worker.process.is_alive():

@@ -126,7 +126,7 @@ def _media_answer(h: Haechi, fmt: str, name: str, data: bytes, banks: list[str] 
     drawn = set(h.matching_banks(draw))  # the scan left out disabled items and banks
     wanted = [b for b in (banks or drawn) if b in drawn]  # and HMA's draw leaves out more
     if fmt == "legacy":
-        copies = [m for m in row.get("matches") or [] if m.get("verdict", "copy") == "copy" and m["bank"] in wanted]
+        copies = _copies(row, wanted)
         out = {"md5": sorted({m["bank"] for m in copies if m["method"] == "exact"})}
         if row.get("media_type") != "video":
             out["pdq"] = sorted({m["bank"] for m in copies})
@@ -167,6 +167,12 @@ async def lookup_post(request: Request, _: Lookup, h: H, fmt: ResponseFormat, dr
                                                 _banks(banks), draw))
 
 
+def _copies(row: dict[str, Any], banks: list[str] | None) -> list[dict[str, Any]]:
+    """A scan row's matches that are copies (never leads), in ``banks`` when given."""
+    return [m for m in row.get("matches") or [] if m.get("verdict", "copy") == "copy"
+            and (banks is None or m["bank"] in banks)]
+
+
 def scan_answer(h: Haechi, row: dict[str, Any], banks: list[str] | None = None
                 ) -> dict[str, dict[str, list[dict[str, Any]]]]:
     """A scan row as HMA's media lookup answer, keyed by the signal types HMA knows of the file
@@ -174,8 +180,7 @@ def scan_answer(h: Haechi, row: dict[str, Any], banks: list[str] | None = None
     [{bank_content_id, distance}]}}``. Copies only; an exact or a verified local-feature copy of a
     photo is reported under ``pdq`` at distance "0". ``banks`` filters (unknown names: nothing)."""
     video = row.get("media_type") == "video"
-    copies = [m for m in row.get("matches") or [] if m.get("verdict", "copy") == "copy"
-              and (banks is None or m["bank"] in banks)]
+    copies = _copies(row, banks)
     ids = h.content_ids([m["entry_id"] for m in copies])
     out: dict[str, dict[tuple[str, int], int]] = {k: {} for k in (("video_md5", "vpdq") if video else ("pdq",))}
     for m in copies:
