@@ -88,3 +88,17 @@ def test_home_from_environment(images: Path, tmp_path: Path) -> None:
     env["HAECHI_HOME"] = str(tmp_path / "envhome")
     subprocess.run([*HAECHI, "bank", "create", "x"], check=True, env=env, capture_output=True)
     assert (tmp_path / "envhome" / "haechi.db").exists()
+
+
+def test_adding_to_a_bank_that_does_not_exist_says_how_to_create_it(images: Path, tmp_path: Path) -> None:
+    """`bank add` does not create a bank; its error said only "bank not found" and left a
+    caseworker guessing (issue #20's caseworker). It names the command that creates one, and so
+    does a scan limited to a bank that does not exist; nothing is banked."""
+    home = tmp_path / "h"
+    proc = run("bank", "add", "victim-2026", images, home=home, check_code=2)
+    assert "bank not found: victim-2026" in proc.stderr
+    assert "haechi bank create victim-2026" in " ".join(proc.stderr.split())
+    proc = run("scan", images, "--bank", "victim-2026", home=home, check_code=2)
+    assert "haechi bank create victim-2026" in " ".join(proc.stderr.split())
+    listed = run("bank", "list", "--json", home=home)
+    assert "victim-2026" not in listed.stdout

@@ -42,12 +42,24 @@ def emit_json(obj: Any) -> None:
     sys.stdout.flush()
 
 
+def _next_step(exc: NotFound) -> str:
+    """What to do about a missing object, for the kinds a user names on the command line: a bank
+    is created before anything is added to it (``bank add`` does not create one)."""
+    if exc.kind == "bank":
+        return (f" — create it first with `haechi bank create {exc.name}`"
+                " (`haechi bank list` shows the banks there are)")
+    return ""
+
+
 @contextmanager
 def handled() -> Iterator[None]:
     """Turn Haechi's typed errors into a message and an exit status (2 usage, 1 failure)."""
     try:
         yield
-    except (NotFound, AlreadyExists) as exc:
+    except NotFound as exc:
+        err.print(f"[red]error:[/red] {exc}{_next_step(exc)}", highlight=False)
+        raise typer.Exit(2) from None
+    except AlreadyExists as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
     except InputError as exc:
