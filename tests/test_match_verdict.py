@@ -235,3 +235,20 @@ def test_exchange_exports_carry_copies_only(tmp_path: Path) -> None:
             cases.add_item(s, ref, "https://x.example/t/1", [copy, lead, old], "kim")
         text = h.exchange_export("stopncii", case_ref=ref)
     assert "a" * 64 in text and "e" * 64 in text and "c" * 64 not in text and "d" * 32 not in text
+
+
+def test_block_shifts_are_measured_on_the_pixels_as_they_are() -> None:
+    """``cv2.phaseCorrelate`` applies its window to its inputs in place: the half-overlapping
+    blocks of the parallax check were measured on pixels an earlier block had windowed, so a
+    part of another viewpoint moved by a whole template pixel read as 0.1–0.2 px — under the
+    0.25-px sign of parallax (layered views: 87 false copies of 220, 45 after the fix). The
+    pixels compared stay as they were, and a whole-pixel move measures one pixel."""
+    from haechi.signals import template
+
+    grey = np.asarray(scene(7).convert("L").resize((256, 192)), np.float32)
+    moved = np.roll(grey, 1, axis=1)
+    a, b = moved[:, 8:-8].copy(), grey[:, 8:-8].copy()
+    a0, b0 = a.copy(), b.copy()
+    shift = template._block_shift(a, b, np.ones(a.shape, bool))
+    assert np.array_equal(a, a0) and np.array_equal(b, b0)
+    assert 0.7 <= shift <= 1.3, shift

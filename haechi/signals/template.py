@@ -260,7 +260,9 @@ def _block_shift(a: np.ndarray, b: np.ndarray, keep: np.ndarray) -> float:
         for x in range(0, a.shape[1] - BLOCK + 1, BLOCK // 2):
             if not keep[y:y + BLOCK, x:x + BLOCK].all():
                 continue
-            p, q = a[y:y + BLOCK, x:x + BLOCK], b[y:y + BLOCK, x:x + BLOCK]
+            # copies: cv2.phaseCorrelate windows its inputs in place (OpenCV 5.0), and the blocks
+            # overlap by half: on views, every later block was measured on windowed pixels
+            p, q = a[y:y + BLOCK, x:x + BLOCK].copy(), b[y:y + BLOCK, x:x + BLOCK].copy()
             if p.std() < 2 * MIN_CELL_STD or q.std() < 2 * MIN_CELL_STD:
                 continue
             (dx, dy), response = cv2.phaseCorrelate(q, p, window)
