@@ -252,3 +252,61 @@ def test_block_shifts_are_measured_on_the_pixels_as_they_are() -> None:
     shift = template._block_shift(a, b, np.ones(a.shape, bool))
     assert np.array_equal(a, a0) and np.array_equal(b, b0)
     assert 0.7 <= shift <= 1.3, shift
+
+
+def test_near_identical_descriptors_find_small_crops(tmp_path: Path) -> None:
+    """Heavy crops of generated views with few keypoints were missed although 8–13 of their
+    inliers had descriptors within 8 bits (the same pixels): 16–38 inliers, bunched, under the
+    25-inlier floor or the spread test. Near-identical descriptors are weighed as the strong
+    evidence they are: 6 of these 8 crops are now copies (one more a lead; the dense check
+    decides), none was found before."""
+    cases = [(2, 7), (3, 3), (3, 4), (4, 2), (6, 4), (8, 7), (9, 5), (9, 7)]
+    bank, found = tmp_path / "bank", tmp_path / "found"
+    bank.mkdir()
+    found.mkdir()
+    for seed in sorted({seed for seed, _ in cases}):
+        stereo_views(seed)[0].save(bank / f"l{seed}.png")
+    for seed, s in cases:
+        make_copy(stereo_views(seed)[0], "crop_heavy", seed=s).save(found / f"c{seed}_{s}.jpg", quality=90)
+    with Haechi(home=tmp_path / "h", workers=1) as h:
+        h.create_bank("b")
+        for path in sorted(bank.iterdir()):
+            list(h.add_to_bank("b", [path], label=path.name))
+        rows = {Path(r["path"]).name: r["matches"] for r in h.scan(sorted(found.iterdir()))}
+    copies = {n for n, ms in rows.items()
+              if any(m["verdict"] == "copy" and m["label"] == f"l{n[1]}.png" for m in ms)}
+    assert len(copies) >= 6, {n: [(m["label"], m["verdict"], m.get("near_identical")) for m in ms]
+                                           for n, ms in rows.items() if n not in copies}
+    assert all(m["label"] == f"l{n[1]}.png" for n, ms in rows.items() for m in ms)  # nothing else
+    assert all(m["near_identical"] >= 8 for ms in rows.values() for m in ms if m["method"] == "local")
+
+
+def test_a_part_moved_by_whole_pixels_is_parallax_not_a_copy() -> None:
+    """Another viewpoint whose near part moved by a few whole pixels passed the dense check when
+    the rest of the overlap was the same pixels: p25 sees only the worst quarter of the cells,
+    the 1–2 px search of ``displaced`` falls short of the move. Optical flow finds the part that
+    moved rigidly (``moved``); a JPEG copy of the same image moves nowhere."""
+    from haechi.signals import template
+
+    rgb = np.asarray(scene(7).resize((640, 480)))
+    tpl = template.make_template(rgb)  # 320 × 240
+    other = tpl.copy()
+    other[60:140, 100:200] = tpl[60:140, 96:196]  # a near object, 4 px to the side (10% of the frame)
+    jpeg = np.asarray(_jpeg_grey(tpl))
+    mask = np.ones(tpl.shape, bool)
+    blank = np.zeros(tpl.shape, np.float32)
+    moved_part = template.Aligned(other, mask, blank)
+    before = template.agreement(moved_part, tpl)
+    assert before.is_copy  # what the check said without the flow
+    after = template.agreement(moved_part, tpl, motion=True)
+    assert after.moving and not after.is_copy, after
+    plain = template.agreement(template.Aligned(jpeg, mask, blank), tpl, motion=True)
+    assert plain.is_copy and plain.moved is not None and plain.moved_cells < template.MOTION_MIN_CELLS, plain
+
+
+def _jpeg_grey(grey: np.ndarray) -> Image.Image:
+    import io
+
+    buf = io.BytesIO()
+    Image.fromarray(grey).save(buf, "JPEG", quality=80)
+    return Image.open(io.BytesIO(buf.getvalue())).convert("L")

@@ -286,7 +286,8 @@ def _agreement_fields(agree: template.Agreement) -> dict[str, Any]:
     """A dense check's numbers as a match reports them (README "Scan output")."""
     return {"cells": agree.cells, "p25": round(agree.p25, 3), "median": round(agree.median, 3),
             "overlay_cells": agree.overlay, "displaced": round(agree.displaced, 3),
-            "shift_px": None if agree.shift is None else round(agree.shift, 2), "parallax": agree.parallax}
+            "shift_px": None if agree.shift is None else round(agree.shift, 2),
+            "moved": None if agree.moved is None else round(agree.moved, 3), "parallax": agree.parallax}
 
 
 class Scanner:
@@ -392,7 +393,8 @@ class Scanner:
                     continue
                 copy = agree is not None and agree.is_copy
                 details: dict[str, Any] = {
-                    "inliers": hit.inliers, "scale": round(hit.scale, 3), "rotation_deg": round(hit.rotation_deg, 1),
+                    "inliers": hit.inliers, "near_identical": hit.near_identical,
+                    "scale": round(hit.scale, 3), "rotation_deg": round(hit.rotation_deg, 1),
                     "coverage": round(hit.coverage, 3), "verdict": "copy" if copy else "lead",
                     "agreement": None if agree is None else {
                         **_agreement_fields(agree.coarse),

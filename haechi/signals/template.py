@@ -89,6 +89,28 @@ PARALLAX_DISPLACED = 0.06
 PARALLAX_SHIFT = 0.25
 SHIFT = 2
 BLOCK = 24
+#: coherent motion (issue #20, fourth round): another viewpoint whose parts move by whole template
+#: pixels can pass everything above when one part fills most of the overlap (p25 looks at the
+#: worst quarter only, the 1–2 px search of ``displaced`` is short, and blocks straddle parts).
+#: Dense optical flow (OpenCV's DIS) from the fine template to the aligned query finds such parts:
+#: a cell *moved* when the flow there is rigid (per-axis std <= ``MOTION_CELL_STD``), at least
+#: ``MOTION_MIN_PX`` long, and the query moved back by it agrees (NCC >= ``MOTION_NCC``,
+#: ``MOTION_GAIN`` better than in place); *coherently* when a 4-neighbour moved by nearly the same
+#: vector (``MOTION_COHERENT`` px) — a rigid part, not noise or a repeated texture. At least
+#: ``MOTION_SHARE`` of the compared cells, and ``MOTION_MIN_CELLS`` of them, moved coherently:
+#: parallax. Run at 320 px only, and only when everything else says copy (about 4 ms). Measured
+#: (bench/verify.md, 2026-12-01): every copy of every demo family <= 0.014 (meme text, quarter
+#: turns: <= 8 cells); other views that passed everything else up to 0.23.
+MOTION_MIN_PX = 1.0
+MOTION_CELL_STD = 0.6
+MOTION_NCC = 0.85
+MOTION_GAIN = 0.1
+MOTION_COHERENT = 0.75
+MOTION_SHARE = 0.03
+MOTION_MIN_CELLS = 6
+#: the window (template px; a stack blur, close to a Gaussian of sigma 6) over which brightness and
+#: contrast are evened out before the flow
+NORMALISE_WINDOW = 37
 #: a coarse (FACTOR) template, stored by banks made before the fine check
 MAGIC = b"TPL1"
 #: a fine (FINE_FACTOR) template
@@ -109,11 +131,21 @@ class Agreement:
     displaced: float = 0.0
     #: None: not measured, because the other two signs of parallax are absent
     shift: float | None = 0.0
+    #: share of compared cells that moved coherently (0..1); None: not measured (the 160-px check,
+    #: or the other signs already made a lead)
+    moved: float | None = None
+    moved_cells: int = 0
 
     @property
     def parallax(self) -> bool:
-        return (self.p25 < PARALLAX_P25 and self.displaced >= PARALLAX_DISPLACED and self.shift is not None
-                and self.shift >= PARALLAX_SHIFT)
+        shifted = (self.p25 < PARALLAX_P25 and self.displaced >= PARALLAX_DISPLACED and self.shift is not None
+                   and self.shift >= PARALLAX_SHIFT)
+        return shifted or self.moving
+
+    @property
+    def moving(self) -> bool:
+        """Parts of the overlap moved rigidly against the rest (another viewpoint's near objects)."""
+        return self.moved is not None and self.moved >= MOTION_SHARE and self.moved_cells >= MOTION_MIN_CELLS
 
     @property
     def is_copy(self) -> bool:
@@ -227,7 +259,7 @@ def verify(rgb: np.ndarray, matrix: tuple[float, ...], bank_width: int, bank_hei
     coarse = agreement(aligned[0], banked.coarse(bank_width, bank_height))
     if not fine or not coarse.is_copy:
         return Verification(coarse)
-    return Verification(coarse, agreement(aligned[1], banked.image))
+    return Verification(coarse, agreement(aligned[1], banked.image, motion=True))
 
 
 def _cells(x: np.ndarray, rows: int, cols: int) -> np.ndarray:
@@ -271,9 +303,59 @@ def _block_shift(a: np.ndarray, b: np.ndarray, keep: np.ndarray) -> float:
     return float(np.percentile(shifts, 90)) if len(shifts) >= 3 else 0.0
 
 
-def agreement(aligned: Aligned, template: np.ndarray) -> Agreement:
+def _normalised(x: np.ndarray) -> np.ndarray:
+    """``x`` (float32) with its local mean taken away and its local contrast evened out (uint8
+    around 128), so that optical flow follows structure, not brightness (a brightened copy is not
+    motion)."""
+    import cv2
+
+    window = (NORMALISE_WINDOW, NORMALISE_WINDOW)
+    detail = x - cv2.stackBlur(x, window)
+    spread = np.sqrt(np.maximum(cv2.stackBlur(detail * detail, window), 0.0)) + 4.0
+    return np.clip(128.0 + 40.0 * detail / spread, 0, 255).astype(np.uint8)
+
+
+def _cell_means(x: np.ndarray, rows: int, cols: int) -> np.ndarray:
+    """Mean of each ``CELL``×``CELL`` cell of ``x`` (its first rows×cols cells), per channel."""
+    import cv2
+
+    return np.asarray(cv2.resize(x[:rows * CELL, :cols * CELL], (cols, rows), interpolation=cv2.INTER_AREA))
+
+
+def _coherent_motion(a: np.ndarray, b: np.ndarray, m: np.ndarray, rows: int, cols: int, kept: np.ndarray,
+                     in_place: np.ndarray) -> int:
+    """How many ``kept`` cells moved coherently (``MOTION_*``): ``a`` the blurred aligned query,
+    ``b`` the blurred template (float32, rows×cols cells), ``m`` where the query covers,
+    ``in_place`` the cells' NCC as aligned."""
+    import cv2
+
+    source = np.where(m, a, b)  # outside the query: the template itself, no motion
+    dis = cv2.DISOpticalFlow.create(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST)
+    flow = np.asarray(dis.calc(_normalised(b), _normalised(source), None), np.float32)  # type: ignore[call-overload]
+    h, w = a.shape
+    xx = np.arange(w, dtype=np.float32)[None, :] + flow[..., 0]
+    yy = np.arange(h, dtype=np.float32)[:, None] + flow[..., 1]
+    back = cv2.remap(a, xx, yy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    compensated = _ncc(_cells(back, rows, cols), _cells(b, rows, cols))
+    mean = _cell_means(flow, rows, cols)
+    spread = np.sqrt(np.maximum(_cell_means(flow * flow, rows, cols) - mean * mean, 0.0)).max(-1)
+    moved = (kept & (spread <= MOTION_CELL_STD) & (np.hypot(mean[..., 0], mean[..., 1]) >= MOTION_MIN_PX)
+             & (compensated >= MOTION_NCC) & (compensated - in_place >= MOTION_GAIN))
+    coherent = np.zeros_like(moved)
+    padded_moved = np.pad(moved, 1)
+    padded_mean = np.pad(mean, ((1, 1), (1, 1), (0, 0)))
+    for dy, dx in ((0, 1), (0, -1), (1, 0), (-1, 0)):
+        other = padded_moved[1 + dy:1 + dy + rows, 1 + dx:1 + dx + cols]
+        diff = mean - padded_mean[1 + dy:1 + dy + rows, 1 + dx:1 + dx + cols]
+        coherent |= other & (np.hypot(diff[..., 0], diff[..., 1]) <= MOTION_COHERENT)
+    return int((moved & coherent).sum())
+
+
+def agreement(aligned: Aligned, template: np.ndarray, motion: bool = False) -> Agreement:
     """Cell-wise normalised cross-correlation of an aligned query and a template (after a
-    ``BLUR_SIGMA`` blur), cells covered by overlaid text left out, with the signs of parallax."""
+    ``BLUR_SIGMA`` blur), cells covered by overlaid text left out, with the signs of parallax;
+    ``motion``: also look for parts that moved coherently (``MOTION_*``; the fine check), when
+    the rest says copy."""
     import cv2
 
     h = min(aligned.image.shape[0], template.shape[0])
@@ -311,7 +393,12 @@ def agreement(aligned: Aligned, template: np.ndarray) -> Agreement:
     if p25 < PARALLAX_P25 and share >= PARALLAX_DISPLACED:  # else no parallax whatever the shift
         keep_px = np.repeat(np.repeat(covered & ~overlay, CELL, 0), CELL, 1)
         shift = _block_shift(a[:rows * CELL, :cols * CELL], b[:rows * CELL, :cols * CELL], keep_px)
-    return Agreement(int(kept.sum()), p25, float(np.median(scores)), int((valid & overlay).sum()), share, shift)
+    result = Agreement(int(kept.sum()), p25, float(np.median(scores)), int((valid & overlay).sum()), share, shift)
+    if not motion or not result.is_copy:
+        return result
+    area = (slice(0, rows * CELL), slice(0, cols * CELL))
+    moved = _coherent_motion(a[area], b[area], m[area], rows, cols, kept, in_place)
+    return Agreement(result.cells, p25, result.median, result.overlay, share, shift, moved / result.cells, moved)
 
 
 def pack(template: np.ndarray, fine: bool = True) -> bytes:
