@@ -109,11 +109,15 @@ class Agreement:
     displaced: float = 0.0
     #: None: not measured, because the other two signs of parallax are absent
     shift: float | None = 0.0
+    #: the query was aligned by a homography (a copy photographed at an angle): parallax needs only
+    #: the first two signs, since the homography's extra freedom absorbs the block shifts
+    perspective: bool = False
 
     @property
     def parallax(self) -> bool:
-        return (self.p25 < PARALLAX_P25 and self.displaced >= PARALLAX_DISPLACED and self.shift is not None
-                and self.shift >= PARALLAX_SHIFT)
+        if self.p25 >= PARALLAX_P25 or self.displaced < PARALLAX_DISPLACED:
+            return False
+        return self.perspective or (self.shift is not None and self.shift >= PARALLAX_SHIFT)
 
     @property
     def is_copy(self) -> bool:
@@ -150,6 +154,11 @@ class Verification:
     @property
     def is_copy(self) -> bool:
         return self.coarse.is_copy and (self.fine is None or self.fine.is_copy)
+
+    @property
+    def perspective(self) -> bool:
+        """The query was aligned by the match's homography (the similarity's alignment failed)."""
+        return self.coarse.perspective
 
 
 @dataclass(frozen=True)
@@ -200,34 +209,57 @@ def overlay_strokes(gray: np.ndarray) -> np.ndarray:
 
 def aligned_query(rgb: np.ndarray, matrix: tuple[float, ...], bank_width: int, bank_height: int,
                   factors: tuple[int, ...] = (FACTOR,)) -> list[Aligned]:
-    """The query warped into the banked image's working frame by ``matrix`` (2×3, query working
-    frame → bank working frame) and shrunk to template size at each of ``factors``, with its mask
-    and overlay strokes (one warp for all sizes)."""
+    """The query warped into the banked image's working frame by ``matrix`` (2×3 similarity or
+    3×3 homography, query working frame → bank working frame) and shrunk to template size at each
+    of ``factors``, with its mask and overlay strokes (one warp for all sizes)."""
     import cv2
 
-    m = np.asarray(matrix, np.float64).reshape(2, 3)
     gray = _working_gray(rgb)
     size = (max(1, bank_width), max(1, bank_height))
-    warped = cv2.warpAffine(gray, m, size, flags=cv2.INTER_LINEAR, borderValue=0)
-    mask = cv2.warpAffine(np.full(gray.shape, 255, np.uint8), m, size, flags=cv2.INTER_NEAREST, borderValue=0)
-    strokes = cv2.warpAffine(overlay_strokes(gray), m, size, flags=cv2.INTER_LINEAR, borderValue=0)
+    if len(matrix) == 9:
+        h = np.asarray(matrix, np.float64).reshape(3, 3)
+
+        def warp(x: np.ndarray, flags: int) -> np.ndarray:
+            return cv2.warpPerspective(x, h, size, flags=flags, borderValue=0)
+    else:
+        m = np.asarray(matrix, np.float64).reshape(2, 3)
+
+        def warp(x: np.ndarray, flags: int) -> np.ndarray:
+            return cv2.warpAffine(x, m, size, flags=flags, borderValue=0)
+    warped = warp(gray, cv2.INTER_LINEAR)
+    mask = warp(np.full(gray.shape, 255, np.uint8), cv2.INTER_NEAREST)
+    strokes = warp(overlay_strokes(gray), cv2.INTER_LINEAR)
     return [Aligned(_shrink(warped, f), _shrink(mask, f) > 250, _shrink(strokes, f).astype(np.float32) / 255)
             for f in factors]
 
 
 def verify(rgb: np.ndarray, matrix: tuple[float, ...], bank_width: int, bank_height: int,
-           banked: Template) -> Verification:
+           banked: Template, homography: tuple[float, ...] = ()) -> Verification:
     """The dense check of a local match (see the module's docstring): the 160-px agreement, then,
     when it passes, the banked image has a fine template and the query's pixels are no coarser
-    than it in the banked frame (similarity scale <= ``FINE_FACTOR``), the 320-px one."""
-    m = np.asarray(matrix, np.float64).reshape(2, 3)
+    than it in the banked frame (similarity scale <= ``FINE_FACTOR``), the 320-px one. When that
+    fails and the match has a ``homography`` (a plausible mild perspective, ``index.local``), the
+    check runs again on the query aligned by it, where two signs of parallax make a lead."""
+    first = _verify_aligned(rgb, matrix, matrix, bank_width, bank_height, banked)
+    if first.is_copy or not homography:
+        return first
+    second = _verify_aligned(rgb, matrix, homography, bank_width, bank_height, banked)
+    return second if second.is_copy else first
+
+
+def _verify_aligned(rgb: np.ndarray, similarity: tuple[float, ...], warp: tuple[float, ...], bank_width: int,
+                    bank_height: int, banked: Template) -> Verification:
+    """:func:`verify` with the query aligned by ``warp`` (the similarity itself, or a homography);
+    the similarity's scale decides whether the query has the detail for the 320-px check."""
+    m = np.asarray(similarity, np.float64).reshape(2, 3)
     scale = float(np.hypot(m[0, 0], m[1, 0]))
     fine = banked.fine and scale <= FINE_FACTOR
-    aligned = aligned_query(rgb, matrix, bank_width, bank_height, (FACTOR, FINE_FACTOR) if fine else (FACTOR,))
-    coarse = agreement(aligned[0], banked.coarse(bank_width, bank_height))
+    perspective = len(warp) == 9
+    aligned = aligned_query(rgb, warp, bank_width, bank_height, (FACTOR, FINE_FACTOR) if fine else (FACTOR,))
+    coarse = agreement(aligned[0], banked.coarse(bank_width, bank_height), perspective)
     if not fine or not coarse.is_copy:
         return Verification(coarse)
-    return Verification(coarse, agreement(aligned[1], banked.image))
+    return Verification(coarse, agreement(aligned[1], banked.image, perspective))
 
 
 def _cells(x: np.ndarray, rows: int, cols: int) -> np.ndarray:
@@ -269,16 +301,17 @@ def _block_shift(a: np.ndarray, b: np.ndarray, keep: np.ndarray) -> float:
     return float(np.percentile(shifts, 90)) if len(shifts) >= 3 else 0.0
 
 
-def agreement(aligned: Aligned, template: np.ndarray) -> Agreement:
+def agreement(aligned: Aligned, template: np.ndarray, perspective: bool = False) -> Agreement:
     """Cell-wise normalised cross-correlation of an aligned query and a template (after a
-    ``BLUR_SIGMA`` blur), cells covered by overlaid text left out, with the signs of parallax."""
+    ``BLUR_SIGMA`` blur), cells covered by overlaid text left out, with the signs of parallax
+    (``perspective``: the query was aligned by a homography, see :class:`Agreement`)."""
     import cv2
 
     h = min(aligned.image.shape[0], template.shape[0])
     w = min(aligned.image.shape[1], template.shape[1])
     rows, cols = h // CELL, w // CELL
     if not rows or not cols:
-        return Agreement(0, -1.0, -1.0)
+        return Agreement(0, -1.0, -1.0, perspective=perspective)
     a = cv2.GaussianBlur(aligned.image[:h, :w].astype(np.float32), (0, 0), BLUR_SIGMA)
     b = cv2.GaussianBlur(template[:h, :w].astype(np.float32), (0, 0), BLUR_SIGMA)
     m = aligned.mask[:h, :w]
@@ -289,7 +322,7 @@ def agreement(aligned: Aligned, template: np.ndarray) -> Agreement:
         _edges(a, rows, cols) > OVERLAY_EDGES * _edges(b, rows, cols))
     kept = valid & ~overlay
     if not kept.any():
-        return Agreement(0, -1.0, -1.0, int((valid & overlay).sum()))
+        return Agreement(0, -1.0, -1.0, int((valid & overlay).sum()), perspective=perspective)
     # NCC in place and with the query moved by up to SHIFT pixels
     padded_a, padded_m = np.pad(a, SHIFT, mode="edge"), np.pad(m, SHIFT)
     in_place = _ncc(ac, bc)
@@ -309,7 +342,8 @@ def agreement(aligned: Aligned, template: np.ndarray) -> Agreement:
     if p25 < PARALLAX_P25 and share >= PARALLAX_DISPLACED:  # else no parallax whatever the shift
         keep_px = np.repeat(np.repeat(covered & ~overlay, CELL, 0), CELL, 1)
         shift = _block_shift(a[:rows * CELL, :cols * CELL], b[:rows * CELL, :cols * CELL], keep_px)
-    return Agreement(int(kept.sum()), p25, float(np.median(scores)), int((valid & overlay).sum()), share, shift)
+    return Agreement(int(kept.sum()), p25, float(np.median(scores)), int((valid & overlay).sum()), share, shift,
+                     perspective)
 
 
 def pack(template: np.ndarray, fine: bool = True) -> bytes:
