@@ -271,6 +271,48 @@ def test_a_bank_made_before_the_fine_check_still_gives_copies(tmp_path: Path) ->
     assert all(m["verdict"] == "copy" and m["agreement"]["fine"] is None for m in local), local
 
 
+def _as_banked_before_the_fine_check(h: Haechi, originals: dict[str, Path]) -> None:
+    """Rewrite every entry's blob as an earlier version wrote it: features + the 160-px ``TPL1``
+    template (``originals``: entry label -> the banked file)."""
+    from haechi.signals import template
+    from haechi.signals.local import LocalFeatures
+    from haechi.store.models import BankEntry, LocalFeatureSet
+
+    with h.db.session() as s:
+        rows = s.query(LocalFeatureSet, BankEntry.label).join(BankEntry, BankEntry.id == LocalFeatureSet.entry_id)
+        for row, label in rows:
+            feats = LocalFeatures.from_bytes(h.cipher.decrypt(row.ciphertext))
+            coarse = template.make_template(np.asarray(Image.open(originals[label]).convert("RGB")), template.FACTOR)
+            row.ciphertext = h.cipher.encrypt(feats.to_bytes() + template.pack(coarse, fine=False))
+    h.runtime._local_cache = None
+
+
+def test_a_bank_made_before_the_fine_check_aligns_by_similarity_only(tmp_path: Path) -> None:
+    """The homography's extra freedom can bend another viewpoint into place; the 320-px check is
+    what still sees it. An entry with only the 160-px template (``TPL1``) checked again aligned by
+    a homography made copies of these 6 heavy crops of the other stereo view (15 of seeds 0–159
+    against 9 by the similarity alone): there the similarity alone decides, and a copy
+    photographed at an angle stays a lead until the media is banked again."""
+    photos = require_shared() / "photos_misc"
+    left = photos / "skimage_motorcycle_left.png"
+    right = Image.open(photos / "skimage_motorcycle_right.png").convert("RGB")
+    found = tmp_path / "found"
+    found.mkdir()
+    for seed in (22, 33, 43, 66, 84, 102):
+        make_copy(right, "crop_heavy", seed=seed).save(found / f"right_{seed}.jpg", quality=90)
+    make_copy(Image.open(left).convert("RGB"), "perspective", seed=1).save(found / "angle.jpg", quality=90)
+    with Haechi(home=tmp_path / "h", workers=1) as h:
+        h.create_bank("b")
+        list(h.add_to_bank("b", [left], label="left"))
+        _as_banked_before_the_fine_check(h, {"left": left})
+        rows = {Path(r["path"]).name: r["matches"] for r in h.scan(sorted(found.iterdir()))}
+    wrong = {n: [m.get("agreement") for m in ms if m["verdict"] == "copy"] for n, ms in rows.items()
+             if n.startswith("right") and any(m["verdict"] == "copy" for m in ms)}
+    assert not wrong, wrong
+    (angle,) = [m for m in rows["angle.jpg"] if m["method"] == "local"]
+    assert angle["verdict"] == "lead" and angle["agreement"]["alignment"] == "similarity", angle
+
+
 def test_exchange_exports_carry_copies_only(tmp_path: Path) -> None:
     from haechi.cases import service as cases
 
