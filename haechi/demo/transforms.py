@@ -4,12 +4,14 @@ Each family is what the matching goal is measured on: resize, re-compression, br
 blur, crops (centred and off-centre), borders/letterboxes/padding, small rotations,
 screenshots (the image inside a page, rescaled), captions, and the 8 rotations/mirrors.
 ``COMPOSITE_FAMILIES`` are the harder ones of issue #20: album tiles, phone screenshots with chat
-UI, meme text over the image, heavy and strip crops.
+UI, meme text over the image, heavy and strip crops. ``CAPTURE_FAMILIES``: the image photographed
+off a screen at an angle (keystone perspective).
 """
 
 from __future__ import annotations
 
 import io
+import math
 import random
 from collections.abc import Callable
 
@@ -264,4 +266,58 @@ COMPOSITE_FAMILIES: dict[str, Transform] = {
     "crop_heavy": crop_heavy,
     "crop_strip": crop_strip,
 }
-ALL_FAMILIES: dict[str, Transform] = {**FAMILIES, **COMPOSITE_FAMILIES}
+
+
+# -- captures (a phone held up to a screen) --------------------------------------------------------
+
+def _perspective_coefficients(quad: list[tuple[float, float]], size: tuple[int, int]) -> list[float]:
+    """PIL's 8 ``PERSPECTIVE`` coefficients (output pixel -> input pixel) that map the corners
+    ``quad`` of the output (top-left, top-right, bottom-right, bottom-left) onto those of an input
+    of ``size``."""
+    import numpy as np
+
+    w, h = size
+    source = [(0.0, 0.0), (float(w), 0.0), (float(w), float(h)), (0.0, float(h))]
+    rows, rhs = [], []
+    for (x, y), (u, v) in zip(quad, source, strict=True):
+        rows.append([x, y, 1, 0, 0, 0, -u * x, -u * y])
+        rows.append([0, 0, 0, x, y, 1, -v * x, -v * y])
+        rhs += [u, v]
+    return [float(c) for c in np.linalg.solve(np.asarray(rows, np.float64), np.asarray(rhs, np.float64))]
+
+
+def perspective(im: Image.Image, rng: random.Random) -> Image.Image:
+    """The image photographed off a screen with a phone held at an angle: on a dark surround
+    (bezel, room), one side nearer the camera (keystone: its two corners drawn in by 4–10% of the
+    frame, the others by up to 1.5%), turned by up to 3°, slightly out of focus, a JPEG at q80."""
+    w, h = im.size
+    margin = int(max(w, h) * rng.uniform(0.05, 0.12))
+    canvas_w, canvas_h = w + 2 * margin, h + 2 * margin
+    corners = [(0.0, 0.0), (float(w), 0.0), (float(w), float(h)), (0.0, float(h))]
+    inward = [(1, 1), (-1, 1), (-1, -1), (1, -1)]  # the direction towards the inside per corner
+    far_side = rng.randrange(4)  # top, right, bottom, left: the side farther from the camera
+    keystone = rng.uniform(0.04, 0.10)
+    quad = []
+    for k, ((x, y), (sx, sy)) in enumerate(zip(corners, inward, strict=True)):
+        # side i joins corners i and i + 1; its corners move along it (towards each other)
+        along = keystone if k in (far_side, (far_side + 1) % 4) else rng.uniform(0.0, 0.015)
+        across = rng.uniform(0.0, 0.015)
+        if far_side in (0, 2):  # top or bottom side: its corners move horizontally
+            dx, dy = along * w, across * h
+        else:
+            dx, dy = across * w, along * h
+        quad.append((x + sx * dx, y + sy * dy))
+    angle = math.radians(rng.uniform(-3.0, 3.0))
+    cos, sin = math.cos(angle), math.sin(angle)
+    cx, cy = w / 2, h / 2
+    placed = [(margin + cx + (x - cx) * cos - (y - cy) * sin, margin + cy + (x - cx) * sin + (y - cy) * cos)
+              for x, y in quad]
+    surround = rng.choice([(12, 12, 14), (30, 30, 32), (58, 52, 48)])
+    shot = im.transform((canvas_w, canvas_h), Image.Transform.PERSPECTIVE,
+                        _perspective_coefficients(placed, (w, h)), Image.Resampling.BICUBIC, fillcolor=surround)
+    shot = shot.filter(ImageFilter.GaussianBlur(rng.uniform(0.5, 1.0)))
+    return _jpeg(shot, 80)
+
+
+CAPTURE_FAMILIES: dict[str, Transform] = {"perspective": perspective}
+ALL_FAMILIES: dict[str, Transform] = {**FAMILIES, **COMPOSITE_FAMILIES, **CAPTURE_FAMILIES}

@@ -171,12 +171,15 @@ class SearchContext:
                ) -> tuple[LocalHit, str, template.Verification | None, list[int] | None]:
         """A local hit with its dense verification (``signals.template``): the query warped into
         the banked image's frame and compared with its template, here in the worker that holds
-        the pixels. None when the banked image has no template (banked before templates): a lead."""
+        the pixels, aligned by the hit's similarity or, when that fails and the hit has a plausible
+        homography (a copy photographed at an angle), by that. None when the banked image has no
+        template (banked before templates): a lead."""
         bank_template = self.local_index.template(hit.label) if self.local_index is not None else None
         if rgb is None or not hit.matrix or bank_template is None or self.local_index is None:
             return hit, transform, None, where
         width, height = self.local_index.frame(hit.label)
-        return hit, transform, template.verify(rgb, hit.matrix, width, height, bank_template), where
+        verification = template.verify(rgb, hit.matrix, width, height, bank_template, hit.homography)
+        return hit, transform, verification, where
 
     def search_faces(self, record: MediaRecord) -> list[dict[str, Any]]:
         """Each detected face with its most similar enrolled subject. A match is a lead for a
@@ -398,7 +401,8 @@ class Scanner:
                     "coverage": round(hit.coverage, 3), "verdict": "copy" if copy else "lead",
                     "agreement": None if agree is None else {
                         **_agreement_fields(agree.coarse),
-                        "fine": None if agree.fine is None else _agreement_fields(agree.fine)}}
+                        "fine": None if agree.fine is None else _agreement_fields(agree.fine),
+                        "alignment": "perspective" if agree.perspective else "similarity"}}
                 if where is not None:
                     details["region"] = where
                 rank = (copy, hit.inliers)  # a verified copy before a lead, then the stronger hit
