@@ -403,3 +403,36 @@ def _jpeg_grey(grey: np.ndarray) -> Image.Image:
     buf = io.BytesIO()
     Image.fromarray(grey).save(buf, "JPEG", quality=80)
     return Image.open(io.BytesIO(buf.getvalue())).convert("L")
+
+
+def test_a_burst_shot_is_a_lead_even_when_pdq_matches(tmp_path: Path) -> None:
+    """A burst shot — the same frame with one part (a person) moved a few pixels — is within PDQ's
+    threshold of the photo (a caseworker's simulated bursts: 14 of 17 PDQ copies, one at distance
+    0). PDQ cannot see the difference; the dense check of the same banked image can (moved parts,
+    clear shifts), and then the PDQ match is a lead. The photo's own copies stay copies."""
+    bank, found = tmp_path / "bank", tmp_path / "found"
+    bank.mkdir()
+    found.mkdir()
+    bursts = 0
+    for seed in (3, 7, 11, 21, 31, 41):
+        photo = np.asarray(scene(seed))
+        Image.fromarray(photo).save(bank / f"s{seed}.png")
+        h_, w_ = photo.shape[:2]
+        y0, x0, bh, bw = h_ // 4, w_ // 3, h_ // 2, w_ // 3
+        burst = photo.copy()
+        burst[y0 + 4:y0 + 4 + bh, x0 + 9:x0 + 9 + bw] = photo[y0:y0 + bh, x0:x0 + bw]
+        Image.fromarray(burst).save(found / f"b{seed}.jpg", quality=90)
+        make_copy(Image.fromarray(photo), "recompress", seed=seed).save(found / f"c{seed}.jpg", quality=90)
+        bursts += 1
+    with Haechi(home=tmp_path / "h", workers=1) as h:
+        h.create_bank("b")
+        for path in sorted(bank.iterdir()):
+            list(h.add_to_bank("b", [path], label=path.name))
+        rows = {Path(r["path"]).name: r["matches"] for r in h.scan(sorted(found.iterdir()))}
+    pdq_seen = [n for n, ms in rows.items() if n.startswith("b") and any(m["method"] == "pdq" for m in ms)]
+    assert len(pdq_seen) >= bursts // 2  # PDQ does match them
+    false = {n: ms for n, ms in rows.items() if n.startswith("b") and any(m["verdict"] == "copy" for m in ms)}
+    assert len(false) <= 1, false
+    assert all(m.get("lead_reason") == "parallax" for n in pdq_seen for m in rows[n] if m["method"] == "pdq"
+               and n not in false)
+    assert all(any(m["verdict"] == "copy" for m in ms) for n, ms in rows.items() if n.startswith("c"))

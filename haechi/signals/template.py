@@ -59,6 +59,15 @@ Refinements (issue #20, second and third rounds):
   16 → 192 (193 found), 22 → 22; held out (other seeds, 88 perspective, 428 other-view): 13 → 80
   (82 found), 47 → 47.
   The first two sets chose the rule; the third was run once, after.
+- *Fourth round* (issue #20): (1) ``cv2.phaseCorrelate`` windows its inputs in place, and the
+  block-shift sign measured half-overlapping blocks, each on pixels the one before had already
+  windowed: a part moved by a whole template pixel read as 0.1–0.2 px, under ``PARALLAX_SHIFT``.
+  Measured on copies, it now measures what it says (``_block_shift`` compares copies). (2) A part
+  of another viewpoint moved by several pixels while the rest is the same pixels is found by
+  optical flow (``MOTION_*``, ``Agreement.moving``). Together, bench/verify.md: layered-view and
+  generated-view false copies 101 → 70ish of 448, copy-recall unchanged. What stays a copy is,
+  almost always, the same pixels: at 320 px p25 >= 0.985 with nothing displaced — a crop that
+  shows one depth of the other view, or parts that moved by under a template pixel.
 - *Banks made before the fine check* have only the 160-px template (``TPL1``): their matches get
   the 160-px check alone — the earlier behaviour, with its parallax limit — and say so
   (``Verification.fine`` is None); re-banking the media gives the fine template.
@@ -126,6 +135,15 @@ MOTION_GAIN = 0.1
 MOTION_COHERENT = 0.75
 MOTION_SHARE = 0.03
 MOTION_MIN_CELLS = 6
+#: a PDQ match is a lead when the dense check of the same banked image shows another viewpoint
+#: this clearly (``Agreement.another_view``). Measured (2026-12-01, a caseworker's 51 simulated
+#: burst shots — one region moved 3–15 px — and 238 copies of 17 photos): bursts that PDQ called
+#: copies had p25 0.83–0.97, displaced 0.085–0.35 and shifts 0.6–2.5 px, or moved parts; copies
+#: that the shift signs alone flagged had shift 0.53 px (a half-size copy) or p25 0.69 (a screen
+#: photographed at an angle, misaligned).
+VIEW_P25 = 0.75
+VIEW_DISPLACED = 0.08
+VIEW_SHIFT = 0.6
 #: the window (template px; a stack blur, close to a Gaussian of sigma 6) over which brightness and
 #: contrast are evened out before the flow
 NORMALISE_WINDOW = 37
@@ -167,6 +185,14 @@ class Agreement:
         if self.p25 >= PARALLAX_P25 or self.displaced < PARALLAX_DISPLACED:
             return False
         return self.perspective or (self.shift is not None and self.shift >= PARALLAX_SHIFT)
+
+    @property
+    def another_view(self) -> bool:
+        """Strong signs of another viewpoint, enough to overrule a PDQ match (a burst shot PDQ
+        cannot tell from the photo): parts moved rigidly, or the shift signs well clear of what
+        resampling and an imperfect alignment give a true copy (``VIEW_*``)."""
+        return self.moving or (self.shifted and self.p25 >= VIEW_P25 and self.displaced >= VIEW_DISPLACED
+                               and self.shift is not None and self.shift >= VIEW_SHIFT)
 
     @property
     def moving(self) -> bool:
