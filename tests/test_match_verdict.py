@@ -64,6 +64,7 @@ def test_the_scan_table_says_copy_or_lead(tmp_path: Path) -> None:
     flat = " ".join(proc.stdout.split())
     assert " lead " in f" {flat} " and " copy " in f" {flat} ", proc.stdout
     assert "2 file(s) matched (1 with a copy, 1 with leads only" in flat, proc.stdout
+    assert "1 unreadable" not in flat and "0 unreadable, of 2 scanned" in flat, proc.stdout
 
 
 def _stereo_crop_verdicts(tmp_path: Path, seeds: range, views: tuple[str, ...] = ("right",)

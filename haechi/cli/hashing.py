@@ -58,7 +58,7 @@ def scan_command(
     home: HomeOpt = None,
 ) -> None:
     """Scan media against banks: every copy, resized, cropped, mirrored, rotated or bordered."""
-    failed = copies = leads = 0
+    failed = copies = leads = scanned = 0
     with handled(), open_haechi(home, ctx) as h:
         # the verdict is the first thing a caseworker reads: a copy may be acted on, a lead (same
         # scene, same person, partial overlap) is for a reviewer and looked the same without it
@@ -74,6 +74,7 @@ def scan_command(
         else:
             rows = h.scan(paths, banks=bank or None, threshold=threshold, faces=faces, assess=assess)
         for row in rows:
+            scanned += 1
             failed += row["error"] is not None
             verdicts = {m.get("verdict", "copy") for m in row["matches"]}
             copies += "copy" in verdicts
@@ -94,7 +95,7 @@ def scan_command(
         if not json_out:
             out.print(table)
             out.print(f"{copies + leads} file(s) matched ({copies} with a copy, {leads} with leads only: for a "
-                      f"reviewer), {failed} unreadable")
+                      f"reviewer), {failed} unreadable, of {scanned} scanned")
             if faces:
                 out.print("[yellow]A face match is a lead for a human reviewer, never a verdict.[/yellow]")
     raise typer.Exit(1 if failed else 0)
