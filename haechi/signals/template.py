@@ -61,13 +61,17 @@ Refinements (issue #20, second and third rounds):
   The first two sets chose the rule; the third was run once, after.
 - *Fourth round* (issue #20): (1) ``cv2.phaseCorrelate`` windows its inputs in place, and the
   block-shift sign measured half-overlapping blocks, each on pixels the one before had already
-  windowed: a part moved by a whole template pixel read as 0.1–0.2 px, under ``PARALLAX_SHIFT``.
-  Measured on copies, it now measures what it says (``_block_shift`` compares copies). (2) A part
-  of another viewpoint moved by several pixels while the rest is the same pixels is found by
-  optical flow (``MOTION_*``, ``Agreement.moving``). Together, bench/verify.md: layered-view and
-  generated-view false copies 101 → 70ish of 448, copy-recall unchanged. What stays a copy is,
-  almost always, the same pixels: at 320 px p25 >= 0.985 with nothing displaced — a crop that
-  shows one depth of the other view, or parts that moved by under a template pixel.
+  windowed: a part moved by a whole template pixel read as 0.1–0.2 px, under ``PARALLAX_SHIFT``
+  (``_block_shift`` now compares copies; the perspective numbers above were measured before this
+  fix). (2) A part of another viewpoint moved by whole pixels while the rest is the same pixels
+  is found by optical flow (``MOTION_*``, ``Agreement.moving``). (3) The perspective retry
+  refines the keypoints' homography on the pixels (ECC, ``_refined``) and then asks more of the
+  agreement (``PERSPECTIVE_P25``, ``ECC_MAX_MOVE``). (4) A PDQ match is a lead when this check
+  of the same banked image clearly sees another view (``Agreement.another_view``: burst shots).
+  Measured in bench/verify.md (one run, same queries): other-view false copies 101 → 58 of 448,
+  copy-recall 852/896 → 895/930 with the perspective family (33 of its 34). What stays a copy is, almost
+  always, the same pixels: at 320 px p25 >= 0.985 with nothing displaced — a crop that shows one
+  depth of the other view, or parts that moved by under a template pixel.
 - *Banks made before the fine check* have only the 160-px template (``TPL1``): their matches get
   the 160-px check alone — the earlier behaviour, with its parallax limit — and say so
   (``Verification.fine`` is None); re-banking the media gives the fine template.
