@@ -296,6 +296,13 @@ def _agreement_fields(agree: template.Agreement) -> dict[str, Any]:
             "moved": None if agree.moved is None else round(agree.moved, 3), "parallax": agree.parallax}
 
 
+def _verification_fields(agree: template.Verification) -> dict[str, Any]:
+    """A local match's dense check as it reports it: the 160-px numbers, the 320-px ones under
+    ``fine``, and the alignment that was used."""
+    return {**_agreement_fields(agree.coarse), "fine": None if agree.fine is None else _agreement_fields(agree.fine),
+            "alignment": "perspective" if agree.perspective else "similarity"}
+
+
 class Scanner:
     """Resolves index hits to bank entries (in the process that holds the database session)."""
 
@@ -402,10 +409,7 @@ class Scanner:
                     "inliers": hit.inliers, "near_identical": hit.near_identical,
                     "scale": round(hit.scale, 3), "rotation_deg": round(hit.rotation_deg, 1),
                     "coverage": round(hit.coverage, 3), "verdict": "copy" if copy else "lead",
-                    "agreement": None if agree is None else {
-                        **_agreement_fields(agree.coarse),
-                        "fine": None if agree.fine is None else _agreement_fields(agree.fine),
-                        "alignment": "perspective" if agree.perspective else "similarity"}}
+                    "agreement": None if agree is None else _verification_fields(agree)}
                 if where is not None:
                     details["region"] = where
                 rank = (copy, hit.inliers)  # a verified copy before a lead, then the stronger hit
@@ -438,8 +442,8 @@ class Scanner:
     def _other_views(self, raw: RawHits) -> dict[int, dict[str, Any]]:
         """Entries whose whole-image local match shows another viewpoint clearly (the dense check
         found moved parts or strong shifts, ``Agreement.another_view``, and no alignment made a
-        copy), with that check's numbers: a PDQ match of such
-        an entry is a lead, not a copy (issue #20: burst shots)."""
+        copy), with that check's numbers: a PDQ match of such an entry is a lead, not a copy
+        (issue #20: burst shots)."""
         out: dict[int, dict[str, Any]] = {}
         for hit, _transform, agree, where in raw.local:
             if agree is None or where is not None or agree.is_copy:
@@ -449,9 +453,7 @@ class Scanner:
             self._resolve([hit.label])
             info = self._entries.get(hit.label)
             if info is not None:
-                out[info.id] = {**_agreement_fields(agree.coarse),
-                                "fine": None if agree.fine is None else _agreement_fields(agree.fine),
-                                "alignment": "perspective" if agree.perspective else "similarity"}
+                out[info.id] = _verification_fields(agree)
         return out
 
     def _video_matches(self, record: MediaRecord, raw: RawHits,
